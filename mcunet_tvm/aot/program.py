@@ -1,0 +1,105 @@
+"""The integer Relax module as a flat, ordered program of kernel calls.
+
+After ``LowerQDQToInteger`` the ``main`` function is a straight line of
+``R.call_tir(kernel, activations + constants)`` and ``R.reshape`` bindings.
+This module reads that into plain Python objects: the AOT emitter, the
+memory planner and the host reference all consume a :class:`Program`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..ops import OpDesc, Reshape, op_from_prim_func
+from ..planner import Graph, Step
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    """One step: ``output = kernel(inputs..., consts...)``."""
+
+    kernel: str  # name of the PrimFunc in the module ("" for a reshape view)
+    op: OpDesc
+    inputs: tuple[str, ...]
+    consts: tuple[np.ndarray, ...]
+    output: str
+
+
+@dataclass
+class Program:
+    """Activation shapes, the calls in execution order, and the model's input/output."""
+
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    calls: list[KernelCall] = field(default_factory=list)
+    input: str = ""
+    output: str = ""
+    kernels: dict[str, tvm.tirx.PrimFunc] = field(default_factory=dict)
+
+    def nbytes(self, name: str) -> int:
+        return int(np.prod(self.shapes[name], dtype=np.int64))
+
+    def macs(self) -> int:
+        return sum(c.op.macs() for c in self.calls)
+
+    def params(self) -> int:
+        """Number of stored constant elements (weights, biases, requantisation)."""
+        return sum(int(a.size) for c in self.calls for a in c.consts)
+
+    def memory_graph(self) -> Graph:
+        """The planner's view: tensor sizes and which step reads/writes what."""
+        graph = Graph(inputs=(self.input,), outputs=(self.output,))
+        for name in self.shapes:
+            graph.add_tensor(name, self.nbytes(name))
+        for c in self.calls:
+            alias = c.inputs[0] if isinstance(c.op, Reshape) else None
+            graph.steps.append(Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias))
+        return graph
+
+
+def program_from_relax(mod: tvm.IRModule) -> Program:
+    """Read the lowered ``main`` of ``mod`` into a :class:`Program`."""
+    func = mod["main"]
+    if len(func.params) != 1:
+        raise ValueError("exactly one model input is supported")
+    prog = Program()
+    names: dict[relax.Var, str] = {}
+
+    def name_of(expr: relax.Expr) -> str:
+        if expr not in names:
+            raise ValueError(f"unexpected non-activation argument {expr}")
+        return names[expr]
+
+    param = func.params[0]
+    names[param] = "input"
+    prog.input = "input"
+    prog.shapes["input"] = tuple(int(d) for d in param.ty.shape)
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            var, value = binding.var, binding.value
+            if isinstance(value, relax.Var):
+                names[var] = name_of(value)
+                continue
+            out = f"t{len(prog.calls)}"
+            names[var] = out
+            prog.shapes[out] = tuple(int(d) for d in var.ty.shape)
+            if isinstance(value, relax.Call) and value.op == tvm.ir.Op.get("relax.call_tir"):
+                gvar = value.args[0]
+                kernel = mod[gvar]
+                op = op_from_prim_func(kernel)
+                args = list(value.args[1].fields)
+                acts = tuple(name_of(a) for a in args[: op.num_inputs])
+                consts = tuple(a.value.numpy() for a in args[op.num_inputs :])
+                prog.kernels[gvar.name_hint] = kernel
+                prog.calls.append(KernelCall(gvar.name_hint, op, acts, consts, out))
+            elif isinstance(value, relax.Call) and value.op == tvm.ir.Op.get("relax.reshape"):
+                src = name_of(value.args[0])
+                op = Reshape(prog.shapes[src], prog.shapes[out])
+                prog.calls.append(KernelCall("", op, (src,), (), out))
+            else:
+                raise ValueError(f"unexpected binding in lowered main: {value}")
+    prog.output = name_of(func.body.body)
+    return prog

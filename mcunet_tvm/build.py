@@ -1,0 +1,173 @@
+"""``python -m mcunet_tvm.build``: compile a model to bare-metal C and an ELF, optionally run it.
+
+Writes into ``--out``: the generated C sources and headers (a self-contained
+folder to drop into a firmware project), ``firmware/`` with the ELF (or host
+executable) built around them, ``report.json``, and with ``--run`` the raw
+int8 output as ``output.bin``. Nothing is left claiming success on failure:
+``report.json`` is written last, and removed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DeviceRunError, McunetError, ModelFileError
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m mcunet_tvm.build",
+        description="Compile an int8 CNN for a Cortex-M microcontroller (bare-metal C + ELF) "
+        "and optionally run it on QEMU, checking the output bit-exactly against a host reference.",
+    )
+    p.add_argument(
+        "--target",
+        default="cortex-m7",
+        help="cortex-m4 (QEMU mps2-an386), cortex-m7 (mps2-an500), cortex-m55 (mps3-an547) "
+        "or host (default: cortex-m7)",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer), "
+        "a torch.export .pt2 program, or an MCUNet/ProxylessNAS .json net config",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output folder (created; files are replaced)")
+    p.add_argument(
+        "--run",
+        action="store_true",
+        help="run one inference on QEMU (or the host), write output.bin and check it bit-exactly "
+        "against the host reference (and TF Lite Micro for .tflite models)",
+    )
+    p.add_argument(
+        "--input",
+        type=Path,
+        help="raw int8 input bytes (NHWC) for --run; default: a seeded random input",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    return p.parse_args(argv)
+
+
+def _input_bytes(args: argparse.Namespace, nbytes: int) -> bytes:
+    if args.input is None:
+        rng = np.random.default_rng(args.seed)
+        return rng.integers(-128, 128, nbytes, dtype=np.int8).tobytes()
+    try:
+        data = args.input.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(args.input)) from None
+    if len(data) != nbytes:
+        raise ModelFileError(
+            f"the input file has {len(data)} bytes but the model takes {nbytes} (int8, NHWC)",
+            where=str(args.input),
+        )
+    return data
+
+
+def build(args: argparse.Namespace) -> dict:
+    """Compile (and with --run execute) the model; returns the report."""
+    from . import toolchain
+    from .frontend import load_model
+    from .pipeline import HEADERS, compile_relax
+    from .reference.graph_ref import run_reference
+    from .targets import get_target
+
+    target = get_target(args.target)
+    toolchain.check_toolchain(target)
+    out: Path = args.out
+    report_path = out / "report.json"
+    report_path.unlink(missing_ok=True)
+
+    t0 = time.monotonic()
+    model = load_model(args.model)
+    compiled = compile_relax(model.qdq_module, target.mcpu)
+    sources = compiled.write(out)
+    compile_s = time.monotonic() - t0
+
+    fw = out / "firmware"
+    objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
+    exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
+    prog, plan = compiled.program, compiled.plan
+    report: dict = {
+        "model": model.name,
+        "model_kind": model.kind,
+        "target": target.name,
+        "input_shape": list(prog.shapes[prog.input]),
+        "output_shape": list(prog.shapes[prog.output]),
+        "macs": prog.macs(),
+        "params": prog.params(),
+        "arena_bytes": plan.arena_bytes,
+        "arena_lower_bound_bytes": plan.lower_bound_bytes,
+        "flash_bytes": toolchain.flash_bytes(exe),
+        "model_flash_bytes": toolchain.object_flash_bytes(objects),
+        "stack_bytes": None,
+        "compile_seconds": round(compile_s, 2),
+        "files": sorted([*(p.name for p in sources), *HEADERS]),
+        "executable": str(exe.relative_to(out)),
+    }
+    if args.run:
+        data = _input_bytes(args, prog.nbytes(prog.input))
+        result = toolchain.run(target, exe, data, prog.nbytes(prog.output))
+        (out / "output.bin").write_bytes(result.output)
+        x = np.frombuffer(data, np.int8).reshape(prog.shapes[prog.input])
+        expected = run_reference(prog, x).tobytes()
+        report["stack_bytes"] = result.stack_bytes
+        run_info = {
+            "bit_exact": result.output == expected,
+            "instructions": result.instructions,
+            "machine": target.qemu_machine,
+        }
+        if model.tflite_path is not None:
+            from .reference.tflm import run_tflm
+
+            tflm = run_tflm(model.tflite_path, x)
+            run_info["bit_exact_tflm"] = result.output == tflm.output.tobytes()
+            report["tflm_arena_bytes"] = tflm.arena_bytes
+        report["qemu" if target.qemu_machine else "host_run"] = run_info
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _summary(report: dict) -> str:
+    lines = [
+        f"model {report['model']} on {report['target']}",
+        f"  MACs          {report['macs']:,}",
+        f"  params        {report['params']:,}",
+        f"  arena         {report['arena_bytes']:,} B (lower bound {report['arena_lower_bound_bytes']:,} B)",
+        f"  flash         {report['flash_bytes']:,} B (model {report['model_flash_bytes']:,} B)",
+    ]
+    if report.get("stack_bytes") is not None:
+        lines.append(f"  stack         {report['stack_bytes']:,} B")
+    run = report.get("qemu") or report.get("host_run")
+    if run:
+        if run.get("instructions") is not None:
+            lines.append(f"  instructions  {run['instructions']:,}")
+        lines.append(f"  bit-exact     {'yes' if run['bit_exact'] else 'NO'} (host reference)")
+        if "bit_exact_tflm" in run:
+            lines.append(f"  bit-exact     {'yes' if run['bit_exact_tflm'] else 'NO'} (TF Lite Micro)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        report = build(args)
+    except McunetError as err:
+        print(err.format(), file=sys.stderr)
+        return err.exit_code
+    print(_summary(report))
+    run = report.get("qemu") or report.get("host_run")
+    if run and not (run["bit_exact"] and run.get("bit_exact_tflm", True)):
+        print(DeviceRunError("the device output differs from the reference").format(), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

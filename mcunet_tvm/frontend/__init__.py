@@ -1,0 +1,80 @@
+"""Frontends: every supported model source becomes a QDQ Relax module.
+
+``load_model`` accepts a built-in zoo name, an int8 ``.tflite`` file, a
+``torch.export`` program (``.pt2``) or an MCUNet/ProxylessNAS JSON net config.
+Float PyTorch models are post-training quantised here (TFLite int8 rules),
+so what leaves this package is always the same QDQ form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tvm
+
+from ..errors import ModelFileError
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for the compiler."""
+
+    name: str
+    kind: str  # "zoo" | "tflite" | "pt2" | "netconfig"
+    qdq_module: tvm.IRModule
+    input_shape: tuple[int, ...]  # NHWC, int8
+    tflite_path: Path | None = None
+
+
+def _calibration(shape_nchw: tuple[int, ...], count: int = 16, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-1.0, 1.0, shape_nchw).astype(np.float32) for _ in range(count)]
+
+
+def _from_torch(name: str, kind: str, module, input_shape_nhwc, calib: Callable[[], list[np.ndarray]]):
+    from ..quant.ptq import quantize_model
+    from .torch_import import import_torch
+
+    n, h, w, c = input_shape_nhwc
+    float_mod = import_torch(module, (n, c, h, w))
+    return LoadedModel(name, kind, quantize_model(float_mod, calib()), tuple(input_shape_nhwc))
+
+
+def load_model(spec: str) -> LoadedModel:
+    """Load ``spec`` (zoo name or path) as a QDQ Relax module."""
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        from .tflite_import import import_tflite
+
+        mod, shape = import_tflite(path)
+        return LoadedModel(path.stem, "tflite", mod, shape, tflite_path=path)
+    if suffix == ".pt2":
+        from ..quant.ptq import quantize_model
+        from .torch_import import load_pt2
+
+        float_mod, shape_nchw = load_pt2(path)
+        n, c, h, w = shape_nchw
+        qdq = quantize_model(float_mod, _calibration(tuple(shape_nchw)))
+        return LoadedModel(path.stem, "pt2", qdq, (n, h, w, c))
+    if suffix == ".json":
+        from .netconfig import load_netconfig
+
+        module, shape_nhwc = load_netconfig(path)
+        n, h, w, c = shape_nhwc
+        return _from_torch(path.stem, "netconfig", module, shape_nhwc, lambda: _calibration((n, c, h, w)))
+    if path.exists() or "/" in spec or suffix:
+        if not path.exists():
+            raise ModelFileError("model file not found", where=str(path))
+        raise ModelFileError(
+            f"unknown model file type '{suffix or path.name}'",
+            where=str(path),
+            hint="use an int8 .tflite, a torch.export .pt2, an MCUNet .json net config, or a zoo name",
+        )
+    from .zoo import get_model
+
+    zm = get_model(spec)
+    return _from_torch(zm.name, "zoo", zm.torch_module, zm.input_shape_nhwc, zm.calib_fn)

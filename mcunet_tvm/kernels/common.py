@@ -1,0 +1,42 @@
+"""Shared helpers for kernel generators: placeholders, PrimFunc assembly."""
+
+from __future__ import annotations
+
+from tvm import s_tir, te, tirx
+
+from ..ops import OpDesc
+
+
+#: name of the output buffer; sorts after every input (see codegen.tir_to_c)
+OUT = "p9_out"
+
+
+def arg(index: int, shape, dtype: str, name: str) -> te.Tensor:
+    """A kernel argument. The index prefix keeps the C parameter order stable."""
+    return te.placeholder(tuple(int(d) for d in shape), dtype, name=f"p{index}_{name}")
+
+
+def in_bounds(h, w, height: int, width: int):
+    """True where (h, w) lies inside a height x width image."""
+    return tirx.all(h >= 0, h < height, w >= 0, w < width)
+
+
+def finish(args: list[te.Tensor], op: OpDesc, local_blocks: tuple[str, ...] = ()) -> tirx.PrimFunc:
+    """Build the PrimFunc and attach the op descriptor.
+
+    Each block named in ``local_blocks`` (a reduction accumulator) is computed
+    at the innermost loop of its consumer, so it shrinks to one element and
+    never becomes a full-size temporary.
+    """
+    func = te.create_prim_func(args)
+    if local_blocks:
+        sch = s_tir.Schedule(func)
+        for name in local_blocks:
+            block = sch.get_sblock(name)
+            consumer = sch.get_consumers(block)[0]
+            outer = sch.get_loops(consumer)
+            sch.compute_at(block, outer[-1])
+            # initialise the accumulator before its reduction loops, not inside them
+            sch.decompose_reduction(block, sch.get_loops(block)[len(outer)])
+        func = sch.mod["main"]
+    return func.with_attr("mcunet.op", op.to_json())

@@ -1,0 +1,197 @@
+"""The integer operator set: one descriptor per operator kind.
+
+A descriptor carries every *static* parameter a kernel and the host
+reference need (shapes, strides, zero points, fixed-point constants that are
+scalars). Per-channel arrays (weights, bias, multipliers, shifts) are not part
+of the descriptor: they travel as constant arguments of the kernel call, in
+the order given by :attr:`OpDesc.const_args`.
+
+Descriptors are attached to each generated TIR kernel as the JSON attribute
+``mcunet.op`` (see :func:`op_from_prim_func`), so the integer Relax module is
+self-describing: the memory planner, the host reference and the C emitter
+all read the same facts from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+Shape = tuple[int, ...]
+
+
+def _prod(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+@dataclass(frozen=True)
+class OpDesc:
+    """Base class: an integer operator with NHWC int8 activations."""
+
+    kind: ClassVar[str] = ""
+    #: names of the constant (flash) arguments, after the activation inputs
+    const_args: ClassVar[tuple[str, ...]] = ()
+    #: number of activation inputs
+    num_inputs: ClassVar[int] = 1
+
+    in_shape: Shape
+    out_shape: Shape
+
+    def macs(self) -> int:
+        return 0
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True)
+
+    @property
+    def out_bytes(self) -> int:
+        return _prod(self.out_shape)
+
+
+@dataclass(frozen=True)
+class Conv2D(OpDesc):
+    """conv2d / depthwise conv2d + bias + per-channel requantise + clamp.
+
+    Weights are OHWI for a regular convolution and (KH, KW, C) for a
+    depthwise one (depth multiplier 1). ``padding`` is (top, left, bottom,
+    right); padded taps contribute zero (i.e. the input zero point).
+    """
+
+    kind: ClassVar[str] = "conv2d"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    kernel: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    depthwise: bool = False
+    in_zp: int = 0
+    out_zp: int = 0
+    act_min: int = -128
+    act_max: int = 127
+
+    def macs(self) -> int:
+        kh, kw = self.kernel
+        cin = 1 if self.depthwise else self.in_shape[3]
+        return _prod(self.out_shape) * kh * kw * cin
+
+
+@dataclass(frozen=True)
+class Dense(OpDesc):
+    """Fully connected: (N, In) x (Out, In)^T + bias, requantise, clamp."""
+
+    kind: ClassVar[str] = "dense"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    in_zp: int = 0
+    out_zp: int = 0
+    act_min: int = -128
+    act_max: int = 127
+
+    def macs(self) -> int:
+        return _prod(self.out_shape) * self.in_shape[-1]
+
+
+@dataclass(frozen=True)
+class Add(OpDesc):
+    """Element-wise add of two int8 tensors with different scales (TFLite)."""
+
+    kind: ClassVar[str] = "add"
+    num_inputs: ClassVar[int] = 2
+
+    in1_zp: int = 0
+    in1_multiplier: int = 0
+    in1_shift: int = 0
+    in2_zp: int = 0
+    in2_multiplier: int = 0
+    in2_shift: int = 0
+    left_shift: int = 20
+    out_zp: int = 0
+    out_multiplier: int = 0
+    out_shift: int = 0
+    act_min: int = -128
+    act_max: int = 127
+
+
+@dataclass(frozen=True)
+class Pool2D(OpDesc):
+    """Average or max pooling, NHWC, same scale in and out."""
+
+    kind: ClassVar[str] = "pool2d"
+
+    mode: str = "avg"  # "avg" | "max"
+    pool: tuple[int, int] = (2, 2)
+    strides: tuple[int, int] = (2, 2)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    act_min: int = -128
+    act_max: int = 127
+
+
+@dataclass(frozen=True)
+class Mean(OpDesc):
+    """Mean over H and W (global average pooling) with requantisation."""
+
+    kind: ClassVar[str] = "mean"
+
+    in_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+
+@dataclass(frozen=True)
+class Softmax(OpDesc):
+    """Softmax over the last axis, int8 in, int8 out (scale 1/256, zp -128)."""
+
+    kind: ClassVar[str] = "softmax"
+
+    input_multiplier: int = 0
+    input_left_shift: int = 0
+    diff_min: int = 0
+
+
+@dataclass(frozen=True)
+class Pad(OpDesc):
+    """Constant padding of an NHWC tensor with ``value`` (the zero point)."""
+
+    kind: ClassVar[str] = "pad"
+
+    pads: tuple[tuple[int, int], ...] = ()
+    value: int = 0
+
+
+@dataclass(frozen=True)
+class Reshape(OpDesc):
+    """A view with a new shape: no data moves (the planner aliases it)."""
+
+    kind: ClassVar[str] = "reshape"
+
+
+OP_KINDS: dict[str, type[OpDesc]] = {
+    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Reshape)
+}
+
+
+def _tuplify(value):
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def op_from_json(text: str) -> OpDesc:
+    """Inverse of :meth:`OpDesc.to_json`."""
+    data = json.loads(text)
+    cls = OP_KINDS[data.pop("kind")]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
+
+
+def op_from_prim_func(func) -> OpDesc | None:
+    """The descriptor attached to a kernel PrimFunc, or None."""
+    if func.attrs is None or "mcunet.op" not in func.attrs:
+        return None
+    return op_from_json(str(func.attrs["mcunet.op"]))

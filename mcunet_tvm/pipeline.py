@@ -1,0 +1,89 @@
+"""The whole compiler from a Relax IRModule to a folder of bare-metal C.
+
+    QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of TIR kernels)
+              --program_from_relax--> ordered kernel calls
+              --plan_memory--------> one static arena
+              --kernels_to_c-------> kernels C (TVM's C codegen, plain pointer API)
+              --emit_model---------> model C (constants in flash, AOT entry point)
+
+:func:`compile_relax` is the one function to call from your own TVM code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import tvm
+
+from .aot.emit_c import emit_header, emit_kernels_header, emit_model
+from .aot.program import Program, program_from_relax
+from .codegen.tir_to_c import kernels_to_c
+from .passes.lower_qdq import lower_qdq_to_integer
+from .planner import MemoryPlan, plan_memory
+
+#: generated files, in the order a firmware build should list them
+SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
+HEADERS = ("mcunet_kernels.h", "mcunet_model.h")
+
+
+@dataclass
+class CompiledModel:
+    """The integer program, its memory plan and the generated C files."""
+
+    integer_module: tvm.IRModule
+    program: Program
+    plan: MemoryPlan
+    files: dict[str, str]
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write the C sources and headers into ``out_dir``; returns the .c paths."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in self.files.items():
+            (out_dir / name).write_text(text)
+        return [out_dir / name for name in SOURCES]
+
+
+def tvm_target(mcpu: str | None) -> tvm.target.Target:
+    """TVM's C target for a Cortex-M CPU (``None``: the host)."""
+    return tvm.target.Target({"kind": "c", "mcpu": mcpu} if mcpu else {"kind": "c"})
+
+
+def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
+    """QDQ Relax to integer Relax (``R.call_tir`` of generated TIR kernels)."""
+    return lower_qdq_to_integer(mod)
+
+
+def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7") -> CompiledModel:
+    """Compile a QDQ (or already integer) Relax module into bare-metal C.
+
+    Args:
+        mod: a Relax module whose ``main`` takes one int8 NHWC tensor, as the
+            TFLite and PyTorch frontends of mcunet-tvm produce.
+        mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
+
+    Returns:
+        The integer program, its memory plan and the C files (call
+        :meth:`CompiledModel.write` to put them in a folder).
+    """
+    integer = mod if _is_integer(mod) else lower_to_integer(mod)
+    program = program_from_relax(integer)
+    plan = plan_memory(program.memory_graph())
+    kernels = kernels_to_c(program.kernels, tvm_target(mcpu))
+    order = {
+        name: [int(i) for i in re.findall(r"\bp(\d+)_\w+_ptr", proto)]
+        for name, proto in kernels.prototypes.items()
+    }
+    files = {
+        "mcunet_kernels.c": kernels.source,
+        "mcunet_kernels.h": emit_kernels_header(kernels.prototypes),
+        "mcunet_model.c": emit_model(program, plan, order),
+        "mcunet_model.h": emit_header(program, plan),
+    }
+    return CompiledModel(integer, program, plan, files)
+
+
+def _is_integer(mod: tvm.IRModule) -> bool:
+    text = mod["main"].script()
+    return "R.call_tir" in text and "R.dequantize" not in text

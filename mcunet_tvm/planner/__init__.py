@@ -1,0 +1,38 @@
+"""Static memory planning: lifetimes, arena offsets and the live-bytes lower bound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .graph import Graph, Step, Tensor
+from .lifetimes import Interval, lifetimes, live_bytes_per_step
+from .offsets import ALIGN, Layout, assign_offsets
+
+__all__ = ["ALIGN", "Graph", "Interval", "Layout", "MemoryPlan", "Step", "Tensor", "plan_memory"]
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Where every activation lives, how big the arena is, and how close to optimal."""
+
+    layout: Layout
+    intervals: dict[str, Interval]
+    live_bytes: list[int]
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.layout.arena_bytes
+
+    @property
+    def lower_bound_bytes(self) -> int:
+        return max(self.live_bytes) if self.live_bytes else 0
+
+    def offset_of(self, graph: Graph, name: str) -> int:
+        return self.layout.offsets[graph.storage_of(name)]
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    """Plan the arena for ``graph``."""
+    intervals = lifetimes(graph)
+    layout = assign_offsets(intervals)
+    return MemoryPlan(layout, intervals, live_bytes_per_step(intervals, len(graph.steps)))

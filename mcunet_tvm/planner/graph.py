@@ -1,0 +1,53 @@
+"""The light graph the memory planner works on.
+
+Both the compiler (from the integer Relax module) and the architecture
+search (from an architecture description) produce this description, so
+there is one memory model: the arena the search predicts is the arena the
+build allocates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """An activation buffer: ``nbytes`` of int8 data living in the arena."""
+
+    name: str
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kernel call: reads ``inputs``, writes ``output``.
+
+    ``alias_of`` marks a step that moves no data (a reshape): its output is
+    a view of its single input and shares its storage.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    output: str
+    alias_of: str | None = None
+
+
+@dataclass
+class Graph:
+    """Activation tensors and the steps that produce and consume them, in order."""
+
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+    def add_tensor(self, name: str, nbytes: int) -> None:
+        self.tensors[name] = Tensor(name, int(nbytes))
+
+    def storage_of(self, name: str) -> str:
+        """The tensor whose storage ``name`` uses (follows reshape aliases)."""
+        aliases = {s.output: s.alias_of for s in self.steps if s.alias_of}
+        while name in aliases:
+            name = aliases[name]
+        return name
