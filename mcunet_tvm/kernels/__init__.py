@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, OpDesc, Pad, Pool2D
+from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
 from .conv2d import conv2d
 from .dense import dense
 from .elementwise import add, pad
 from .pool import pool2d
+from .reduce import mean
 
 _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Conv2D: conv2d,
@@ -23,6 +24,7 @@ _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Add: add,
     Pad: pad,
     Pool2D: pool2d,
+    Mean: mean,
 }
 
 

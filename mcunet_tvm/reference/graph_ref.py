@@ -1,0 +1,73 @@
+"""Host reference: execute an integer :class:`Program` with numpy.
+
+This shares nothing with the generated kernels but the operator descriptors:
+each op is recomputed by the independent numpy implementations in
+:mod:`mcunet_tvm.reference.intops` (themselves checked against TF Lite
+Micro), so a bug in a TIR kernel, the C code generator or the memory plan
+shows up as a byte mismatch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..aot.program import KernelCall, Program
+from ..ops import Add, Conv2D, Dense, Mean, Pad, Pool2D, Reshape, Softmax
+from . import intops
+
+
+def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
+    """Compute one kernel call in numpy."""
+    op = call.op
+    x = inputs[0]
+    if isinstance(op, Conv2D):
+        w, bias, mult, shift = call.consts
+        common = dict(
+            strides=op.strides,
+            padding=op.padding,
+            dilation=op.dilation,
+            in_zp=op.in_zp,
+            out_zp=op.out_zp,
+            act_min=op.act_min,
+            act_max=op.act_max,
+        )
+        fn = intops.depthwise_conv2d if op.depthwise else intops.conv2d
+        return fn(x, w, bias, mult, shift, **common)
+    if isinstance(op, Dense):
+        w, bias, mult, shift = call.consts
+        return intops.dense(x, w, bias, mult, shift, op.in_zp, op.out_zp, op.act_min, op.act_max)
+    if isinstance(op, Add):
+        params = intops.AddParams(
+            input1_offset=-op.in1_zp,
+            input1_multiplier=op.in1_multiplier,
+            input1_shift=op.in1_shift,
+            input2_offset=-op.in2_zp,
+            input2_multiplier=op.in2_multiplier,
+            input2_shift=op.in2_shift,
+            left_shift=op.left_shift,
+            output_offset=op.out_zp,
+            output_multiplier=op.out_multiplier,
+            output_shift=op.out_shift,
+        )
+        return intops.add(x, inputs[1], params, op.act_min, op.act_max)
+    if isinstance(op, Pool2D):
+        fn = intops.avg_pool2d if op.mode == "avg" else intops.max_pool2d
+        return fn(x, op.pool, op.strides, op.padding, op.act_min, op.act_max)
+    if isinstance(op, Mean):
+        return intops.mean_hw(x, op, keepdims=len(op.out_shape) == 4)
+    if isinstance(op, Softmax):
+        return intops.softmax(x, op)
+    if isinstance(op, Pad):
+        return intops.pad(x, op.pads, op.value)
+    if isinstance(op, Reshape):
+        return x.reshape(op.out_shape)
+    raise NotImplementedError(op.kind)
+
+
+def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
+    """The model's int8 output for the int8 NHWC input ``x``."""
+    values = {prog.input: np.asarray(x, np.int8).reshape(prog.shapes[prog.input])}
+    for call in prog.calls:
+        out = run_call(call, [values[n] for n in call.inputs])
+        values[call.output] = np.asarray(out, np.int8).reshape(prog.shapes[call.output])
+    return values[prog.output]

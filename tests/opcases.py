@@ -1,0 +1,125 @@
+"""Random single-operator integer modules for kernel tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from mcunet_tvm.kernels import make_kernel
+from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Softmax
+
+
+def conv_out(size: int, k: int, s: int, pad_lo: int, pad_hi: int, d: int = 1) -> int:
+    return (size + pad_lo + pad_hi - d * (k - 1) - 1) // s + 1
+
+
+def same_padding(size: int, k: int, s: int) -> tuple[int, int]:
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def requant_params(rng: np.random.Generator, n: int, acc_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers/shifts that map accumulators of magnitude ~acc_scale into int8 range."""
+    mult = rng.integers(1 << 30, (1 << 31) - 1, n, dtype=np.int64).astype(np.int32)
+    base = int(np.ceil(np.log2(max(acc_scale, 1.0) / 64)))
+    shift = (-(base + rng.integers(-1, 2, n))).clip(-31, 3).astype(np.int32)
+    return mult, shift
+
+
+def conv_case(rng, h, w, cin, cout, k, s, padding="same", depthwise=False) -> tuple[OpDesc, list]:
+    if padding == "same":
+        pt, pb = same_padding(h, k, s)
+        pl, pr = same_padding(w, k, s)
+    else:
+        pt = pb = pl = pr = 0
+    oh, ow = conv_out(h, k, s, pt, pb), conv_out(w, k, s, pl, pr)
+    if depthwise:
+        cout = cin
+    op = Conv2D(
+        in_shape=(1, h, w, cin),
+        out_shape=(1, oh, ow, cout),
+        kernel=(k, k),
+        strides=(s, s),
+        padding=(pt, pl, pb, pr),
+        depthwise=depthwise,
+        in_zp=int(rng.integers(-128, 128)),
+        out_zp=int(rng.integers(-128, 128)),
+        act_min=int(rng.choice([-128, -100])),
+        act_max=int(rng.choice([127, 100])),
+    )
+    wshape = (k, k, cin) if depthwise else (cout, k, k, cin)
+    weight = rng.integers(-127, 128, wshape, dtype=np.int8)
+    bias = rng.integers(-5000, 5000, cout, dtype=np.int32)
+    taps = k * k * (1 if depthwise else cin)
+    mult, shift = requant_params(rng, cout, 128 * 64 * np.sqrt(taps))
+    return op, [weight, bias, mult, shift]
+
+
+def dense_case(rng, n_in, n_out) -> tuple[OpDesc, list]:
+    op = Dense((1, n_in), (1, n_out), in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)))
+    mult, shift = requant_params(rng, n_out, 128 * 64 * np.sqrt(n_in))
+    return op, [
+        rng.integers(-127, 128, (n_out, n_in), dtype=np.int8),
+        rng.integers(-5000, 5000, n_out, dtype=np.int32),
+        mult,
+        shift,
+    ]
+
+
+def add_case(rng, shape) -> tuple[OpDesc, list]:
+    m = rng.integers(1 << 30, (1 << 31) - 1, 3)
+    op = Add(
+        shape,
+        shape,
+        in1_zp=int(rng.integers(-128, 128)),
+        in1_multiplier=int(m[0]),
+        in1_shift=int(rng.integers(-3, 0)),
+        in2_zp=int(rng.integers(-128, 128)),
+        in2_multiplier=int(m[1]),
+        in2_shift=int(rng.integers(-3, 0)),
+        left_shift=20,
+        out_zp=int(rng.integers(-128, 128)),
+        out_multiplier=int(m[2]),
+        out_shift=-19,
+    )
+    return op, []
+
+
+def pool_case(rng, h, w, c, k, s, mode, pad=0) -> tuple[OpDesc, list]:
+    oh, ow = conv_out(h, k, s, pad, pad), conv_out(w, k, s, pad, pad)
+    op = Pool2D((1, h, w, c), (1, oh, ow, c), mode=mode, pool=(k, k), strides=(s, s), padding=(pad, pad, pad, pad))
+    return op, []
+
+
+def mean_case(rng, h, w, c, keepdims=False) -> tuple[OpDesc, list]:
+    out = (1, 1, 1, c) if keepdims else (1, c)
+    mult = int(rng.integers(1 << 30, (1 << 31) - 1))
+    shift = -int(np.ceil(np.log2(h * w)))
+    op = Mean((1, h, w, c), out, in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)),
+              multiplier=mult, shift=shift)
+    return op, []
+
+
+def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
+    out = (1, h + pads[1][0] + pads[1][1], w + pads[2][0] + pads[2][1], c)
+    return Pad((1, h, w, c), out, pads=pads, value=int(rng.integers(-128, 128))), []
+
+
+def single_op_module(op: OpDesc, consts: list[np.ndarray], second_input: bool = False) -> tvm.IRModule:
+    """An integer Relax module running just ``op`` (Add gets its second input from a 2nd call)."""
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(op.in_shape, "int8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            gv = bb.add_func(make_kernel(op), f"k_{op.kind}")
+            inputs = [x, x] if op.num_inputs == 2 else [x]
+            out = bb.emit(relax.call_tir(gv, [*inputs, *(relax.const(c) for c in consts)],
+                                         relax.TensorType(op.out_shape, "int8")))
+            out = bb.emit_output(out)
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+__all__ = ["Softmax"]
