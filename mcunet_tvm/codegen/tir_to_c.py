@@ -68,7 +68,10 @@ def _sanitize(code: str) -> str:
             continue
         if "__tvm_ffi__library_ctx" in line:
             continue
-        lines.append(line.replace("TVM_DLL ", ""))
+        line = line.replace("TVM_DLL ", "")
+        if re.match(r"^\w+ __builtin_\w+\(.*\);$", line):  # compiler builtins need no prototype
+            continue
+        lines.append(line)
     text = "\n".join(lines)
     text = re.sub(r"#ifdef __cplusplus\nextern \"C\"\n#endif\n", "", text)
     return _HEADER + text.strip() + "\n"

@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
+from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Softmax
 from .conv2d import conv2d
 from .dense import dense
 from .elementwise import add, pad
 from .pool import pool2d
 from .reduce import mean
+from .softmax import softmax
 
 _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Conv2D: conv2d,
@@ -25,6 +26,7 @@ _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Pad: pad,
     Pool2D: pool2d,
     Mean: mean,
+    Softmax: softmax,
 }
 
 
