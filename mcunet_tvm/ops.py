@@ -40,6 +40,10 @@ class OpDesc:
 
     in_shape: Shape
     out_shape: Shape
+    #: quantisation provenance (float scales of the activation inputs and the
+    #: output). Kernels never read them; exporters and reports do.
+    in_scales: tuple[float, ...] = ()
+    out_scale: float = 0.0
 
     def macs(self) -> int:
         return 0
@@ -73,6 +77,7 @@ class Conv2D(OpDesc):
     out_zp: int = 0
     act_min: int = -128
     act_max: int = 127
+    weight_scales: tuple[float, ...] = ()
 
     def macs(self) -> int:
         kh, kw = self.kernel
@@ -91,6 +96,7 @@ class Dense(OpDesc):
     out_zp: int = 0
     act_min: int = -128
     act_max: int = 127
+    weight_scales: tuple[float, ...] = ()
 
     def macs(self) -> int:
         return _prod(self.out_shape) * self.in_shape[-1]

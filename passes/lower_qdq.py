@@ -229,6 +229,9 @@ class _Lowering:
             depthwise=depthwise,
             in_zp=x[2],
             out_zp=out_zp,
+            in_scales=(x[1],),
+            out_scale=out_scale,
+            weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (cout,))),
         )
         self.emit(var, op, [inp], [weight.astype(np.int8), bias_values, mult, shift])
 
@@ -242,7 +245,15 @@ class _Lowering:
         n_out = values.shape[1]
         mult, shift = self._requant(x[1], scales, out_scale, n_out)
         bias_values = np.zeros(n_out, np.int32) if bias is None else bias[0].astype(np.int32).reshape(n_out)
-        op = Dense(_shape(inp), _shape(mm), in_zp=x[2], out_zp=out_zp)
+        op = Dense(
+            _shape(inp),
+            _shape(mm),
+            in_scales=(x[1],),
+            out_scale=out_scale,
+            in_zp=x[2],
+            out_zp=out_zp,
+            weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (n_out,))),
+        )
         self.emit(var, op, [inp], [np.ascontiguousarray(values.T).astype(np.int8), bias_values, mult, shift])
 
     def lower_add(self, var, add, out_scale, out_zp, where) -> None:
@@ -256,6 +267,8 @@ class _Lowering:
         op = Add(
             _shape(ia),
             _shape(add),
+            in_scales=(a[1], b[1]),
+            out_scale=out_scale,
             in1_zp=a[2],
             in1_multiplier=p.input1_multiplier,
             in1_shift=p.input1_shift,
@@ -277,7 +290,16 @@ class _Lowering:
         inp = self.int_input(x[0], where)
         in_shape = _shape(inp)
         p = fixedpoint.prepare_mean(x[1], x[2], out_scale, out_zp, in_shape[1] * in_shape[2])
-        op = Mean(in_shape, _shape(mean), in_zp=x[2], out_zp=out_zp, multiplier=p.multiplier, shift=p.shift)
+        op = Mean(
+            in_shape,
+            _shape(mean),
+            in_scales=(x[1],),
+            out_scale=out_scale,
+            in_zp=x[2],
+            out_zp=out_zp,
+            multiplier=p.multiplier,
+            shift=p.shift,
+        )
         self.emit(var, op, [inp], [])
 
     def lower_softmax(self, var, sm, out_scale, out_zp, where) -> None:
@@ -291,6 +313,8 @@ class _Lowering:
         op = Softmax(
             _shape(inp),
             _shape(sm),
+            in_scales=(x[1],),
+            out_scale=out_scale,
             input_multiplier=p.input_multiplier,
             input_left_shift=p.input_left_shift,
             diff_min=p.diff_min,

@@ -1,0 +1,1 @@
+"""Exporters: the compiled integer program in other formats."""
