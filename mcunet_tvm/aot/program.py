@@ -14,6 +14,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from ..kernels import output_overlap
 from ..ops import OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
 
@@ -56,7 +57,8 @@ class Program:
             graph.add_tensor(name, self.nbytes(name))
         for c in self.calls:
             alias = c.inputs[0] if isinstance(c.op, Reshape) else None
-            graph.steps.append(Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias))
+            overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op))
+            graph.steps.append(Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap))
         return graph
 
 

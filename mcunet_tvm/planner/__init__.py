@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .graph import Graph, Step, Tensor
-from .lifetimes import Interval, lifetimes, live_bytes_per_step
+from .lifetimes import Interval, lifetimes, live_bytes_per_step, overlap_rules
 from .offsets import ALIGN, Layout, assign_offsets
 
 __all__ = ["ALIGN", "Graph", "Interval", "Layout", "MemoryPlan", "Step", "Tensor", "plan_memory"]
@@ -18,6 +18,7 @@ class MemoryPlan:
     layout: Layout
     intervals: dict[str, Interval]
     live_bytes: list[int]
+    rules: dict[tuple[str, str], int]
 
     @property
     def arena_bytes(self) -> int:
@@ -34,5 +35,7 @@ class MemoryPlan:
 def plan_memory(graph: Graph) -> MemoryPlan:
     """Plan the arena for ``graph``."""
     intervals = lifetimes(graph)
-    layout = assign_offsets(intervals)
-    return MemoryPlan(layout, intervals, live_bytes_per_step(intervals, len(graph.steps)))
+    rules = overlap_rules(graph, intervals)
+    layout = assign_offsets(intervals, rules)
+    live = live_bytes_per_step(intervals, len(graph.steps), rules)
+    return MemoryPlan(layout, intervals, live, rules)

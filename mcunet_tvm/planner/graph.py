@@ -25,12 +25,18 @@ class Step:
 
     ``alias_of`` marks a step that moves no data (a reshape): its output is
     a view of its single input and shares its storage.
+
+    ``overlap`` lists ``(input, max_delta)`` pairs proved safe by the kernel's
+    loop order: if ``input`` dies at this step, the output may be placed at
+    ``offset(output) - offset(input) <= max_delta`` even though their bytes
+    overlap, because every input byte is read before an output byte lands on it.
     """
 
     name: str
     inputs: tuple[str, ...]
     output: str
     alias_of: str | None = None
+    overlap: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass

@@ -50,10 +50,35 @@ def lifetimes(graph: Graph) -> dict[str, Interval]:
     }
 
 
-def live_bytes_per_step(intervals: dict[str, Interval], num_steps: int) -> list[int]:
-    """Total bytes live at each step: a lower bound for any arena layout."""
+def overlap_rules(graph: Graph, intervals: dict[str, Interval]) -> dict[tuple[str, str], int]:
+    """(input storage, output storage) -> max offset delta, for inputs that die at their step."""
+    rules: dict[tuple[str, str], int] = {}
+    for i, step in enumerate(graph.steps):
+        out = graph.storage_of(step.output)
+        for name, delta in step.overlap:
+            base = graph.storage_of(name)
+            if base != out and intervals[base].last == i and intervals[out].first == i:
+                rules[(base, out)] = delta
+    return rules
+
+
+def max_overlap(size_in: int, size_out: int, delta: int) -> int:
+    """Most bytes an output at ``offset(input) + d`` (d <= delta) can share with the input."""
+    best = 0
+    for d in {delta, min(delta, 0), min(delta, size_in - size_out)}:
+        best = max(best, min(size_in, d + size_out) - max(0, d))
+    return max(best, 0)
+
+
+def live_bytes_per_step(
+    intervals: dict[str, Interval], num_steps: int, rules: dict[tuple[str, str], int] | None = None
+) -> list[int]:
+    """Bytes live at each step, minus provably safe overlaps: a lower bound for any layout."""
     live = [0] * max(num_steps, 1)
     for iv in intervals.values():
         for s in range(iv.first, iv.last + 1):
             live[s] += iv.nbytes
+    for (src, dst), delta in (rules or {}).items():
+        step = intervals[src].last
+        live[step] -= max_overlap(intervals[src].nbytes, intervals[dst].nbytes, delta)
     return live

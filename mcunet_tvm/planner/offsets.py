@@ -29,22 +29,29 @@ class Layout:
     strategy: str
 
 
-def _place(order: list[Interval]) -> tuple[dict[str, int], int]:
+def _forbidden(x: Interval, size: int, p: Interval, off_p: int, rules) -> tuple[int, int] | None:
+    """Open interval of offsets at which ``x`` may not start, given placed tensor ``p``."""
+    lo, hi = off_p - size, off_p + _align(p.nbytes)
+    if (p.name, x.name) in rules:  # x is the output written over input p
+        lo = max(lo, off_p + rules[(p.name, x.name)])
+    elif (x.name, p.name) in rules:  # x is the input, p the output written over it
+        hi = min(hi, off_p - rules[(x.name, p.name)])
+    return (lo, hi) if lo < hi - 1 else None
+
+
+def _place(order: list[Interval], rules: dict[tuple[str, str], int]) -> tuple[dict[str, int], int]:
+    """First fit: each tensor at the lowest aligned offset clear of every live neighbour."""
     offsets: dict[str, int] = {}
     placed: list[Interval] = []
     arena = 0
     for iv in order:
-        busy = sorted(
-            (offsets[p.name], offsets[p.name] + _align(p.nbytes)) for p in placed if p.overlaps(iv)
-        )
         size = _align(iv.nbytes)
-        best, best_gap, cursor = None, None, 0
-        for lo, hi in busy:
-            gap = lo - cursor
-            if gap >= size and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, hi)
-        offset = best if best is not None else cursor
+        blocked = [
+            f for p in placed if p.overlaps(iv)
+            if (f := _forbidden(iv, size, p, offsets[p.name], rules)) is not None
+        ]
+        candidates = sorted({0, *(max(0, _align(hi)) for _, hi in blocked)})
+        offset = next(c for c in candidates if all(not (lo < c < hi) for lo, hi in blocked))
         offsets[iv.name] = offset
         placed.append(iv)
         arena = max(arena, offset + size)
@@ -63,12 +70,18 @@ STRATEGIES: dict[str, Callable[[list[Interval]], list[Interval]]] = {
 }
 
 
-def assign_offsets(intervals: dict[str, Interval]) -> Layout:
-    """The smallest layout over all strategies (ties: first strategy listed)."""
+def assign_offsets(intervals: dict[str, Interval], rules: dict[tuple[str, str], int] | None = None) -> Layout:
+    """The smallest layout over all strategies (ties: first strategy listed).
+
+    ``rules`` maps (input, output) to the largest safe ``offset(output) -
+    offset(input)`` for tensors that may overlap (see ``Step.overlap``); deltas
+    are rounded down to the alignment so every placement stays safe.
+    """
     ivs = list(intervals.values())
+    aligned = {k: (d // ALIGN) * ALIGN for k, d in (rules or {}).items()}
     best: Layout | None = None
     for name, order in STRATEGIES.items():
-        offsets, arena = _place(order(ivs))
+        offsets, arena = _place(order(ivs), aligned)
         if best is None or arena < best.arena_bytes:
             best = Layout(offsets, arena, name)
     assert best is not None
