@@ -13,6 +13,7 @@ import numpy as np
 
 from ..aot.program import KernelCall, Program
 from ..ops import Add, Conv2D, Dense, Mean, Pad, Pool2D, Reshape, Softmax
+from ..quant.fixedpoint import AddParams
 from . import intops
 
 
@@ -37,26 +38,23 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         w, bias, mult, shift = call.consts
         return intops.dense(x, w, bias, mult, shift, op.in_zp, op.out_zp, op.act_min, op.act_max)
     if isinstance(op, Add):
-        params = intops.AddParams(
-            input1_offset=-op.in1_zp,
+        params = AddParams(
+            left_shift=op.left_shift,
             input1_multiplier=op.in1_multiplier,
             input1_shift=op.in1_shift,
-            input2_offset=-op.in2_zp,
             input2_multiplier=op.in2_multiplier,
             input2_shift=op.in2_shift,
-            left_shift=op.left_shift,
-            output_offset=op.out_zp,
             output_multiplier=op.out_multiplier,
             output_shift=op.out_shift,
         )
-        return intops.add(x, inputs[1], params, op.act_min, op.act_max)
+        return intops.add(x, inputs[1], params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max)
     if isinstance(op, Pool2D):
         fn = intops.avg_pool2d if op.mode == "avg" else intops.max_pool2d
         return fn(x, op.pool, op.strides, op.padding, op.act_min, op.act_max)
     if isinstance(op, Mean):
-        return intops.mean_hw(x, op, keepdims=len(op.out_shape) == 4)
+        return intops.mean_hw(x, op.in_zp, op.out_zp, op.multiplier, op.shift, keepdims=len(op.out_shape) == 4)
     if isinstance(op, Softmax):
-        return intops.softmax(x, op)
+        return intops.softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
     if isinstance(op, Pad):
         return intops.pad(x, op.pads, op.value)
     if isinstance(op, Reshape):

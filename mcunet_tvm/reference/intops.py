@@ -1,0 +1,170 @@
+"""Integer operators in numpy, following TF Lite Micro's reference kernels.
+
+These are the host reference: written independently of the TIR kernels
+(plain numpy, int64 accumulation, vectorised where it stays readable) and
+checked against TF Lite Micro itself. All parameters are integers; no float
+is touched at run time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..quant.fixedpoint import (
+    AddParams,
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+)
+
+
+def _clamp(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.clip(x, lo, hi).astype(np.int8)
+
+
+def _patches(x: np.ndarray, kh: int, kw: int, strides, padding, dilation, fill: int) -> np.ndarray:
+    """(N, OH, OW, KH, KW, C) windows of ``x`` padded with ``fill``."""
+    pt, pl, pb, pr = padding
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
+    n, h, w, c = xp.shape
+    sh, sw = strides
+    dh, dw = dilation
+    oh = (h - dh * (kh - 1) - 1) // sh + 1
+    ow = (w - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty((n, oh, ow, kh, kw, c), xp.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, :, i, j, :] = xp[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh,
+                                        j * dw : j * dw + sw * (ow - 1) + 1 : sw, :]
+    return out
+
+
+def _requant(acc: np.ndarray, bias, mult, shift, out_zp: int, act_min: int, act_max: int) -> np.ndarray:
+    acc = acc + np.asarray(bias, np.int64)
+    acc = ((acc + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32 accumulator, as in C
+    out = multiply_by_quantized_multiplier(acc, mult, shift) + out_zp
+    return _clamp(out, act_min, act_max)
+
+
+def conv2d(x, w, bias, mult, shift, *, strides, padding, dilation, in_zp, out_zp, act_min, act_max):
+    """CONV_2D int8, weights OHWI, per-channel requantisation."""
+    cout, kh, kw, cin = w.shape
+    cols = _patches(x.astype(np.int64) - in_zp, kh, kw, strides, padding, dilation, 0)
+    acc = np.einsum("nhwijc,oijc->nhwo", cols, w.astype(np.int64), optimize=True)
+    return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
+
+
+def depthwise_conv2d(x, w, bias, mult, shift, *, strides, padding, dilation, in_zp, out_zp, act_min, act_max):
+    """DEPTHWISE_CONV_2D int8 with depth multiplier 1, weights (KH, KW, C)."""
+    kh, kw, _ = w.shape
+    cols = _patches(x.astype(np.int64) - in_zp, kh, kw, strides, padding, dilation, 0)
+    acc = np.einsum("nhwijc,ijc->nhwc", cols, w.astype(np.int64), optimize=True)
+    return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
+
+
+def dense(x, w, bias, mult, shift, in_zp, out_zp, act_min, act_max):
+    """FULLY_CONNECTED int8, weights (Out, In)."""
+    acc = (x.astype(np.int64) - in_zp) @ w.astype(np.int64).T
+    return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
+
+
+def add(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int):
+    """ADD int8: both inputs to a shared Q(left_shift) scale, sum, requantise."""
+    sa = multiply_by_quantized_multiplier((a.astype(np.int64) - a_zp) << p.left_shift,
+                                          p.input1_multiplier, p.input1_shift)
+    sb = multiply_by_quantized_multiplier((b.astype(np.int64) - b_zp) << p.left_shift,
+                                          p.input2_multiplier, p.input2_shift)
+    out = multiply_by_quantized_multiplier(sa + sb, p.output_multiplier, p.output_shift) + out_zp
+    return _clamp(out, act_min, act_max)
+
+
+def _pool_windows(x, pool, strides, padding):
+    kh, kw = pool
+    valid = _patches(np.ones_like(x[..., :1], dtype=np.int64), kh, kw, strides, padding, (1, 1), 0)
+    return kh, kw, valid
+
+
+def avg_pool2d(x, pool, strides, padding, act_min, act_max):
+    """AVERAGE_POOL_2D int8: mean over the taps inside the image, rounded half away from zero."""
+    kh, kw, valid = _pool_windows(x, pool, strides, padding)
+    total = _patches(x.astype(np.int64), kh, kw, strides, padding, (1, 1), 0).sum(axis=(3, 4))
+    count = valid.sum(axis=(3, 4))
+    half = count // 2
+    avg = np.where(total > 0, (total + half) // count, -((-(total - half)) // count))
+    return _clamp(avg, act_min, act_max)
+
+
+def max_pool2d(x, pool, strides, padding, act_min, act_max):
+    """MAX_POOL_2D int8 (padded taps never win)."""
+    kh, kw = pool
+    windows = _patches(x.astype(np.int64), kh, kw, strides, padding, (1, 1), -(1 << 20))
+    return _clamp(windows.max(axis=(3, 4)), act_min, act_max)
+
+
+def mean_hw(x, in_zp: int, out_zp: int, multiplier: int, shift: int, keepdims: bool):
+    """MEAN over H and W (TFLite QuantizedMeanOrSum with 1/count folded into the multiplier)."""
+    n, h, w, c = x.shape
+    total = x.astype(np.int64).sum(axis=(1, 2)) - in_zp * h * w
+    out = _clamp(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, -128, 127)
+    return out.reshape(n, 1, 1, c) if keepdims else out
+
+
+# ---- softmax: gemmlowp fixed point, written out for numpy -------------------
+
+def _sat_mul_pot(x, exponent: int):
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, (1 << 31) - 1, np.where(x < -threshold, -(1 << 31), x << exponent))
+
+
+def _exp_on_negative_values(a):
+    """exp(a) for a <= 0 in Q5.26, result in Q0.31 (gemmlowp)."""
+    srdhm = saturating_rounding_doubling_high_mul
+    amq = (a & ((1 << 24) - 1)) - (1 << 24)
+    x = _sat_mul_pot(amq, 5) + (1 << 28)
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = rounding_divide_by_pot(x4, 2)
+    poly = rounding_divide_by_pot(srdhm(x4_over_4 + x3, 715827883) + x2, 1)
+    result = 1895147668 + srdhm(1895147668, x + poly)
+    remainder = amq - a
+    for exponent, multiplier in ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+                                 (2, 39332535), (3, 720401), (4, 242)):
+        result = np.where(remainder & (1 << (26 + exponent)), srdhm(result, multiplier), result)
+    return np.where(a == 0, (1 << 31) - 1, result)
+
+
+def _reciprocal(total: int) -> tuple[int, int]:
+    """TFLite GetReciprocal(x, 12): (1/(1+x') in Q0.31, num_bits_over_unit)."""
+    srdhm = saturating_rounding_doubling_high_mul
+    headroom = 32 - int(total).bit_length()
+    shifted = ((int(total) << headroom) - (1 << 31)) & 0xFFFFFFFF
+    shifted = shifted - (1 << 32) if shifted >= (1 << 31) else shifted
+    wide = shifted + (1 << 31) - 1
+    half = int(np.trunc((wide + (1 if wide >= 0 else -1)) / 2))
+    x = 1515870810 + int(srdhm(half, -1010580540))
+    for _ in range(3):
+        correction = (1 << 29) - int(srdhm(half, x))
+        x = x + int(_sat_mul_pot(np.int64(srdhm(x, correction)), 2))
+    return int(_sat_mul_pot(np.int64(x), 1)), 12 - headroom
+
+
+def softmax(x, input_multiplier: int, input_left_shift: int, diff_min: int):
+    """SOFTMAX int8 -> int8 (scale 1/256, zero point -128) over the last axis."""
+    rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
+    out = np.empty_like(rows)
+    for r, row in enumerate(rows):
+        diff = row - row.max()
+        keep = diff >= diff_min
+        scaled = saturating_rounding_doubling_high_mul(diff * (1 << input_left_shift), input_multiplier)
+        exps = _exp_on_negative_values(scaled)
+        total = int(np.where(keep, rounding_divide_by_pot(exps, 12), 0).sum())
+        recip, bits = _reciprocal(total)
+        prob = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(recip, exps), bits + 23) - 128
+        out[r] = np.where(keep, np.clip(prob, -128, 127), -128)
+    return out.reshape(x.shape).astype(np.int8)
+
+
+def pad(x, pads, value: int):
+    """PAD with a constant (the input zero point)."""
+    return np.pad(x, pads, constant_values=value).astype(np.int8)
