@@ -35,6 +35,7 @@ def emit_header(prog: Program, plan: MemoryPlan) -> str:
 #define MCUNET_INPUT_BYTES  {prog.nbytes(prog.input)}
 #define MCUNET_OUTPUT_BYTES {prog.nbytes(prog.output)}
 #define MCUNET_ARENA_BYTES  {plan.arena_bytes}
+#define MCUNET_NUM_STEPS    {sum(1 for c in prog.calls if c.kernel)}
 
 /* Input shape {list(prog.shapes[prog.input])} and output shape {list(prog.shapes[prog.output])}, int8. */
 
@@ -70,6 +71,14 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         '#include "mcunet_model.h"',
         '#include "mcunet_kernels.h"',
         "",
+        "#ifdef MCUNET_PROFILE",
+        "/* Provided by the harness: called after every step (profiling, instruction counts). */",
+        "void mcunet_step_done(int step);",
+        "#define MCUNET_STEP_DONE(step) mcunet_step_done(step)",
+        "#else",
+        "#define MCUNET_STEP_DONE(step) ((void)0)",
+        "#endif",
+        "",
         f"static int8_t mcunet_arena[{max(plan.arena_bytes, ALIGN)}] __attribute__((aligned({ALIGN})));",
         "",
     ]
@@ -86,6 +95,7 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         return f"(mcunet_arena + {plan.offset_of(graph, name)})"
 
     body = []
+    step = 0
     for call, consts in zip(prog.calls, const_names):
         if not call.kernel:
             body.append(f"  /* {call.output} = reshape({call.inputs[0]}): same storage */")
@@ -97,6 +107,8 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         by_index = {i: b for i, b in enumerate(buffers[:-1])} | {9: buffers[-1]}
         args = ", ".join(by_index[i] for i in param_order[call.kernel])
         body.append(f"  if ({call.kernel}({args}) != 0) return -1;  /* {call.op.kind} -> {call.output} */")
+        body.append(f"  MCUNET_STEP_DONE({step});")
+        step += 1
     out += [
         f"int8_t *mcunet_input(void) {{ return {ptr(prog.input)}; }}",
         f"int8_t *mcunet_output(void) {{ return {ptr(prog.output)}; }}",

@@ -47,8 +47,8 @@ class Program:
         return sum(c.op.macs() for c in self.calls)
 
     def params(self) -> int:
-        """Number of stored constant elements (weights, biases, requantisation)."""
-        return sum(int(a.size) for c in self.calls for a in c.consts)
+        """Number of weights and biases (requantisation constants not counted)."""
+        return sum(int(a.size) for c in self.calls for a in c.consts[:2])
 
     def memory_graph(self) -> Graph:
         """The planner's view: tensor sizes and which step reads/writes what."""

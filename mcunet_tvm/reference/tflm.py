@@ -1,0 +1,69 @@
+"""Run a .tflite model with TF Lite Micro on the host (the ``tflite-micro`` package).
+
+Used as the external reference for int8 results and for TFLM's memory use.
+The arena figures come from TFLM's own RecordingMicroAllocator: ``arena_bytes``
+is the total arena TFLM needs (``head``: the planned activation tensors, plus
+``tail``: persistent runtime structures), ``tensor_arena_bytes`` the head alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError
+
+_ARENA_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TflmResult:
+    output: np.ndarray
+    arena_bytes: int
+    tensor_arena_bytes: int
+
+
+def _captured_stdout(fn) -> str:
+    """Run ``fn`` and return what native code printed (TFLM logs to stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            fn()
+            ctypes.CDLL(None).fflush(None)  # native stdio buffers
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        return tmp.read().decode(errors="replace")
+
+
+def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
+    """Invoke TFLM once on ``inputs`` (int8, the model's input shape)."""
+    from tflite_micro import runtime
+
+    if isinstance(model, bytes):
+        data = model
+    else:
+        try:
+            data = Path(model).read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"cannot read the model file: {exc.strerror}", where=str(model)) from None
+    interp = runtime.Interpreter.from_bytes(data, arena_size=_ARENA_SIZE)
+    interp.set_input(np.asarray(inputs, np.int8), 0)
+    interp.invoke()
+    output = np.array(interp.get_output(0), copy=True)
+    text = _captured_stdout(interp.print_allocations)
+    total = re.search(r"Arena allocation total (\d+) bytes", text)
+    head = re.search(r"Arena allocation head (\d+) bytes", text)
+    if total is None or head is None:
+        raise RuntimeError(f"unexpected TFLM allocation report: {text[:200]!r}")
+    return TflmResult(output, int(total.group(1)), int(head.group(1)))

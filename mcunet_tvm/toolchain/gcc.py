@@ -1,0 +1,117 @@
+"""Compile and link generated C for a target with GCC (arm-none-eabi-gcc or the host's gcc)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import ToolchainError
+from ..targets import TargetSpec
+
+RUNTIME = Path(__file__).resolve().parents[2] / "runtime_c"
+INSTALL = "make setup   (or: sudo apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)"
+WARNINGS = ("-Wall", "-Wextra", "-Werror")
+
+
+def _cc(target: TargetSpec) -> str:
+    return "arm-none-eabi-gcc" if target.mcpu else "gcc"
+
+
+def _size_tool(target: TargetSpec) -> str:
+    return "arm-none-eabi-size" if target.mcpu else "size"
+
+
+def check_toolchain(target: TargetSpec, need_qemu: bool = True) -> None:
+    """Raise :class:`ToolchainError` naming the install command if a tool is missing."""
+    tools = [_cc(target), _size_tool(target)]
+    if target.qemu_machine and need_qemu:
+        tools.append("qemu-system-arm")
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise ToolchainError(f"missing tool(s): {', '.join(missing)}", hint=f"install them: {INSTALL}")
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolchainError(f"{what} failed:\n{proc.stderr.strip()}", where=" ".join(cmd[:3]) + " ...")
+
+
+def _runtime_sources(target: TargetSpec) -> list[Path]:
+    if target.mcpu is None:
+        return [RUNTIME / "host" / "main.c"]
+    common = RUNTIME / "common"
+    return [common / "startup.c", common / "semihost.c", common / "main_qemu.c"]
+
+
+def compile_objects(
+    target: TargetSpec,
+    sources: list[Path],
+    include_dirs: list[Path],
+    obj_dir: Path,
+    opt: str = "-O2",
+    defines: tuple[str, ...] = (),
+) -> list[Path]:
+    """Compile the model ``sources`` (warnings are errors); returns their object files.
+
+    The runtime objects are compiled alongside, into ``obj_dir/runtime``, and
+    added by :func:`link`; Cortex-M builds define MCUNET_PROFILE so the harness
+    can count instructions per step.
+    """
+    check_toolchain(target, need_qemu=False)
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    flags = [*target.cflags, opt, *WARNINGS, "-ffunction-sections", "-fdata-sections",
+             *(f"-D{d}" for d in defines), *(f"-I{d}" for d in include_dirs)]
+    if target.mcpu:
+        flags.append("-DMCUNET_PROFILE")
+    objects = []
+    for src in sources:
+        obj = obj_dir / (src.stem + ".o")
+        _run([_cc(target), *flags, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
+        objects.append(obj)
+    runtime_dir = obj_dir / "runtime"
+    runtime_dir.mkdir(exist_ok=True)
+    board = [f"-I{RUNTIME / 'boards' / target.board}"] if target.board else []
+    for src in _runtime_sources(target):
+        obj = runtime_dir / (src.stem + ".o")
+        _run([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", "-c", str(src), "-o", str(obj)],
+             f"compiling the runtime ({src.name})")
+    return objects
+
+
+def link(target: TargetSpec, objects: list[Path], out: Path) -> Path:
+    """Link model objects with the runtime objects compiled next to them."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runtime = sorted((objects[0].parent / "runtime").glob("*.o"))
+    if target.mcpu:
+        board = RUNTIME / "boards" / target.board
+        flags = [*target.cflags, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
+                 f"-L{RUNTIME / 'common'}", f"-T{board / 'link.ld'}", f"-Wl,-Map={out.with_suffix('.map')}"]
+        libs = ["-lc", "-lgcc"]
+    else:
+        flags, libs = [], []
+    _run([_cc(target), *flags, *map(str, objects), *map(str, runtime), *libs, "-o", str(out)], "linking")
+    return out
+
+
+def _sizes(target: TargetSpec, files: list[Path]) -> list[tuple[int, int, int]]:
+    proc = subprocess.run([_size_tool(target), "-B", *map(str, files)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolchainError(f"size failed: {proc.stderr.strip()}")
+    rows = []
+    for line in proc.stdout.splitlines()[1:]:
+        text, data, bss = (int(v) for v in line.split()[:3])
+        rows.append((text, data, bss))
+    return rows
+
+
+def flash_bytes(target: TargetSpec, exe: Path) -> int:
+    """text + rodata + data of the whole image: what must fit in flash."""
+    text, data, _ = _sizes(target, [exe])[0]
+    return text + data
+
+
+def object_flash_bytes(target: TargetSpec, objects: list[Path]) -> int:
+    """text + rodata + data summed over ``objects`` (the model's own share of flash)."""
+    return sum(text + data for text, data, _ in _sizes(target, objects))

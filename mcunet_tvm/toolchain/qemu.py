@@ -1,0 +1,74 @@
+"""Run a built model once: on QEMU for Cortex-M targets, natively for the host.
+
+QEMU runs with ``-icount shift=7`` (deterministic virtual time, see
+``runtime_c/common/main_qemu.c``) and semihosting rooted in a temporary
+directory holding ``input.bin``; the harness leaves ``output.bin`` and
+``stats.txt`` (instructions per step, total, stack high-water mark).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DeviceRunError
+from ..targets import TargetSpec
+
+ICOUNT_SHIFT = 7
+
+
+@dataclass
+class RunResult:
+    """What one inference produced."""
+
+    output: bytes
+    instructions: int | None = None
+    stack_bytes: int | None = None
+    step_instructions: list[int] = field(default_factory=list)
+    exit_code: int = 0
+
+
+def _qemu_cmd(target: TargetSpec, exe: Path) -> list[str]:
+    return [
+        "qemu-system-arm", "-machine", target.qemu_machine, "-nographic", "-monitor", "none",
+        "-serial", "none", "-semihosting-config", "enable=on,target=native",
+        "-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off", "-kernel", str(exe.resolve()),
+    ]
+
+
+def _parse_stats(text: str) -> tuple[int, int, list[int]]:
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        values[key] = int(value)
+    steps = [values[k] for k in sorted((k for k in values if k.startswith("step")), key=lambda k: int(k[4:]))]
+    return values["instructions"], values["stack_bytes"], steps
+
+
+def run(target: TargetSpec, exe: Path, input_bytes: bytes, output_size: int, timeout_s: float = 600) -> RunResult:
+    """Run ``exe`` on ``input_bytes``; raises :class:`DeviceRunError` on any failure."""
+    with tempfile.TemporaryDirectory(prefix="mcunet-run-") as tmp:
+        work = Path(tmp)
+        (work / "input.bin").write_bytes(input_bytes)
+        if target.qemu_machine:
+            cmd = _qemu_cmd(target, exe)
+        else:
+            cmd = [str(exe.resolve()), "input.bin", "output.bin"]
+        try:
+            proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise DeviceRunError(f"the program did not finish within {timeout_s:.0f} s", where=str(exe)) from None
+        out_path = work / "output.bin"
+        if proc.returncode != 0 or not out_path.exists():
+            detail = (proc.stdout + proc.stderr).strip()
+            raise DeviceRunError(f"the program failed (exit code {proc.returncode}): {detail}", where=str(exe))
+        output = out_path.read_bytes()
+        if len(output) != output_size:
+            raise DeviceRunError(f"expected {output_size} output bytes, got {len(output)}", where=str(exe))
+        result = RunResult(output=output, exit_code=proc.returncode)
+        stats = work / "stats.txt"
+        if stats.exists():
+            result.instructions, result.stack_bytes, result.step_instructions = _parse_stats(stats.read_text())
+        return result

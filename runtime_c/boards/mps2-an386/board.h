@@ -1,0 +1,3 @@
+/* MPS2 FPGA images (QEMU): FPGAIO free-running COUNTER at 25 MHz. */
+#define BOARD_COUNTER_ADDR 0x40028018u
+#define BOARD_COUNTER_HZ 25000000u

@@ -1,0 +1,124 @@
+/*
+ * QEMU harness: read input.bin, run one inference, write output.bin and stats.txt.
+ *
+ * Instruction count: QEMU runs with `-icount shift=7`, so every instruction
+ * advances virtual time by 128 ns, and the board's free-running FPGAIO counter
+ * (BOARD_COUNTER_HZ) advances by more than two ticks per instruction. The
+ * number of instructions between two counter reads is therefore the unique
+ * integer nearest to ticks / ticks_per_instruction. The counter is sampled
+ * after every step of the model (MCUNET_PROFILE hook), so 32-bit wrap-around
+ * never loses time, and the fixed cost of the hook itself is measured once and
+ * subtracted: what is reported is exactly the model's own instructions.
+ *
+ * Stack: the stack below the caller is painted before the run; the deepest
+ * overwritten word after it gives the high-water mark of the inference.
+ */
+#include <stdint.h>
+
+#include "board.h"
+#include "mcunet_model.h"
+#include "semihost.h"
+
+#define COUNTER (*(volatile uint32_t *)BOARD_COUNTER_ADDR)
+#define PAINT 0xC0FFEE11u
+/* ticks per instruction as a ratio: (2^7 ns * BOARD_COUNTER_HZ) / 1e9 */
+#define TPI_NUM ((uint64_t)BOARD_COUNTER_HZ * 128u)
+#define TPI_DEN 1000000000ull
+
+extern uint32_t __stack_limit[];
+
+static int8_t input[MCUNET_INPUT_BYTES];
+static int8_t output[MCUNET_OUTPUT_BYTES];
+static uint64_t step_ticks[MCUNET_NUM_STEPS + 1];
+static uint32_t last;
+
+__attribute__((noinline)) void mcunet_step_done(int step) {
+  uint32_t now = COUNTER;
+  step_ticks[step] += (uint32_t)(now - last);
+  last = COUNTER;
+}
+
+static uint64_t instructions(uint64_t ticks) { return (ticks * TPI_DEN + TPI_NUM / 2) / TPI_NUM; }
+
+static void put_u64(char **p, uint64_t v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *(*p)++ = tmp[--n];
+}
+
+static void put_line(int fd, const char *key, uint64_t value) {
+  char line[64], *p = line;
+  while (*key) *p++ = *key++;
+  *p++ = ' ';
+  put_u64(&p, value);
+  *p++ = '\n';
+  sh_write(fd, line, (size_t)(p - line));
+}
+
+static __attribute__((noinline)) uint32_t stack_pointer(void) {
+  uint32_t sp;
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+  return sp;
+}
+
+static __attribute__((noinline)) int run_painted(uint32_t *sp_at_call) {
+  *sp_at_call = stack_pointer();
+  last = COUNTER;
+  return mcunet_invoke();
+}
+
+int main(void) {
+  int fd = sh_open("input.bin", 0);
+  if (fd < 0 || sh_read(fd, input, sizeof input) != (int)sizeof input) {
+    sh_puts("mcunet: cannot read input.bin\n");
+    return 2;
+  }
+  sh_close(fd);
+  for (uint32_t i = 0; i < MCUNET_INPUT_BYTES; ++i) mcunet_input()[i] = input[i];
+
+  /* cost of one hook call, measured on back-to-back (straight-line) calls */
+  last = COUNTER;
+  mcunet_step_done(MCUNET_NUM_STEPS);
+  mcunet_step_done(MCUNET_NUM_STEPS);
+  mcunet_step_done(MCUNET_NUM_STEPS);
+  mcunet_step_done(MCUNET_NUM_STEPS);
+  uint64_t hook = instructions(step_ticks[MCUNET_NUM_STEPS]) / 4;
+  step_ticks[MCUNET_NUM_STEPS] = 0;
+
+  uint32_t *p = __stack_limit;
+  uint32_t sp_here = stack_pointer();
+  while ((uint32_t)(uintptr_t)p < sp_here - 256) *p++ = PAINT;
+
+  uint32_t sp_at_call = 0;
+  int status = run_painted(&sp_at_call);
+
+  p = __stack_limit;
+  while (*p == PAINT) ++p;
+  uint32_t stack_bytes = sp_at_call - (uint32_t)(uintptr_t)p;
+
+  for (uint32_t i = 0; i < MCUNET_OUTPUT_BYTES; ++i) output[i] = mcunet_output()[i];
+  fd = sh_open("output.bin", 1);
+  sh_write(fd, output, sizeof output);
+  sh_close(fd);
+
+  fd = sh_open("stats.txt", 1);
+  uint64_t total = 0;
+  for (int i = 0; i < MCUNET_NUM_STEPS; ++i) {
+    uint64_t n = instructions(step_ticks[i]);
+    n = n > hook ? n - hook : 0;
+    total += n;
+    char key[16] = "step", *k = key + 4;
+    put_u64(&k, (uint64_t)i);
+    *k = 0;
+    put_line(fd, key, n);
+  }
+  put_line(fd, "instructions", total);
+  put_line(fd, "stack_bytes", stack_bytes);
+  put_line(fd, "status", (uint64_t)(status != 0));
+  sh_close(fd);
+  return status == 0 ? 0 : 1;
+}

@@ -1,0 +1,29 @@
+/* Cortex-M startup: vector table, .data/.bss initialisation, faults reported over semihosting. */
+#include <stdint.h>
+#include <string.h>
+
+#include "semihost.h"
+
+extern uint32_t __stack_top[];
+extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
+int main(void);
+
+void Reset_Handler(void) __attribute__((noreturn));
+void Fault_Handler(void) __attribute__((noreturn));
+
+__attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
+    (void (*)(void))__stack_top, Reset_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
+    Fault_Handler, Fault_Handler, 0, 0, 0, 0, Fault_Handler, Fault_Handler, 0, Fault_Handler,
+    Fault_Handler,
+};
+
+void Reset_Handler(void) {
+  memcpy(__data_start, __data_load, (size_t)((char *)__data_end - (char *)__data_start));
+  memset(__bss_start, 0, (size_t)((char *)__bss_end - (char *)__bss_start));
+  sh_exit(main());
+}
+
+void Fault_Handler(void) {
+  sh_puts("mcunet: hard fault (bad memory access or undefined instruction)\n");
+  sh_exit(3);
+}
