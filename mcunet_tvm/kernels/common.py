@@ -37,6 +37,8 @@ def finish(args: list[te.Tensor], op: OpDesc, local_blocks: tuple[str, ...] = ()
             outer = sch.get_loops(consumer)
             sch.compute_at(block, outer[-1])
             # initialise the accumulator before its reduction loops, not inside them
-            sch.decompose_reduction(block, sch.get_loops(block)[len(outer)])
+            loops = sch.get_loops(block)
+            if len(loops) > len(outer):  # unit reduction loops are folded away
+                sch.decompose_reduction(block, loops[len(outer)])
         func = sch.mod["main"]
     return func.with_attr("mcunet.op", op.to_json())

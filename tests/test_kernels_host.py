@@ -1,0 +1,69 @@
+"""Every operator x shapes/strides/kernels: generated C (compiled for the host) == numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from opcases import (
+    add_case,
+    conv_case,
+    dense_case,
+    mean_case,
+    pad_case,
+    pool_case,
+    single_op_module,
+)
+
+from mcunet_tvm import toolchain
+from mcunet_tvm.aot.program import program_from_relax
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.quant.fixedpoint import prepare_softmax
+from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.targets import get_target
+from mcunet_tvm.ops import Softmax
+
+HOST = get_target("host")
+
+
+def _cases():
+    rng = np.random.default_rng(1234)
+    cases = []
+    for k in (1, 3, 5, 7):
+        for s in (1, 2):
+            cases.append((f"conv_k{k}_s{s}", conv_case(rng, 9, 11, 5, 7, k, s)))
+            cases.append((f"dw_k{k}_s{s}", conv_case(rng, 10, 9, 6, 6, k, s, depthwise=True)))
+    cases.append(("conv_valid_k3_s2", conv_case(rng, 12, 12, 3, 8, 3, 2, padding="valid")))
+    cases.append(("pointwise_odd", conv_case(rng, 7, 5, 13, 9, 1, 1)))
+    cases.append(("pointwise_expand", conv_case(rng, 6, 6, 4, 24, 1, 1)))
+    cases.append(("dense", dense_case(rng, 37, 11)))
+    cases.append(("add", add_case(rng, (1, 5, 6, 7))))
+    for mode in ("avg", "max"):
+        cases.append((f"{mode}pool_k2_s2", pool_case(rng, 8, 8, 5, 2, 2, mode)))
+        cases.append((f"{mode}pool_k3_s2_pad", pool_case(rng, 9, 7, 3, 3, 2, mode, pad=1)))
+    cases.append(("mean", mean_case(rng, 7, 6, 9)))
+    cases.append(("mean_keepdims", mean_case(rng, 4, 4, 5, keepdims=True)))
+    cases.append(("pad", pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))))
+    sm = prepare_softmax(0.05)
+    cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
+                                      input_left_shift=sm.input_left_shift, diff_min=sm.diff_min), [])))
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name,case", CASES, ids=[c[0] for c in CASES])
+def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
+    op, consts = case
+    mod = single_op_module(op, consts)
+    compiled = compile_relax(mod, mcpu=None)
+    sources = compiled.write(tmp_path)
+    objects = toolchain.compile_objects(HOST, sources, [tmp_path], tmp_path / "obj")
+    exe = toolchain.link(HOST, objects, tmp_path / "model")
+    prog = program_from_relax(compiled.integer_module)
+    rng = np.random.default_rng(len(name))
+    for _ in range(3):
+        x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
+        result = toolchain.run(HOST, exe, x.tobytes(), prog.nbytes(prog.output))
+        expected = run_reference(prog, x)
+        assert result.output == expected.tobytes(), name
