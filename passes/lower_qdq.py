@@ -416,6 +416,10 @@ class _Lowering:
                         name = _op_name(value)
                         if var in self.const_vars:
                             continue
+                        if isinstance(value, relax.Var) and value in self.env:
+                            self.env[var] = self.env[value]
+                            self.emitted[var] = self.emitted.get(value)
+                            continue
                         if name == "relax.quantize":
                             self.lower_quantize(var, value)
                         elif value.ty.dtype == "int8" and not isinstance(value, tvm.ir.expr.Constant):
