@@ -29,9 +29,10 @@ class LoadedModel:
     tflite_path: Path | None = None
 
 
-def _calibration(shape_nchw: tuple[int, ...], count: int = 16, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(-1.0, 1.0, shape_nchw).astype(np.float32) for _ in range(count)]
+def _calibration(shape_nchw: tuple[int, ...], count: int = 32, seed: int = 0) -> list[np.ndarray]:
+    from .zoo import smooth_images
+
+    return smooth_images(shape_nchw, count, seed)
 
 
 def _from_torch(name: str, kind: str, module, input_shape_nhwc, calib: Callable[[], list[np.ndarray]]):
