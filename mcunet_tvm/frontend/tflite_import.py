@@ -28,7 +28,6 @@ SUPPORTED_OPS = (
     "MEAN",
     "SOFTMAX",
     "RESHAPE",
-    "PAD",
     "QUANTIZE",
 )
 _FLOAT_HINT = (
@@ -88,6 +87,13 @@ def check_full_integer(model: tflite.Model, path: Path) -> None:
     if model.SubgraphsLength() != 1 or sub.InputsLength() != 1 or sub.OutputsLength() != 1:
         raise UnsupportedModelError(
             "only models with one subgraph, one input and one output are supported", where=str(path)
+        )
+    types = {_tensor(sub, i)[1] for i in range(sub.TensorsLength())}
+    if _tensor(sub, sub.Inputs(0))[1] == "FLOAT32" and "INT8" in types:
+        raise UnsupportedModelError(
+            "the model is weights-only (dynamic-range) quantised: activations are float32",
+            where=str(path),
+            hint=_FLOAT_HINT,
         )
     for kind, index in (("input", sub.Inputs(0)), ("output", sub.Outputs(0))):
         name, dtype = _tensor(sub, index)
