@@ -18,6 +18,13 @@ def _const(expr) -> np.ndarray | None:
     return expr.value.numpy() if isinstance(expr, tvm.ir.expr.Constant) else None
 
 
+def _const_through(expr, bindings) -> np.ndarray | None:
+    """A constant, possibly reached through reshapes of a constant."""
+    while isinstance(expr, relax.Var) and _is(bindings.get(expr), "relax.reshape"):
+        expr = bindings[expr].args[0]
+    return _const(expr)
+
+
 def _is(expr, name: str) -> bool:
     return isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op) and expr.op.name == name
 
@@ -31,25 +38,32 @@ def fold_batchnorm(mod: tvm.IRModule) -> tvm.IRModule:
         for v in relax.analysis.free_vars(value):
             uses[v] = uses.get(v, 0) + 1
 
-    folded: dict[relax.Var, tuple[np.ndarray, np.ndarray]] = {}  # bn var -> (scale k, shift)
+    # bn var -> (conv var, per-channel scale k, shift); the conv may carry a bias add
+    folded: dict[relax.Var, tuple[relax.Var, np.ndarray, np.ndarray]] = {}
+    skip: set[relax.Var] = set()
     for var, value in bindings.items():
         if not _is(value, "relax.nn.batch_norm") or int(value.attrs.axis) != 1:
             continue
-        conv = bindings.get(value.args[0])
         params = [_const(a) for a in value.args[1:5]]
+        src, bias, chain = value.args[0], 0.0, [value.args[0]]
+        if _is(bindings.get(src), "relax.add") and _const_through(bindings[src].args[1], bindings) is not None:
+            bias = _const_through(bindings[src].args[1], bindings).reshape(-1).astype(np.float64)
+            src = bindings[src].args[0]
+            chain.append(src)
+        conv = bindings.get(src)
         if conv is None or not _is(conv, "relax.nn.conv2d") or any(p is None for p in params):
             continue
-        if uses.get(value.args[0], 0) != 1 or _const(conv.args[1]) is None:
+        if any(uses.get(v, 0) != 1 for v in chain) or _const(conv.args[1]) is None:
             continue
         if str(conv.attrs.data_layout) != "NCHW" or str(conv.attrs.kernel_layout) != "OIHW":
             continue
         gamma, beta, mean, variance = (p.astype(np.float64) for p in params)
         k = gamma / np.sqrt(variance + float(value.attrs.epsilon))
-        folded[var] = (k, beta - mean * k)
+        folded[var] = (src, k, beta + (bias - mean) * k)
+        skip.update(chain)
 
     bb = relax.BlockBuilder()
     env: dict[relax.Var, relax.Expr] = {}
-    skip = {bindings[bn].args[0] for bn in folded}
 
     def remap(expr: relax.Expr) -> relax.Expr:
         return _Substitute(env).visit_expr(expr)
@@ -59,8 +73,8 @@ def fold_batchnorm(mod: tvm.IRModule) -> tvm.IRModule:
         with bb.dataflow():
             for var, value in bindings.items():
                 if var in folded:
-                    k, shift = folded[var]
-                    conv = bindings[value.args[0]]
+                    conv_var, k, shift = folded[var]
+                    conv = bindings[conv_var]
                     w = _const(conv.args[1]).astype(np.float64) * k.reshape(-1, 1, 1, 1)
                     x = remap(conv.args[0])
                     new_conv = bb.emit(relax.op.nn.conv2d(

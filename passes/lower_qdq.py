@@ -346,8 +346,9 @@ class _Lowering:
             inp = self.int_input(call.args[0], where)
             widths = _ints(call.attrs.pad_width)
             pads = tuple((widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2))
-            value = call.args[1] if len(call.args) > 1 else None
-            fill = int(_const(value)) if value is not None and _const(value) is not None else 0
+            if str(call.attrs.pad_mode) != "constant":
+                raise self.error(call, where + f" (pad mode {call.attrs.pad_mode})")
+            fill = int(round(float(call.attrs.pad_value)))
             self.emit(var, Pad(_shape(inp), _shape(call), pads=pads, value=fill), [inp], [])
             return True
         return False

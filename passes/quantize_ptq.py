@@ -88,6 +88,7 @@ class _Quantizer:
         self.q: dict[relax.Var, _Q] = {}
         self.pending: dict[relax.Var, _Pending] = {}
         self.alias: dict[relax.Expr, relax.Expr] = {}
+        self.tuples: dict[relax.Var, list[relax.Expr]] = {}
         self.bb = relax.BlockBuilder()
 
     # ---- helpers -------------------------------------------------------
@@ -261,6 +262,15 @@ class _Quantizer:
                 raise self.error(var, value, "flattening a feature map with H, W > 1 (layout-dependent)")
             self.q[var] = _Q(self.bb.emit(relax.op.reshape(x.expr, dst)), x.scale, x.zp)
             return
+        if name == "relax.nn.pad":
+            x = self.get(args[0], var, value)
+            a = value.attrs
+            if str(a.pad_mode) != "constant" or float(a.pad_value) != 0.0:
+                raise self.error(var, value, "only zero padding")
+            n0, n1, c0, c1, h0, h1, w0, w1 = (int(v) for v in a.pad_width)
+            out = self.bb.emit(relax.op.nn.pad(x.expr, [n0, n1, h0, h1, w0, w1, c0, c1], pad_value=float(x.zp)))
+            self.q[var] = _Q(out, x.scale, x.zp)
+            return
         if name == "relax.nn.softmax":
             x = self.get(args[0], var, value)
             sm = self.bb.emit(relax.op.nn.softmax(self.dq(x), axis=-1))
@@ -270,12 +280,14 @@ class _Quantizer:
         if isinstance(value, relax.Var):
             self.alias[var] = value
             return
-        if isinstance(value, relax.Tuple) and len(value.fields) == 1:
-            self.alias[var] = value.fields[0]
+        if isinstance(value, relax.Tuple):
+            self.tuples[var] = list(value.fields)
             return
-        if isinstance(value, relax.TupleGetItem) and value.index == 0:
-            self.alias[var] = value.tuple_value
+        if isinstance(value, relax.TupleGetItem) and value.tuple_value in self.tuples:
+            self.alias[var] = self.tuples[value.tuple_value][value.index]
             return
+        if name == "relax.zeros_like":
+            return  # e.g. the unused "indices" output of an exported max_pool2d; an error only if used
         raise self.error(var, value)
 
     def run(self) -> tvm.IRModule:
@@ -289,7 +301,9 @@ class _Quantizer:
                 for var, value in self.bindings:
                     self.visit(var, value)
                 out = self.func.body.body
-                if isinstance(out, relax.Tuple) and len(out.fields) == 1:
+                while out in self.alias or out in self.tuples:
+                    out = self.alias[out] if out in self.alias else self.tuples[out][0]
+                if isinstance(out, relax.Tuple):
                     out = out.fields[0]
                 result = self.get(out, out, out)
                 gv = self.bb.emit_output(result.expr)
