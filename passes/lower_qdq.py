@@ -40,6 +40,10 @@ SUPPORTED = (
 )
 
 
+#: operators on int8 tensors whose output has the input's scale and zero point
+_SAME_QPARAMS = ("relax.nn.pad", "relax.reshape", "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.astype")
+
+
 def _op_name(expr: relax.Expr) -> str:
     if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
         return str(expr.op.name)
@@ -390,6 +394,23 @@ class _Lowering:
         self.emit(var, fused, list(args[:n_in]), list(args[n_in:]))
         return True
 
+    def input_qparams(self, func: relax.Function) -> tuple[float, int] | None:
+        """(scale, zero point) of the model input: from the first dequantize reached from it
+        through operators that keep the quantisation (pad, pools, reshape, casts)."""
+        frontier = {func.params[0]}
+        for var, value in self.bindings.items():
+            if not isinstance(value, relax.Call) or not value.args or not any(
+                value.args[0].same_as(f) for f in frontier
+            ):
+                continue
+            if _op_name(value) == "relax.dequantize":
+                found = self.dq(value)
+                if found is not None:
+                    return found[1], found[2]
+            elif _op_name(value) in _SAME_QPARAMS:
+                frontier.add(var)
+        return None
+
     # ---- driver --------------------------------------------------------
     def run(self) -> tvm.IRModule:
         func = self.func
@@ -409,7 +430,11 @@ class _Lowering:
                     f"model input '{param.name}' is {param.ty.dtype}, not int8",
                     hint="export a full-integer model (int8 input and output)",
                 )
-        with self.bb.function("main", list(func.params), attrs={"global_symbol": "main"}):
+        attrs = {"global_symbol": "main"}
+        in_qp = self.input_qparams(func)
+        if in_qp is not None:
+            attrs["mcunet.input_qparams"] = [float(in_qp[0]), float(in_qp[1])]
+        with self.bb.function("main", list(func.params), attrs=attrs):
             with self.bb.dataflow():
                 for block in func.body.blocks:
                     for binding in block.bindings:

@@ -39,6 +39,8 @@ class Program:
     input: str = ""
     output: str = ""
     kernels: dict[str, tvm.tirx.PrimFunc] = field(default_factory=dict)
+    #: (scale, zero point) of the int8 input, when the frontend recorded it
+    input_qparams: tuple[float, int] | None = None
 
     def nbytes(self, name: str) -> int:
         return int(np.prod(self.shapes[name], dtype=np.int64))
@@ -78,6 +80,9 @@ def program_from_relax(mod: tvm.IRModule) -> Program:
     param = func.params[0]
     names[param] = "input"
     prog.input = "input"
+    if func.attrs is not None and "mcunet.input_qparams" in func.attrs:
+        scale, zp = (float(v) for v in func.attrs["mcunet.input_qparams"])
+        prog.input_qparams = (scale, int(zp))
     prog.shapes["input"] = tuple(int(d) for d in param.ty.shape)
     for block in func.body.blocks:
         for binding in block.bindings:

@@ -163,8 +163,9 @@ def program_to_tflite(prog: Program) -> bytes:
     qp: dict[str, tuple[float, int]] = {}
     index: dict[str, int] = {}
 
-    first = prog.calls[0].op
-    qp[prog.input] = (float(first.in_scales[0]), int(getattr(first, "in_zp", getattr(first, "in1_zp", 0))))
+    if prog.input_qparams is None:
+        raise UnsupportedModelError("the program does not record its input quantisation")
+    qp[prog.input] = prog.input_qparams
     index[prog.input] = w.tensor("input", prog.shapes[prog.input], _T.INT8, [qp[prog.input][0]], [qp[prog.input][1]])
 
     def out_tensor(call: KernelCall, scale: float, zp: int) -> int:

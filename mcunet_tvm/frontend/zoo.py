@@ -112,7 +112,7 @@ def smooth_images(shape_nchw: tuple[int, ...], count: int, seed: int) -> list[np
     n, c, h, w = shape_nchw
     out = []
     for _ in range(count):
-        coarse = rng.uniform(-1, 1, (n, c, max(h // 8, 1), max(w // 8, 1)))
+        coarse = rng.uniform(-1, 1, (n, c, -(-h // 8), -(-w // 8)))
         img = np.kron(coarse, np.ones((1, 1, 8, 8)))[:, :, :h, :w]
         img = img + rng.normal(0, 0.1, img.shape)
         out.append(np.clip(img, -1, 1).astype(np.float32))

@@ -1,0 +1,97 @@
+"""End to end on emulated Cortex-M: compile, link, run on QEMU, compare byte for byte."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import FIXTURES
+
+from mcunet_tvm.frontend.netconfig import randomize
+from mcunet_tvm.frontend.zoo import CONFIGS
+
+
+def _check(code: int, report: dict) -> dict:
+    assert code == 0
+    run = report["qemu"]
+    assert run["bit_exact"] is True
+    assert run.get("bit_exact_tflm") is True
+    assert run["instructions"] > report["macs"] > 0
+    assert 0 < report["stack_bytes"] < 16384
+    assert report["arena_bytes"] >= report["arena_lower_bound_bytes"] > 0
+    assert report["flash_bytes"] > report["model_flash_bytes"] > 0
+    return run
+
+
+@pytest.mark.parametrize(
+    "model,target",
+    [
+        ("tiny_cnn.tflite", "cortex-m7"),
+        ("tiny_valid_cnn.tflite", "cortex-m7"),
+        ("tiny_cnn.tflite", "cortex-m4"),
+        ("tiny_cnn.tflite", "cortex-m55"),
+    ],
+)
+def test_tflite_on_qemu(build_cli, model: str, target: str) -> None:
+    code, report, out = build_cli("--target", target, "--model", str(FIXTURES / model), "--run")
+    _check(code, report)
+    assert report["tflm_arena_bytes"] > 0
+    assert (out / "output.bin").stat().st_size == int(np.prod(report["output_shape"]))
+    for name in ("mcunet_model.c", "mcunet_model.h", "mcunet_kernels.c", "mcunet_kernels.h"):
+        assert (out / name).exists()
+
+
+def test_pytorch_zoo_model_on_qemu(build_cli) -> None:
+    code, report, _ = build_cli("--target", "cortex-m7", "--model", "demo-cnn", "--run")
+    _check(code, report)
+    assert report["model_kind"] == "zoo"
+
+
+def test_instruction_count_is_deterministic(build_cli) -> None:
+    args = ("--target", "cortex-m7", "--model", str(FIXTURES / "tiny_cnn.tflite"), "--run", "--seed", "3")
+    first = build_cli(*args, out="a")[1]["qemu"]["instructions"]
+    second = build_cli(*args, out="b")[1]["qemu"]["instructions"]
+    assert first == second
+
+
+def test_user_input_file(build_cli, tmp_path) -> None:
+    data = np.random.default_rng(9).integers(-128, 128, 16 * 16 * 3, dtype=np.int8).tobytes()
+    (tmp_path / "in.bin").write_bytes(data)
+    code, report, _ = build_cli("--target", "cortex-m7", "--model", str(FIXTURES / "tiny_cnn.tflite"),
+                                "--run", "--input", str(tmp_path / "in.bin"))
+    _check(code, report)
+
+
+class PadPoolNet(torch.nn.Module):
+    """Exercises pad, biased conv + BN, max/avg pool, mean, linear and softmax from PyTorch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3)
+        self.bn = torch.nn.BatchNorm2d(6)
+        self.fc = torch.nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.pad(x, (1, 2, 0, 1))
+        x = torch.relu(self.bn(self.conv(x)))
+        x = torch.nn.functional.avg_pool2d(torch.nn.functional.max_pool2d(x, 2), 2)
+        return torch.softmax(self.fc(x.mean((2, 3))), -1)
+
+
+def test_pt2_program_on_qemu(build_cli, tmp_path) -> None:
+    model = randomize(PadPoolNet())
+    program = torch.export.export(model, (torch.zeros(1, 3, 15, 14),))
+    torch.export.save(program, str(tmp_path / "padpool.pt2"))
+    code, report, _ = build_cli("--target", "cortex-m7", "--model", str(tmp_path / "padpool.pt2"), "--run")
+    _check(code, report)
+    assert report["input_shape"] == [1, 15, 14, 3]
+
+
+def test_netconfig_json_on_qemu(build_cli, tmp_path) -> None:
+    config = dict(CONFIGS["demo-cnn"], resolution=32)
+    (tmp_path / "net.json").write_text(json.dumps(config))
+    code, report, _ = build_cli("--target", "cortex-m7", "--model", str(tmp_path / "net.json"), "--run")
+    _check(code, report)
+    assert report["input_shape"] == [1, 32, 32, 3]
