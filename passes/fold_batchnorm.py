@@ -105,10 +105,10 @@ class _Substitute(relax.PyExprMutator):
         super().__init__()
         self.env = env
 
-    def visit_var_(self, op: relax.Var) -> relax.Expr:  # noqa: D102
+    def visit_var_(self, op: relax.Var) -> relax.Expr:
         return self.env.get(op, op)
 
-    def visit_dataflow_var_(self, op) -> relax.Expr:  # noqa: D102
+    def visit_dataflow_var_(self, op) -> relax.Expr:
         return self.env.get(op, op)
 
 

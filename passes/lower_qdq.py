@@ -352,7 +352,7 @@ class _Lowering:
             pads = tuple((widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2))
             if str(call.attrs.pad_mode) != "constant":
                 raise self.error(call, where + f" (pad mode {call.attrs.pad_mode})")
-            fill = int(round(float(call.attrs.pad_value)))
+            fill = round(float(call.attrs.pad_value))
             self.emit(var, Pad(_shape(inp), _shape(call), pads=pads, value=fill), [inp], [])
             return True
         return False

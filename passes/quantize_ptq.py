@@ -142,7 +142,7 @@ class _Quantizer:
 
     def emit_conv(self, var, p: _Pending, x: _Q) -> None:
         w = p.weight.astype(np.float64)  # OIHW
-        cout, cin_g, kh, kw = w.shape
+        cout, cin_g = w.shape[:2]
         groups = int(p.attrs.groups)
         w_scale = np.maximum(np.abs(w).reshape(cout, -1).max(axis=1), 1e-12) / 127.0
         w_scale = w_scale.astype(np.float32)

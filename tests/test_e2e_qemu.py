@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
 
 from mcunet_tvm.frontend.netconfig import randomize
 from mcunet_tvm.frontend.zoo import CONFIGS
+
+from conftest import FIXTURES
 
 
 def _check(code: int, report: dict) -> dict:

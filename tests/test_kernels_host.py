@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from mcunet_tvm import toolchain
+from mcunet_tvm.aot.program import program_from_relax
+from mcunet_tvm.ops import Softmax
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.quant.fixedpoint import prepare_softmax
+from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.targets import get_target
+
 from opcases import (
     add_case,
     conv_case,
@@ -13,14 +22,6 @@ from opcases import (
     pool_case,
     single_op_module,
 )
-
-from mcunet_tvm import toolchain
-from mcunet_tvm.aot.program import program_from_relax
-from mcunet_tvm.pipeline import compile_relax
-from mcunet_tvm.quant.fixedpoint import prepare_softmax
-from mcunet_tvm.reference.graph_ref import run_reference
-from mcunet_tvm.targets import get_target
-from mcunet_tvm.ops import Softmax
 
 HOST = get_target("host")
 

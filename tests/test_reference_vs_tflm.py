@@ -5,18 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tflite
-from conftest import FIXTURES
 from tvm.relax.frontend.tflite import from_tflite
 
 from mcunet_tvm.aot.program import program_from_relax
 from mcunet_tvm.export.tflite_writer import program_to_tflite
-from mcunet_tvm.frontend.zoo import get_model
 from mcunet_tvm.frontend.torch_import import import_torch
+from mcunet_tvm.frontend.zoo import get_model
 from mcunet_tvm.passes.lower_qdq import lower_qdq_to_integer
 from mcunet_tvm.quant.fixedpoint import quantize_multiplier
 from mcunet_tvm.quant.ptq import quantize_model
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.reference.tflm import run_tflm
+
+from conftest import FIXTURES
 
 
 def _program(path):

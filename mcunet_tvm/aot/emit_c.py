@@ -85,7 +85,7 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
     const_names: list[list[str]] = []
     for i, call in enumerate(prog.calls):
         names = []
-        for arg, values in zip(call.op.const_args, call.consts):
+        for arg, values in zip(call.op.const_args, call.consts, strict=True):
             cname = f"c{i}_{arg}"
             out.append(_array(cname, np.ascontiguousarray(values)))
             names.append((cname, _CTYPES[values.dtype]))
@@ -96,7 +96,7 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
 
     body = []
     step = 0
-    for call, consts in zip(prog.calls, const_names):
+    for call, consts in zip(prog.calls, const_names, strict=True):
         if not call.kernel:
             body.append(f"  /* {call.output} = reshape({call.inputs[0]}): same storage */")
             continue

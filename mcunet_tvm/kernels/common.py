@@ -6,7 +6,6 @@ from tvm import s_tir, te, tirx
 
 from ..ops import OpDesc
 
-
 #: name of the output buffer; sorts after every input (see codegen.tir_to_c)
 OUT = "p9_out"
 

@@ -15,8 +15,8 @@ from .requant import clamp_to_int8, requantize
 
 
 def conv2d(op: Conv2D) -> tirx.PrimFunc:
-    n, h, w, c = op.in_shape
-    _, oh, ow, oc = op.out_shape
+    _, h, w, c = op.in_shape
+    oc = op.out_shape[3]
     kh, kw = op.kernel
     sh, sw = op.strides
     dh, dw = op.dilation

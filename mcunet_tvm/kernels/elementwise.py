@@ -38,8 +38,8 @@ def pad(op: Pad) -> tirx.PrimFunc:
     x = arg(0, op.in_shape, "int8", "x")
 
     def body(*idx):
-        src = [i - lo for i, (lo, _) in zip(idx, op.pads)]
-        inside = tirx.all(*[tirx.all(s >= 0, s < d) for s, d in zip(src, op.in_shape)])
+        src = [i - lo for i, (lo, _) in zip(idx, op.pads, strict=True)]
+        inside = tirx.all(*[tirx.all(s >= 0, s < d) for s, d in zip(src, op.in_shape, strict=True)])
         return tirx.if_then_else(inside, x[tuple(src)], tirx.const(op.value, "int8"))
 
     out = te.compute(op.out_shape, body, name=OUT)

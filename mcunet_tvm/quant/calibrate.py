@@ -37,7 +37,7 @@ def calibrate(mod: tvm.IRModule, batches: list[np.ndarray]) -> dict[str, tuple[f
     lo[input_name], hi[input_name] = np.inf, -np.inf
     for batch in batches:
         outs = vm["main"](tvm.runtime.tensor(np.asarray(batch, np.float32)))
-        for name, value in zip(names, outs):
+        for name, value in zip(names, outs, strict=True):
             arr = value.numpy()
             lo[name] = min(lo[name], float(arr.min()))
             hi[name] = max(hi[name], float(arr.max()))

@@ -48,7 +48,7 @@ def _requant(acc: np.ndarray, bias, mult, shift, out_zp: int, act_min: int, act_
 
 def conv2d(x, w, bias, mult, shift, *, strides, padding, dilation, in_zp, out_zp, act_min, act_max):
     """CONV_2D int8, weights OHWI, per-channel requantisation."""
-    cout, kh, kw, cin = w.shape
+    _, kh, kw, _ = w.shape
     cols = _patches(x.astype(np.int64) - in_zp, kh, kw, strides, padding, dilation, 0)
     acc = np.einsum("nhwijc,oijc->nhwo", cols, w.astype(np.int64), optimize=True)
     return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
