@@ -127,6 +127,7 @@ def build(args: argparse.Namespace) -> dict:
         if tflm is not None:
             run_info["bit_exact_tflm"] = result.output == tflm.output.tobytes()
             report["tflm_arena_bytes"] = tflm.arena_bytes
+            report["tflm_tensor_arena_bytes"] = tflm.tensor_arena_bytes
         report["qemu" if target.qemu_machine else "host_run"] = run_info
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return report

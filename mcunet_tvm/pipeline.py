@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tvm
+from tvm import relax
 
 from .aot.emit_c import emit_header, emit_kernels_header, emit_model
 from .aot.program import Program, program_from_relax
@@ -85,5 +86,12 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7") -> Compiled
 
 
 def _is_integer(mod: tvm.IRModule) -> bool:
-    text = mod["main"].script()
-    return "R.call_tir" in text and "R.dequantize" not in text
+    """True if ``main`` is already lowered: only kernel calls, reshapes and aliases."""
+    allowed = {"relax.call_tir", "relax.reshape"}
+    for block in mod["main"].body.blocks:
+        for binding in block.bindings:
+            value = binding.value
+            if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op):
+                if value.op.name not in allowed:
+                    return False
+    return True

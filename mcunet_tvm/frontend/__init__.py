@@ -46,8 +46,15 @@ def _from_torch(name: str, kind: str, module, input_shape_nhwc, calib: Callable[
 
 def load_model(spec: str) -> LoadedModel:
     """Load ``spec`` (zoo name or path) as a QDQ Relax module."""
+    from .zoo import CONFIGS, get_model
+
     path = Path(spec)
     suffix = path.suffix.lower()
+    if spec in CONFIGS and not path.exists():
+        zm = get_model(spec)
+        return _from_torch(zm.name, "zoo", zm.torch_module, zm.input_shape_nhwc, zm.calib_fn)
+    if suffix in (".tflite", ".pt2", ".json") and not path.exists():
+        raise ModelFileError("model file not found", where=str(path))
     if suffix == ".tflite":
         from .tflite_import import import_tflite
 
@@ -67,15 +74,10 @@ def load_model(spec: str) -> LoadedModel:
         module, shape_nhwc = load_netconfig(path)
         n, h, w, c = shape_nhwc
         return _from_torch(path.stem, "netconfig", module, shape_nhwc, lambda: _calibration((n, c, h, w)))
-    if path.exists() or "/" in spec or suffix:
-        if not path.exists():
-            raise ModelFileError("model file not found", where=str(path))
+    if path.exists():
         raise ModelFileError(
             f"unknown model file type '{suffix or path.name}'",
             where=str(path),
             hint="use an int8 .tflite, a torch.export .pt2, an MCUNet .json net config, or a zoo name",
         )
-    from .zoo import get_model
-
-    zm = get_model(spec)
-    return _from_torch(zm.name, "zoo", zm.torch_module, zm.input_shape_nhwc, zm.calib_fn)
+    return get_model(spec)  # raises the unknown-name error listing the zoo
