@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DeviceRunError, McunetError, ModelFileError
+from .errors import BudgetError, DeviceRunError, McunetError, ModelFileError
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +51,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="raw int8 input bytes (NHWC) for --run; default: a seeded random input",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    p.add_argument("--sram-budget", help="fail if the activation arena exceeds this, e.g. 256KB")
+    p.add_argument("--flash-budget", help="fail if the whole image's flash exceeds this, e.g. 1MB")
+    p.add_argument("--quiet", action="store_true", help="print only the summary, not the memory bars")
     return p.parse_args(argv)
 
 
@@ -75,6 +78,7 @@ def build(args: argparse.Namespace) -> dict:
     from . import toolchain
     from .frontend import load_model
     from .pipeline import HEADERS, compile_relax
+    from .planner.report import check_sram_budget, parse_size, peak_step, plot_png, step_table, text_bars
     from .reference.graph_ref import run_reference
     from .targets import get_target
 
@@ -87,13 +91,25 @@ def build(args: argparse.Namespace) -> dict:
     t0 = time.monotonic()
     model = load_model(args.model)
     compiled = compile_relax(model.qdq_module, target.mcpu)
+    prog, plan = compiled.program, compiled.plan
+    graph = prog.memory_graph()
+    if args.sram_budget:
+        check_sram_budget(graph, plan, parse_size(args.sram_budget))
     sources = compiled.write(out)
     compile_s = time.monotonic() - t0
 
     fw = out / "firmware"
     objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
     exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
-    prog, plan = compiled.program, compiled.plan
+    flash = toolchain.flash_bytes(target, exe)
+    if args.flash_budget and flash > parse_size(args.flash_budget):
+        raise BudgetError(
+            f"the image needs {flash:,} B of flash but the budget is {parse_size(args.flash_budget):,} B",
+            where=f"{exe} (model constants and kernels: {toolchain.object_flash_bytes(target, objects):,} B)",
+            hint="use a smaller model (width, depth, classes)",
+        )
+    table = step_table(graph, plan)
+    plot_png(table, plan.arena_bytes, out / "memory.png", f"{model.name}: live activations per step")
     report: dict = {
         "model": model.name,
         "model_kind": model.kind,
@@ -104,13 +120,15 @@ def build(args: argparse.Namespace) -> dict:
         "params": prog.params(),
         "arena_bytes": plan.arena_bytes,
         "arena_lower_bound_bytes": plan.lower_bound_bytes,
-        "flash_bytes": toolchain.flash_bytes(target, exe),
+        "flash_bytes": flash,
         "model_flash_bytes": toolchain.object_flash_bytes(target, objects),
         "stack_bytes": None,
         "compile_seconds": round(compile_s, 2),
         "files": sorted([*(p.name for p in sources), *HEADERS]),
         "executable": str(exe.relative_to(out)),
+        "memory": {"peak_step": peak_step(plan), "strategy": plan.layout.strategy, "steps": table},
     }
+    report["_bars"] = text_bars(table, plan.arena_bytes)
     if args.run:
         data = _input_bytes(args, prog.nbytes(prog.input))
         result = toolchain.run(target, exe, data, prog.nbytes(prog.output))
@@ -129,7 +147,9 @@ def build(args: argparse.Namespace) -> dict:
             report["tflm_arena_bytes"] = tflm.arena_bytes
             report["tflm_tensor_arena_bytes"] = tflm.tensor_arena_bytes
         report["qemu" if target.qemu_machine else "host_run"] = run_info
+    bars = report.pop("_bars")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
+    report["_bars"] = bars
     return report
 
 
@@ -173,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     except McunetError as err:
         print(err.format(), file=sys.stderr)
         return err.exit_code
+    if not args.quiet:
+        print(report["_bars"])
     print(_summary(report))
     run = report.get("qemu") or report.get("host_run")
     if run and not (run["bit_exact"] and run.get("bit_exact_tflm", True)):

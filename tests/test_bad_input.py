@@ -114,3 +114,18 @@ def test_help_documents_every_option(flag: str, tmp_path) -> None:
     assert proc.returncode == 0
     for option in ("--target", "--model", "--out", "--run", "--input", "--seed"):
         assert option in proc.stdout
+
+
+def test_sram_budget_names_peak_step(tmp_path) -> None:
+    code, err, out = _cli("--model", str(FIXTURES / "tiny_cnn.tflite"), "--sram-budget", "1KB", tmp_path=tmp_path)
+    _assert_clean_error(code, err, out, "budget is 1,024 B", "peak at step", "live tensors", "patch")
+
+
+def test_flash_budget(tmp_path) -> None:
+    code, err, out = _cli("--model", str(FIXTURES / "tiny_cnn.tflite"), "--flash-budget", "2KB", tmp_path=tmp_path)
+    _assert_clean_error(code, err, out, "flash", "budget is 2,048 B")
+
+
+def test_unreadable_budget(tmp_path) -> None:
+    code, err, out = _cli("--model", "demo-cnn", "--sram-budget", "lots", tmp_path=tmp_path)
+    _assert_clean_error(code, err, out, "lots", "256KB")

@@ -96,3 +96,18 @@ def test_netconfig_json_on_qemu(build_cli, tmp_path) -> None:
     code, report, _ = build_cli("--target", "cortex-m7", "--model", str(tmp_path / "net.json"), "--run")
     _check(code, report)
     assert report["input_shape"] == [1, 32, 32, 3]
+
+
+def test_memory_report(build_cli) -> None:
+    code, report, out = build_cli("--target", "cortex-m7", "--model", str(FIXTURES / "tiny_cnn.tflite"),
+                                  "--sram-budget", "64KB")
+    assert code == 0
+    mem = report["memory"]
+    assert len(mem["steps"]) == 9
+    peak = max(s["live_bytes"] for s in mem["steps"])
+    assert peak == report["arena_lower_bound_bytes"] <= report["arena_bytes"]
+    for step in mem["steps"]:
+        assert step["output"] in {t["tensor"] for t in step["live"]} or step["op"] == "reshape"
+        for t in step["live"]:
+            assert 0 <= t["range"][0] < t["range"][1] <= report["arena_bytes"]
+    assert (out / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
