@@ -78,6 +78,9 @@ class Conv2D(OpDesc):
     act_min: int = -128
     act_max: int = 127
     weight_scales: tuple[float, ...] = ()
+    #: depthwise only: the output overwrites the input channel by channel
+    #: (``passes/inplace_depthwise.py``); the kernel keeps one channel in a temporary
+    inplace: bool = False
 
     def macs(self) -> int:
         kh, kw = self.kernel

@@ -21,6 +21,7 @@ from tvm import relax
 from .aot.emit_c import emit_header, emit_kernels_header, emit_model
 from .aot.program import Program, program_from_relax
 from .codegen.tir_to_c import kernels_to_c
+from .passes.inplace_depthwise import inplace_depthwise
 from .passes.lower_qdq import lower_qdq_to_integer
 from .planner import MemoryPlan, plan_memory
 
@@ -56,19 +57,22 @@ def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
     return lower_qdq_to_integer(mod)
 
 
-def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7") -> CompiledModel:
+def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", inplace: bool = True) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
         mod: a Relax module whose ``main`` takes one int8 NHWC tensor, as the
             TFLite and PyTorch frontends of mcunet-tvm produce.
         mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
+        inplace: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs).
 
     Returns:
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
     integer = mod if _is_integer(mod) else lower_to_integer(mod)
+    if inplace:
+        integer = inplace_depthwise(integer)
     program = program_from_relax(integer)
     plan = plan_memory(program.memory_graph())
     kernels = kernels_to_c(program.kernels, tvm_target(mcpu))

@@ -15,7 +15,7 @@ import tvm
 from tvm import relax
 
 from ..kernels import output_overlap
-from ..ops import OpDesc, Reshape, op_from_prim_func
+from ..ops import Conv2D, OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
 
 
@@ -58,7 +58,8 @@ class Program:
         for name in self.shapes:
             graph.add_tensor(name, self.nbytes(name))
         for c in self.calls:
-            alias = c.inputs[0] if isinstance(c.op, Reshape) else None
+            inplace = isinstance(c.op, Conv2D) and c.op.inplace
+            alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op))
             graph.steps.append(Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap))
         return graph

@@ -23,8 +23,9 @@ class Tensor:
 class Step:
     """One kernel call: reads ``inputs``, writes ``output``.
 
-    ``alias_of`` marks a step that moves no data (a reshape): its output is
-    a view of its single input and shares its storage.
+    ``alias_of`` marks a step whose output shares its input's storage: a
+    reshape (a view, no data moves) or an in-place kernel (the output
+    overwrites the input, which nothing reads afterwards).
 
     ``overlap`` lists ``(input, max_delta)`` pairs proved safe by the kernel's
     loop order: if ``input`` dies at this step, the output may be placed at
