@@ -53,6 +53,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     p.add_argument("--sram-budget", help="fail if the activation arena exceeds this, e.g. 256KB")
     p.add_argument("--flash-budget", help="fail if the whole image's flash exceeds this, e.g. 1MB")
+    p.add_argument(
+        "--guards",
+        action="store_true",
+        help="test build: guard bytes around the arena and every tensor, checked after every step on the device",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the summary, not the memory bars")
     return p.parse_args(argv)
 
@@ -90,7 +95,7 @@ def build(args: argparse.Namespace) -> dict:
 
     t0 = time.monotonic()
     model = load_model(args.model)
-    compiled = compile_relax(model.qdq_module, target.mcpu)
+    compiled = compile_relax(model.qdq_module, target.mcpu, guard_bytes=16 if args.guards else 0)
     prog, plan = compiled.program, compiled.plan
     graph = prog.memory_graph()
     if args.sram_budget:
@@ -124,6 +129,7 @@ def build(args: argparse.Namespace) -> dict:
         "model_flash_bytes": toolchain.object_flash_bytes(target, objects),
         "stack_bytes": None,
         "compile_seconds": round(compile_s, 2),
+        "guards": bool(args.guards),
         "files": sorted([*(p.name for p in sources), *HEADERS]),
         "executable": str(exe.relative_to(out)),
         "memory": {"peak_step": peak_step(plan), "strategy": plan.layout.strategy, "steps": table},

@@ -57,7 +57,9 @@ def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
     return lower_qdq_to_integer(mod)
 
 
-def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", inplace: bool = True) -> CompiledModel:
+def compile_relax(
+    mod: tvm.IRModule, mcpu: str | None = "cortex-m7", inplace: bool = True, guard_bytes: int = 0
+) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
@@ -65,6 +67,8 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", inplace: bo
             TFLite and PyTorch frontends of mcunet-tvm produce.
         mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
         inplace: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs).
+        guard_bytes: test builds: guard zones around the arena and every tensor, checked after
+            every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
 
     Returns:
         The integer program, its memory plan and the C files (call
@@ -74,7 +78,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", inplace: bo
     if inplace:
         integer = inplace_depthwise(integer)
     program = program_from_relax(integer)
-    plan = plan_memory(program.memory_graph())
+    plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     kernels = kernels_to_c(program.kernels, tvm_target(mcpu))
     order = {
         name: [int(i) for i in re.findall(r"\bp(\d+)_\w+_ptr", proto)]

@@ -46,7 +46,7 @@ def main() -> int:
         for target in args.targets:
             name = Path(model).stem if model.endswith(".tflite") else model
             ns = argparse.Namespace(target=target, model=model, out=args.out / f"{name}-{target}", run=True,
-                                    input=None, seed=0)
+                                    input=None, seed=0, sram_budget=None, flash_budget=None, guards=False, quiet=True)
             t0 = time.monotonic()
             report = build(ns)
             wall = time.monotonic() - t0

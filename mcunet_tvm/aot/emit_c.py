@@ -79,9 +79,11 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         "#define MCUNET_STEP_DONE(step) ((void)0)",
         "#endif",
         "",
-        f"static int8_t mcunet_arena[{max(plan.arena_bytes, ALIGN)}] __attribute__((aligned({ALIGN})));",
+        *_arena_decl(plan),
         "",
     ]
+    if plan.guard:
+        out += _guard_code(plan)
     const_names: list[list[str]] = []
     for i, call in enumerate(prog.calls):
         names = []
@@ -96,6 +98,8 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
 
     body = []
     step = 0
+    if plan.guard:
+        body.append("  guard_init();")
     for call, consts in zip(prog.calls, const_names, strict=True):
         if not call.kernel:
             body.append(f"  /* {call.output} = reshape({call.inputs[0]}): same storage */")
@@ -106,7 +110,12 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         # the output buffer is always the last PrimFunc argument (index 9 by convention)
         by_index = {i: b for i, b in enumerate(buffers[:-1])} | {9: buffers[-1]}
         args = ", ".join(by_index[i] for i in param_order[call.kernel])
+        n = prog.calls.index(call)
+        if plan.guard:
+            body.append(f"  guard_paint({n});")
         body.append(f"  if ({call.kernel}({args}) != 0) return -1;  /* {call.op.kind} -> {call.output} */")
+        if plan.guard:
+            body.append(f"  if (!guard_check({n})) return -1000 - {n};")
         body.append(f"  MCUNET_STEP_DONE({step});")
         step += 1
     out += [
@@ -127,3 +136,65 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         "",
     ]
     return "\n".join(out)
+
+
+GUARD_BYTE = 0xA5
+
+
+def _arena_decl(plan: MemoryPlan) -> list[str]:
+    size = max(plan.arena_bytes, ALIGN)
+    if not plan.guard:
+        return [f"static int8_t mcunet_arena[{size}] __attribute__((aligned({ALIGN})));"]
+    g = plan.guard
+    return [
+        f"/* guard build: {g} guard bytes around the arena and around every tensor */",
+        f"static int8_t mcunet_arena_storage[{size + 2 * g}] __attribute__((aligned({ALIGN})));",
+        f"#define mcunet_arena (mcunet_arena_storage + {g})",
+    ]
+
+
+def _guard_code(plan: MemoryPlan) -> list[str]:
+    """Tables and functions that paint and check guard zones (test builds only)."""
+    g, ivs = plan.guard, list(plan.intervals.values())
+    zones = [(-g, -1, 1 << 30), (plan.arena_bytes, -1, 1 << 30)]  # (offset, first step, last step)
+    for iv in ivs:
+        data = plan.layout.offsets[iv.name] + g
+        for zone in (data - g, data + iv.nbytes):
+            # a zone inside the data of a tensor it may legally overlap (an overlap-rule partner)
+            # is not a guard; any other intersection is a layout bug the check must catch
+            clash = any(
+                ((o.name, iv.name) in plan.rules or (iv.name, o.name) in plan.rules)
+                and zone < plan.layout.offsets[o.name] + g + o.nbytes and plan.layout.offsets[o.name] + g < zone + g
+                for o in ivs
+            )
+            if not clash:
+                zones.append((zone, iv.first, iv.last))
+    rows = ",\n".join(f"  {{{off}, {first}, {last}}}" for off, first, last in zones)
+    return [
+        "typedef struct { int32_t offset; int32_t first; int32_t last; } guard_zone;",
+        f"static const guard_zone guard_zones[{len(zones)}] = {{\n{rows}\n}};",
+        f"#define GUARD_BYTES {g}",
+        f"#define GUARD_PATTERN ((int8_t){GUARD_BYTE - 256})",
+        "static void guard_fill(const guard_zone *z) {",
+        "  for (int i = 0; i < GUARD_BYTES; ++i) mcunet_arena[z->offset + i] = GUARD_PATTERN;",
+        "}",
+        "static void guard_init(void) {",
+        "  guard_fill(&guard_zones[0]);",
+        "  guard_fill(&guard_zones[1]);",
+        "}",
+        "/* before step s: paint the zones of the tensors that become live at s */",
+        "static void guard_paint(int s) {",
+        f"  for (int z = 2; z < {len(zones)}; ++z)",
+        "    if (guard_zones[z].first == s) guard_fill(&guard_zones[z]);",
+        "}",
+        "/* after step s: every zone of every live tensor, and the arena's own, must be intact */",
+        "static int guard_check(int s) {",
+        f"  for (int z = 0; z < {len(zones)}; ++z) {{",
+        "    if (guard_zones[z].first > s || guard_zones[z].last < s) continue;",
+        "    for (int i = 0; i < GUARD_BYTES; ++i)",
+        "      if (mcunet_arena[guard_zones[z].offset + i] != GUARD_PATTERN) return 0;",
+        "  }",
+        "  return 1;",
+        "}",
+        "",
+    ]

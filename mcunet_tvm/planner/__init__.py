@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .graph import Graph, Step, Tensor
@@ -19,6 +20,8 @@ class MemoryPlan:
     intervals: dict[str, Interval]
     live_bytes: list[int]
     rules: dict[tuple[str, str], int]
+    #: guard bytes kept before and after every tensor (test builds); 0 in production
+    guard: int = 0
 
     @property
     def arena_bytes(self) -> int:
@@ -29,13 +32,18 @@ class MemoryPlan:
         return max(self.live_bytes) if self.live_bytes else 0
 
     def offset_of(self, graph: Graph, name: str) -> int:
-        return self.layout.offsets[graph.storage_of(name)]
+        """Byte offset of the data of tensor ``name`` in the arena."""
+        return self.layout.offsets[graph.storage_of(name)] + self.guard
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
-    """Plan the arena for ``graph``."""
+def plan_memory(graph: Graph, guard: int = 0) -> MemoryPlan:
+    """Plan the arena for ``graph``; ``guard`` > 0 reserves guard zones around every tensor."""
     intervals = lifetimes(graph)
     rules = overlap_rules(graph, intervals)
-    layout = assign_offsets(intervals, rules)
+    if guard:
+        padded = {n: dataclasses.replace(iv, nbytes=iv.nbytes + 2 * guard) for n, iv in intervals.items()}
+        layout = assign_offsets(padded, rules)
+    else:
+        layout = assign_offsets(intervals, rules)
     live = live_bytes_per_step(intervals, len(graph.steps), rules)
-    return MemoryPlan(layout, intervals, live, rules)
+    return MemoryPlan(layout, intervals, live, rules, guard)

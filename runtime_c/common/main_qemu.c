@@ -91,6 +91,14 @@ int main(void) {
 
   uint32_t sp_at_call = 0;
   int status = run_painted(&sp_at_call);
+  if (status <= -1000) {
+    char msg[80] = "mcunet: arena guard bytes overwritten after step ", *m = msg + 49;
+    put_u64(&m, (uint64_t)(-1000 - status));
+    *m++ = '\n';
+    *m = 0;
+    sh_puts(msg);
+    return 4;
+  }
 
   p = __stack_limit;
   while (*p == PAINT) ++p;
