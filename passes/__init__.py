@@ -1,1 +1,16 @@
-"""mcunet-tvm's Relax and TIR passes (imported as ``mcunet_tvm.passes``)."""
+"""mcunet-tvm's Relax passes, imported as ``mcunet_tvm.passes``.
+
+Each is a ``tvm.transform.Pass`` usable in your own TVM pipelines:
+
+- :func:`FoldBatchNorm` — fold inference batch-norm into the preceding conv2d.
+- :func:`QuantizePTQ` — float NCHW graph + calibrated ranges → TFLite-style QDQ graph in NHWC.
+- :func:`LowerQDQToInteger` — QDQ patterns → ``call_tir`` of integer TIR kernels.
+- :func:`InplaceDepthwise` — depthwise convs whose input dies write over it.
+"""
+
+from .fold_batchnorm import FoldBatchNorm
+from .inplace_depthwise import InplaceDepthwise
+from .lower_qdq import LowerQDQToInteger
+from .quantize_ptq import QuantizePTQ
+
+__all__ = ["FoldBatchNorm", "InplaceDepthwise", "LowerQDQToInteger", "QuantizePTQ"]

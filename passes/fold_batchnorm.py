@@ -13,6 +13,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from .rewrite_util import Substitute, function_attrs, module_pass
+
 
 def _const(expr) -> np.ndarray | None:
     return expr.value.numpy() if isinstance(expr, tvm.ir.expr.Constant) else None
@@ -66,9 +68,9 @@ def fold_batchnorm(mod: tvm.IRModule) -> tvm.IRModule:
     env: dict[relax.Var, relax.Expr] = {}
 
     def remap(expr: relax.Expr) -> relax.Expr:
-        return _Substitute(env).visit_expr(expr)
+        return Substitute(env).visit_expr(expr)
 
-    attrs = {k: func.attrs[k] for k in func.attrs.keys()} if func.attrs is not None else {}
+    attrs = function_attrs(func)
     with bb.function("main", list(func.params), attrs=attrs):
         with bb.dataflow():
             for var, value in bindings.items():
@@ -97,22 +99,6 @@ def fold_batchnorm(mod: tvm.IRModule) -> tvm.IRModule:
     return bb.get()
 
 
-@relax.expr_functor.mutator
-class _Substitute(relax.PyExprMutator):
-    """Replace variables by the expressions they were rewritten to."""
-
-    def __init__(self, env: dict) -> None:
-        super().__init__()
-        self.env = env
-
-    def visit_var_(self, op: relax.Var) -> relax.Expr:
-        return self.env.get(op, op)
-
-    def visit_dataflow_var_(self, op) -> relax.Expr:
-        return self.env.get(op, op)
-
-
 def FoldBatchNorm() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)
     """Pass form of :func:`fold_batchnorm`."""
-    return tvm.transform.module_pass(lambda mod, _ctx: fold_batchnorm(mod), opt_level=0,
-                                     name="mcunet.FoldBatchNorm")
+    return module_pass(fold_batchnorm, "mcunet.FoldBatchNorm")

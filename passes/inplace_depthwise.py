@@ -19,6 +19,8 @@ from tvm import relax
 from mcunet_tvm.kernels import make_kernel
 from mcunet_tvm.ops import Conv2D, op_from_prim_func
 
+from .rewrite_util import Substitute, function_attrs, module_pass
+
 
 def _is_call(value, name: str) -> bool:
     return isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name == name
@@ -60,13 +62,13 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
         return mod
 
     bb = relax.BlockBuilder()
-    attrs = {k: func.attrs[k] for k in func.attrs.keys()} if func.attrs is not None else {}
+    attrs = function_attrs(func)
     env: dict[relax.Var, relax.Expr] = {}
     gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
     with bb.function("main", list(func.params), attrs=attrs):
         with bb.dataflow():
             for var, value in bindings:
-                new_value = _Rename(env).visit_expr(value)
+                new_value = Substitute(env).visit_expr(value)
                 if _is_call(value, "relax.call_tir"):
                     old = value.args[0]
                     if var in updated:
@@ -87,22 +89,6 @@ def _nbytes(shape) -> int:
     return n
 
 
-@relax.expr_functor.mutator
-class _Rename(relax.PyExprMutator):
-    """Replace variables by their re-emitted counterparts."""
-
-    def __init__(self, env: dict) -> None:
-        super().__init__()
-        self.env = env
-
-    def visit_var_(self, op: relax.Var) -> relax.Expr:
-        return self.env.get(op, op)
-
-    def visit_dataflow_var_(self, op) -> relax.Expr:
-        return self.env.get(op, op)
-
-
 def InplaceDepthwise() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)
     """Pass form of :func:`inplace_depthwise`."""
-    return tvm.transform.module_pass(lambda mod, _ctx: inplace_depthwise(mod), opt_level=0,
-                                     name="mcunet.InplaceDepthwise")
+    return module_pass(inplace_depthwise, "mcunet.InplaceDepthwise")

@@ -33,6 +33,8 @@ from mcunet_tvm.kernels import make_kernel
 from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Reshape, Softmax
 from mcunet_tvm.quant import fixedpoint
 
+from .rewrite_util import module_pass
+
 SUPPORTED = (
     "conv2d (kernels 1-7, stride 1/2, groups 1 or depthwise), dense/fully-connected, "
     "add (residual), average/max pool, mean over H,W (global average pool), softmax, "
@@ -470,8 +472,4 @@ def lower_qdq_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
 
 def LowerQDQToInteger() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)
     """The pass form of :func:`lower_qdq_to_integer`, for use in TVM pipelines."""
-
-    def transform(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        return lower_qdq_to_integer(mod)
-
-    return tvm.transform.module_pass(transform, opt_level=0, name="mcunet.LowerQDQToInteger")
+    return module_pass(lower_qdq_to_integer, "mcunet.LowerQDQToInteger")

@@ -26,6 +26,8 @@ from tvm import relax
 
 from mcunet_tvm.errors import UnsupportedModelError
 
+from .rewrite_util import module_pass
+
 QMIN, QMAX = -128, 127
 
 
@@ -318,5 +320,4 @@ def quantize_ptq(mod: tvm.IRModule, ranges: dict[str, tuple[float, float]]) -> t
 
 def QuantizePTQ(ranges: dict[str, tuple[float, float]]) -> tvm.transform.Pass:  # noqa: N802
     """Pass form of :func:`quantize_ptq`."""
-    return tvm.transform.module_pass(lambda mod, _ctx: quantize_ptq(mod, ranges), opt_level=0,
-                                     name="mcunet.QuantizePTQ")
+    return module_pass(lambda mod: quantize_ptq(mod, ranges), "mcunet.QuantizePTQ")
