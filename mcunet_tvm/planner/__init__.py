@@ -40,10 +40,10 @@ def plan_memory(graph: Graph, guard: int = 0) -> MemoryPlan:
     """Plan the arena for ``graph``; ``guard`` > 0 reserves guard zones around every tensor."""
     intervals = lifetimes(graph)
     rules = overlap_rules(graph, intervals)
+    live = live_bytes_per_step(intervals, len(graph.steps), rules)
     if guard:
         padded = {n: dataclasses.replace(iv, nbytes=iv.nbytes + 2 * guard) for n, iv in intervals.items()}
         layout = assign_offsets(padded, rules)
     else:
-        layout = assign_offsets(intervals, rules)
-    live = live_bytes_per_step(intervals, len(graph.steps), rules)
+        layout = assign_offsets(intervals, rules, lower_bound=max(live, default=0))
     return MemoryPlan(layout, intervals, live, rules, guard)

@@ -78,7 +78,12 @@ def live_bytes_per_step(
     for iv in intervals.values():
         for s in range(iv.first, iv.last + 1):
             live[s] += iv.nbytes
+    # an output can share bytes with one of its inputs at a time: take the best per output
+    best: dict[str, tuple[int, int]] = {}
     for (src, dst), delta in (rules or {}).items():
-        step = intervals[src].last
-        live[step] -= max_overlap(intervals[src].nbytes, intervals[dst].nbytes, delta)
+        saved = max_overlap(intervals[src].nbytes, intervals[dst].nbytes, delta)
+        if saved > best.get(dst, (0, 0))[1]:
+            best[dst] = (intervals[src].last, saved)
+    for step, saved in best.values():
+        live[step] -= saved
     return live

@@ -1,19 +1,22 @@
 """Static arena layout: assign each tensor an offset so live tensors never overlap.
 
 Several greedy strategies are tried (by size, by lifetime start, by
-conflict degree) and the smallest arena wins. Each places tensors one by one
+duration, by conflict degree, then seeded random orders) and the smallest
+arena wins. Each places tensors one by one
 at the lowest aligned offset that does not collide with an already placed
 tensor whose lifetime overlaps (best-fit in the gaps).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .lifetimes import Interval
 
 ALIGN = 16
+RANDOM_RESTARTS = 200
 
 
 def _align(n: int) -> int:
@@ -70,19 +73,31 @@ STRATEGIES: dict[str, Callable[[list[Interval]], list[Interval]]] = {
 }
 
 
-def assign_offsets(intervals: dict[str, Interval], rules: dict[tuple[str, str], int] | None = None) -> Layout:
+def assign_offsets(
+    intervals: dict[str, Interval], rules: dict[tuple[str, str], int] | None = None, lower_bound: int = 0
+) -> Layout:
     """The smallest layout over all strategies (ties: first strategy listed).
 
     ``rules`` maps (input, output) to the largest safe ``offset(output) -
     offset(input)`` for tensors that may overlap (see ``Step.overlap``); deltas
-    are rounded down to the alignment so every placement stays safe.
+    are rounded down to the alignment so every placement stays safe. After the
+    heuristic orders, seeded random orders are tried; the search stops early
+    once a layout reaches ``lower_bound``.
     """
     ivs = list(intervals.values())
     aligned = {k: (d // ALIGN) * ALIGN for k, d in (rules or {}).items()}
     best: Layout | None = None
-    for name, order in STRATEGIES.items():
-        offsets, arena = _place(order(ivs), aligned)
+    orders = [(name, order(ivs)) for name, order in STRATEGIES.items()]
+    rng = random.Random(0)  # seeded: plans are deterministic
+    for i in range(RANDOM_RESTARTS if len(ivs) > 2 else 0):
+        perm = sorted(ivs, key=lambda v: (-v.nbytes, v.name))
+        rng.shuffle(perm)
+        orders.append((f"random{i}", perm))
+    for name, order in orders:
+        offsets, arena = _place(order, aligned)
         if best is None or arena < best.arena_bytes:
             best = Layout(offsets, arena, name)
+        if best.arena_bytes <= lower_bound:
+            break  # optimal
     assert best is not None
     return best
