@@ -2,6 +2,7 @@
 
     QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of TIR kernels)
               --program_from_relax--> ordered kernel calls
+              --best_order---------> execution order with the lowest peak
               --plan_memory--------> one static arena
               --kernels_to_c-------> kernels C (TVM's C codegen, plain pointer API)
               --emit_model---------> model C (constants in flash, AOT entry point)
@@ -24,6 +25,7 @@ from .codegen.tir_to_c import kernels_to_c
 from .passes.inplace_depthwise import inplace_depthwise
 from .passes.lower_qdq import lower_qdq_to_integer
 from .planner import MemoryPlan, plan_memory
+from .planner.schedule import best_order
 
 #: generated files, in the order a firmware build should list them
 SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
@@ -58,7 +60,11 @@ def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 def compile_relax(
-    mod: tvm.IRModule, mcpu: str | None = "cortex-m7", inplace: bool = True, guard_bytes: int = 0
+    mod: tvm.IRModule,
+    mcpu: str | None = "cortex-m7",
+    inplace: bool = True,
+    guard_bytes: int = 0,
+    reorder: bool = True,
 ) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
@@ -67,6 +73,7 @@ def compile_relax(
             TFLite and PyTorch frontends of mcunet-tvm produce.
         mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
         inplace: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs).
+        reorder: run the steps in the topological order with the lowest peak of live bytes.
         guard_bytes: test builds: guard zones around the arena and every tensor, checked after
             every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
 
@@ -78,6 +85,8 @@ def compile_relax(
     if inplace:
         integer = inplace_depthwise(integer)
     program = program_from_relax(integer)
+    if reorder:
+        program = program.reordered(best_order(program.memory_graph()))
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     kernels = kernels_to_c(program.kernels, tvm_target(mcpu))
     order = {

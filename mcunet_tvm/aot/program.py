@@ -8,6 +8,7 @@ memory planner and the host reference all consume a :class:`Program`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,10 @@ class Program:
     def params(self) -> int:
         """Number of weights and biases (requantisation constants not counted)."""
         return sum(int(a.size) for c in self.calls for a in c.consts[:2])
+
+    def reordered(self, order: list[int]) -> Program:
+        """The same program with its calls run in ``order`` (a topological order)."""
+        return dataclasses.replace(self, calls=[self.calls[i] for i in order])
 
     def memory_graph(self) -> Graph:
         """The planner's view: tensor sizes and which step reads/writes what."""
