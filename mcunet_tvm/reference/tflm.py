@@ -61,19 +61,18 @@ def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
     interp.set_input(np.asarray(inputs, np.int8), 0)
     interp.invoke()
     output = np.array(interp.get_output(0), copy=True)
-    text = _captured_stdout(interp.print_allocations)
-    total = re.search(r"Arena allocation total (\d+) bytes", text)
-    head = re.search(r"Arena allocation head (\d+) bytes", text)
-    if total is None or head is None:
-        raise RuntimeError(f"unexpected TFLM allocation report: {text[:200]!r}")
-    return TflmResult(output, int(total.group(1)), int(head.group(1)))
+    return TflmResult(output, *_allocations(interp))
 
 
 def tflm_arena_bytes(model: bytes) -> tuple[int, int]:
     """(total, tensor) arena TFLM allocates for ``model``, without running it."""
     from tflite_micro import runtime
 
-    interp = runtime.Interpreter.from_bytes(model, arena_size=_ARENA_SIZE)
+    return _allocations(runtime.Interpreter.from_bytes(model, arena_size=_ARENA_SIZE))
+
+
+def _allocations(interp) -> tuple[int, int]:
+    """(total, head) arena bytes from TFLM's RecordingMicroAllocator report."""
     text = _captured_stdout(interp.print_allocations)
     total = re.search(r"Arena allocation total (\d+) bytes", text)
     head = re.search(r"Arena allocation head (\d+) bytes", text)
