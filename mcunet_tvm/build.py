@@ -83,7 +83,7 @@ def build(args: argparse.Namespace) -> dict:
     from . import toolchain
     from .frontend import load_model
     from .pipeline import HEADERS, compile_relax
-    from .planner.report import check_sram_budget, parse_size, peak_step, plot_png, step_table, text_bars
+    from .planner.report import check_sram_budget, parse_size, peak_step, plot_png, step_table
     from .reference.graph_ref import run_reference
     from .targets import get_target
 
@@ -134,7 +134,7 @@ def build(args: argparse.Namespace) -> dict:
         "executable": str(exe.relative_to(out)),
         "memory": {"peak_step": peak_step(plan), "strategy": plan.layout.strategy, "steps": table},
     }
-    report["_bars"] = text_bars(table, plan.arena_bytes)
+
     if args.run:
         data = _input_bytes(args, prog.nbytes(prog.input))
         result = toolchain.run(target, exe, data, prog.nbytes(prog.output))
@@ -153,9 +153,7 @@ def build(args: argparse.Namespace) -> dict:
             report["tflm_arena_bytes"] = tflm.arena_bytes
             report["tflm_tensor_arena_bytes"] = tflm.tensor_arena_bytes
         report["qemu" if target.qemu_machine else "host_run"] = run_info
-    bars = report.pop("_bars")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
-    report["_bars"] = bars
     return report
 
 
@@ -200,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         print(err.format(), file=sys.stderr)
         return err.exit_code
     if not args.quiet:
-        print(report["_bars"])
+        from .planner.report import text_bars
+
+        print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
     print(_summary(report))
     run = report.get("qemu") or report.get("host_run")
     if run and not (run["bit_exact"] and run.get("bit_exact_tflm", True)):
