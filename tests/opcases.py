@@ -7,7 +7,7 @@ import tvm
 from tvm import relax
 
 from mcunet_tvm.kernels import make_kernel
-from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Softmax
+from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
 
 
 def conv_out(size: int, k: int, s: int, pad_lo: int, pad_hi: int, d: int = 1) -> int:
@@ -107,19 +107,23 @@ def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
     return Pad((1, h, w, c), out, pads=pads, value=int(rng.integers(-128, 128))), []
 
 
-def single_op_module(op: OpDesc, consts: list[np.ndarray], second_input: bool = False) -> tvm.IRModule:
-    """An integer Relax module running just ``op`` (Add gets its second input from a 2nd call)."""
+def single_op_module(op: OpDesc, consts: list[np.ndarray]) -> tvm.IRModule:
+    """An integer Relax module running ``op``; a two-input op adds ``x`` and a 1x1 conv of ``x``."""
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(op.in_shape, "int8"))
     with bb.function("main", [x]):
         with bb.dataflow():
             gv = bb.add_func(make_kernel(op), f"k_{op.kind}")
-            inputs = [x, x] if op.num_inputs == 2 else [x]
+            inputs = [x]
+            if op.num_inputs == 2:
+                c = op.in_shape[-1]
+                mix, mix_consts = conv_case(np.random.default_rng(7), op.in_shape[1], op.in_shape[2], c, c, 1, 1)
+                mix_gv = bb.add_func(make_kernel(mix), "k_mix")
+                other = bb.emit(relax.call_tir(mix_gv, [x, *(relax.const(v) for v in mix_consts)],
+                                               relax.TensorType(mix.out_shape, "int8")))
+                inputs = [x, other]
             out = bb.emit(relax.call_tir(gv, [*inputs, *(relax.const(c) for c in consts)],
                                          relax.TensorType(op.out_shape, "int8")))
             out = bb.emit_output(out)
         bb.emit_func_output(out)
     return bb.get()
-
-
-__all__ = ["Softmax"]
