@@ -132,7 +132,12 @@ def build(args: argparse.Namespace) -> dict:
         "guards": bool(args.guards),
         "files": sorted([*(p.name for p in sources), *HEADERS]),
         "executable": str(exe.relative_to(out)),
-        "memory": {"peak_step": peak_step(plan), "strategy": plan.layout.strategy, "steps": table},
+        "memory": {
+            "peak_step": peak_step(plan),
+            "strategy": plan.layout.strategy,
+            "proved_optimal": plan.layout.optimal,
+            "steps": table,
+        },
     }
 
     if args.run:

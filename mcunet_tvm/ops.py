@@ -48,6 +48,10 @@ class OpDesc:
     def macs(self) -> int:
         return 0
 
+    def scratch_bytes(self) -> int:
+        """Bytes of scratch memory the kernel needs while it runs (placed in the arena)."""
+        return 0
+
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True)
 
@@ -86,6 +90,9 @@ class Conv2D(OpDesc):
         kh, kw = self.kernel
         cin = 1 if self.depthwise else self.in_shape[3]
         return _prod(self.out_shape) * kh * kw * cin
+
+    def scratch_bytes(self) -> int:
+        return self.out_shape[1] * self.out_shape[2] if self.inplace else 0
 
 
 @dataclass(frozen=True)

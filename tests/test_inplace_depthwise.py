@@ -36,3 +36,24 @@ def test_inplace_depthwise_saves_memory_and_is_bit_exact(tmp_path) -> None:
     expected = run_reference(plain.program, x).tobytes()
     assert _run(plain, tmp_path, "plain", x) == expected
     assert _run(inplace, tmp_path, "inplace", x) == expected
+
+
+def test_inplace_scratch_lives_in_the_arena() -> None:
+    """The per-channel temporary is an arena tensor live during its step only, not a stack array."""
+    compiled = compile_relax(load_model("demo-cnn").qdq_module, mcpu="cortex-m7")
+    prog, plan = compiled.program, compiled.plan
+    graph = prog.memory_graph()
+    steps = [(i, s) for i, s in enumerate(graph.steps) if s.scratch]
+    assert steps and len(steps) == sum(1 for c in prog.calls if isinstance(c.op, Conv2D) and c.op.inplace)
+    for i, step in steps:
+        call = prog.calls[i]
+        _, oh, ow, _ = call.op.out_shape
+        interval = plan.intervals[step.scratch]
+        assert (interval.nbytes, interval.first, interval.last) == (oh * ow, i, i)
+        assert f"mcunet_arena + {plan.offset_of(graph, step.scratch)}" in compiled.files["mcunet_model.c"]
+    source = compiled.files["mcunet_kernels.c"]
+    for call in prog.calls:
+        if isinstance(call.op, Conv2D) and call.op.inplace:
+            body = source[source.index(f"int32_t {call.kernel}(int8_t"):]
+            body = body[: body.index("\n}\n")]
+            assert "int8_t" not in body.split("{", 1)[1].split("for", 1)[0], "no local int8 arrays"

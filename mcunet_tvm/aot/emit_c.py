@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..planner import ALIGN, MemoryPlan
-from .program import Program
+from .program import Program, scratch_name
 
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
 
@@ -106,9 +106,10 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
             continue
         buffers = [ptr(n) for n in call.inputs]
         buffers += [f"({ctype} *){cname}" for cname, ctype in consts]
-        buffers.append(ptr(call.output))
-        # the output buffer is always the last PrimFunc argument (index 9 by convention)
-        by_index = {i: b for i, b in enumerate(buffers[:-1])} | {9: buffers[-1]}
+        # the scratch buffer (if any) is PrimFunc argument 8 and the output argument 9
+        by_index = dict(enumerate(buffers)) | {9: ptr(call.output)}
+        if call.op.scratch_bytes():
+            by_index[8] = ptr(scratch_name(call.output))
         args = ", ".join(by_index[i] for i in param_order[call.kernel])
         n = prog.calls.index(call)
         if plan.guard:

@@ -66,8 +66,19 @@ class Program:
             inplace = isinstance(c.op, Conv2D) and c.op.inplace
             alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op))
-            graph.steps.append(Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap))
+            scratch = None
+            if c.op.scratch_bytes():
+                scratch = scratch_name(c.output)
+                graph.add_tensor(scratch, c.op.scratch_bytes())
+            graph.steps.append(
+                Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap, scratch=scratch)
+            )
         return graph
+
+
+def scratch_name(output: str) -> str:
+    """Name of the scratch tensor of the step that writes ``output``."""
+    return f"{output}_scratch"
 
 
 def program_from_relax(mod: tvm.IRModule) -> Program:

@@ -8,6 +8,8 @@ from ..ops import OpDesc
 
 #: name of the output buffer; sorts after every input (see codegen.tir_to_c)
 OUT = "p9_out"
+#: name of a kernel's scratch buffer (``OpDesc.scratch_bytes``), placed in the arena
+SCRATCH = "p8_scratch"
 
 
 def arg(index: int, shape, dtype: str, name: str) -> te.Tensor:

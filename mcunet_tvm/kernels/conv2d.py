@@ -7,14 +7,18 @@ so no padded copy of the input is ever materialised.
 
 from __future__ import annotations
 
-from tvm import s_tir, te, tirx
+from tvm import te, tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D
-from .common import OUT, arg, finish, in_bounds
+from .common import OUT, SCRATCH, arg, finish, in_bounds
 from .requant import clamp_to_int8, requantize
 
 
 def conv2d(op: Conv2D) -> tirx.PrimFunc:
+    if op.depthwise and op.inplace:
+        return _depthwise_inplace(op)
     _, h, w, c = op.in_shape
     oc = op.out_shape[3]
     kh, kw = op.kernel
@@ -37,8 +41,6 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
         value = x[b, ih, iw, ch].astype("int32") - tirx.const(op.in_zp, "int32")
         return tirx.if_then_else(in_bounds(ih, iw, h, w), value, tirx.const(0, "int32"))
 
-    if op.depthwise and op.inplace:
-        return _depthwise_inplace(op, x, weight, bias, mult, shift, tap, rh, rw)
     if op.depthwise:
         acc = te.compute(
             op.out_shape,
@@ -70,41 +72,47 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     return finish([x, weight, bias, mult, shift, out], op, local_blocks=("acc",))
 
 
-def _depthwise_inplace(op: Conv2D, x, weight, bias, mult, shift, tap, rh, rw) -> tirx.PrimFunc:
+def _depthwise_inplace(op: Conv2D) -> tirx.PrimFunc:
     """Depthwise conv whose output may alias its input (MCUNet in-place depthwise).
 
-    Channel by channel: the whole output channel is computed into a temporary
-    of OH x OW bytes, then copied to the output. In NHWC an output element of
-    channel c lands on an input byte of channel c too (both are at index
-    = c mod C), so with the output at the input's address only channel c's
-    already consumed input is overwritten.
+    Channel by channel: the whole output channel is computed into a scratch
+    buffer of OH x OW bytes (an argument: the planner places it in the arena),
+    then copied to the output. In NHWC an output element of channel c lands on
+    an input byte of channel c too (both are at index = c mod C), so with the
+    output at the input's address only channel c's already consumed input is
+    overwritten. Written imperatively with TVM's TIR IRBuilder because the
+    scratch buffer is reused across channels, which TE cannot express.
     """
-    _, oh, ow, c = op.out_shape
-    acc = te.compute(
-        (c, oh, ow),
-        lambda k, i, j: te.sum(tap(0, i, j, k, rh, rw) * weight[rh, rw, k].astype("int32"), axis=[rh, rw]),
-        name="acc",
-    )
-    tmp = te.compute(
-        (c, oh, ow),
-        lambda k, i, j: clamp_to_int8(
-            requantize(acc[k, i, j] + bias[k], mult[k], shift[k]) + tirx.const(op.out_zp, "int32"),
-            op.act_min,
-            op.act_max,
-        ),
-        name="channel",
-    )
-    out = te.compute(op.out_shape, lambda b, i, j, k: tmp[k, i, j], name=OUT)
-    func = te.create_prim_func([x, weight, bias, mult, shift, out])
-    sch = s_tir.Schedule(func)
-    b, i, j, k = sch.get_loops(sch.get_sblock(OUT))
-    sch.reorder(b, k, i, j)
-    channel = sch.get_sblock("channel")
-    sch.compute_at(channel, k)
-    inner = sch.get_loops(channel)
-    acc_block = sch.get_sblock("acc")
-    sch.compute_at(acc_block, inner[-1])
-    loops = sch.get_loops(acc_block)
-    if len(loops) > len(inner):
-        sch.decompose_reduction(acc_block, loops[len(inner)])
-    return sch.mod["main"].with_attr("mcunet.op", op.to_json())
+    _, h, w, c = op.in_shape
+    _, oh, ow, _ = op.out_shape
+    kh, kw = op.kernel
+    sh, sw = op.strides
+    dh, dw = op.dilation
+    pt, pl = op.padding[0], op.padding[1]
+    i32 = lambda v: tirx.const(v, "int32")  # noqa: E731
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer(op.in_shape, "int8"))
+            weight = T.arg("p1_w", T.buffer((kh, kw, c), "int8"))
+            bias = T.arg("p2_bias", T.buffer((c,), "int32"))
+            mult = T.arg("p3_mult", T.buffer((c,), "int32"))
+            shift = T.arg("p4_shift", T.buffer((c,), "int32"))
+            scratch = T.arg(SCRATCH, T.buffer((oh * ow,), "int8"))
+            out = T.arg(OUT, T.buffer(op.out_shape, "int8"))
+            with T.serial(0, c) as k:
+                with T.grid(oh, ow) as (i, j):
+                    acc = T.alloc_buffer((1,), "int32")
+                    T.buffer_store(acc, bias[k], [0])
+                    with T.grid(kh, kw) as (ki, kj):
+                        ih = i * sh + ki * dh - pt
+                        iw = j * sw + kj * dw - pl
+                        value = (x[0, ih, iw, k].astype("int32") - i32(op.in_zp)) * weight[ki, kj, k].astype("int32")
+                        if any(op.padding):
+                            value = tirx.if_then_else(in_bounds(ih, iw, h, w), value, i32(0))
+                        T.buffer_store(acc, acc[0] + value, [0])
+                    result = requantize(acc[0], mult[k], shift[k]) + i32(op.out_zp)
+                    T.buffer_store(scratch, clamp_to_int8(result, op.act_min, op.act_max), [i * ow + j])
+                with T.grid(oh, ow) as (i, j):
+                    T.buffer_store(out, scratch[i * ow + j], [0, i, j, k])
+    return builder.get().with_attr("mcunet.op", op.to_json())

@@ -31,6 +31,9 @@ class Step:
     loop order: if ``input`` dies at this step, the output may be placed at
     ``offset(output) - offset(input) <= max_delta`` even though their bytes
     overlap, because every input byte is read before an output byte lands on it.
+
+    ``scratch`` names a tensor the kernel uses as working memory: it is live
+    during this step only.
     """
 
     name: str
@@ -38,6 +41,7 @@ class Step:
     output: str
     alias_of: str | None = None
     overlap: tuple[tuple[str, int], ...] = ()
+    scratch: str | None = None
 
 
 @dataclass

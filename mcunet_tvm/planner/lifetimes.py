@@ -2,7 +2,8 @@
 
 A tensor is live from the step that writes it to the last step that reads it
 (graph inputs from step 0, graph outputs until the end). A step's output and
-its inputs are live at the same time: the kernel reads while it writes.
+its inputs are live at the same time: the kernel reads while it writes. A
+step's scratch buffer is live during that step only.
 Reshape aliases extend the lifetime of the storage they view.
 """
 
@@ -43,6 +44,8 @@ def lifetimes(graph: Graph) -> dict[str, Interval]:
         for name in step.inputs:
             touch(name, i)
         touch(step.output, i)
+        if step.scratch:
+            touch(step.scratch, i)
     for name in graph.outputs:
         touch(name, max(n - 1, 0))
     return {

@@ -2,21 +2,31 @@
 
 Several greedy strategies are tried (by size, by lifetime start, by
 duration, by conflict degree, then seeded random orders) and the smallest
-arena wins. Each places tensors one by one
-at the lowest aligned offset that does not collide with an already placed
-tensor whose lifetime overlaps (best-fit in the gaps).
+arena wins. Each places tensors one by one at the lowest aligned offset that
+does not collide with an already placed tensor whose lifetime overlaps.
+
+When the best greedy layout is above the live-bytes lower bound, a
+branch-and-bound search looks for a smaller one. It enumerates layouts in
+"dropped" form: every optimal layout can be pushed down until each tensor
+sits at 0 or on the upper edge of the forbidden zone of a lower tensor, so
+placing tensors in order of non-decreasing offset, each at such an edge, is
+a complete search. It proves the optimum when it finishes within its node
+budget (always for small graphs); otherwise it keeps the best layout found.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .lifetimes import Interval
+from .lifetimes import Interval, max_overlap
 
 ALIGN = 16
 RANDOM_RESTARTS = 200
+#: search nodes the branch-and-bound may visit before it settles for the best layout so far
+EXACT_NODE_BUDGET = 20_000
 
 
 def _align(n: int) -> int:
@@ -30,6 +40,8 @@ class Layout:
     offsets: dict[str, int]
     arena_bytes: int
     strategy: str
+    #: the arena is proved the smallest possible (it meets the lower bound, or the search was exhaustive)
+    optimal: bool = False
 
 
 def _forbidden(x: Interval, size: int, p: Interval, off_p: int, rules) -> tuple[int, int] | None:
@@ -74,15 +86,19 @@ STRATEGIES: dict[str, Callable[[list[Interval]], list[Interval]]] = {
 
 
 def assign_offsets(
-    intervals: dict[str, Interval], rules: dict[tuple[str, str], int] | None = None, lower_bound: int = 0
+    intervals: dict[str, Interval],
+    rules: dict[tuple[str, str], int] | None = None,
+    lower_bound: int = 0,
+    node_budget: int = EXACT_NODE_BUDGET,
 ) -> Layout:
-    """The smallest layout over all strategies (ties: first strategy listed).
+    """The smallest layout found by the greedy strategies and the branch-and-bound search.
 
     ``rules`` maps (input, output) to the largest safe ``offset(output) -
     offset(input)`` for tensors that may overlap (see ``Step.overlap``); deltas
     are rounded down to the alignment so every placement stays safe. After the
-    heuristic orders, seeded random orders are tried; the search stops early
-    once a layout reaches ``lower_bound``.
+    heuristic orders, seeded random orders are tried, then the exact search
+    (``node_budget`` nodes; 0 disables it). The search stops as soon as a layout
+    reaches ``lower_bound``.
     """
     ivs = list(intervals.values())
     aligned = {k: (d // ALIGN) * ALIGN for k, d in (rules or {}).items()}
@@ -98,6 +114,63 @@ def assign_offsets(
         if best is None or arena < best.arena_bytes:
             best = Layout(offsets, arena, name)
         if best.arena_bytes <= lower_bound:
-            break  # optimal
+            return dataclasses.replace(best, optimal=True)
     assert best is not None
-    return best
+    if node_budget <= 0 or any(d > 0 for d in aligned.values()):
+        return best  # the dropped-form argument needs every overlap delta <= 0
+    return _branch_and_bound(ivs, aligned, best, lower_bound, node_budget)
+
+
+def _branch_and_bound(
+    ivs: list[Interval], rules: dict[tuple[str, str], int], best: Layout, lower_bound: int, budget: int
+) -> Layout:
+    """Exhaustive search over dropped layouts, pruned by the best arena so far."""
+    by_name = {iv.name: iv for iv in ivs}
+    neighbours = {iv.name: [o.name for o in ivs if o is not iv and o.overlaps(iv)] for iv in ivs}
+    sizes = {iv.name: _align(iv.nbytes) for iv in ivs}
+    steps = sorted({s for iv in ivs for s in range(iv.first, iv.last + 1)})
+    live_at = {s: [iv.name for iv in ivs if iv.first <= s <= iv.last] for s in steps}
+    saved_at = dict.fromkeys(steps, 0)  # bytes overlap rules may save at a step (bound stays valid)
+    for (src, dst), delta in rules.items():
+        saved_at[by_name[src].last] += max_overlap(sizes[src], sizes[dst], delta)
+    state = {"best": best.arena_bytes, "offsets": None, "nodes": 0, "exhausted": False}
+    offsets: dict[str, int] = {}
+
+    def bound(remaining: set[str], floor: int, top: int) -> int:
+        need = max(sum(sizes[n] for n in live_at[s] if n in remaining) - saved_at[s] for s in steps)
+        return max(top, floor + need)
+
+    def search(remaining: set[str], floor: int, top: int) -> None:
+        if not remaining:
+            state["best"], state["offsets"] = top, dict(offsets)
+            return
+        state["nodes"] += 1
+        if state["nodes"] > budget:
+            state["exhausted"] = True
+            return
+        if bound(remaining, floor, top) >= state["best"] or state["best"] <= lower_bound:
+            return
+        choices = []
+        for name in remaining:
+            iv = by_name[name]
+            blocked = [
+                f for p in neighbours[name] if p in offsets
+                if (f := _forbidden(iv, sizes[name], by_name[p], offsets[p], rules)) is not None
+            ]
+            for c in sorted({0, *(_align(hi) for _, hi in blocked)}):
+                if c >= floor and all(not (lo < c < hi) for lo, hi in blocked):
+                    choices.append((c, -sizes[name], name))
+        for c, _, name in sorted(choices):
+            if max(top, c + sizes[name]) >= state["best"]:
+                continue
+            offsets[name] = c
+            search(remaining - {name}, c, max(top, c + sizes[name]))
+            del offsets[name]
+            if state["exhausted"]:
+                return
+
+    search({iv.name for iv in ivs}, 0, 0)
+    proved = not state["exhausted"]
+    if state["offsets"] is None:
+        return dataclasses.replace(best, optimal=proved)
+    return Layout(state["offsets"], state["best"], "branch-and-bound", optimal=proved)

@@ -74,4 +74,6 @@ def _live_at(graph: Graph, done: frozenset, i: int) -> int:
     outputs = {base(o) for o in graph.outputs}
     live = {t for t in available if t in needed or t in outputs}
     live.add(base(steps[i].output))
+    if steps[i].scratch:
+        live.add(steps[i].scratch)
     return sum(graph.tensors[t].nbytes for t in live)
