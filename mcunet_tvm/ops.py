@@ -44,6 +44,18 @@ class OpDesc:
     #: output). Kernels never read them; exporters and reports do.
     in_scales: tuple[float, ...] = ()
     out_scale: float = 0.0
+    #: per activation input, ``(row0, col0, buffer_h, buffer_w)`` when the op reads a window
+    #: of a larger NHWC buffer (patch-based inference); empty: each input is a whole buffer
+    windows: tuple[tuple[int, ...], ...] = ()
+
+    def window(self, i: int) -> tuple[int, ...]:
+        """The window of activation input ``i``, or ``()`` for a whole buffer."""
+        return self.windows[i] if i < len(self.windows) else ()
+
+    def input_buffer_shape(self, i: int, shape: Shape) -> Shape:
+        """Shape of the buffer behind input ``i`` whose logical shape is ``shape``."""
+        win = self.window(i)
+        return (shape[0], win[2], win[3], shape[3]) if win else shape
 
     def macs(self) -> int:
         return 0
@@ -181,6 +193,24 @@ class Pad(OpDesc):
 
 
 @dataclass(frozen=True)
+class Insert(OpDesc):
+    """Copy a patch into rows/cols ``offset`` of a larger NHWC tensor (patch-based inference).
+
+    Inputs: the patch and, unless ``first``, the tensor being assembled, whose
+    storage the output takes over (only the patch's region is written).
+    """
+
+    kind: ClassVar[str] = "insert"
+
+    offset: tuple[int, int] = (0, 0)
+    first: bool = False
+
+    @property
+    def num_inputs(self) -> int:  # type: ignore[override]
+        return 1 if self.first else 2
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -188,7 +218,7 @@ class Reshape(OpDesc):
 
 
 OP_KINDS: dict[str, type[OpDesc]] = {
-    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Reshape)
+    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, Reshape)
 }
 
 

@@ -1,6 +1,8 @@
 """The whole compiler from a Relax IRModule to a folder of bare-metal C.
 
     QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of TIR kernels)
+              --PatchInference-----> optional: first stage run patch by patch (MCUNetV2)
+              --InplaceDepthwise---> depthwise convs write over their dying inputs
               --program_from_relax--> ordered kernel calls
               --best_order---------> execution order with the lowest peak
               --plan_memory--------> one static arena
@@ -24,6 +26,9 @@ from .aot.program import Program, program_from_relax
 from .codegen.tir_to_c import kernels_to_c
 from .passes.inplace_depthwise import inplace_depthwise
 from .passes.lower_qdq import lower_qdq_to_integer
+from .passes.patch_inference import patch_inference
+from .patching.regions import PatchInfo, patch_program
+from .patching.search import choose_patch
 from .planner import MemoryPlan, plan_memory
 from .planner.schedule import best_order
 
@@ -40,6 +45,10 @@ class CompiledModel:
     program: Program
     plan: MemoryPlan
     files: dict[str, str]
+    #: the program before patch-based rewriting (the layer-based reference); same as ``program`` otherwise
+    layer_program: Program | None = None
+    #: the patch split applied (None: layer-based execution)
+    patch: PatchInfo | None = None
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the C sources and headers into ``out_dir``; returns the .c paths."""
@@ -65,6 +74,9 @@ def compile_relax(
     inplace: bool = True,
     guard_bytes: int = 0,
     reorder: bool = True,
+    patch: str | tuple[int, tuple[int, int]] | None = None,
+    max_mac_overhead: float = 0.3,
+    sram_budget: int | None = None,
 ) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
@@ -76,12 +88,27 @@ def compile_relax(
         reorder: run the steps in the topological order with the lowest peak of live bytes.
         guard_bytes: test builds: guard zones around the arena and every tensor, checked after
             every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
+        patch: patch-based inference: ``None`` (layer by layer), ``"auto"`` (search the split
+            and grid, see :func:`~mcunet_tvm.patching.search.choose_patch`), or
+            ``(split_step, (rows, cols))``.
+        max_mac_overhead: ``"auto"`` only: cap on the extra MACs, as a fraction.
+        sram_budget: ``"auto"`` only: pick the least overhead whose peak fits this many bytes.
 
     Returns:
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
     integer = mod if _is_integer(mod) else lower_to_integer(mod)
+    info = None
+    layer_program = program_from_relax(integer)
+    if patch == "auto":
+        choice = choose_patch(layer_program, max_mac_overhead, sram_budget)
+        patch = (choice.split_step, choice.grid) if choice else None
+    if patch is not None:
+        split_step, grid = patch
+        _, info = patch_program(layer_program, split_step, grid)
+        integer = patch_inference(integer, split_step, grid)
+        reorder = False  # patches already run one after another, the order that keeps the peak low
     if inplace:
         integer = inplace_depthwise(integer)
     program = program_from_relax(integer)
@@ -99,7 +126,7 @@ def compile_relax(
         "mcunet_model.c": emit_model(program, plan, order),
         "mcunet_model.h": emit_header(program, plan),
     }
-    return CompiledModel(integer, program, plan, files)
+    return CompiledModel(integer, program, plan, files, layer_program if info else program, info)
 
 
 def _is_integer(mod: tvm.IRModule) -> bool:

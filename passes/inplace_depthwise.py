@@ -16,8 +16,8 @@ import dataclasses
 import tvm
 from tvm import relax
 
-from mcunet_tvm.kernels import make_kernel
-from mcunet_tvm.ops import Conv2D, op_from_prim_func
+from mcunet_tvm.kernels import can_run_inplace, make_kernel
+from mcunet_tvm.ops import op_from_prim_func
 
 from .rewrite_util import Substitute, function_attrs, module_pass
 
@@ -52,12 +52,9 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
         if not _is_call(value, "relax.call_tir"):
             continue
         op = op_from_prim_func(mod[value.args[0]])
-        if not isinstance(op, Conv2D) or not op.depthwise or op.inplace:
-            continue
         src = value.args[1].fields[0]
-        if reads.get(base.get(src, src), 0) != 1 or op.out_bytes > _nbytes(op.in_shape):
-            continue
-        updated[var] = dataclasses.replace(op, inplace=True)
+        if can_run_inplace(op, input_dies=reads.get(base.get(src, src), 0) == 1):
+            updated[var] = dataclasses.replace(op, inplace=True)
     if not updated:
         return mod
 
@@ -80,13 +77,6 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
             result = bb.emit_output(env.get(out, out))
         bb.emit_func_output(result)
     return relax.transform.DeadCodeElimination(["main"])(bb.get())
-
-
-def _nbytes(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def InplaceDepthwise() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)

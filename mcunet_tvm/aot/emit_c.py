@@ -85,12 +85,16 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
     if plan.guard:
         out += _guard_code(plan)
     const_names: list[list[str]] = []
+    emitted: dict[tuple, str] = {}  # identical arrays (e.g. one layer run per patch) are stored once
     for i, call in enumerate(prog.calls):
         names = []
         for arg, values in zip(call.op.const_args, call.consts, strict=True):
-            cname = f"c{i}_{arg}"
-            out.append(_array(cname, np.ascontiguousarray(values)))
-            names.append((cname, _CTYPES[values.dtype]))
+            values = np.ascontiguousarray(values)
+            key = (values.dtype.str, values.shape, values.tobytes())
+            if key not in emitted:
+                emitted[key] = f"c{i}_{arg}"
+                out.append(_array(emitted[key], values))
+            names.append((emitted[key], _CTYPES[values.dtype]))
         const_names.append(names)
 
     def ptr(name: str) -> str:
@@ -100,7 +104,7 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
     step = 0
     if plan.guard:
         body.append("  guard_init();")
-    for call, consts in zip(prog.calls, const_names, strict=True):
+    for n, (call, consts) in enumerate(zip(prog.calls, const_names, strict=True)):
         if not call.kernel:
             body.append(f"  /* {call.output} = reshape({call.inputs[0]}): same storage */")
             continue
@@ -111,7 +115,6 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         if call.op.scratch_bytes():
             by_index[8] = ptr(scratch_name(call.output))
         args = ", ".join(by_index[i] for i in param_order[call.kernel])
-        n = prog.calls.index(call)
         if plan.guard:
             body.append(f"  guard_paint({n});")
         body.append(f"  if ({call.kernel}({args}) != 0) return -1;  /* {call.op.kind} -> {call.output} */")

@@ -15,8 +15,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..kernels import output_overlap
-from ..ops import Conv2D, OpDesc, Reshape, op_from_prim_func
+from ..kernels import make_kernel, output_overlap
+from ..ops import Conv2D, Insert, OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
 
 
@@ -65,6 +65,8 @@ class Program:
         for c in self.calls:
             inplace = isinstance(c.op, Conv2D) and c.op.inplace
             alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
+            if isinstance(c.op, Insert) and not c.op.first:
+                alias = c.inputs[1]  # patches are written into the tensor being assembled
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op))
             scratch = None
             if c.op.scratch_bytes():
@@ -74,6 +76,35 @@ class Program:
                 Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap, scratch=scratch)
             )
         return graph
+
+
+def program_to_relax(prog: Program) -> tvm.IRModule:
+    """The integer Relax module of ``prog`` (inverse of :func:`program_from_relax`).
+
+    Kernels missing from ``prog.kernels`` are generated from their op descriptors.
+    """
+    bb = relax.BlockBuilder()
+    param = relax.Var(prog.input, relax.TensorType(prog.shapes[prog.input], "int8"))
+    attrs = {}
+    if prog.input_qparams is not None:
+        attrs["mcunet.input_qparams"] = [float(prog.input_qparams[0]), float(prog.input_qparams[1])]
+    gvars: dict[str, tvm.ir.GlobalVar] = {}
+    with bb.function("main", [param], attrs=attrs):
+        with bb.dataflow():
+            env: dict[str, relax.Expr] = {prog.input: param}
+            for call in prog.calls:
+                shape = prog.shapes[call.output]
+                if not call.kernel:
+                    env[call.output] = bb.emit(relax.op.reshape(env[call.inputs[0]], shape))
+                    continue
+                if call.kernel not in gvars:
+                    kernel = prog.kernels.get(call.kernel) or make_kernel(call.op)
+                    gvars[call.kernel] = bb.add_func(kernel, call.kernel)
+                args = [env[n] for n in call.inputs] + [relax.const(c) for c in call.consts]
+                env[call.output] = bb.emit(relax.call_tir(gvars[call.kernel], args, relax.TensorType(shape, "int8")))
+            result = bb.emit_output(env[prog.output])
+        bb.emit_func_output(result)
+    return bb.get()
 
 
 def scratch_name(output: str) -> str:

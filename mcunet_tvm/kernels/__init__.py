@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Softmax
+from ..ops import Add, Conv2D, Dense, Insert, Mean, OpDesc, Pad, Pool2D, Softmax
 from .conv2d import conv2d
 from .dense import dense
-from .elementwise import add, pad
+from .elementwise import add, insert, pad
 from .pool import pool2d
 from .reduce import mean
 from .softmax import softmax
@@ -24,6 +24,7 @@ _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Dense: dense,
     Add: add,
     Pad: pad,
+    Insert: insert,
     Pool2D: pool2d,
     Mean: mean,
     Softmax: softmax,
@@ -47,6 +48,25 @@ def output_overlap(op: OpDesc) -> tuple[tuple[int, int], ...]:
         delta = -cout if cin >= cout else (pixels - 1) * (cin - cout) - cout
         return ((0, delta),)
     return ()
+
+
+def can_run_inplace(op: OpDesc, input_dies: bool) -> bool:
+    """Whether ``op`` may take the in-place kernel variant (output over its dying input)."""
+    return (
+        isinstance(op, Conv2D)
+        and op.depthwise
+        and not op.inplace
+        and not op.windows
+        and input_dies
+        and op.out_bytes <= _prod(op.in_shape)
+    )
+
+
+def _prod(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
 
 
 def pointwise_conv(op: Conv2D) -> bool:

@@ -17,6 +17,20 @@ def arg(index: int, shape, dtype: str, name: str) -> te.Tensor:
     return te.placeholder(tuple(int(d) for d in shape), dtype, name=f"p{index}_{name}")
 
 
+def window_arg(index: int, op: OpDesc, shape, name: str):
+    """Activation input ``index`` of ``op`` and a loader in the op's logical NHWC coordinates.
+
+    With a window (patch-based inference) the buffer is larger than the op's
+    input and the loader adds the window's row/column origin.
+    """
+    win = op.window(index)
+    tensor = arg(index, op.input_buffer_shape(index, tuple(shape)), "int8", name)
+    if not win:
+        return tensor, lambda b, h, w, c: tensor[b, h, w, c]
+    r0, c0 = win[0], win[1]
+    return tensor, lambda b, h, w, c: tensor[b, h + r0, w + c0, c]
+
+
 def in_bounds(h, w, height: int, width: int):
     """True where (h, w) lies inside a height x width image."""
     return tirx.all(h >= 0, h < height, w >= 0, w < width)

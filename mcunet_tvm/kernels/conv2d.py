@@ -12,7 +12,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D
-from .common import OUT, SCRATCH, arg, finish, in_bounds
+from .common import OUT, SCRATCH, arg, finish, in_bounds, window_arg
 from .requant import clamp_to_int8, requantize
 
 
@@ -27,7 +27,7 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     pt, pl = op.padding[0], op.padding[1]
     wshape = (kh, kw, c) if op.depthwise else (oc, kh, kw, c)
 
-    x = arg(0, op.in_shape, "int8", "x")
+    x, load = window_arg(0, op, op.in_shape, "x")
     weight = arg(1, wshape, "int8", "w")
     bias = arg(2, (oc,), "int32", "bias")
     mult = arg(3, (oc,), "int32", "mult")
@@ -38,7 +38,7 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     def tap(b, i, j, ch, ki, kj):
         ih = i * sh + ki * dh - pt
         iw = j * sw + kj * dw - pl
-        value = x[b, ih, iw, ch].astype("int32") - tirx.const(op.in_zp, "int32")
+        value = load(b, ih, iw, ch).astype("int32") - tirx.const(op.in_zp, "int32")
         return tirx.if_then_else(in_bounds(ih, iw, h, w), value, tirx.const(0, "int32"))
 
     if op.depthwise:
@@ -83,6 +83,8 @@ def _depthwise_inplace(op: Conv2D) -> tirx.PrimFunc:
     overwritten. Written imperatively with TVM's TIR IRBuilder because the
     scratch buffer is reused across channels, which TE cannot express.
     """
+    if op.windows:
+        raise ValueError("an in-place depthwise conv reads a whole buffer, not a window")
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
     kh, kw = op.kernel

@@ -1,11 +1,13 @@
-"""Element-wise kernels: residual add (two scales) and constant padding."""
+"""Element-wise kernels: residual add (two scales), constant padding, patch insertion."""
 
 from __future__ import annotations
 
 from tvm import te, tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Add, Pad
-from .common import OUT, arg, finish
+from ..ops import Add, Insert, Pad
+from .common import OUT, arg, finish, window_arg
 from .requant import clamp_to_int8, requantize
 
 
@@ -15,16 +17,16 @@ def _i32(v: int):
 
 def add(op: Add) -> tirx.PrimFunc:
     """TFLite int8 ADD: rescale both inputs to a common Q(left_shift) scale, sum, requantise."""
-    a = arg(0, op.in_shape, "int8", "a")
-    b = arg(1, op.in_shape, "int8", "b")
+    a, load_a = window_arg(0, op, op.in_shape, "a")
+    b, load_b = window_arg(1, op, op.in_shape, "b")
 
-    def scaled(t, idx, zp, mult, shift):
-        value = (t[idx].astype("int32") - _i32(zp)) * _i32(1 << op.left_shift)
+    def scaled(load, idx, zp, mult, shift):
+        value = (load(*idx).astype("int32") - _i32(zp)) * _i32(1 << op.left_shift)
         return requantize(value, _i32(mult), _i32(shift))
 
     def body(*idx):
-        total = scaled(a, idx, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
-            b, idx, op.in2_zp, op.in2_multiplier, op.in2_shift
+        total = scaled(load_a, idx, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
+            load_b, idx, op.in2_zp, op.in2_multiplier, op.in2_shift
         )
         value = requantize(total, _i32(op.out_multiplier), _i32(op.out_shift)) + _i32(op.out_zp)
         return clamp_to_int8(value, op.act_min, op.act_max)
@@ -44,3 +46,24 @@ def pad(op: Pad) -> tirx.PrimFunc:
 
     out = te.compute(op.out_shape, body, name=OUT)
     return finish([x, out], op)
+
+
+def insert(op: Insert) -> tirx.PrimFunc:
+    """Write a patch into its region of the tensor being assembled; nothing else is touched.
+
+    The output takes over the storage of the assembled tensor (input 1), so
+    the kernel never reads it: its buffer argument is unused. Written with
+    the TIR IRBuilder because TE cannot express a partial write.
+    """
+    _, ph, pw, c = op.in_shape
+    r0, c0 = op.offset
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            patch = T.arg("p0_patch", T.buffer(op.in_shape, "int8"))
+            if not op.first:
+                T.arg("p1_full", T.buffer(op.out_shape, "int8"))
+            out = T.arg(OUT, T.buffer(op.out_shape, "int8"))
+            with T.grid(ph, pw, c) as (i, j, k):
+                T.buffer_store(out, patch[0, i, j, k], [0, i + r0, j + c0, k])
+    return builder.get().with_attr("mcunet.op", op.to_json())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from tvm import te, tirx
 
 from ..ops import Pool2D
-from .common import OUT, arg, finish, in_bounds
+from .common import OUT, finish, in_bounds, window_arg
 
 
 def _i32(v: int):
@@ -21,14 +21,14 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
     ph, pw = op.pool
     sh, sw = op.strides
     pt, pl = op.padding[0], op.padding[1]
-    x = arg(0, op.in_shape, "int8", "x")
+    x, load = window_arg(0, op, op.in_shape, "x")
     rh = te.reduce_axis((0, ph), name="rh")
     rw = te.reduce_axis((0, pw), name="rw")
 
     def tap(b, i, j, k, fill):
         ih = i * sh + rh - pt
         iw = j * sw + rw - pl
-        return tirx.if_then_else(in_bounds(ih, iw, h, w), x[b, ih, iw, k].astype("int32"), _i32(fill))
+        return tirx.if_then_else(in_bounds(ih, iw, h, w), load(b, ih, iw, k).astype("int32"), _i32(fill))
 
     if op.mode == "max":
         acc = te.compute(

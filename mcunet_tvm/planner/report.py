@@ -43,8 +43,11 @@ def text_bars(table: list[dict], arena: int, width: int = 40) -> str:
     return "\n".join(lines)
 
 
-def plot_png(table: list[dict], arena: int, path: Path, title: str) -> None:
-    """Bar chart of live bytes per layer with the peak highlighted and the arena line."""
+def plot_png(table: list[dict], arena: int, path: Path, title: str, stage_end: int | None = None) -> None:
+    """Bar chart of live bytes per layer with the peak highlighted and the arena line.
+
+    ``stage_end``: patch-based builds, the first step after the patch stage (both stages are marked).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,6 +59,9 @@ def plot_png(table: list[dict], arena: int, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(max(6, len(live) * 0.25), 3.5))
     ax.bar(range(len(live)), live, color=colors)
     ax.axhline(arena / 1024, color="black", linestyle="--", linewidth=1, label=f"arena {arena / 1024:.1f} KB")
+    if stage_end is not None:
+        ax.axvspan(-0.5, stage_end - 0.5, color="#2ca02c", alpha=0.12, label="patch stage (per patch)")
+        ax.axvline(stage_end - 0.5, color="#2ca02c", linewidth=1)
     ax.set_xlabel("step (layer)")
     ax.set_ylabel("live activations (KB)")
     ax.set_title(title)
@@ -90,6 +96,6 @@ def check_sram_budget(graph: Graph, plan: MemoryPlan, budget: int) -> None:
         f"the activations need {plan.arena_bytes:,} B of SRAM but the budget is {budget:,} B "
         f"(lower bound for this schedule: {plan.lower_bound_bytes:,} B)",
         where=f"peak at step {i} ({graph.steps[i].name}): live tensors {tensors}",
-        hint="use a smaller input resolution or width, or patch-based inference for the first stage "
-        "(MCUNetV2) once available (--patch)",
+        hint="run the first stage patch by patch (--patch auto, MCUNetV2), or use a smaller input "
+        "resolution or width",
     )

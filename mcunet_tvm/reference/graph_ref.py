@@ -12,14 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..aot.program import KernelCall, Program
-from ..ops import Add, Conv2D, Dense, Mean, Pad, Pool2D, Reshape, Softmax
+from ..ops import Add, Conv2D, Dense, Insert, Mean, Pad, Pool2D, Reshape, Softmax
 from ..quant.fixedpoint import AddParams
 from . import intops
+
+
+def _window(op, i: int, buffer: np.ndarray, shape) -> np.ndarray:
+    """The part of ``buffer`` that input ``i`` of ``op`` reads (see ``OpDesc.windows``)."""
+    win = op.window(i)
+    if not win:
+        return buffer
+    r0, c0 = win[0], win[1]
+    return buffer[:, r0 : r0 + shape[1], c0 : c0 + shape[2], :]
 
 
 def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     """Compute one kernel call in numpy."""
     op = call.op
+    inputs = [_window(op, i, b, op.in_shape) for i, b in enumerate(inputs)]
     x = inputs[0]
     if isinstance(op, Conv2D):
         w, bias, mult, shift = call.consts
@@ -59,6 +69,11 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return intops.pad(x, op.pads, op.value)
     if isinstance(op, Reshape):
         return x.reshape(op.out_shape)
+    if isinstance(op, Insert):
+        full = np.zeros(op.out_shape, np.int8) if op.first else inputs[1].copy()
+        r0, c0 = op.offset
+        full[:, r0 : r0 + x.shape[1], c0 : c0 + x.shape[2], :] = x
+        return full
     raise NotImplementedError(op.kind)
 
 

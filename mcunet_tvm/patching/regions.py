@@ -1,0 +1,198 @@
+"""Patch-based inference (MCUNetV2) on the integer program: receptive fields and per-patch ops.
+
+The first ``split_step + 1`` steps (the *patch stage*) are replaced by a P x Q
+grid of patches. Patch (p, q) owns a rectangle of the split tensor S; going
+backwards through the stage, each tensor gets the bounding box of the rows
+and columns its consumers need (the receptive field with its halo, clipped
+to the image). Going forwards, every op is re-instantiated on its patch:
+
+- its output is the needed rectangle of its output tensor;
+- its padding is what lies outside the *true* image on each side, so
+  padded taps are exactly those of layer-based execution (zero point for
+  convolutions, not counted for average pooling, ignored for max pooling);
+- it reads a window of its producer's patch buffer (or of the full model
+  input) when it needs less than the whole buffer (``OpDesc.windows``).
+
+Each patch ends with an :class:`~mcunet_tvm.ops.Insert` that writes the patch
+of S into S in place; the steps after the split are unchanged. Same
+arithmetic per output element, so the result is bit-exact with layer-based
+execution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+
+from ..aot.program import KernelCall, Program
+from ..errors import UnsupportedModelError
+from ..ops import Add, Conv2D, Insert, OpDesc, Pool2D
+
+#: (row0, row1, col0, col1), half-open, in the coordinates of a whole tensor
+Region = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    """What a patch split did to the program."""
+
+    split_step: int
+    split_tensor: str
+    grid: tuple[int, int]
+    #: steps of the new program that belong to the patch stage (they come first)
+    patch_stage_steps: int
+    layer_macs: int
+    macs: int
+
+    @property
+    def mac_overhead(self) -> float:
+        """Extra MACs over layer-based execution, as a fraction of the whole network."""
+        return (self.macs - self.layer_macs) / max(self.layer_macs, 1)
+
+
+def split_bounds(size: int, parts: int) -> list[tuple[int, int]]:
+    """``size`` rows cut into ``parts`` near-equal consecutive ranges."""
+    cuts = [round(i * size / parts) for i in range(parts + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+def _window_rows(op: OpDesc, lo: int, hi: int, axis: int) -> tuple[int, int]:
+    """Unclipped input range [a, e) that output range [lo, hi) of ``op`` reads along ``axis`` (0 rows, 1 cols)."""
+    if isinstance(op, Add):
+        return lo, hi
+    if isinstance(op, Conv2D):
+        k, s, d = op.kernel[axis], op.strides[axis], op.dilation[axis]
+    else:
+        assert isinstance(op, Pool2D)
+        k, s, d = op.pool[axis], op.strides[axis], 1
+    pad = op.padding[axis]
+    return lo * s - pad, (hi - 1) * s - pad + (k - 1) * d + 1
+
+
+def input_region(op: OpDesc, out: Region, in_shape) -> tuple[Region, tuple[int, int, int, int]]:
+    """The clipped input region that output region ``out`` needs, and the padding outside the image.
+
+    Padding is (top, left, bottom, right): the part of the receptive field beyond the true image border.
+    """
+    a, e = _window_rows(op, out[0], out[1], 0)
+    b, f = _window_rows(op, out[2], out[3], 1)
+    h, w = in_shape[1], in_shape[2]
+    region = (max(a, 0), min(e, h), max(b, 0), min(f, w))
+    return region, (max(0, -a), max(0, -b), max(0, e - h), max(0, f - w))
+
+
+def _union(x: Region | None, y: Region) -> Region:
+    if x is None:
+        return y
+    return (min(x[0], y[0]), max(x[1], y[1]), min(x[2], y[2]), max(x[3], y[3]))
+
+
+def check_split(prog: Program, split_step: int) -> None:
+    """Raise :class:`UnsupportedModelError` unless the first ``split_step + 1`` steps can run per patch."""
+    n = len(prog.calls)
+    if not 0 <= split_step < n - 1:
+        raise UnsupportedModelError(
+            f"the patch stage must end at a step between 0 and {n - 2}, not {split_step}",
+            where=f"--patch ...@{split_step}",
+            hint="pick a step from the memory table of a layer-based build (report.json memory.steps)",
+        )
+    stage = prog.calls[: split_step + 1]
+    for i, call in enumerate(stage):
+        op = call.op
+        ok = isinstance(op, (Conv2D, Pool2D, Add)) and not op.windows and len(op.out_shape) == 4
+        if not ok or (isinstance(op, Conv2D) and op.inplace):
+            raise UnsupportedModelError(
+                f"step {i} ({op.kind} -> {call.output}) cannot run patch by patch",
+                where=f"patch stage ending at step {split_step}",
+                hint="the patch stage may hold only conv2d, depthwise conv2d, pooling and add; "
+                "end it before this step",
+            )
+    produced = {c.output for c in stage[:-1]}
+    for j, call in enumerate(prog.calls[split_step + 1 :], start=split_step + 1):
+        used = produced.intersection(call.inputs)
+        if used:
+            raise UnsupportedModelError(
+                f"step {j} reads {sorted(used)[0]}, a tensor inside the patch stage",
+                where=f"patch stage ending at step {split_step}",
+                hint="end the patch stage after the last step whose output is read later (e.g. after a residual add)",
+            )
+
+
+def patch_program(prog: Program, split_step: int, grid: tuple[int, int]) -> tuple[Program, PatchInfo]:
+    """``prog`` with its first ``split_step + 1`` steps run on a ``grid`` of patches."""
+    check_split(prog, split_step)
+    stage = prog.calls[: split_step + 1]
+    split = stage[-1].output
+    s_shape = prog.shapes[split]
+    rows, cols = grid
+    if not (1 <= rows <= s_shape[1] and 1 <= cols <= s_shape[2]):
+        raise UnsupportedModelError(
+            f"a {rows}x{cols} grid does not fit the {s_shape[1]}x{s_shape[2]} split tensor",
+            where=f"step {split_step} -> {split}",
+            hint="use fewer patches or split at an earlier step",
+        )
+    shapes = {prog.input: prog.shapes[prog.input]}
+    calls: list[KernelCall] = []
+    variants: dict[str, str] = {}  # op JSON -> kernel name (identical patch geometries share a kernel)
+    assembled = None
+    patches = [(r, c) for r in split_bounds(s_shape[1], rows) for c in split_bounds(s_shape[2], cols)]
+    for k, ((r0, r1), (c0, c1)) in enumerate(patches):
+        need: dict[str, Region] = {split: (r0, r1, c0, c1)}
+        for call in reversed(stage):
+            if call.output not in need:
+                continue
+            for name in call.inputs:
+                region, _ = input_region(call.op, need[call.output], prog.shapes[name])
+                need[name] = _union(need.get(name), region)
+        need[prog.input] = (0, prog.shapes[prog.input][1], 0, prog.shapes[prog.input][2])  # read in place
+
+        def local(name: str, k: int = k) -> str:
+            return name if name == prog.input else f"{name}_p{k}"
+
+        for call in stage:
+            if call.output not in need:
+                continue
+            out = need[call.output]
+            op, windows = call.op, []
+            region, pads = input_region(op, out, prog.shapes[call.inputs[0]])
+            for name in call.inputs:
+                buf = need[name]
+                if region == buf:
+                    windows.append(())
+                else:
+                    windows.append((region[0] - buf[0], region[2] - buf[2], buf[1] - buf[0], buf[3] - buf[2]))
+            c_in = prog.shapes[call.inputs[0]][3]
+            fields = dict(
+                in_shape=(1, region[1] - region[0], region[3] - region[2], c_in),
+                out_shape=(1, out[1] - out[0], out[3] - out[2], op.out_shape[3]),
+                windows=tuple(windows) if any(windows) else (),
+            )
+            if isinstance(op, (Conv2D, Pool2D)):
+                fields["padding"] = pads
+            new_op = dataclasses.replace(op, **fields)
+            kernel = variants.setdefault(new_op.to_json(), f"{call.kernel}_v{len(variants)}")
+            name = local(call.output)
+            shapes[name] = new_op.out_shape
+            calls.append(KernelCall(kernel, new_op, tuple(local(i) for i in call.inputs), call.consts, name))
+        last = k == len(patches) - 1
+        target = split if last else f"{split}_asm{k}"
+        insert = Insert(
+            in_shape=shapes[local(split)], out_shape=s_shape, offset=(r0, c0), first=assembled is None,
+            in_scales=(stage[-1].op.out_scale,), out_scale=stage[-1].op.out_scale,
+        )
+        kernel = variants.setdefault(insert.to_json(), f"insert_v{len(variants)}")
+        inputs = (local(split),) if assembled is None else (local(split), assembled)
+        calls.append(KernelCall(kernel, insert, inputs, (), target))
+        shapes[target] = s_shape
+        assembled = target
+    stage_steps = len(calls)
+    rest = prog.calls[split_step + 1 :]
+    for call in rest:
+        for name in (*call.inputs, call.output):
+            shapes[name] = prog.shapes[name]
+        calls.append(call)
+    kernels = {c.kernel: prog.kernels[c.kernel] for c in rest if c.kernel in prog.kernels}
+    new = dataclasses.replace(prog, shapes=shapes, calls=calls, kernels=kernels)
+    info = PatchInfo(split_step, split, (rows, cols), stage_steps, prog.macs(), new.macs())
+    return new, info

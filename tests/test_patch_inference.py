@@ -1,0 +1,128 @@
+"""Patch-based inference (MCUNetV2): byte-equal to layer-based execution, search caps, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcunet_tvm import toolchain
+from mcunet_tvm.aot.program import program_from_relax, program_to_relax
+from mcunet_tvm.errors import BudgetError, UnsupportedModelError
+from mcunet_tvm.frontend import load_model
+from mcunet_tvm.ops import Insert
+from mcunet_tvm.patching.regions import patch_program, split_bounds
+from mcunet_tvm.patching.search import candidates, choose_patch, estimated_peak
+from mcunet_tvm.pipeline import compile_relax, lower_to_integer
+from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.targets import get_target
+
+from patchcases import random_chain, random_grid
+
+
+def test_split_bounds_cover_uneven_sizes() -> None:
+    for size in range(1, 30):
+        for parts in range(1, min(size, 6) + 1):
+            bounds = split_bounds(size, parts)
+            assert bounds[0][0] == 0 and bounds[-1][1] == size
+            assert all(a < b for a, b in bounds) and all(bounds[i][1] == bounds[i + 1][0] for i in range(parts - 1))
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_patches_equal_layer_based_on_random_chains(seed: int) -> None:
+    """Numpy reference of the patched program == numpy reference of the layer-based one."""
+    prog = random_chain(seed)
+    split, grid = random_grid(seed, prog)
+    patched, info = patch_program(prog, split, grid)
+    assert sum(isinstance(c.op, Insert) for c in patched.calls) == grid[0] * grid[1]
+    assert info.macs == patched.macs()  # may be below layer-based: rows no patch needs are skipped
+    x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
+    assert run_reference(patched, x).tobytes() == run_reference(prog, x).tobytes()
+
+
+def _host_output(compiled, tmp_path, x: np.ndarray) -> bytes:
+    host = get_target("host")
+    sources = compiled.write(tmp_path)
+    exe = toolchain.link(host, toolchain.compile_objects(host, sources, [tmp_path], tmp_path / "obj"), tmp_path / "m")
+    return toolchain.run(host, exe, x.tobytes(), compiled.program.nbytes(compiled.program.output)).output
+
+
+@pytest.mark.parametrize("seed", [1, 4, 7, 12])
+def test_compiled_patches_equal_layer_based_on_host(seed: int, tmp_path) -> None:
+    """Generated C of the patched program (host) == layer-based reference, and the plan is sound."""
+    prog = random_chain(seed)
+    split, grid = random_grid(seed, prog)
+    grid = (max(grid[0], 2), grid[1]) if prog.shapes[prog.calls[split].output][1] >= 2 else grid
+    compiled = compile_relax(program_to_relax(prog), mcpu=None, patch=(split, grid))
+    assert compiled.patch is not None and compiled.patch.grid == grid
+    assert compiled.plan.arena_bytes >= compiled.plan.lower_bound_bytes
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        x = rng.integers(-128, 128, prog.shapes["input"], dtype=np.int8)
+        assert _host_output(compiled, tmp_path, x) == run_reference(prog, x).tobytes()
+
+
+def test_patch_inference_on_qemu_with_guards(build_cli) -> None:
+    """An explicit split on demo-cnn runs bit-exact on the Cortex-M7 with every guard intact."""
+    code, report, _ = build_cli("--model", "demo-cnn", "--run", "--guards", "--patch", "3x2@6")
+    assert code == 0
+    patch = report["patch"]
+    assert patch["grid"] == [3, 2] and patch["split_step"] == 6 and patch["mac_overhead"] > 0
+    assert report["qemu"]["bit_exact"] and report["qemu"]["bit_exact_layer_based"]
+    assert report["qemu"]["bit_exact_tflm"]
+    assert report["macs"] > patch["layer_based_macs"]
+    assert max(patch["patch_stage_peak_bytes"], patch["rest_peak_bytes"]) == report["arena_lower_bound_bytes"]
+
+
+def test_auto_patch_lowers_the_peak_on_qemu(build_cli) -> None:
+    _, layer, _ = build_cli("--model", "demo-cnn", "--target", "cortex-m4", out="layer")
+    code, auto, _ = build_cli("--model", "demo-cnn", "--target", "cortex-m4", "--run", "--patch", "auto",
+                              "--max-mac-overhead", "0.25", out="auto")
+    assert code == 0
+    assert auto["patch"] is not None and auto["patch"]["mac_overhead"] <= 0.25
+    assert auto["arena_bytes"] < layer["arena_bytes"]
+    assert auto["macs"] > layer["macs"]
+    assert auto["qemu"]["bit_exact"] and auto["qemu"]["bit_exact_layer_based"]
+
+
+@pytest.fixture(scope="module")
+def demo_program():
+    return program_from_relax(lower_to_integer(load_model("demo-cnn").qdq_module))
+
+
+@pytest.mark.parametrize("cap", [0.02, 0.1, 0.3])
+def test_auto_search_respects_the_mac_cap(demo_program, cap: float) -> None:
+    choice = choose_patch(demo_program, max_mac_overhead=cap)
+    allowed = [c for c in candidates(demo_program) if c.mac_overhead <= cap]
+    if choice is None:
+        return
+    assert choice.mac_overhead <= cap
+    assert choice.peak_bytes == min(c.peak_bytes for c in allowed)
+
+
+def test_auto_search_with_budget_takes_least_overhead(demo_program) -> None:
+    all_c = candidates(demo_program)
+    below = sorted(c.peak_bytes for c in all_c if c.peak_bytes < estimated_peak(demo_program))
+    budget = below[len(below) // 2]
+    choice = choose_patch(demo_program, max_mac_overhead=1.0, sram_budget=budget)
+    assert choice is not None and choice.peak_bytes <= budget
+    assert choice.mac_overhead == min(c.mac_overhead for c in all_c if c.peak_bytes <= budget)
+
+
+def test_impossible_budget_names_the_best_achievable_peak(demo_program) -> None:
+    best = min(c.peak_bytes for c in candidates(demo_program) if c.mac_overhead <= 0.3)
+    with pytest.raises(BudgetError) as err:
+        choose_patch(demo_program, max_mac_overhead=0.3, sram_budget=1000)
+    assert f"{best:,} B" in str(err.value)
+
+
+def test_split_inside_a_residual_is_refused(demo_program) -> None:
+    with pytest.raises(UnsupportedModelError, match="inside the patch stage"):
+        patch_program(demo_program, 1, (2, 2))  # t0 is read again by the add at step 3
+
+
+@pytest.mark.parametrize("spec,needle", [("3x3@99", "must end at a step"), ("banana", "cannot read --patch"),
+                                         ("2x2@22", "cannot run patch by patch")])
+def test_bad_patch_option_is_a_clear_error(build_cli, capsys, spec: str, needle: str) -> None:
+    code, report, _ = build_cli("--model", "demo-cnn", "--patch", spec)
+    assert code == 2 and report is None
+    assert needle in capsys.readouterr().err
