@@ -21,7 +21,7 @@ import numpy as np
 from .errors import BudgetError, DeviceRunError, McunetError, ModelFileError
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m mcunet_tvm.build",
         description="Compile an int8 CNN for a Cortex-M microcontroller (bare-metal C + ELF) "
@@ -260,7 +260,7 @@ def _summary(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
+    args = parse_args(argv)
     try:
         report = build(args)
     except McunetError as err:

@@ -28,7 +28,7 @@ DEFAULT_MODELS = [
 
 
 def main() -> int:
-    from mcunet_tvm.build import build
+    from mcunet_tvm.build import build, parse_args
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", default=["cortex-m7"])
@@ -45,8 +45,8 @@ def main() -> int:
     for model in args.models:
         for target in args.targets:
             name = Path(model).stem if model.endswith(".tflite") else model
-            ns = argparse.Namespace(target=target, model=model, out=args.out / f"{name}-{target}", run=True,
-                                    input=None, seed=0, sram_budget=None, flash_budget=None, guards=False, quiet=True)
+            ns = parse_args(["--target", target, "--model", str(model), "--out", str(args.out / f"{name}-{target}"),
+                             "--run", "--quiet"])
             t0 = time.monotonic()
             report = build(ns)
             wall = time.monotonic() - t0
