@@ -7,6 +7,7 @@ descriptor is attached as the ``mcunet.op`` attribute.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from tvm import tirx
@@ -58,15 +59,8 @@ def can_run_inplace(op: OpDesc, input_dies: bool) -> bool:
         and not op.inplace
         and not op.windows
         and input_dies
-        and op.out_bytes <= _prod(op.in_shape)
+        and op.out_bytes <= math.prod(op.in_shape)
     )
-
-
-def _prod(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def pointwise_conv(op: Conv2D) -> bool:

@@ -17,7 +17,7 @@ from ..aot.program import Program
 from ..errors import BudgetError, UnsupportedModelError
 from ..kernels import can_run_inplace
 from ..planner.lifetimes import lifetimes, live_bytes_per_step, overlap_rules
-from .regions import PatchInfo, check_split, patch_program
+from .regions import check_split, patch_program
 
 MAX_GRID = 6
 
@@ -94,6 +94,3 @@ def choose_patch(
         hint="raise --max-mac-overhead, raise the budget, or use a smaller input resolution or width",
     )
 
-
-def describe(info: PatchInfo) -> str:
-    return f"{info.grid[0]}x{info.grid[1]} patches up to step {info.split_step} ({info.mac_overhead:+.1%} MACs)"
