@@ -21,9 +21,9 @@ import numpy as np
 from .errors import BudgetError, DeviceRunError, McunetError, ModelFileError
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, prog: str = "python -m mcunet_tvm.build") -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m mcunet_tvm.build",
+        prog=prog,
         description="Compile an int8 CNN for a Cortex-M microcontroller (bare-metal C + ELF) "
         "and optionally run it on QEMU, checking the output bit-exactly against a host reference.",
     )
@@ -72,8 +72,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="test build: guard bytes around the arena and every tensor, checked after every step on the device",
     )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="implies --run: measure every operator's instructions on the emulated core and write "
+        "profile.json (also: python -m mcunet_tvm.profile)",
+    )
+    p.add_argument(
+        "--kernels",
+        choices=("auto", "simd", "plain"),
+        default="auto",
+        help="conv2d/dense kernels: SIMD micro-kernels on DSP cores (auto, the default), always SIMD "
+        "(simd; portable C off DSP cores), or plain TIR (plain)",
+    )
+    p.add_argument(
+        "--tune",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tune the SIMD schedule of each layer, measuring up to N candidates per layer on QEMU "
+        "(results are cached in --tune-db and reused by later builds)",
+    )
+    p.add_argument(
+        "--tune-db",
+        type=Path,
+        default=Path("build") / "tuning.json",
+        help="the tuning database read by every build and written by --tune (default build/tuning.json)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the summary, not the memory bars")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.profile:
+        args.run = True
+    return args
 
 
 def _input_bytes(args: argparse.Namespace, nbytes: int) -> bytes:
@@ -100,9 +130,16 @@ def build(args: argparse.Namespace) -> dict:
     from .planner.report import check_sram_budget, parse_size, peak_step, plot_png, step_table
     from .reference.graph_ref import run_reference
     from .targets import get_target
+    from .tuning import TuningDatabase, tune_program
 
     target = get_target(args.target)
     toolchain.check_toolchain(target)
+    if args.profile and not target.qemu_machine:
+        raise McunetError(
+            f"--profile needs an emulated Cortex-M target, not '{target.name}'",
+            where="--target",
+            hint="instruction counts come from QEMU's -icount clock: use e.g. --target cortex-m7",
+        )
     out: Path = args.out
     report_path = out / "report.json"
     report_path.unlink(missing_ok=True)
@@ -110,14 +147,25 @@ def build(args: argparse.Namespace) -> dict:
     t0 = time.monotonic()
     model = load_model(args.model)
     budget = parse_size(args.sram_budget) if args.sram_budget else None
-    compiled = compile_relax(
-        model.qdq_module,
-        target.mcpu,
-        guard_bytes=16 if args.guards else 0,
-        patch=_parse_patch(args.patch),
-        max_mac_overhead=args.max_mac_overhead,
-        sram_budget=budget,
-    )
+    db = TuningDatabase.load(args.tune_db) if args.tune or args.tune_db.exists() else None
+
+    def compile_model():
+        return compile_relax(
+            model.qdq_module,
+            target.mcpu,
+            guard_bytes=16 if args.guards else 0,
+            patch=_parse_patch(args.patch),
+            max_mac_overhead=args.max_mac_overhead,
+            sram_budget=budget,
+            simd={"auto": None, "simd": True, "plain": False}[args.kernels],
+            schedule=db.lookup(target.name) if db else None,
+        )
+
+    compiled = compile_model()
+    if args.tune:
+        say = None if args.quiet else lambda line: print(f"tune {line}", flush=True)
+        tune_program(compiled.program, target, db, args.tune, progress=say)
+        compiled = compile_model()
     prog, plan = compiled.program, compiled.plan
     graph = prog.memory_graph()
     if budget is not None:
@@ -163,6 +211,7 @@ def build(args: argparse.Namespace) -> dict:
             "steps": table,
         },
         "patch": None,
+        "kernels": _kernel_summary(prog, db, target.name),
     }
     if info is not None:
         live = plan.live_bytes
@@ -196,6 +245,13 @@ def build(args: argparse.Namespace) -> dict:
             report["tflm_arena_bytes"] = tflm.arena_bytes
             report["tflm_tensor_arena_bytes"] = tflm.tensor_arena_bytes
         report["qemu" if target.qemu_machine else "host_run"] = run_info
+        (out / "profile.json").unlink(missing_ok=True)
+        if args.profile:
+            from .profile import make_profile
+
+            profile = make_profile(prog, result.step_instructions, result.instructions)
+            (out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+            run_info["instructions_per_mac"] = profile["instructions_per_mac"]
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -211,6 +267,19 @@ def _tflm(model, prog, x: np.ndarray):
         return run_tflm(program_to_tflite(prog), x)
     except McunetError:
         return None  # not expressible in TFLite (e.g. a padding TFLite has no form for)
+
+
+def _kernel_summary(prog, db, target: str) -> dict:
+    """How many layers run SIMD micro-kernels, and how many of those have a tuned schedule."""
+    from .kernels import kernel_schedule
+
+    simd = [c for c in prog.calls if c.kernel and kernel_schedule(prog.kernels.get(c.kernel))]
+    return {
+        "layers": sum(1 for c in prog.calls if c.kernel),
+        "simd_layers": len(simd),
+        "tuned_layers": sum(1 for c in simd if db and db.best(target, c.op)),
+        "tune_db": str(db.path) if db else None,
+    }
 
 
 def _parse_patch(text: str):
@@ -259,8 +328,8 @@ def _summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m mcunet_tvm.build") -> int:
+    args = parse_args(argv, prog)
     try:
         report = build(args)
     except McunetError as err:

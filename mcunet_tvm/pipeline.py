@@ -3,6 +3,7 @@
     QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of TIR kernels)
               --PatchInference-----> optional: first stage run patch by patch (MCUNetV2)
               --InplaceDepthwise---> depthwise convs write over their dying inputs
+              --UseSimdKernels-----> DSP cores: conv2d/dense kernels become SIMD micro-kernels
               --program_from_relax--> ordered kernel calls
               --best_order---------> execution order with the lowest peak
               --plan_memory--------> one static arena
@@ -27,6 +28,7 @@ from .codegen.tir_to_c import kernels_to_c
 from .passes.inplace_depthwise import inplace_depthwise
 from .passes.lower_qdq import lower_qdq_to_integer
 from .passes.patch_inference import patch_inference
+from .passes.simd_kernels import ScheduleFn, use_simd_kernels
 from .patching.regions import PatchInfo, patch_program
 from .patching.search import choose_patch
 from .planner import MemoryPlan, plan_memory
@@ -34,7 +36,9 @@ from .planner.schedule import best_order
 
 #: generated files, in the order a firmware build should list them
 SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
-HEADERS = ("mcunet_kernels.h", "mcunet_model.h")
+HEADERS = ("mcunet_kernels.h", "mcunet_model.h", "mcunet_simd.h")
+#: the SIMD primitives header, copied next to the generated kernels
+SIMD_HEADER = Path(__file__).resolve().parents[1] / "runtime_c" / "common" / "mcunet_simd.h"
 
 
 @dataclass
@@ -63,6 +67,11 @@ def tvm_target(mcpu: str | None) -> tvm.target.Target:
     return tvm.target.Target({"kind": "c", "mcpu": mcpu} if mcpu else {"kind": "c"})
 
 
+def has_dsp(mcpu: str | None) -> bool:
+    """Whether TVM's target for ``mcpu`` has the DSP extension (SMLAD and friends)."""
+    return bool(mcpu) and bool(tvm_target(mcpu).attrs.get("feature.has_dsp", False))
+
+
 def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
     """QDQ Relax to integer Relax (``R.call_tir`` of generated TIR kernels)."""
     return lower_qdq_to_integer(mod)
@@ -77,6 +86,8 @@ def compile_relax(
     patch: str | tuple[int, tuple[int, int]] | None = None,
     max_mac_overhead: float = 0.3,
     sram_budget: int | None = None,
+    simd: bool | None = None,
+    schedule: ScheduleFn | None = None,
 ) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
@@ -93,6 +104,8 @@ def compile_relax(
             ``(split_step, (rows, cols))``.
         max_mac_overhead: ``"auto"`` only: cap on the extra MACs, as a fraction.
         sram_budget: ``"auto"`` only: pick the least overhead whose peak fits this many bytes.
+        simd: use the SIMD micro-kernels (``UseSimdKernels``); default: when ``mcpu`` has DSP.
+        schedule: per-layer SIMD schedule choice (e.g. a tuning database's ``lookup``).
 
     Returns:
         The integer program, its memory plan and the C files (call
@@ -111,6 +124,8 @@ def compile_relax(
         reorder = False  # patches already run one after another, the order that keeps the peak low
     if inplace:
         integer = inplace_depthwise(integer)
+    if has_dsp(mcpu) if simd is None else simd:
+        integer = use_simd_kernels(integer, schedule)
     program = program_from_relax(integer)
     if reorder:
         program = program.reordered(best_order(program.memory_graph()))
@@ -125,6 +140,7 @@ def compile_relax(
         "mcunet_kernels.h": emit_kernels_header(kernels.prototypes),
         "mcunet_model.c": emit_model(program, plan, order),
         "mcunet_model.h": emit_header(program, plan),
+        "mcunet_simd.h": SIMD_HEADER.read_text(),
     }
     return CompiledModel(integer, program, plan, files, layer_program if info else program, info)
 

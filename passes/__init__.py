@@ -6,11 +6,22 @@ Each is a ``tvm.transform.Pass`` usable in your own TVM pipelines:
 - :func:`QuantizePTQ` — float NCHW graph + calibrated ranges → TFLite-style QDQ graph in NHWC.
 - :func:`LowerQDQToInteger` — QDQ patterns → ``call_tir`` of integer TIR kernels.
 - :func:`InplaceDepthwise` — depthwise convs whose input dies write over it.
+- :func:`PatchInference` — run the first stage patch by patch (MCUNetV2).
+- :func:`UseSimdKernels` — conv2d/dense kernels become Cortex-M SIMD micro-kernels.
 """
 
 from .fold_batchnorm import FoldBatchNorm
 from .inplace_depthwise import InplaceDepthwise
 from .lower_qdq import LowerQDQToInteger
+from .patch_inference import PatchInference
 from .quantize_ptq import QuantizePTQ
+from .simd_kernels import UseSimdKernels
 
-__all__ = ["FoldBatchNorm", "InplaceDepthwise", "LowerQDQToInteger", "QuantizePTQ"]
+__all__ = [
+    "FoldBatchNorm",
+    "InplaceDepthwise",
+    "LowerQDQToInteger",
+    "PatchInference",
+    "QuantizePTQ",
+    "UseSimdKernels",
+]

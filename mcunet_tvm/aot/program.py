@@ -15,7 +15,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..kernels import make_kernel, output_overlap
+from ..kernels import kernel_schedule, make_kernel, output_overlap
 from ..ops import Conv2D, Insert, OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
 
@@ -67,7 +67,8 @@ class Program:
             alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
             if isinstance(c.op, Insert) and not c.op.first:
                 alias = c.inputs[1]  # patches are written into the tensor being assembled
-            overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op))
+            schedule = kernel_schedule(self.kernels.get(c.kernel)) if c.kernel else None
+            overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op, schedule))
             scratch = None
             if c.op.scratch_bytes():
                 scratch = scratch_name(c.output)

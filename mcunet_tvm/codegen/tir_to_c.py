@@ -23,6 +23,7 @@ _HEADER = """\
 #include <stdint.h>
 #include <stdbool.h>
 #include "mcunet_kernels.h"
+#include "mcunet_simd.h"
 """
 
 
@@ -71,10 +72,43 @@ def _sanitize(code: str) -> str:
         line = line.replace("TVM_DLL ", "")
         if re.match(r"^\w+ __builtin_\w+\(.*\);$", line):  # compiler builtins need no prototype
             continue
+        if re.match(r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+)\(.*\);$", line):  # defined in mcunet_simd.h
+            continue
         lines.append(line)
     text = "\n".join(lines)
     text = re.sub(r"#ifdef __cplusplus\nextern \"C\"\n#endif\n", "", text)
-    return _HEADER + text.strip() + "\n"
+    return _HEADER + _drop_unused_locals(text.strip()) + "\n"
+
+
+_LOCAL = re.compile(r"^\s*(?:u?int(?:8|16|32|64)_t|bool) (\w+) = ([^;]*);$")
+
+
+def _drop_unused_locals(code: str) -> str:
+    """Delete local bindings nothing reads (the simplifier inlines some after CSE named them).
+
+    Only side-effect-free initialisers (no function calls) are dropped, one
+    function at a time, until none is left; the C then compiles with
+    ``-Wunused-variable`` as an error.
+    """
+    functions = re.split(r"(?m)^(?=\w[^;\n]*\)\s*\{$)", code)
+    result = []
+    for body in functions:
+        lines = body.split("\n")
+        while True:
+            used = re.findall(r"\w+", body)
+            counts: dict[str, int] = {}
+            for name in used:
+                counts[name] = counts.get(name, 0) + 1
+            drop = {
+                i for i, line in enumerate(lines)
+                if (m := _LOCAL.match(line)) and counts.get(m.group(1), 0) == 1 and not re.search(r"\w\(", m.group(2))
+            }
+            if not drop:
+                break
+            lines = [line for i, line in enumerate(lines) if i not in drop]
+            body = "\n".join(lines)
+        result.append(body)
+    return "".join(result)
 
 
 def kernels_to_c(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) -> KernelSource:

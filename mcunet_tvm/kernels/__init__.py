@@ -7,6 +7,7 @@ descriptor is attached as the ``mcunet.op`` attribute.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 
@@ -18,7 +19,19 @@ from .dense import dense
 from .elementwise import add, insert, pad
 from .pool import pool2d
 from .reduce import mean
+from .simd import SimdConfig, simd_kernel, simd_supported
 from .softmax import softmax
+
+__all__ = [
+    "SimdConfig",
+    "can_run_inplace",
+    "kernel_schedule",
+    "make_kernel",
+    "output_overlap",
+    "pointwise_conv",
+    "simd_kernel",
+    "simd_supported",
+]
 
 _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Conv2D: conv2d,
@@ -32,23 +45,44 @@ _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
 }
 
 
-def output_overlap(op: OpDesc) -> tuple[tuple[int, int], ...]:
+def kernel_schedule(func: tirx.PrimFunc | None) -> SimdConfig | None:
+    """The SIMD schedule a kernel was generated with (None: the plain TIR kernel)."""
+    if func is None or func.attrs is None or "mcunet.schedule" not in func.attrs:
+        return None
+    kind, _, knobs = str(func.attrs["mcunet.schedule"]).partition(":")
+    return SimdConfig(**json.loads(knobs)) if kind == "simd" else None
+
+
+def output_overlap(op: OpDesc, schedule: SimdConfig | None = None) -> tuple[tuple[int, int], ...]:
     """(input index, max offset delta) pairs where the output may overwrite a dying input.
 
     The deltas follow from each kernel's loop order (see ``Step.overlap`` in the
     planner): an element-wise kernel reads element i before writing element i,
     so its output may start exactly at its input (delta 0); a pointwise
     convolution reads a whole input pixel for every output channel of that
-    pixel, so output pixel p must end before input pixel p begins.
+    pixel, so output pixel p must end before input pixel p begins. A SIMD
+    kernel (``schedule``) works on tiles of pixels: every output pixel of a
+    tile must end before the tile's first input pixel begins.
     """
     if isinstance(op, Add):
         return ((0, 0), (1, 0))
     if isinstance(op, Conv2D) and pointwise_conv(op):
+        if schedule and schedule.order == "channels":
+            return ()  # every pixel is read again for every channel tile: no overlap
+        tile = schedule.pixels if schedule else 1
+        if tile > 1 and op.windows:
+            return ()  # a windowed SIMD kernel tiles rows of the window: claim no overlap
         pixels = op.in_shape[0] * op.in_shape[1] * op.in_shape[2]
-        cin, cout = op.in_shape[3], op.out_shape[3]
-        delta = -cout if cin >= cout else (pixels - 1) * (cin - cout) - cout
-        return ((0, delta),)
+        return ((0, _pointwise_delta(pixels, op.in_shape[3], op.out_shape[3], tile)),)
     return ()
+
+
+def _pointwise_delta(pixels: int, cin: int, cout: int, tile: int) -> int:
+    """Largest output-minus-input offset such that no tile overwrites input it has yet to read."""
+    full = pixels - pixels % tile
+    tiles = [(p, tile) for p in range(0, full, tile)] + [(p, 1) for p in range(full, pixels)]
+    # output of tile [p, p + n) ends at delta + (p + n) * cout; its input starts at p * cin
+    return min(p * (cin - cout) - n * cout for p, n in tiles)
 
 
 def can_run_inplace(op: OpDesc, input_dies: bool) -> bool:

@@ -3,12 +3,15 @@
 ``requantize(acc, m, s)`` is TFLite's ``MultiplyByQuantizedMultiplier``:
 a saturating rounding doubling high multiply by the Q31 multiplier ``m``
 followed by a rounding right shift by ``-s`` (a left shift when ``s > 0``).
-It is written with 64-bit intermediates so the C compiler maps it to one
-``smull`` on Cortex-M, and it rounds exactly like TF Lite Micro's reference
-kernels (half away from zero in the high multiply, half up in the shift).
+It is written with 64-bit intermediates so the C compiler maps the high
+multiply to one ``smlal`` on Cortex-M, and it rounds exactly like TF Lite
+Micro's reference kernels (gemmlowp's nudged high multiply, then half away
+from zero in the shift).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from tvm import tirx
 from tvm.tirx import Expr as PrimExpr
@@ -33,13 +36,15 @@ def _let(name: str, value: PrimExpr, body) -> PrimExpr:
 
 
 def rounding_doubling_high_mul(x: PrimExpr, multiplier: PrimExpr) -> PrimExpr:
-    """gemmlowp SaturatingRoundingDoublingHighMul (multiplier is never INT32_MIN)."""
+    """gemmlowp SaturatingRoundingDoublingHighMul (multiplier is never INT32_MIN).
 
-    def body(ab):
-        nudge = tirx.Select(ab >= _i64(0), _i64(1 << 30), _i64(1 - (1 << 30)))
-        return tirx.truncdiv(ab + nudge, _i64(1 << 31)).astype("int32")
-
-    return _let("rq_ab", x.astype("int64") * multiplier.astype("int64"), body)
+    gemmlowp computes ``trunc((ab + nudge) / 2^31)`` with ``nudge = 2^30`` for
+    ``ab >= 0`` and ``1 - 2^30`` otherwise. For ``ab < 0`` the truncation of the
+    negative sum is ``floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31)``, so both cases
+    are ``floor((ab + 2^30) / 2^31)``: one SMLAL and a 64-bit shift, no branch.
+    """
+    product = x.astype("int64") * multiplier.astype("int64")
+    return ((product + _i64(1 << 30)) >> _i64(31)).astype("int32")
 
 
 def rounding_divide_by_pot(x: PrimExpr, exponent: PrimExpr) -> PrimExpr:
@@ -67,3 +72,27 @@ def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr) -> PrimExpr
 def clamp_to_int8(value: PrimExpr, lo: int, hi: int) -> PrimExpr:
     """Clamp an int32 expression to [lo, hi] and narrow it to int8."""
     return tirx.min(tirx.max(value, _i32(lo)), _i32(hi)).astype("int8")
+
+
+def bind_requantizer(multiplier: PrimExpr, shift: PrimExpr, bind) -> Callable[[PrimExpr], PrimExpr]:
+    """``requantize`` split into a per-channel part, bound once with ``bind``, and a per-value part.
+
+    For imperative kernels (IRBuilder): ``bind`` is ``T.bind``; the shift
+    amounts, rounding mask and threshold of a channel are computed once per
+    channel instead of once per output. Same results as :func:`requantize`.
+    """
+    m = bind(multiplier)
+    s = bind(shift)
+    left = bind(tirx.max(s, _i32(0)))
+    right = bind(tirx.max(-s, _i32(0)))
+    mask = bind((_i32(1) << right) - _i32(1))
+    half = bind(mask >> _i32(1))
+
+    def apply(acc: PrimExpr) -> PrimExpr:
+        def body(v):
+            threshold = half + tirx.Select(v < _i32(0), _i32(1), _i32(0))
+            return (v >> right) + tirx.Select((v & mask) > threshold, _i32(1), _i32(0))
+
+        return _let("rq_high", rounding_doubling_high_mul(acc << left, m), body)
+
+    return apply

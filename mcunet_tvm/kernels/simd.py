@@ -1,0 +1,290 @@
+"""SIMD micro-kernels for int8 convolution and dense layers on Cortex-M DSP cores.
+
+The reduction of a convolution in NHWC runs, for one kernel row, over a
+contiguous segment of ``KW * C`` input bytes (the pixels under the kernel row
+and all their channels) against a contiguous segment of the OHWI weights. The
+micro-kernel loads four bytes of each as a word and widens them with
+``SXTAB16``/``SXTB16`` (the input zero point is added in the same
+instruction), then ``SMLAD`` performs two multiply-accumulates at once. A tile
+of ``pixels x channels`` outputs shares every widened input word among its
+channels and every widened weight word among its pixels.
+
+Both operands go through the same lane split (bytes 0 and 2, bytes 1 and 3),
+so the products pair up correctly without reordering the weights in flash.
+Tiles whose window crosses the image border fall back to scalar taps with
+TFLite's zero-point padding for that kernel row only; the segment tail
+(``KW * C`` not a multiple of 4) is scalar too. Requantisation is fused.
+
+The kernels are TIR written with TVM's IRBuilder; the primitives are
+``call_extern``\\ s to ``mcunet_simd.h``, which maps them to GCC's ACLE
+intrinsics on DSP cores and to portable C elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+from tvm import tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
+
+from ..ops import Conv2D, Dense, OpDesc
+from .common import OUT
+from .requant import bind_requantizer, clamp_to_int8
+
+
+@dataclass(frozen=True)
+class SimdConfig:
+    """Schedule knobs of a SIMD kernel (what ``--tune`` searches)."""
+
+    pixels: int = 2  # output pixels per tile
+    channels: int = 2  # output channels per tile
+    #: "pixels": tiles of pixels outermost (a pixel's input is read once, output may overlap it);
+    #: "channels": tiles of channels outermost (requantisation constants, and short weight
+    #: rows, are loaded and widened once per channel tile instead of once per pixel tile)
+    order: str = "pixels"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+#: the knob values the tuner may try
+CONFIG_SPACE = tuple(
+    SimdConfig(p, c, order) for order in ("pixels", "channels") for p in (1, 2, 4) for c in (1, 2, 4) if p * c <= 8
+)
+#: most weight words kept widened in registers across a channel tile ("channels" order, 1-row kernels)
+HOIST_WORDS = 4
+
+
+def simd_supported(op: OpDesc) -> bool:
+    """Ops with a SIMD micro-kernel: non-depthwise conv2d (batch 1, no dilation) and dense."""
+    if isinstance(op, Dense):
+        return True
+    return (
+        isinstance(op, Conv2D)
+        and not op.depthwise
+        and not op.inplace
+        and op.in_shape[0] == 1
+        and op.dilation == (1, 1)
+    )
+
+
+def default_config(op: OpDesc) -> SimdConfig:
+    """The untuned choice: 2x2 tiles, pixel-outer (a pointwise output may then overlap its input)."""
+    if isinstance(op, Dense) and op.in_shape[0] == 1:
+        return SimdConfig(pixels=1, channels=4)
+    return SimdConfig(pixels=2, channels=2)
+
+
+def config_space(op: OpDesc) -> list[SimdConfig]:
+    """The schedules the tuner may try for ``op``.
+
+    Pointwise convolutions keep the pixel-outer order: with channels outermost
+    every input pixel is read again by every channel tile, so the output could
+    no longer share memory with the input and the arena would grow.
+    """
+    pointwise = isinstance(op, Conv2D) and op.kernel == (1, 1) and op.strides == (1, 1) and not any(op.padding)
+    space = [c for c in CONFIG_SPACE if not (pointwise and c.order == "channels")]
+    if isinstance(op, Dense) and op.in_shape[0] == 1:
+        space = [c for c in space if c.pixels == 1]
+    return space
+
+
+def _i32(v: int):
+    return tirx.const(v, "int32")
+
+
+def _call(name: str, *args):
+    return T.call_extern("int32", name, *args)
+
+
+def simd_kernel(op: OpDesc, cfg: SimdConfig | None = None) -> tirx.PrimFunc:
+    """The SIMD PrimFunc for ``op`` (see :func:`simd_supported`) with schedule ``cfg``."""
+    cfg = cfg or default_config(op)
+    geo = _Geometry.of(op)
+    func = _build(op, geo, cfg)
+    return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """A convolution as the micro-kernel sees it (dense and pointwise conv are 1-row images)."""
+
+    h: int
+    w: int
+    c: int
+    oh: int
+    ow: int
+    oc: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pl: int
+    buf_w: int  # row length of the input buffer (a patch window may be wider than the op's input)
+    r0: int  # window origin in the buffer
+    c0: int
+    in_bytes: int
+
+    @staticmethod
+    def of(op: OpDesc) -> _Geometry:
+        if isinstance(op, Dense):
+            n, k = op.in_shape
+            return _Geometry(1, n, k, 1, n, op.out_shape[-1], 1, 1, 1, 1, 0, 0, n, 0, 0, n * k)
+        assert isinstance(op, Conv2D)
+        _, h, w, c = op.in_shape
+        _, oh, ow, oc = op.out_shape
+        win = op.window(0)
+        buf = op.input_buffer_shape(0, op.in_shape)
+        pointwise = op.kernel == (1, 1) and op.strides == (1, 1) and not any(op.padding)
+        if pointwise and not win:  # every pixel is independent: tile the flattened image
+            return _Geometry(1, h * w, c, 1, oh * ow, oc, 1, 1, 1, 1, 0, 0, h * w, 0, 0, h * w * c)
+        r0, c0 = (win[0], win[1]) if win else (0, 0)
+        return _Geometry(h, w, c, oh, ow, oc, *op.kernel, *op.strides, op.padding[0], op.padding[1],
+                         buf[2], r0, c0, math.prod(buf))
+
+
+def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
+    zp = op.in_zp
+    neg = (-zp) & 0xFFFF
+    offset = _i32(((neg << 16) | neg) - (1 << 32) if neg & 0x8000 else (neg << 16) | neg)
+    seg = g.kw * g.c
+    padded = any(op.padding) if isinstance(op, Conv2D) else False
+    tp_max, tc_max = cfg.pixels, cfg.channels
+
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((g.in_bytes,), "int8"))
+            wt = T.arg("p1_w", T.buffer((g.oc * g.kh * seg,), "int8"))
+            bias = T.arg("p2_bias", T.buffer((g.oc,), "int32"))
+            mult = T.arg("p3_mult", T.buffer((g.oc,), "int32"))
+            shift = T.arg("p4_shift", T.buffer((g.oc,), "int32"))
+            out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
+            acc = T.alloc_buffer((tp_max * tc_max,), "int32")
+
+            def x_index(ih, iw):
+                return ((ih + g.r0) * g.buf_w + iw + g.c0) * g.c
+
+            def widen_weights(o0, tc, ki, q):
+                """(lanes 0/2, lanes 1/3) of weight word q of each channel of the tile."""
+                lanes = []
+                for t in range(tc):
+                    v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[((o0 + t) * g.kh + ki) * seg + q * 4])))
+                    lanes.append((T.bind(_call("mcunet_sxtb16", v)), T.bind(_call("mcunet_sxtb16_ror8", v))))
+                return lanes
+
+            def word_step(xb, q, tp, tc, wlanes):
+                """One word of the segment: widen each pixel's input, two SMLADs per output."""
+                xl = []
+                for p in range(tp):
+                    v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[xb[p] + q * 4])))
+                    xl.append((T.bind(_call("mcunet_sxtab16", offset, v)),
+                               T.bind(_call("mcunet_sxtab16_ror8", offset, v))))
+                for t in range(tc):
+                    w02, w13 = wlanes[t]
+                    for p in range(tp):
+                        idx = p * tc_max + t
+                        a = _call("mcunet_smlad", xl[p][0], w02, acc[idx])
+                        T.buffer_store(acc, _call("mcunet_smlad", xl[p][1], w13, a), [idx])
+
+            def simd_row(ih, iw0, o0, tp, tc, ki, hoisted):
+                """The whole kernel row in words: SXTAB16/SXTB16 widening, SMLAD accumulation."""
+                xb = [x_index(ih, iw0 + p * g.sw) for p in range(tp)]
+                if hoisted is not None:
+                    for q, wlanes in enumerate(hoisted):
+                        word_step(xb, q, tp, tc, wlanes)
+                elif seg >= 4:
+                    with T.serial(0, seg // 4) as q:
+                        word_step(xb, q, tp, tc, widen_weights(o0, tc, ki, q))
+                for r in range(seg - seg % 4, seg):  # tail of the segment
+                    for p in range(tp):
+                        xv = x[xb[p] + r].astype("int32") - _i32(zp)
+                        for t in range(tc):
+                            idx = p * tc_max + t
+                            wv = wt[((o0 + t) * g.kh + ki) * seg + r].astype("int32")
+                            T.buffer_store(acc, acc[idx] + xv * wv, [idx])
+
+            def scalar_row(ih, iw0, o0, tp, tc, ki):
+                """Border tiles: tap by tap, a tap outside the image contributes nothing."""
+                with T.grid(g.kw, g.c) as (kj, ch):
+                    for p in range(tp):
+                        iw = iw0 + p * g.sw + kj
+                        xv = tirx.if_then_else(
+                            tirx.all(iw >= 0, iw < g.w),
+                            x[x_index(ih, iw) + ch].astype("int32") - _i32(zp),
+                            _i32(0),
+                        )
+                        for t in range(tc):
+                            idx = p * tc_max + t
+                            wv = wt[((o0 + t) * g.kh + ki) * seg + kj * g.c + ch].astype("int32")
+                            T.buffer_store(acc, acc[idx] + xv * wv, [idx])
+
+            def channel_setup(o0, tc):
+                """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
+                biases = [T.bind(bias[o0 + t]) for t in range(tc)]
+                requants = [bind_requantizer(mult[o0 + t], shift[o0 + t], T.bind) for t in range(tc)]
+                hoisted = None
+                if cfg.order == "channels" and g.kh == 1 and 0 < (seg // 4) * tc <= HOIST_WORDS:
+                    hoisted = [widen_weights(o0, tc, 0, q) for q in range(seg // 4)]
+                return biases, requants, hoisted
+
+            def tile(i, j0, o0, tp: int, tc: int, setup):
+                biases, requants, hoisted = setup
+                for p in range(tp):
+                    for t in range(tc):
+                        T.buffer_store(acc, biases[t], [p * tc_max + t])
+                with T.serial(0, g.kh) as ki:
+                    ih = i * g.sh + ki - g.pt
+                    iw0 = j0 * g.sw - g.pl
+                    if not padded:
+                        simd_row(ih, iw0, o0, tp, tc, ki, hoisted)
+                    else:
+                        with T.If(tirx.all(ih >= 0, ih < g.h)):
+                            with T.Then():
+                                inside = tirx.all(iw0 >= 0, iw0 + (tp - 1) * g.sw + g.kw <= g.w)
+                                with T.If(inside):
+                                    with T.Then():
+                                        simd_row(ih, iw0, o0, tp, tc, ki, hoisted)
+                                    with T.Else():
+                                        scalar_row(ih, iw0, o0, tp, tc, ki)
+                for p in range(tp):
+                    for t in range(tc):
+                        value = requants[t](acc[p * tc_max + t]) + _i32(op.out_zp)
+                        T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max),
+                                       [(i * g.ow + j0 + p) * g.oc + o0 + t])
+
+            def pixel_tiles(body):
+                """``body(i, j0, tp)`` over every pixel tile, remainder pixels one by one."""
+                with T.serial(0, g.oh) as i:
+                    full = g.ow // tp_max
+                    if full:
+                        with T.serial(0, full) as jt:
+                            body(i, jt * tp_max, tp_max)
+                    if g.ow % tp_max:
+                        with T.serial(full * tp_max, g.ow) as j:
+                            body(i, j, 1)
+
+            def channel_tiles(body):
+                """``body(o0, tc)`` over every channel tile, remainder channels one by one."""
+                full = g.oc // tc_max
+                if full:
+                    with T.serial(0, full) as ot:
+                        body(ot * tc_max, tc_max)
+                if g.oc % tc_max:
+                    with T.serial(full * tc_max, g.oc) as o:
+                        body(o, 1)
+
+            if cfg.order == "channels":
+                def per_channel_tile(o0, tc):
+                    setup = channel_setup(o0, tc)
+                    pixel_tiles(lambda i, j0, tp: tile(i, j0, o0, tp, tc, setup))
+
+                channel_tiles(per_channel_tile)
+            else:
+                pixel_tiles(lambda i, j0, tp: channel_tiles(
+                    lambda o0, tc: tile(i, j0, o0, tp, tc, channel_setup(o0, tc))))
+    return builder.get()

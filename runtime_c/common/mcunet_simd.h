@@ -1,0 +1,74 @@
+/*
+ * Dual 16-bit MAC primitives used by mcunet-tvm's SIMD kernels.
+ *
+ * On cores with the DSP extension (Cortex-M4/M7/M33/M55) they are the ACLE
+ * intrinsics of GCC's <arm_acle.h> (SMLAD, SXTB16, SXTAB16, SMLABB, SMLATT)
+ * plus SXTAB16/SXTB16 with the byte rotation folded in (GCC does not fold
+ * it). Elsewhere (the host, cores without DSP) the same functions are plain
+ * C with identical results, so the SIMD kernels are testable anywhere.
+ *
+ * Lane convention: a 32-bit word holds bytes b0..b3. SXTB16 gives the
+ * halfword pair (b0, b2), SXTB16 rotated by 8 gives (b1, b3); SMLAD adds the
+ * two halfword products to an accumulator.
+ */
+#ifndef MCUNET_SIMD_H
+#define MCUNET_SIMD_H
+#include <stdint.h>
+#include <string.h>
+
+/* Four consecutive int8 values as one word (an unaligned LDR on Cortex-M). */
+static inline int32_t mcunet_read_s8x4(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+
+static inline int32_t mcunet_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
+static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+static inline int32_t mcunet_sxtb16(int32_t a) { return (int32_t)__sxtb16(a); }
+static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) { return (int32_t)__sxtab16(a, b); }
+static inline int32_t mcunet_sxtb16_ror8(int32_t a) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(a));
+  return r;
+}
+static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+
+#else /* portable equivalents, bit for bit */
+
+static inline int32_t mcunet_lo16(int32_t a) { return (int16_t)(uint16_t)((uint32_t)a & 0xFFFFu); }
+static inline int32_t mcunet_hi16(int32_t a) { return (int16_t)(uint16_t)((uint32_t)a >> 16); }
+static inline int32_t mcunet_pack16(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+static inline int32_t mcunet_byte(int32_t a, int k) { return (int8_t)(uint8_t)(((uint32_t)a >> (8 * k)) & 0xFFu); }
+
+static inline int32_t mcunet_smlad(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_lo16(a) * mcunet_lo16(b)) +
+                   (uint32_t)(mcunet_hi16(a) * mcunet_hi16(b)));
+}
+static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_lo16(a) * mcunet_lo16(b)));
+}
+static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_hi16(a) * mcunet_hi16(b)));
+}
+static inline int32_t mcunet_sxtb16(int32_t a) { return mcunet_pack16(mcunet_byte(a, 0), mcunet_byte(a, 2)); }
+static inline int32_t mcunet_sxtb16_ror8(int32_t a) { return mcunet_pack16(mcunet_byte(a, 1), mcunet_byte(a, 3)); }
+static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) {
+  return mcunet_pack16(mcunet_lo16(a) + mcunet_byte(b, 0), mcunet_hi16(a) + mcunet_byte(b, 2));
+}
+static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
+  return mcunet_pack16(mcunet_lo16(a) + mcunet_byte(b, 1), mcunet_hi16(a) + mcunet_byte(b, 3));
+}
+#endif
+
+#endif

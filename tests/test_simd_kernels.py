@@ -1,0 +1,114 @@
+"""SIMD micro-kernels: bit-exact with the plain kernels and the host reference, every schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcunet_tvm import toolchain
+from mcunet_tvm.aot.program import program_from_relax
+from mcunet_tvm.kernels import kernel_schedule, output_overlap
+from mcunet_tvm.kernels.simd import CONFIG_SPACE, SimdConfig, config_space, simd_supported
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.targets import get_target
+
+from opcases import conv_case, dense_case, single_op_module
+
+
+def _random_cases(n: int, seed: int):
+    """Convs with kernel 1-7, stride 1-2, same/valid padding, odd channel counts; dense layers."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(n):
+        if i % 6 == 5:
+            cases.append(dense_case(rng, int(rng.integers(1, 70)), int(rng.integers(1, 20))))
+            continue
+        k = int(rng.choice([1, 1, 3, 5, 7]))
+        s = int(rng.choice([1, 2]))
+        h, w = int(rng.integers(k, 14)), int(rng.integers(k, 14))
+        cin, cout = int(rng.integers(1, 19)), int(rng.integers(1, 13))
+        cases.append(conv_case(rng, h, w, cin, cout, k, s, padding=str(rng.choice(["same", "valid"]))))
+    return cases
+
+
+def _build_and_run(tmp_path, target_name: str, op, consts, simd: bool, cfg: SimdConfig | None, inputs):
+    target = get_target(target_name)
+    compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, simd=simd,
+                             schedule=(lambda _: cfg) if cfg else None)
+    if simd:
+        assert all(kernel_schedule(f) is not None for f in compiled.program.kernels.values())
+    sources = compiled.write(tmp_path)
+    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
+    exe = toolchain.link(target, objects, tmp_path / "model.elf")
+    prog = program_from_relax(compiled.integer_module)
+    outs = [toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output for x in inputs]
+    return compiled, outs
+
+
+HOST_CASES = _random_cases(36, seed=11)
+
+
+@pytest.mark.parametrize("index", range(len(HOST_CASES)))
+def test_simd_kernel_matches_reference_on_host(tmp_path, index: int) -> None:
+    """The portable C build of each SIMD primitive, every schedule in turn."""
+    op, consts = HOST_CASES[index]
+    assert simd_supported(op)
+    space = config_space(op)
+    cfg = space[index % len(space)]
+    rng = np.random.default_rng(index)
+    inputs = [rng.integers(-128, 128, op.in_shape, dtype=np.int8) for _ in range(2)]
+    compiled, outs = _build_and_run(tmp_path, "host", op, consts, True, cfg, inputs)
+    for x, out in zip(inputs, outs, strict=True):
+        assert out == run_reference(compiled.program, x).tobytes(), (op, cfg)
+
+
+QEMU_CASES = _random_cases(8, seed=5)
+
+
+@pytest.mark.parametrize("index", range(len(QEMU_CASES)))
+def test_simd_kernel_equals_plain_kernel_on_qemu(tmp_path, index: int) -> None:
+    """On the Cortex-M7 (DSP intrinsics): SIMD == plain TIR kernel == host reference."""
+    op, consts = QEMU_CASES[index]
+    space = config_space(op)
+    cfg = space[(3 * index) % len(space)]
+    x = np.random.default_rng(index).integers(-128, 128, op.in_shape, dtype=np.int8)
+    compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x])
+    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x])
+    assert simd_out == plain_out == run_reference(compiled.program, x).tobytes(), (op, cfg)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])
+def test_simd_kernels_on_other_dsp_cores(tmp_path, target: str) -> None:
+    rng = np.random.default_rng(3)
+    for n, (op, consts) in enumerate([conv_case(rng, 9, 7, 11, 6, 3, 2), dense_case(rng, 45, 9)]):
+        x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+        compiled, (out,) = _build_and_run(tmp_path / str(n), target, op, consts, True, None, [x])
+        assert out == run_reference(compiled.program, x).tobytes()
+
+
+def test_pointwise_output_overlapping_its_input_with_pixel_tiles(tmp_path) -> None:
+    """A shrinking pointwise conv may write over its input; wide pixel tiles must respect that."""
+    rng = np.random.default_rng(8)
+    op, consts = conv_case(rng, 9, 7, 24, 6, 1, 1)
+    cfg = SimdConfig(pixels=4, channels=2)
+    # the tile-aware rule: output pixels of a tile end before the tile's first input pixel
+    assert output_overlap(op, cfg)[0][1] == -4 * 6
+    assert output_overlap(op, SimdConfig(order="channels")) == ()
+    x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+    compiled, (out,) = _build_and_run(tmp_path, "cortex-m7", op, consts, True, cfg, [x])
+    plan, graph = compiled.plan, compiled.program.memory_graph()
+    src, dst = compiled.program.calls[0].inputs[0], compiled.program.calls[0].output
+    in_off, out_off = plan.offset_of(graph, src), plan.offset_of(graph, dst)
+    assert out_off < in_off + compiled.program.nbytes(src) and in_off < out_off + compiled.program.nbytes(dst), \
+        "the planner did not overlap the output with its dying input"
+    assert out == run_reference(compiled.program, x).tobytes()
+
+
+def test_config_space_keeps_pointwise_overlap() -> None:
+    rng = np.random.default_rng(0)
+    pointwise, _ = conv_case(rng, 5, 5, 8, 16, 1, 1)
+    conv, _ = conv_case(rng, 5, 5, 8, 16, 3, 1)
+    assert all(c.order == "pixels" for c in config_space(pointwise))
+    assert any(c.order == "channels" for c in config_space(conv))
+    assert set(config_space(conv)) <= set(CONFIG_SPACE)
