@@ -94,6 +94,9 @@ class Conv2D(OpDesc):
     act_min: int = -128
     act_max: int = 127
     weight_scales: tuple[float, ...] = ()
+    #: every shift is a right shift and no int8 input can drive |acc| to 2^30: the kernel may use
+    #: the shorter, equal rounding of ``kernels.requant`` (set by LowerQDQToInteger from the constants)
+    fast_requant: bool = False
     #: depthwise only: the output overwrites the input channel by channel
     #: (``passes/inplace_depthwise.py``); the kernel keeps one channel in a temporary
     inplace: bool = False
@@ -119,6 +122,9 @@ class Dense(OpDesc):
     act_min: int = -128
     act_max: int = 127
     weight_scales: tuple[float, ...] = ()
+    #: every shift is a right shift and no int8 input can drive |acc| to 2^30: the kernel may use
+    #: the shorter, equal rounding of ``kernels.requant`` (set by LowerQDQToInteger from the constants)
+    fast_requant: bool = False
 
     def macs(self) -> int:
         return _prod(self.out_shape) * self.in_shape[-1]

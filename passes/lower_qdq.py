@@ -30,6 +30,7 @@ from tvm import relax
 
 from mcunet_tvm.errors import UnsupportedModelError
 from mcunet_tvm.kernels import make_kernel
+from mcunet_tvm.kernels.requant import fast_requant_applies
 from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Reshape, Softmax
 from mcunet_tvm.quant import fixedpoint
 
@@ -60,6 +61,12 @@ def _const(expr: relax.Expr) -> np.ndarray | None:
 
 def _ints(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
+
+
+def _abs_sums(weight: np.ndarray, channel_axis: int) -> np.ndarray:
+    """Sum of |w| per output channel (the accumulator bound of ``fast_requant_applies``)."""
+    w = np.moveaxis(np.abs(weight.astype(np.int64)), channel_axis, 0)
+    return w.reshape(w.shape[0], -1).sum(axis=1)
 
 
 def _shape(expr: relax.Expr) -> tuple[int, ...]:
@@ -238,6 +245,8 @@ class _Lowering:
             in_scales=(x[1],),
             out_scale=out_scale,
             weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (cout,))),
+            fast_requant=fast_requant_applies(_abs_sums(weight, channel_axis=-1 if depthwise else 0),
+                                              bias_values, shift, x[2]),
         )
         self.emit(var, op, [inp], [weight.astype(np.int8), bias_values, mult, shift])
 
@@ -259,6 +268,7 @@ class _Lowering:
             in_zp=x[2],
             out_zp=out_zp,
             weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (n_out,))),
+            fast_requant=fast_requant_applies(_abs_sums(values, channel_axis=1), bias_values, shift, x[2]),
         )
         self.emit(var, op, [inp], [np.ascontiguousarray(values.T).astype(np.int8), bias_values, mult, shift])
 

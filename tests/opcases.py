@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tvm
 from tvm import relax
 
 from mcunet_tvm.kernels import make_kernel
+from mcunet_tvm.kernels.requant import fast_requant_applies
 from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
 
 
@@ -54,18 +57,20 @@ def conv_case(rng, h, w, cin, cout, k, s, padding="same", depthwise=False) -> tu
     bias = rng.integers(-5000, 5000, cout, dtype=np.int32)
     taps = k * k * (1 if depthwise else cin)
     mult, shift = requant_params(rng, cout, 128 * 64 * np.sqrt(taps))
+    sums = np.abs(weight.astype(np.int64)).reshape(-1, cout).sum(0) if depthwise else \
+        np.abs(weight.astype(np.int64)).reshape(cout, -1).sum(1)
+    op = dataclasses.replace(op, fast_requant=fast_requant_applies(sums, bias, shift, op.in_zp))
     return op, [weight, bias, mult, shift]
 
 
 def dense_case(rng, n_in, n_out) -> tuple[OpDesc, list]:
     op = Dense((1, n_in), (1, n_out), in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)))
     mult, shift = requant_params(rng, n_out, 128 * 64 * np.sqrt(n_in))
-    return op, [
-        rng.integers(-127, 128, (n_out, n_in), dtype=np.int8),
-        rng.integers(-5000, 5000, n_out, dtype=np.int32),
-        mult,
-        shift,
-    ]
+    weight = rng.integers(-127, 128, (n_out, n_in), dtype=np.int8)
+    bias = rng.integers(-5000, 5000, n_out, dtype=np.int32)
+    sums = np.abs(weight.astype(np.int64)).sum(1)
+    op = dataclasses.replace(op, fast_requant=fast_requant_applies(sums, bias, shift, op.in_zp))
+    return op, [weight, bias, mult, shift]
 
 
 def add_case(rng, shape) -> tuple[OpDesc, list]:

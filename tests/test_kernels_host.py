@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,10 @@ def _cases():
         for s in (1, 2):
             cases.append((f"conv_k{k}_s{s}", conv_case(rng, 9, 11, 5, 7, k, s)))
             cases.append((f"dw_k{k}_s{s}", conv_case(rng, 10, 9, 6, 6, k, s, depthwise=True)))
+    for name, (op, consts) in [("conv_k3_general_requant", conv_case(rng, 7, 8, 5, 6, 3, 1)),
+                               ("dw_k3_general_requant", conv_case(rng, 8, 7, 5, 5, 3, 2, depthwise=True)),
+                               ("dense_general_requant", dense_case(rng, 21, 6))]:
+        cases.append((name, (dataclasses.replace(op, fast_requant=False), consts)))  # left shifts allowed
     cases.append(("conv_valid_k3_s2", conv_case(rng, 12, 12, 3, 8, 3, 2, padding="valid")))
     cases.append(("pointwise_odd", conv_case(rng, 7, 5, 13, 9, 1, 1)))
     cases.append(("pointwise_expand", conv_case(rng, 6, 6, 4, 24, 1, 1)))

@@ -51,7 +51,7 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     out = te.compute(
         op.out_shape,
         lambda b, i, j, k: clamp_to_int8(
-            requantize(acc[b, i, j, k] + bias[k], mult[k], shift[k])
+            requantize(acc[b, i, j, k] + bias[k], mult[k], shift[k], op.fast_requant)
             + tirx.const(op.out_zp, "int32"),
             op.act_min,
             op.act_max,

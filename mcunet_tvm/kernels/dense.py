@@ -30,7 +30,7 @@ def dense(op: Dense) -> tirx.PrimFunc:
     out = te.compute(
         (batch, n_out),
         lambda b, o: clamp_to_int8(
-            requantize(acc[b, o] + bias[o], mult[o], shift[o]) + tirx.const(op.out_zp, "int32"),
+            requantize(acc[b, o] + bias[o], mult[o], shift[o], op.fast_requant) + tirx.const(op.out_zp, "int32"),
             op.act_min,
             op.act_max,
         ),

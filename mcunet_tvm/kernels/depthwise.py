@@ -71,7 +71,7 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
             shift = T.arg("p4_shift", T.buffer((c,), "int32"))
             scratch = T.arg(SCRATCH, T.buffer((oh * ow,), "int8")) if op.inplace else None
             out = T.arg(OUT, T.buffer((oh * ow * c,), "int8"))
-            acc = T.alloc_buffer((1,), "int32")
+            acc = T.alloc_buffer((2,), "int32")
 
             with T.serial(0, c) as k:
                 wk = [T.bind(weight[(ki * kw + kj) * c + k].astype("int32")) for ki, kj in taps]
@@ -81,7 +81,7 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
                     for v in wk[1:]:
                         wsum = wsum + v
                     fast_base = T.bind(bias[k] - _i32(zp) * wsum)
-                requant = bind_requantizer(mult[k], shift[k], T.bind)
+                requant = bind_requantizer(mult[k], shift[k], T.bind, op.fast_requant)
 
                 def store(i, j, value):
                     q = clamp_to_int8(requant(value) + _i32(op.out_zp), op.act_min, op.act_max)
@@ -90,12 +90,26 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
                     else:
                         T.buffer_store(out, q, [(i * ow + j) * c + k])
 
-                def fast(i, j):
-                    base = ((i * sh - pt + r0) * bw + j * sw - pl + c0) * c + k
-                    total = fast_base
-                    for (ki, kj), wv in zip(taps, wk, strict=True):
-                        total = total + x[base + (ki * dh * bw + kj * dw) * c].astype("int32") * wv
-                    store(i, j, total)
+                # taps pair up into halfwords: SMLABB / SMLABT pick the weight from the bottom / top
+                # half, so a 3x3 channel's nine weights live in five registers
+                packed = [
+                    T.bind((wk[t] & _i32(0xFFFF)) | (wk[t + 1] << _i32(16))) if t + 1 < len(wk) else wk[t]
+                    for t in range(0, len(wk), 2)
+                ]
+
+                def fast(i, j, pixels: int = 1):
+                    """``pixels`` neighbouring outputs at once (their windows share input loads)."""
+                    for p in range(pixels):
+                        base = ((i * sh - pt + r0) * bw + (j + p) * sw - pl + c0) * c + k
+                        total = fast_base
+                        for t, (ki, kj) in enumerate(taps):
+                            xv = x[base + (ki * dh * bw + kj * dw) * c].astype("int32")
+                            name = "mcunet_smlabb" if t % 2 == 0 else "mcunet_smlabt"
+                            total = T.call_extern("int32", name, xv, packed[t // 2], total)
+                        # through the accumulator buffer, so each output is requantised on its own
+                        T.buffer_store(acc, total, [p])
+                    for p in range(pixels):
+                        store(i, j + p, acc[p])
 
                 def checked(i, j):
                     T.buffer_store(acc, bias[k], [0])
@@ -115,6 +129,10 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
                     if not interior_row:
                         ranges = [(0, ow, False)]
                     for lo, hi, inside in ranges:
+                        if inside and hi - lo >= 2:  # interior: pairs of pixels, then an odd one
+                            with T.serial(0, (hi - lo) // 2) as jp:
+                                fast(i, lo + 2 * jp, pixels=2)
+                            lo = hi - (hi - lo) % 2
                         if hi > lo:
                             with T.serial(lo, hi) as j:
                                 (fast if inside else checked)(i, j)

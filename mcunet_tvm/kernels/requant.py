@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from tvm import tirx
 from tvm.tirx import Expr as PrimExpr
 
@@ -58,8 +59,14 @@ def rounding_divide_by_pot(x: PrimExpr, exponent: PrimExpr) -> PrimExpr:
     return _let("rq_high", x, body)
 
 
-def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr) -> PrimExpr:
-    """TFLite MultiplyByQuantizedMultiplier(acc, multiplier, shift)."""
+def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr, fast: bool = False) -> PrimExpr:
+    """TFLite MultiplyByQuantizedMultiplier(acc, multiplier, shift); ``fast``: see :func:`bind_requantizer`."""
+    if fast:
+        def fast_body(s):
+            return _let("rq_high", rounding_doubling_high_mul(acc, multiplier),
+                        lambda v: (v + (_i32(1) << (-s - _i32(1))) + (v >> _i32(31))) >> -s)
+
+        return _let("rq_shift", shift, fast_body)
 
     def body(s):
         left = tirx.max(s, _i32(0))
@@ -74,15 +81,44 @@ def clamp_to_int8(value: PrimExpr, lo: int, hi: int) -> PrimExpr:
     return tirx.min(tirx.max(value, _i32(lo)), _i32(hi)).astype("int8")
 
 
-def bind_requantizer(multiplier: PrimExpr, shift: PrimExpr, bind) -> Callable[[PrimExpr], PrimExpr]:
+def fast_requant_applies(weight_abs_sums: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_zp: int) -> bool:
+    """Whether a layer may use the fast requantisation (see :func:`bind_requantizer`).
+
+    ``weight_abs_sums[c]`` is the sum of |w| over output channel c's taps. Every
+    shift must be a right shift (``shift <= -1``) and the accumulator bound
+    ``sum|w| * max|x - zp| + |bias|`` must stay below 2^30, so the high
+    multiply's result plus the rounding term cannot overflow int32.
+    """
+    x_max = max(127 - in_zp, in_zp + 128)
+    bound = np.asarray(weight_abs_sums, np.int64) * x_max + np.abs(np.asarray(bias, np.int64))
+    return bool(np.all(np.asarray(shift) <= -1) and int(bound.max(initial=0)) < (1 << 30) - 1)
+
+
+def bind_requantizer(
+    multiplier: PrimExpr, shift: PrimExpr, bind, fast: bool = False
+) -> Callable[[PrimExpr], PrimExpr]:
     """``requantize`` split into a per-channel part, bound once with ``bind``, and a per-value part.
 
     For imperative kernels (IRBuilder): ``bind`` is ``T.bind``; the shift
     amounts, rounding mask and threshold of a channel are computed once per
     channel instead of once per output. Same results as :func:`requantize`.
+
+    ``fast`` (the layer's ``fast_requant``: only right shifts ``e >= 1``, and
+    ``|acc| < 2^30``): RoundingDivideByPOT(x, e) equals
+    ``(x + 2^(e-1) + (x >> 31)) >> e`` (round half away from zero: the sign
+    term moves negative ties down), which needs no mask or comparison.
     """
     m = bind(multiplier)
     s = bind(shift)
+    if fast:
+        exponent = bind(-s)
+        half = bind(_i32(1) << (exponent - _i32(1)))
+
+        def apply_fast(acc: PrimExpr) -> PrimExpr:
+            return _let("rq_high", rounding_doubling_high_mul(acc, m),
+                        lambda v: (v + half + (v >> _i32(31))) >> exponent)
+
+        return apply_fast
     left = bind(tirx.max(s, _i32(0)))
     right = bind(tirx.max(-s, _i32(0)))
     mask = bind((_i32(1) << right) - _i32(1))

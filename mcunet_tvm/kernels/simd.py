@@ -54,6 +54,8 @@ class SimdConfig:
 CONFIG_SPACE = tuple(
     SimdConfig(p, c, order) for order in ("pixels", "channels") for p in (1, 2, 4) for c in (1, 2, 4) if p * c <= 8
 )
+#: rows of at most this many words are unrolled
+UNROLL_WORDS = 4
 #: most weight words kept widened in registers across a channel tile ("channels" order, 1-row kernels)
 HOIST_WORDS = 4
 
@@ -197,6 +199,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                 if hoisted is not None:
                     for q, wlanes in enumerate(hoisted):
                         word_step(xb, q, tp, tc, wlanes)
+                elif 0 < seg // 4 <= UNROLL_WORDS:  # short rows: straight-line code, constant offsets
+                    for q in range(seg // 4):
+                        word_step(xb, q, tp, tc, widen_weights(o0, tc, ki, q))
                 elif seg >= 4:
                     with T.serial(0, seg // 4) as q:
                         word_step(xb, q, tp, tc, widen_weights(o0, tc, ki, q))
@@ -226,7 +231,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
             def channel_setup(o0, tc):
                 """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
                 biases = [T.bind(bias[o0 + t]) for t in range(tc)]
-                requants = [bind_requantizer(mult[o0 + t], shift[o0 + t], T.bind) for t in range(tc)]
+                requants = [bind_requantizer(mult[o0 + t], shift[o0 + t], T.bind, op.fast_requant) for t in range(tc)]
                 hoisted = None
                 if cfg.order == "channels" and g.kh == 1 and 0 < (seg // 4) * tc <= HOIST_WORDS:
                     hoisted = [widen_weights(o0, tc, 0, q) for q in range(seg // 4)]

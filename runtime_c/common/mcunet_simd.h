@@ -2,7 +2,7 @@
  * Dual 16-bit MAC primitives used by mcunet-tvm's SIMD kernels.
  *
  * On cores with the DSP extension (Cortex-M4/M7/M33/M55) they are the ACLE
- * intrinsics of GCC's <arm_acle.h> (SMLAD, SXTB16, SXTAB16, SMLABB, SMLATT)
+ * intrinsics of GCC's <arm_acle.h> (SMLAD, SXTB16, SXTAB16, SMLABB, SMLABT, SMLATT)
  * plus SXTAB16/SXTB16 with the byte rotation folded in (GCC does not fold
  * it). Elsewhere (the host, cores without DSP) the same functions are plain
  * C with identical results, so the SIMD kernels are testable anywhere.
@@ -29,6 +29,7 @@ static inline int32_t mcunet_read_s8x4(const int8_t *p) {
 static inline int32_t mcunet_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
 static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+static inline int32_t mcunet_smlabt(int32_t a, int32_t b, int32_t acc) { return __smlabt(a, b, acc); }
 static inline int32_t mcunet_sxtb16(int32_t a) { return (int32_t)__sxtb16(a); }
 static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) { return (int32_t)__sxtab16(a, b); }
 static inline int32_t mcunet_sxtb16_ror8(int32_t a) {
@@ -60,6 +61,9 @@ static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) {
 }
 static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_hi16(a) * mcunet_hi16(b)));
+}
+static inline int32_t mcunet_smlabt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_lo16(a) * mcunet_hi16(b)));
 }
 static inline int32_t mcunet_sxtb16(int32_t a) { return mcunet_pack16(mcunet_byte(a, 0), mcunet_byte(a, 2)); }
 static inline int32_t mcunet_sxtb16_ror8(int32_t a) { return mcunet_pack16(mcunet_byte(a, 1), mcunet_byte(a, 3)); }
