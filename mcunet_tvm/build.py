@@ -52,6 +52,12 @@ def parse_args(argv: list[str] | None, prog: str = "python -m mcunet_tvm.build")
         help="raw int8 input bytes (NHWC) for --run; default: a seeded random input",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        help="PyTorch models (.pt2, .json): a .npy of float32 NCHW samples for post-training quantisation "
+        "(default: seeded synthetic images)",
+    )
     p.add_argument("--sram-budget", help="fail if the activation arena exceeds this, e.g. 256KB")
     p.add_argument("--flash-budget", help="fail if the whole image's flash exceeds this, e.g. 1MB")
     p.add_argument(
@@ -145,7 +151,7 @@ def build(args: argparse.Namespace) -> dict:
     report_path.unlink(missing_ok=True)
 
     t0 = time.monotonic()
-    model = load_model(args.model)
+    model = load_model(args.model, calibration=args.calibration)
     budget = parse_size(args.sram_budget) if args.sram_budget else None
     db = TuningDatabase.load(args.tune_db) if args.tune or args.tune_db.exists() else None
 

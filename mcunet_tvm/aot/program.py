@@ -16,6 +16,7 @@ import tvm
 from tvm import relax
 
 from ..kernels import kernel_schedule, make_kernel, output_overlap
+from ..kernels.simd import default_config, simd_supported
 from ..ops import Conv2D, Insert, OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
 
@@ -42,6 +43,9 @@ class Program:
     kernels: dict[str, tvm.tirx.PrimFunc] = field(default_factory=dict)
     #: (scale, zero point) of the int8 input, when the frontend recorded it
     input_qparams: tuple[float, int] | None = None
+    #: planning without kernels (a light program, e.g. from the NAS): assume each op that has a SIMD
+    #: kernel runs it with the default schedule, as ``compile_relax`` does on a DSP core
+    assume_simd: bool = False
 
     def nbytes(self, name: str) -> int:
         return int(np.prod(self.shapes[name], dtype=np.int64))
@@ -68,6 +72,8 @@ class Program:
             if isinstance(c.op, Insert) and not c.op.first:
                 alias = c.inputs[1]  # patches are written into the tensor being assembled
             schedule = kernel_schedule(self.kernels.get(c.kernel)) if c.kernel else None
+            if self.assume_simd and c.kernel and c.kernel not in self.kernels and simd_supported(c.op):
+                schedule = default_config(c.op)
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op, schedule))
             scratch = None
             if c.op.scratch_bytes():

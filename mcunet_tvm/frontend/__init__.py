@@ -44,8 +44,25 @@ def _from_torch(name: str, kind: str, module, input_shape_nhwc, calib: Callable[
     return LoadedModel(name, kind, quantize_model(float_mod, calib()), tuple(input_shape_nhwc))
 
 
-def load_model(spec: str) -> LoadedModel:
-    """Load ``spec`` (zoo name or path) as a QDQ Relax module."""
+def load_calibration(path: Path, shape_nchw: tuple[int, ...]) -> list[np.ndarray]:
+    """Calibration samples from a ``.npy`` of float32 NCHW images matching the model input."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read the calibration samples: {exc}", where=str(path),
+                             hint="save them with numpy.save as an (N, C, H, W) float32 array") from None
+    if data.ndim != 4 or tuple(data.shape[1:]) != tuple(shape_nchw[1:]) or len(data) == 0:
+        raise ModelFileError(f"calibration samples of shape {list(data.shape)}; the model takes "
+                             f"(N, {', '.join(map(str, shape_nchw[1:]))})", where=str(path))
+    return [data[i : i + 1].astype(np.float32) for i in range(len(data))]
+
+
+def load_model(spec: str, calibration: Path | None = None) -> LoadedModel:
+    """Load ``spec`` (zoo name or path) as a QDQ Relax module.
+
+    ``calibration``: a ``.npy`` of float NCHW samples for post-training quantisation of
+    PyTorch models (default: seeded synthetic images).
+    """
     from .zoo import CONFIGS, get_model
 
     path = Path(spec)
@@ -66,14 +83,17 @@ def load_model(spec: str) -> LoadedModel:
 
         float_mod, shape_nchw = load_pt2(path)
         n, c, h, w = shape_nchw
-        qdq = quantize_model(float_mod, _calibration(tuple(shape_nchw)))
+        calib = load_calibration(calibration, shape_nchw) if calibration else _calibration(tuple(shape_nchw))
+        qdq = quantize_model(float_mod, calib)
         return LoadedModel(path.stem, "pt2", qdq, (n, h, w, c))
     if suffix == ".json":
         from .netconfig import load_netconfig
 
         module, shape_nhwc = load_netconfig(path)
         n, h, w, c = shape_nhwc
-        return _from_torch(path.stem, "netconfig", module, shape_nhwc, lambda: _calibration((n, c, h, w)))
+        calib = (lambda: load_calibration(calibration, (n, c, h, w))) if calibration else (
+            lambda: _calibration((n, c, h, w)))
+        return _from_torch(path.stem, "netconfig", module, shape_nhwc, calib)
     if path.exists():
         raise ModelFileError(
             f"unknown model file type '{suffix or path.name}'",

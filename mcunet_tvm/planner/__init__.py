@@ -36,14 +36,21 @@ class MemoryPlan:
         return self.layout.offsets[graph.storage_of(name)] + self.guard
 
 
-def plan_memory(graph: Graph, guard: int = 0) -> MemoryPlan:
-    """Plan the arena for ``graph``; ``guard`` > 0 reserves guard zones around every tensor."""
+def plan_memory(graph: Graph, guard: int = 0, fast: bool = False) -> MemoryPlan:
+    """Plan the arena for ``graph``; ``guard`` > 0 reserves guard zones around every tensor.
+
+    ``fast`` (the NAS scoring thousands of candidates): the heuristic orders
+    and 10 random restarts, no branch-and-bound. The arena is then an
+    upper bound of the full plan's (which only ever improves on them), so a
+    network that fits when planned fast fits when compiled.
+    """
     intervals = lifetimes(graph)
     rules = overlap_rules(graph, intervals)
     live = live_bytes_per_step(intervals, len(graph.steps), rules)
+    effort = {"restarts": 10, "node_budget": 0} if fast else {}
     if guard:
         padded = {n: dataclasses.replace(iv, nbytes=iv.nbytes + 2 * guard) for n, iv in intervals.items()}
-        layout = assign_offsets(padded, rules)
+        layout = assign_offsets(padded, rules, **effort)
     else:
-        layout = assign_offsets(intervals, rules, lower_bound=max(live, default=0))
+        layout = assign_offsets(intervals, rules, lower_bound=max(live, default=0), **effort)
     return MemoryPlan(layout, intervals, live, rules, guard)

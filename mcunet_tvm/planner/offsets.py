@@ -90,6 +90,7 @@ def assign_offsets(
     rules: dict[tuple[str, str], int] | None = None,
     lower_bound: int = 0,
     node_budget: int = EXACT_NODE_BUDGET,
+    restarts: int = RANDOM_RESTARTS,
 ) -> Layout:
     """The smallest layout found by the greedy strategies and the branch-and-bound search.
 
@@ -105,7 +106,7 @@ def assign_offsets(
     best: Layout | None = None
     orders = [(name, order(ivs)) for name, order in STRATEGIES.items()]
     rng = random.Random(0)  # seeded: plans are deterministic
-    for i in range(RANDOM_RESTARTS if len(ivs) > 2 else 0):
+    for i in range(restarts if len(ivs) > 2 else 0):
         perm = sorted(ivs, key=lambda v: (-v.nbytes, v.name))
         rng.shuffle(perm)
         orders.append((f"random{i}", perm))

@@ -1,0 +1,201 @@
+"""TinyNAS's two searches, both constrained by the compiler's own memory model (``light.py``).
+
+1. Search-space optimisation: for every (width, resolution) space, sample
+   architectures, keep those whose planned arena and flash fit the MCU, and
+   pick the space whose fitting models have the most computation (the highest
+   mean MACs, read off their cumulative distribution): under a memory limit
+   more MACs that fit means more capacity, hence accuracy.
+2. Evolutionary search in the chosen space: a population of fitting subnets,
+   mutated and crossed over; fitness is accuracy with the supernet's weights
+   after BatchNorm re-calibration; infeasible children are rejected by the
+   planner before any evaluation.
+
+The baseline is the best scaled MobileNetV2 that fits: the largest
+(width x resolution) MACs among the standard widths and the resolutions
+searched, judged by the same planner.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BudgetError
+from ..frontend.zoo import mbv2_config
+from .light import Prediction, predict
+from .mcu import Mcu
+from .space import WIDTHS, Arch, Space, to_netconfig
+
+MBV2_WIDTHS = (0.35, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class SpaceStats:
+    """Samples of one space: MACs of each, and which fit."""
+
+    space: Space
+    macs: list[int]
+    fits: list[bool]
+    smallest_arena: int
+    smallest_flash: int
+
+    @property
+    def fit_ratio(self) -> float:
+        return sum(self.fits) / max(len(self.fits), 1)
+
+    @property
+    def fitting_macs(self) -> list[int]:
+        return [m for m, f in zip(self.macs, self.fits, strict=True) if f]
+
+    @property
+    def score(self) -> float:
+        fitting = self.fitting_macs
+        return float(np.mean(fitting)) if fitting else 0.0
+
+
+@dataclass
+class Candidate:
+    """An evaluated subnet."""
+
+    arch: Arch
+    prediction: Prediction
+    accuracy: float = 0.0
+
+
+@dataclass
+class SearchLog:
+    evaluated: list[Candidate] = field(default_factory=list)
+
+
+def fits(p: Prediction, mcu: Mcu) -> bool:
+    return p.arena_bytes <= mcu.budget_sram and p.flash_bytes <= mcu.budget_flash
+
+
+def arch_prediction(arch: Arch, classes: int, dsp: bool, fast: bool = True) -> Prediction:
+    return predict(to_netconfig(arch, classes), dsp=dsp, fast=fast)
+
+
+def optimise_space(
+    mcu: Mcu,
+    resolutions: list[int],
+    classes: int,
+    samples: int,
+    dsp: bool,
+    seed: int = 0,
+    widths: tuple[float, ...] = WIDTHS,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[Space, list[SpaceStats]]:
+    """The space whose fitting subnets have the highest mean MACs; raises if none fits anywhere."""
+    stats: list[SpaceStats] = []
+    spaces = [Space(w, r) for w in widths for r in resolutions]
+    done = 0
+    for space in spaces:
+        rng = random.Random(f"{seed}:{space.width}:{space.resolution}")
+        macs, ok = [], []
+        small = arch_prediction(space.smallest(), classes, dsp)
+        for _ in range(samples):
+            p = arch_prediction(space.sample(rng), classes, dsp)
+            macs.append(p.macs)
+            ok.append(fits(p, mcu))
+        stats.append(SpaceStats(space, macs, ok, small.arena_bytes, small.flash_bytes))
+        done += 1
+        if progress:
+            progress(done, len(spaces), f"w{space.width} r{space.resolution}: {sum(ok)}/{samples} fit")
+    best = max(stats, key=lambda s: (s.score, s.fit_ratio))
+    if best.score == 0.0:
+        arena = min(s.smallest_arena for s in stats)
+        flash = min(s.smallest_flash for s in stats)
+        raise BudgetError(
+            f"no network of the search space fits {mcu.budget_sram:,} B of SRAM and {mcu.budget_flash:,} B of flash "
+            f"(after the reserves); the smallest achievable arena is {arena:,} B and the smallest flash "
+            f"{flash:,} B (width {min(widths)}, resolution {min(resolutions)})",
+            where=f"--mcu {mcu.name}", hint="choose a larger MCU, smaller reserves or lower resolutions",
+        )
+    return best.space, stats
+
+
+def evolve(
+    space: Space,
+    mcu: Mcu,
+    classes: int,
+    dsp: bool,
+    fitness: Callable[[list[Arch]], list[float]],
+    population: int,
+    generations: int,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[Candidate, SearchLog]:
+    """Evolutionary search for the most accurate fitting subnet (parents: the best quarter).
+
+    ``fitness`` scores a batch of architectures at once, so the batch can be
+    spread over workers (see ``cli._fitness``).
+    """
+    rng = random.Random(seed)
+    log = SearchLog()
+    seen: dict[Arch, Candidate] = {}
+
+    def feasible(arch: Arch) -> Prediction | None:
+        p = arch_prediction(arch, classes, dsp)
+        return p if fits(p, mcu) else None
+
+    def evaluate(batch: list[tuple[Arch, Prediction]]) -> list[Candidate]:
+        scores = fitness([a for a, _ in batch])
+        for (arch, p), acc in zip(batch, scores, strict=True):
+            seen[arch] = Candidate(arch, p, acc)
+            log.evaluated.append(seen[arch])
+        return [seen[a] for a, _ in batch]
+
+    def new_batch(n: int, make: Callable[[], Arch]) -> list[tuple[Arch, Prediction]]:
+        batch: list[tuple[Arch, Prediction]] = []
+        tries = 0
+        while len(batch) < n and tries < n * 200 + 200:
+            tries += 1
+            arch = make()
+            if arch in seen or any(a == arch for a, _ in batch):
+                continue
+            if p := feasible(arch):
+                batch.append((arch, p))
+        return batch
+
+    pop = evaluate(new_batch(population, lambda: space.sample(rng).canonical()))
+    if not pop:
+        raise BudgetError(f"no subnet of {space} fits the budget", where=f"--mcu {mcu.name}")
+    for gen in range(generations):
+        pop.sort(key=lambda c: -c.accuracy)
+        parents = pop[: max(2, population // 4)]
+
+        def child(parents: list[Candidate] = parents) -> Arch:
+            a = rng.choice(parents).arch
+            return a.mutate(rng) if rng.random() < 0.5 else a.crossover(rng.choice(parents).arch, rng)
+
+        pop = parents + evaluate(new_batch(population - len(parents), child))
+        if progress:
+            best = max(pop, key=lambda c: c.accuracy)
+            progress(gen + 1, generations, f"best {best.accuracy:.3f}")
+    return max(pop, key=lambda c: (c.accuracy, c.prediction.macs)), log
+
+
+def best_mobilenetv2(mcu: Mcu, resolutions: list[int], classes: int, dsp: bool) -> tuple[dict, Prediction] | None:
+    """The scaled MobileNetV2 with the most MACs that fits, judged by the same (full) planner."""
+    best: tuple[dict, Prediction] | None = None
+    for w in MBV2_WIDTHS:
+        for r in resolutions:
+            config = mbv2_config(w, r, classes)
+            p = predict(config, dsp=dsp, fast=True)
+            if fits(p, mcu) and (best is None or p.macs > best[1].macs):
+                best = (config, p)
+    return best
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points (cost, accuracy) not dominated by any other (lower cost, higher accuracy)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best_acc = [], -1.0
+    for i in order:
+        if points[i][1] > best_acc:
+            front.append(i)
+            best_acc = points[i][1]
+    return front

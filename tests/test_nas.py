@@ -1,0 +1,137 @@
+"""TinyNAS: one memory model with the compiler, weight sharing, constraints, the whole --quick run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from mcunet_tvm.errors import McunetError
+from mcunet_tvm.frontend.netconfig import build_from_config
+from mcunet_tvm.frontend.torch_import import import_torch
+from mcunet_tvm.frontend.zoo import CONFIGS
+from mcunet_tvm.nas.cli import main as nas_main
+from mcunet_tvm.nas.data import image_folder, load_dataset, make_shapes
+from mcunet_tvm.nas.light import predict
+from mcunet_tvm.nas.mcu import PRESETS, resolve_mcu
+from mcunet_tvm.nas.space import Space, to_netconfig
+from mcunet_tvm.nas.supernet import Supernet, extract_subnet
+from mcunet_tvm.nas.train import recalibrate_bn, train_supernet
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.quant.ptq import quantize_model
+
+from conftest import ROOT
+
+
+def _compiled_arena(config: dict, mcpu: str | None) -> int:
+    res = config["resolution"]
+    module = build_from_config(config)
+    calib = [np.random.default_rng(i).uniform(-1, 1, (1, 3, res, res)).astype(np.float32) for i in range(4)]
+    qdq = quantize_model(import_torch(module, (1, 3, res, res)), calib)
+    return compile_relax(qdq, mcpu).plan.arena_bytes
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_light_planner_equals_the_compiler_on_random_architectures(seed: int) -> None:
+    rng = random.Random(seed)
+    space = Space(rng.choice([0.3, 0.5, 0.75]), rng.choice([32, 40, 48]))
+    config = to_netconfig(space.sample(rng), classes=rng.choice([2, 10]))
+    mcpu = "cortex-m7" if seed % 2 == 0 else None  # DSP (SIMD overlap rules) and plain kernels
+    compiled = _compiled_arena(config, mcpu)
+    assert predict(config, dsp=mcpu is not None).arena_bytes == compiled
+    assert predict(config, dsp=mcpu is not None, fast=True).arena_bytes >= compiled  # fast: an upper bound
+
+
+def test_light_planner_equals_the_compiler_on_a_zoo_network() -> None:
+    assert predict(CONFIGS["demo-cnn"]).arena_bytes == _compiled_arena(CONFIGS["demo-cnn"], "cortex-m7")
+
+
+def test_extracted_subnet_equals_the_supernet() -> None:
+    torch.manual_seed(0)
+    space = Space(0.4, 40)
+    net = Supernet(space, 10)
+    x = torch.randn(64, 3, 40, 40)
+    y = torch.randint(0, 10, (64,))
+    train_supernet(net, (x, y), epochs=1, batch=32)
+    for s in range(3):
+        arch = space.sample(random.Random(s))
+        recalibrate_bn(net, arch, x, batches=2, batch=32)
+        sub = extract_subnet(net, arch)
+        with torch.no_grad():
+            assert torch.equal(net(x[:8], arch), sub(x[:8]))
+
+
+def test_mcu_presets_and_reserves() -> None:
+    assert {"stm32f412", "stm32f746", "stm32h743", "nrf52840"} <= set(PRESETS)
+    mcu = resolve_mcu("stm32f746", sram_reserve="64KB")
+    assert (mcu.budget_sram, mcu.budget_flash) == (256 * 1024, 896 * 1024)
+    custom = resolve_mcu(None, "128KB", "512KB", target="cortex-m4")
+    assert custom.target == "cortex-m4" and custom.sram_bytes == 128 * 1024
+    with pytest.raises(McunetError, match="nothing is left"):
+        resolve_mcu(None, "16KB", "1MB", sram_reserve="32KB")
+
+
+def test_image_folder_dataset(tmp_path) -> None:
+    from PIL import Image
+
+    x, y = make_shapes(30, seed=3)
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
+        folder = tmp_path / f"class{label}"
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    data = load_dataset(f"imagefolder:{tmp_path}")
+    assert len(data.train_y) + len(data.val_y) == 30 and len(data.val_y) > 0
+    xt, _ = data.tensors("train", 32)
+    assert tuple(xt.shape[1:]) == (3, 32, 32) and float(xt.min()) >= -1 and float(xt.max()) <= 1
+    with pytest.raises(McunetError, match="does not exist"):
+        image_folder(tmp_path / "missing")
+
+
+def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
+    out = tmp_path / "nas"
+    assert nas_main(["--mcu", "stm32f746", "--data", "demo", "--out", str(out), "--quick"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    for name in ("arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"):
+        assert (out / name).exists(), name
+    mcu = PRESETS["stm32f746"]
+    budget_sram = mcu.sram_bytes - result["mcu"]["sram_reserve"]
+    budget_flash = mcu.flash_bytes - result["mcu"]["flash_reserve"]
+    assert result["arena_bytes"] <= budget_sram and result["flash_bytes"] <= budget_flash
+    measured = result["measured"]
+    assert measured["bit_exact"] and measured["fits"]
+    assert measured["arena_bytes"] == result["arena_bytes"], "planner and compiler disagree on the winner"
+    assert measured["flash_bytes"] <= result["flash_bytes"], "flash prediction must be an upper bound"
+    assert 0 <= result["accuracy"] <= 1 and result["baseline_accuracy"] is not None
+    assert result["baseline"]["arena_bytes"] <= budget_sram
+    assert result["build_command"].startswith("python -m mcunet_tvm.build --target cortex-m7 --model ")
+    assert len(result["search_space"]["candidates"]) == 12
+    assert "found model" in capsys.readouterr().out
+
+
+def test_impossible_budget_names_the_smallest_arena(tmp_path, capsys) -> None:
+    code = nas_main(["--sram", "40KB", "--flash", "200KB", "--sram-reserve", "30KB", "--flash-reserve", "0KB",
+                     "--data", "demo", "--out", str(tmp_path / "nas"), "--quick"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no network of the search space fits" in err and "smallest achievable arena is" in err
+    assert not (tmp_path / "nas" / "result.json").exists()
+
+
+def test_supernet_training_under_torchrun_with_ddp(tmp_path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(ROOT / ".venv" / "bin" / "torchrun"), "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "mcunet_tvm.nas", "--mcu", "stm32h743", "--data", "demo", "--out", str(out), "--quick",
+           "--no-build", "--space-samples", "10"]
+    if not (ROOT / ".venv" / "bin" / "torchrun").exists():
+        cmd[:1] = [sys.executable, "-m", "torch.distributed.run"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    assert result["world_size"] == 2 and "measured" not in result
