@@ -217,6 +217,20 @@ class Insert(OpDesc):
 
 
 @dataclass(frozen=True)
+class InputRows(OpDesc):
+    """Rows ``row0 .. row0 + rows`` of the model input (patch-based inference with a streamed input).
+
+    As a kernel it copies the rows; when the program streams its input
+    (``Program.stream_input``) the entry point instead asks the application
+    for them (``mcunet_read_input_rows``), so the whole input never sits in SRAM.
+    """
+
+    kind: ClassVar[str] = "input_rows"
+
+    row0: int = 0
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -224,7 +238,7 @@ class Reshape(OpDesc):
 
 
 OP_KINDS: dict[str, type[OpDesc]] = {
-    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, Reshape)
+    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Reshape)
 }
 
 

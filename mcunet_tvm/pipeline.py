@@ -25,6 +25,8 @@ from tvm import relax
 from .aot.emit_c import emit_header, emit_kernels_header, emit_model
 from .aot.program import Program, program_from_relax
 from .codegen.tir_to_c import kernels_to_c
+from .errors import UnsupportedModelError
+from .ops import InputRows
 from .passes.inplace_depthwise import inplace_depthwise
 from .passes.lower_qdq import lower_qdq_to_integer
 from .passes.patch_inference import patch_inference
@@ -88,6 +90,7 @@ def compile_relax(
     sram_budget: int | None = None,
     simd: bool | None = None,
     schedule: ScheduleFn | None = None,
+    stream_input: bool = False,
 ) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
@@ -106,6 +109,8 @@ def compile_relax(
         sram_budget: ``"auto"`` only: pick the least overhead whose peak fits this many bytes.
         simd: use the SIMD micro-kernels (``UseSimdKernels``); default: when ``mcpu`` has DSP.
         schedule: per-layer SIMD schedule choice (e.g. a tuning database's ``lookup``).
+        stream_input: with ``patch``: the input is not kept in the arena; before each row of
+            patches the entry point calls ``mcunet_read_input_rows`` for the rows it needs.
 
     Returns:
         The integer program, its memory plan and the C files (call
@@ -115,12 +120,15 @@ def compile_relax(
     info = None
     layer_program = program_from_relax(integer)
     if patch == "auto":
-        choice = choose_patch(layer_program, max_mac_overhead, sram_budget)
+        choice = choose_patch(layer_program, max_mac_overhead, sram_budget, stream_input)
         patch = (choice.split_step, choice.grid) if choice else None
+    if stream_input and patch is None:
+        raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
+                                    hint="add --patch auto (or RxC@STEP); no valid patch split exists otherwise")
     if patch is not None:
         split_step, grid = patch
-        _, info = patch_program(layer_program, split_step, grid)
-        integer = patch_inference(integer, split_step, grid)
+        _, info = patch_program(layer_program, split_step, grid, stream_input)
+        integer = patch_inference(integer, split_step, grid, stream_input)
         reorder = False  # patches already run one after another, the order that keeps the peak low
     if inplace:
         integer = inplace_depthwise(integer)
@@ -130,7 +138,9 @@ def compile_relax(
     if reorder:
         program = program.reordered(best_order(program.memory_graph()))
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
-    kernels = kernels_to_c(program.kernels, tvm_target(mcpu))
+    # a streamed input's bands come from the application, not from a kernel
+    streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
+    kernels = kernels_to_c({k: f for k, f in program.kernels.items() if k not in streamed}, tvm_target(mcpu))
     order = {
         name: [int(i) for i in re.findall(r"\bp(\d+)_\w+_ptr", proto)]
         for name, proto in kernels.prototypes.items()

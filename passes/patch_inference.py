@@ -22,12 +22,20 @@ from mcunet_tvm.patching.regions import patch_program
 from .rewrite_util import module_pass
 
 
-def patch_inference(mod: tvm.IRModule, split_step: int, grid: tuple[int, int]) -> tvm.IRModule:
-    """``mod`` with steps ``0..split_step`` of ``main`` run on a ``grid`` of patches."""
-    patched, _ = patch_program(program_from_relax(mod), split_step, grid)
+def patch_inference(
+    mod: tvm.IRModule, split_step: int, grid: tuple[int, int], stream_input: bool = False
+) -> tvm.IRModule:
+    """``mod`` with steps ``0..split_step`` of ``main`` run on a ``grid`` of patches.
+
+    ``stream_input``: the input is fetched band by band (``InputRows`` steps,
+    ``mcunet.stream_input`` attribute on ``main``) instead of held whole.
+    """
+    patched, _ = patch_program(program_from_relax(mod), split_step, grid, stream_input)
     return program_to_relax(patched)
 
 
-def PatchInference(split_step: int, grid: tuple[int, int]) -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)
+def PatchInference(  # noqa: N802 (TVM pass naming)
+    split_step: int, grid: tuple[int, int], stream_input: bool = False
+) -> tvm.transform.Pass:
     """Pass form of :func:`patch_inference`."""
-    return module_pass(lambda mod: patch_inference(mod, split_step, grid), "mcunet.PatchInference")
+    return module_pass(lambda mod: patch_inference(mod, split_step, grid, stream_input), "mcunet.PatchInference")

@@ -1,18 +1,21 @@
 """Patch-based inference (MCUNetV2): peak SRAM and MAC overhead vs layer-based execution.
 
-    .venv/bin/python scripts/bench_patch.py [--models NAME ...] [--caps 0.15 0.3]
+    .venv/bin/python scripts/bench_patch.py [--models NAME ...] [--caps 0.15 0.3] [--stream-input]
 
 For every network: plan the layer-based arena, then let ``--patch auto`` pick
 the split and grid under each MAC-overhead cap and plan the arena of the
-patched program exactly as the compiler does (PatchInference, then
-InplaceDepthwise, then the planner). Only planning runs here (no C is
-compiled). Published layer-based peaks (TinyEngine, STM32H743, int8) are
-shown where they exist for the same network.
+patched program exactly as the compiler does for a Cortex-M7 (PatchInference,
+InplaceDepthwise, the SIMD kernels' overlap rules, the planner). Only planning
+runs here (no C is compiled). ``--stream-input`` adds rows where the input is
+fetched band by band instead of held whole (``build --stream-input``).
+Published layer-based peaks (TinyEngine, STM32H743, int8) are shown where
+they exist for the same network.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -37,31 +40,35 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=[
         "demo-cnn", "mcunet-vww-like", "mcunet-in-like", "mbv2-w0.35-r144", "mbv2-w0.5-r128", "mbv2-w1.0-r224"])
     parser.add_argument("--caps", nargs="*", type=float, default=[0.15, 0.3])
+    parser.add_argument("--stream-input", action="store_true", help="also plan with a streamed input")
     args = parser.parse_args()
+    modes = [False, True] if args.stream_input else [False]
 
-    print("| model | cap | split step | grid | MAC overhead | layer-based arena kB | patched arena kB "
+    print("| model | cap | input | split step | grid | MAC overhead | layer-based arena kB | patched arena kB "
           "(patch stage / rest) | reduction | vs TinyEngine layer-based | search s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         integer = lower_to_integer(load_model(name).qdq_module)
-        layer = program_from_relax(inplace_depthwise(integer))
+        layer = dataclasses.replace(program_from_relax(inplace_depthwise(integer)), assume_simd=True)
         base = plan_memory(layer.memory_graph()).arena_bytes
-        for cap in args.caps:
+        for cap, stream in [(c, m) for c in args.caps for m in modes]:
+            mode = "streamed" if stream else "in arena"
             t0 = time.monotonic()
-            choice = choose_patch(program_from_relax(integer), max_mac_overhead=cap)
+            choice = choose_patch(program_from_relax(integer), max_mac_overhead=cap, stream_input=stream)
             search_s = time.monotonic() - t0
             if choice is None:
-                print(f"| {name} | {cap:.0%} | - | - | - | {base / 1024:.1f} | (layer-based is best) | 1.0x | | "
-                      f"{search_s:.1f} |")
+                print(f"| {name} | {cap:.0%} | {mode} | - | - | - | {base / 1024:.1f} | (layer-based is best) | "
+                      f"1.0x | | {search_s:.1f} |")
                 continue
-            _, info = patch_program(program_from_relax(integer), choice.split_step, choice.grid)
-            prog = program_from_relax(inplace_depthwise(patch_inference(integer, choice.split_step, choice.grid)))
+            _, info = patch_program(program_from_relax(integer), choice.split_step, choice.grid, stream)
+            patched = patch_inference(integer, choice.split_step, choice.grid, stream)
+            prog = dataclasses.replace(program_from_relax(inplace_depthwise(patched)), assume_simd=True)
             plan = plan_memory(prog.memory_graph())
             stage = max(plan.live_bytes[: info.patch_stage_steps]) / 1024
             rest = max(plan.live_bytes[info.patch_stage_steps :]) / 1024
             te = TINYENGINE_KB.get(name)
             vs_te = f"{te / (plan.arena_bytes / 1024):.2f}x below {te} kB" if te else ""
-            print(f"| {name} | {cap:.0%} | {choice.split_step} | {choice.grid[0]}x{choice.grid[1]} | "
+            print(f"| {name} | {cap:.0%} | {mode} | {choice.split_step} | {choice.grid[0]}x{choice.grid[1]} | "
                   f"{info.mac_overhead:.1%} | {base / 1024:.1f} | {plan.arena_bytes / 1024:.1f} "
                   f"({stage:.1f} / {rest:.1f}) | {base / plan.arena_bytes:.2f}x | {vs_te} | {search_s:.1f} |",
                   flush=True)

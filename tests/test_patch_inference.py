@@ -9,7 +9,7 @@ from mcunet_tvm import toolchain
 from mcunet_tvm.aot.program import program_from_relax, program_to_relax
 from mcunet_tvm.errors import BudgetError, UnsupportedModelError
 from mcunet_tvm.frontend import load_model
-from mcunet_tvm.ops import Insert
+from mcunet_tvm.ops import InputRows, Insert
 from mcunet_tvm.patching.regions import patch_program, split_bounds
 from mcunet_tvm.patching.search import candidates, choose_patch, estimated_peak
 from mcunet_tvm.pipeline import compile_relax, lower_to_integer
@@ -126,3 +126,51 @@ def test_bad_patch_option_is_a_clear_error(build_cli, capsys, spec: str, needle:
     code, report, _ = build_cli("--model", "demo-cnn", "--patch", spec)
     assert code == 2 and report is None
     assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(0, 80, 4))
+def test_streamed_input_patches_equal_layer_based_on_random_chains(seed: int) -> None:
+    """Input bands fetched per patch row (InputRows) compute what the whole input computes."""
+    prog = random_chain(seed)
+    split, grid = random_grid(seed, prog)
+    patched, info = patch_program(prog, split, grid, stream_input=True)
+    assert info.stream_input and patched.stream_input
+    bands = [c for c in patched.calls if isinstance(c.op, InputRows)]
+    assert 1 <= len(bands) <= grid[0]
+    assert all(c.inputs == (prog.input,) for c in bands)
+    assert not any(prog.input in c.inputs for c in patched.calls if not isinstance(c.op, InputRows))
+    assert patched.memory_graph().tensors[prog.input].nbytes == 0  # the input is not in the arena
+    x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
+    assert run_reference(patched, x).tobytes() == run_reference(prog, x).tobytes()
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_compiled_streamed_input_on_host(seed: int, tmp_path) -> None:
+    """The default mcunet_read_input_rows (reading from mcunet_run's input pointer), on the host."""
+    prog = random_chain(seed)
+    split, grid = random_grid(seed, prog)
+    compiled = compile_relax(program_to_relax(prog), mcpu=None, patch=(split, grid), stream_input=True)
+    assert compiled.program.stream_input and "MCUNET_STREAM_INPUT" in compiled.files["mcunet_model.h"]
+    x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
+    assert _host_output(compiled, tmp_path, x) == run_reference(prog, x).tobytes()
+
+
+def test_streamed_input_on_qemu_keeps_the_input_out_of_the_arena(build_cli) -> None:
+    """On the M7 the harness serves input rows from the host file: the input never sits in SRAM."""
+    _, held, _ = build_cli("--model", "mcunet-vww-like", "--patch", "auto", out="held")
+    code, streamed, out = build_cli("--model", "mcunet-vww-like", "--run", "--guards", "--patch", "auto",
+                                    "--stream-input", out="streamed")
+    assert code == 0 and streamed["patch"]["stream_input"]
+    run = streamed["qemu"]
+    assert run["bit_exact"] and run["bit_exact_layer_based"] and run["bit_exact_tflm"]
+    code, plain, _ = build_cli("--model", "mcunet-vww-like", "--patch", "auto", "--stream-input", out="plain")
+    assert code == 0 and plain["arena_bytes"] < held["arena_bytes"]
+    assert "mcunet_read_input_rows" in (out / "mcunet_model.c").read_text()
+    input_step = next(s for s in streamed["memory"]["steps"] if s["step"] == 0)
+    assert all(t["tensor"] != "input" or t["bytes"] == 0 for t in input_step["live"])
+
+
+def test_streamed_input_needs_patches(build_cli, capsys) -> None:
+    code, report, _ = build_cli("--model", "demo-cnn", "--stream-input")
+    assert code != 0 and report is None
+    assert "a streamed input needs patch-based inference" in capsys.readouterr().err

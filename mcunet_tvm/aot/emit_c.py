@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import InputRows
 from ..planner import ALIGN, MemoryPlan
 from .program import Program, scratch_name
 
@@ -39,8 +40,7 @@ def emit_header(prog: Program, plan: MemoryPlan) -> str:
 
 /* Input shape {list(prog.shapes[prog.input])} and output shape {list(prog.shapes[prog.output])}, int8. */
 
-/* Where to write the input and read the output of mcunet_invoke() (inside the arena). */
-int8_t *mcunet_input(void);
+{_input_api(prog)}
 int8_t *mcunet_output(void);
 
 /* Run one inference on mcunet_input(), leaving the result in mcunet_output(). 0 on success. */
@@ -51,6 +51,23 @@ int mcunet_run(const int8_t *in, int8_t *out);
 
 #endif
 """
+
+
+def _input_api(prog: Program) -> str:
+    if not prog.stream_input:
+        return """/* Where to write the input and read the output of mcunet_invoke() (inside the arena). */
+int8_t *mcunet_input(void);"""
+    _, h, w, c = prog.shapes[prog.input]
+    return f"""/* Streamed input: the arena holds no input. Before each row of patches mcunet_invoke() calls
+ * mcunet_read_input_rows(row0, rows, dst): copy input rows row0 .. row0 + rows - 1 (each
+ * MCUNET_INPUT_ROW_BYTES bytes, NHWC) to dst, e.g. from a camera's line buffer. The default
+ * (weak) definition reads them from the `in` pointer passed to mcunet_run(). */
+#define MCUNET_STREAM_INPUT 1
+#define MCUNET_INPUT_ROWS {h}
+#define MCUNET_INPUT_ROW_BYTES {w * c}
+void mcunet_read_input_rows(int32_t row0, int32_t rows, int8_t *dst);
+
+/* Where to read the output of mcunet_invoke() (inside the arena). */"""
 
 
 def emit_kernels_header(prototypes: dict[str, str]) -> str:
@@ -108,22 +125,29 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         if not call.kernel:
             body.append(f"  /* {call.output} = reshape({call.inputs[0]}): same storage */")
             continue
-        buffers = [ptr(n) for n in call.inputs]
-        buffers += [f"({ctype} *){cname}" for cname, ctype in consts]
-        # the scratch buffer (if any) is PrimFunc argument 8 and the output argument 9
-        by_index = dict(enumerate(buffers)) | {9: ptr(call.output)}
-        if call.op.scratch_bytes():
-            by_index[8] = ptr(scratch_name(call.output))
-        args = ", ".join(by_index[i] for i in param_order[call.kernel])
         if plan.guard:
             body.append(f"  guard_paint({n});")
-        body.append(f"  if ({call.kernel}({args}) != 0) return -1;  /* {call.op.kind} -> {call.output} */")
+        if prog.stream_input and isinstance(call.op, InputRows):
+            rows = call.op.out_shape[1]
+            body.append(f"  mcunet_read_input_rows({call.op.row0}, {rows}, {ptr(call.output)});  /* input band */")
+        else:
+            body.append(f"  if ({call.kernel}({_kernel_args(call, consts, ptr, param_order)}) != 0) return -1;"
+                        f"  /* {call.op.kind} -> {call.output} */")
         if plan.guard:
             body.append(f"  if (!guard_check({n})) return -1000 - {n};")
         body.append(f"  MCUNET_STEP_DONE({step});")
         step += 1
+    if prog.stream_input:
+        out += [
+            "static const int8_t *mcunet_stream_source;",
+            "__attribute__((weak)) void mcunet_read_input_rows(int32_t row0, int32_t rows, int8_t *dst) {",
+            "  const int8_t *src = mcunet_stream_source + row0 * MCUNET_INPUT_ROW_BYTES;",
+            "  memcpy(dst, src, (size_t)(rows * MCUNET_INPUT_ROW_BYTES));",
+            "}",
+        ]
+    else:
+        out.append(f"int8_t *mcunet_input(void) {{ return {ptr(prog.input)}; }}")
     out += [
-        f"int8_t *mcunet_input(void) {{ return {ptr(prog.input)}; }}",
         f"int8_t *mcunet_output(void) {{ return {ptr(prog.output)}; }}",
         "",
         "int mcunet_invoke(void) {",
@@ -132,7 +156,7 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         "}",
         "",
         "int mcunet_run(const int8_t *in, int8_t *out) {",
-        "  memcpy(mcunet_input(), in, MCUNET_INPUT_BYTES);",
+        "  mcunet_stream_source = in;" if prog.stream_input else "  memcpy(mcunet_input(), in, MCUNET_INPUT_BYTES);",
         "  int status = mcunet_invoke();",
         "  memcpy(out, mcunet_output(), MCUNET_OUTPUT_BYTES);",
         "  return status;",
@@ -140,6 +164,17 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
         "",
     ]
     return "\n".join(out)
+
+
+def _kernel_args(call, consts, ptr, param_order: dict[str, list[int]]) -> str:
+    """The C arguments of one kernel call, in the order of its prototype."""
+    buffers = [ptr(n) for n in call.inputs]
+    buffers += [f"({ctype} *){cname}" for cname, ctype in consts]
+    # the scratch buffer (if any) is PrimFunc argument 8 and the output argument 9
+    by_index = dict(enumerate(buffers)) | {9: ptr(call.output)}
+    if call.op.scratch_bytes():
+        by_index[8] = ptr(scratch_name(call.output))
+    return ", ".join(by_index[i] for i in param_order[call.kernel])
 
 
 GUARD_BYTE = 0xA5

@@ -43,9 +43,11 @@ class Program:
     kernels: dict[str, tvm.tirx.PrimFunc] = field(default_factory=dict)
     #: (scale, zero point) of the int8 input, when the frontend recorded it
     input_qparams: tuple[float, int] | None = None
-    #: planning without kernels (a light program, e.g. from the NAS): assume each op that has a SIMD
-    #: kernel runs it with the default schedule, as ``compile_relax`` does on a DSP core
+    #: planning ahead of ``UseSimdKernels`` (e.g. a light program from the NAS): assume each op that has
+    #: a SIMD kernel runs it with the default schedule, as ``compile_relax`` does on a DSP core
     assume_simd: bool = False
+    #: the input is not in the arena: ``InputRows`` steps fetch bands of it from the application
+    stream_input: bool = False
 
     def nbytes(self, name: str) -> int:
         return int(np.prod(self.shapes[name], dtype=np.int64))
@@ -65,14 +67,15 @@ class Program:
         """The planner's view: tensor sizes and which step reads/writes what."""
         graph = Graph(inputs=(self.input,), outputs=(self.output,))
         for name in self.shapes:
-            graph.add_tensor(name, self.nbytes(name))
+            streamed = self.stream_input and name == self.input
+            graph.add_tensor(name, 0 if streamed else self.nbytes(name))
         for c in self.calls:
             inplace = isinstance(c.op, Conv2D) and c.op.inplace
             alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
             if isinstance(c.op, Insert) and not c.op.first:
                 alias = c.inputs[1]  # patches are written into the tensor being assembled
             schedule = kernel_schedule(self.kernels.get(c.kernel)) if c.kernel else None
-            if self.assume_simd and c.kernel and c.kernel not in self.kernels and simd_supported(c.op):
+            if self.assume_simd and c.kernel and schedule is None and simd_supported(c.op):
                 schedule = default_config(c.op)
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op, schedule))
             scratch = None
@@ -95,6 +98,8 @@ def program_to_relax(prog: Program) -> tvm.IRModule:
     attrs = {}
     if prog.input_qparams is not None:
         attrs["mcunet.input_qparams"] = [float(prog.input_qparams[0]), float(prog.input_qparams[1])]
+    if prog.stream_input:
+        attrs["mcunet.stream_input"] = True
     gvars: dict[str, tvm.ir.GlobalVar] = {}
     with bb.function("main", [param], attrs=attrs):
         with bb.dataflow():
@@ -138,6 +143,8 @@ def program_from_relax(mod: tvm.IRModule) -> Program:
     if func.attrs is not None and "mcunet.input_qparams" in func.attrs:
         scale, zp = (float(v) for v in func.attrs["mcunet.input_qparams"])
         prog.input_qparams = (scale, int(zp))
+    prog.stream_input = bool(func.attrs is not None and "mcunet.stream_input" in func.attrs
+                             and bool(func.attrs["mcunet.stream_input"]))
     prog.shapes["input"] = tuple(int(d) for d in param.ty.shape)
     for block in func.body.blocks:
         for binding in block.bindings:

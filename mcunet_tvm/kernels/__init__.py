@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, Insert, Mean, OpDesc, Pad, Pool2D, Softmax
+from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool2D, Softmax
 from .conv2d import conv2d
 from .dense import dense
-from .elementwise import add, insert, pad
+from .elementwise import add, input_rows, insert, pad
 from .pool import pool2d
 from .reduce import mean
 from .simd import SimdConfig, simd_kernel, simd_supported
@@ -39,6 +39,7 @@ _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Add: add,
     Pad: pad,
     Insert: insert,
+    InputRows: input_rows,
     Pool2D: pool2d,
     Mean: mean,
     Softmax: softmax,

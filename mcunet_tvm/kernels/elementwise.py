@@ -1,4 +1,4 @@
-"""Element-wise kernels: residual add (two scales), constant padding, patch insertion."""
+"""Element-wise kernels: residual add (two scales), constant padding, patch insertion, input rows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Add, Insert, Pad
+from ..ops import Add, InputRows, Insert, Pad
 from .common import OUT, arg, finish, window_arg
 from .requant import clamp_to_int8, requantize
 
@@ -67,3 +67,10 @@ def insert(op: Insert) -> tirx.PrimFunc:
             with T.grid(ph, pw, c) as (i, j, k):
                 T.buffer_store(out, patch[0, i, j, k], [0, i + r0, j + c0, k])
     return builder.get().with_attr("mcunet.op", op.to_json())
+
+
+def input_rows(op: InputRows) -> tirx.PrimFunc:
+    """Copy rows ``row0 ..`` of the input (the reference semantics of a streamed-input band)."""
+    x = arg(0, op.in_shape, "int8", "x")
+    out = te.compute(op.out_shape, lambda b, i, j, c: x[b, i + op.row0, j, c], name=OUT)
+    return finish([x, out], op)

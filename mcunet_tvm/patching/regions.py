@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..aot.program import KernelCall, Program
 from ..errors import UnsupportedModelError
-from ..ops import Add, Conv2D, Insert, OpDesc, Pool2D
+from ..ops import Add, Conv2D, InputRows, Insert, OpDesc, Pool2D
 
 #: (row0, row1, col0, col1), half-open, in the coordinates of a whole tensor
 Region = tuple[int, int, int, int]
@@ -44,6 +44,8 @@ class PatchInfo:
     patch_stage_steps: int
     layer_macs: int
     macs: int
+    #: the model input is fetched band by band (``InputRows``) instead of held whole
+    stream_input: bool = False
 
     @property
     def mac_overhead(self) -> float:
@@ -119,8 +121,15 @@ def check_split(prog: Program, split_step: int) -> None:
             )
 
 
-def patch_program(prog: Program, split_step: int, grid: tuple[int, int]) -> tuple[Program, PatchInfo]:
-    """``prog`` with its first ``split_step + 1`` steps run on a ``grid`` of patches."""
+def patch_program(
+    prog: Program, split_step: int, grid: tuple[int, int], stream_input: bool = False
+) -> tuple[Program, PatchInfo]:
+    """``prog`` with its first ``split_step + 1`` steps run on a ``grid`` of patches.
+
+    ``stream_input``: the model input is not kept whole; before each row of
+    patches an ``InputRows`` step fetches the band of input rows that row
+    needs (halo included), and the patches read their windows from the band.
+    """
     check_split(prog, split_step)
     stage = prog.calls[: split_step + 1]
     split = stage[-1].output
@@ -132,12 +141,18 @@ def patch_program(prog: Program, split_step: int, grid: tuple[int, int]) -> tupl
             where=f"step {split_step} -> {split}",
             hint="use fewer patches or split at an earlier step",
         )
-    shapes = {prog.input: prog.shapes[prog.input]}
+    if stream_input and any(prog.input in c.inputs for c in prog.calls[split_step + 1 :]):
+        raise UnsupportedModelError("the model input is read after the patch stage, so it cannot be streamed",
+                                    where=f"step {split_step}", hint="drop --stream-input or split later")
+    in_shape = prog.shapes[prog.input]
+    shapes = {prog.input: in_shape}
     calls: list[KernelCall] = []
     variants: dict[str, str] = {}  # op JSON -> kernel name (identical patch geometries share a kernel)
     assembled = None
-    patches = [(r, c) for r in split_bounds(s_shape[1], rows) for c in split_bounds(s_shape[2], cols)]
-    for k, ((r0, r1), (c0, c1)) in enumerate(patches):
+    row_bounds = split_bounds(s_shape[1], rows)
+    patches = [(r, c) for r in row_bounds for c in split_bounds(s_shape[2], cols)]
+    needs = []
+    for (r0, r1), (c0, c1) in patches:
         need: dict[str, Region] = {split: (r0, r1, c0, c1)}
         for call in reversed(stage):
             if call.output not in need:
@@ -145,10 +160,30 @@ def patch_program(prog: Program, split_step: int, grid: tuple[int, int]) -> tupl
             for name in call.inputs:
                 region, _ = input_region(call.op, need[call.output], prog.shapes[name])
                 need[name] = _union(need.get(name), region)
-        need[prog.input] = (0, prog.shapes[prog.input][1], 0, prog.shapes[prog.input][2])  # read in place
+        needs.append(need)
+    bands: dict[int, Region] = {}  # patch row -> input rows it reads (all columns)
+    for k, need in enumerate(needs):
+        if prog.input in need:
+            r = k // cols
+            band = (need[prog.input][0], need[prog.input][1], 0, in_shape[2])
+            bands[r] = _union(bands.get(r), band)
+    for k, ((r0, _), (c0, _)) in enumerate(patches):
+        need = needs[k]
+        band_name = prog.input
+        if stream_input and k // cols in bands:
+            b0, b1, _, _ = band = bands[k // cols]
+            band_name = f"{prog.input}_rows{k // cols}"
+            if k % cols == 0:  # first patch of its row: fetch the band
+                op = InputRows(in_shape=in_shape, out_shape=(1, b1 - b0, in_shape[2], in_shape[3]), row0=b0)
+                kernel = variants.setdefault(op.to_json(), f"input_rows_v{len(variants)}")
+                calls.append(KernelCall(kernel, op, (prog.input,), (), band_name))
+                shapes[band_name] = op.out_shape
+            need[prog.input] = band
+        else:
+            need[prog.input] = (0, in_shape[1], 0, in_shape[2])  # read in place
 
-        def local(name: str, k: int = k) -> str:
-            return name if name == prog.input else f"{name}_p{k}"
+        def local(name: str, k: int = k, band_name: str = band_name) -> str:
+            return band_name if name == prog.input else f"{name}_p{k}"
 
         for call in stage:
             if call.output not in need:
@@ -193,6 +228,6 @@ def patch_program(prog: Program, split_step: int, grid: tuple[int, int]) -> tupl
             shapes[name] = prog.shapes[name]
         calls.append(call)
     kernels = {c.kernel: prog.kernels[c.kernel] for c in rest if c.kernel in prog.kernels}
-    new = dataclasses.replace(prog, shapes=shapes, calls=calls, kernels=kernels)
-    info = PatchInfo(split_step, split, (rows, cols), stage_steps, prog.macs(), new.macs())
+    new = dataclasses.replace(prog, shapes=shapes, calls=calls, kernels=kernels, stream_input=stream_input)
+    info = PatchInfo(split_step, split, (rows, cols), stage_steps, prog.macs(), new.macs(), stream_input)
     return new, info

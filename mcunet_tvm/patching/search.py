@@ -50,7 +50,7 @@ def with_inplace_depthwise(prog: Program) -> Program:
     return dataclasses.replace(prog, calls=calls)
 
 
-def candidates(prog: Program) -> list[PatchCandidate]:
+def candidates(prog: Program, stream_input: bool = False) -> list[PatchCandidate]:
     """Every valid (split step, n x n grid) with its estimated peak and MAC overhead."""
     found = []
     for step in range(len(prog.calls) - 1):
@@ -60,27 +60,29 @@ def candidates(prog: Program) -> list[PatchCandidate]:
             continue
         _, h, w, _ = prog.shapes[prog.calls[step].output]
         for n in range(2, min(MAX_GRID, h, w) + 1):
-            patched, info = patch_program(prog, step, (n, n))
+            patched, info = patch_program(prog, step, (n, n), stream_input)
             found.append(PatchCandidate(step, (n, n), estimated_peak(patched), info.mac_overhead))
     return found
 
 
 def choose_patch(
-    prog: Program, max_mac_overhead: float = 0.3, sram_budget: int | None = None
+    prog: Program, max_mac_overhead: float = 0.3, sram_budget: int | None = None, stream_input: bool = False
 ) -> PatchCandidate | None:
     """The split to use, or None when layer-based execution is as good (or already fits the budget).
 
     Without a budget: the lowest peak whose MAC overhead is within ``max_mac_overhead``
     (ties: less overhead). With a budget: the least overhead whose peak fits it.
     Raises :class:`BudgetError` naming the best achievable peak when nothing fits.
+    ``stream_input``: candidates fetch the input band by band (see ``patch_program``);
+    streaming needs patches, so a split is always returned when one exists.
     """
     layer_peak = estimated_peak(prog)
     if sram_budget is not None and layer_peak <= sram_budget:
         return None
-    allowed = [c for c in candidates(prog) if c.mac_overhead <= max_mac_overhead]
+    allowed = [c for c in candidates(prog, stream_input) if c.mac_overhead <= max_mac_overhead]
     if sram_budget is None:
         best = min(allowed, key=lambda c: (c.peak_bytes, c.mac_overhead), default=None)
-        return best if best is not None and best.peak_bytes < layer_peak else None
+        return best if best is not None and (stream_input or best.peak_bytes < layer_peak) else None
     fitting = [c for c in allowed if c.peak_bytes <= sram_budget]
     if fitting:
         return min(fitting, key=lambda c: (c.mac_overhead, c.peak_bytes))

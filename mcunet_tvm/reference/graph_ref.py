@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..aot.program import KernelCall, Program
-from ..ops import Add, Conv2D, Dense, Insert, Mean, Pad, Pool2D, Reshape, Softmax
+from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, Pad, Pool2D, Reshape, Softmax
 from ..quant.fixedpoint import AddParams
 from . import intops
 
@@ -69,6 +69,8 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return intops.pad(x, op.pads, op.value)
     if isinstance(op, Reshape):
         return x.reshape(op.out_shape)
+    if isinstance(op, InputRows):
+        return x[:, op.row0 : op.row0 + op.out_shape[1]]
     if isinstance(op, Insert):
         full = np.zeros(op.out_shape, np.int8) if op.first else inputs[1].copy()
         r0, c0 = op.offset

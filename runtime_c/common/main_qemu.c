@@ -28,7 +28,20 @@
 
 extern uint32_t __stack_limit[];
 
+#ifdef MCUNET_STREAM_INPUT
+/* Streamed input: rows come from input.bin on the host as the model asks for them (as a camera
+ * would deliver them); the whole input never sits in the device's SRAM. */
+static int input_fd = -1;
+static int input_ok = 1;
+
+void mcunet_read_input_rows(int32_t row0, int32_t rows, int8_t *dst) {
+  uint32_t n = (uint32_t)rows * MCUNET_INPUT_ROW_BYTES;
+  if (sh_seek(input_fd, (uint32_t)row0 * MCUNET_INPUT_ROW_BYTES) != 0 || sh_read(input_fd, dst, n) != (int)n)
+    input_ok = 0;
+}
+#else
 static int8_t input[MCUNET_INPUT_BYTES];
+#endif
 static int8_t output[MCUNET_OUTPUT_BYTES];
 /* counter value at the start (index 0), after each step (1..N) and after the return (N + 1) */
 static uint32_t stamps[MCUNET_NUM_STEPS + 2];
@@ -72,6 +85,14 @@ static __attribute__((noinline)) int run_painted(uint32_t *sp_at_call) {
 }
 
 int main(void) {
+#ifdef MCUNET_STREAM_INPUT
+  input_fd = sh_open("input.bin", 0);
+  if (input_fd < 0) {
+    sh_puts("mcunet: cannot open input.bin\n");
+    return 2;
+  }
+  int fd;
+#else
   int fd = sh_open("input.bin", 0);
   if (fd < 0 || sh_read(fd, input, sizeof input) != (int)sizeof input) {
     sh_puts("mcunet: cannot read input.bin\n");
@@ -79,6 +100,7 @@ int main(void) {
   }
   sh_close(fd);
   for (uint32_t i = 0; i < MCUNET_INPUT_BYTES; ++i) mcunet_input()[i] = input[i];
+#endif
 
   /* instructions between two back-to-back marks: the cost of the measurement itself */
   mcunet_step_done(-1);
@@ -100,6 +122,13 @@ int main(void) {
     return 4;
   }
 
+#ifdef MCUNET_STREAM_INPUT
+  sh_close(input_fd);
+  if (!input_ok) {
+    sh_puts("mcunet: cannot read input rows from input.bin\n");
+    return 2;
+  }
+#endif
   p = __stack_limit;
   while (*p == PAINT) ++p;
   uint32_t stack_bytes = sp_at_call - (uint32_t)(uintptr_t)p;

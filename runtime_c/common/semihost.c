@@ -4,7 +4,7 @@
 #include <string.h>
 
 enum { SYS_OPEN = 0x01, SYS_CLOSE = 0x02, SYS_WRITE0 = 0x04, SYS_WRITE = 0x05, SYS_READ = 0x06,
-       SYS_EXIT_EXTENDED = 0x20 };
+       SYS_SEEK = 0x0A, SYS_EXIT_EXTENDED = 0x20 };
 
 static int call(int op, const void *arg) {
   register int r0 __asm__("r0") = op;
@@ -27,6 +27,11 @@ int sh_read(int fd, void *buf, size_t len) {
 int sh_write(int fd, const void *buf, size_t len) {
   uint32_t args[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, (uint32_t)len};
   return (int)len - call(SYS_WRITE, args);
+}
+
+int sh_seek(int fd, uint32_t pos) {
+  uint32_t args[2] = {(uint32_t)fd, pos};
+  return call(SYS_SEEK, args);
 }
 
 void sh_close(int fd) {
