@@ -4,7 +4,7 @@ PY := .venv/bin/python
 MODEL ?= demo-cnn
 TARGET ?= cortex-m7
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench nas clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,11 @@ lint: setup
 
 bench: setup
 	$(PY) scripts/bench.py
+
+# TinyNAS, small complete run on the generated demo dataset (drop QUICK= for the full search)
+QUICK ?= --quick
+nas: setup
+	$(PY) -m mcunet_tvm.nas --mcu stm32f746 --data demo --out build/nas $(QUICK)
 
 clean:
 	rm -rf build .pytest_cache

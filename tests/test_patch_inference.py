@@ -174,3 +174,17 @@ def test_streamed_input_needs_patches(build_cli, capsys) -> None:
     code, report, _ = build_cli("--model", "demo-cnn", "--stream-input")
     assert code != 0 and report is None
     assert "a streamed input needs patch-based inference" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed,stream", [(3, False), (5, True), (11, False), (14, True)])
+def test_compiled_patches_equal_layer_based_on_qemu(seed: int, stream: bool, tmp_path) -> None:
+    """Random chains, patched (input held or streamed), on the Cortex-M7 == layer-based reference."""
+    prog = random_chain(seed)
+    split, grid = random_grid(seed, prog)
+    compiled = compile_relax(program_to_relax(prog), mcpu="cortex-m7", patch=(split, grid), stream_input=stream)
+    m7 = get_target("cortex-m7")
+    sources = compiled.write(tmp_path)
+    exe = toolchain.link(m7, toolchain.compile_objects(m7, sources, [tmp_path], tmp_path / "obj"), tmp_path / "m.elf")
+    x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
+    result = toolchain.run(m7, exe, x.tobytes(), prog.nbytes(prog.output))
+    assert result.output == run_reference(prog, x).tobytes()
