@@ -60,20 +60,12 @@ def rounding_divide_by_pot(x: PrimExpr, exponent: PrimExpr) -> PrimExpr:
 
 
 def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr, fast: bool = False) -> PrimExpr:
-    """TFLite MultiplyByQuantizedMultiplier(acc, multiplier, shift); ``fast``: see :func:`bind_requantizer`."""
-    if fast:
-        def fast_body(s):
-            return _let("rq_high", rounding_doubling_high_mul(acc, multiplier),
-                        lambda v: (v + (_i32(1) << (-s - _i32(1))) + (v >> _i32(31))) >> -s)
+    """TFLite MultiplyByQuantizedMultiplier(acc, multiplier, shift); ``fast``: see :func:`bind_requantizer`.
 
-        return _let("rq_shift", shift, fast_body)
-
-    def body(s):
-        left = tirx.max(s, _i32(0))
-        right = tirx.max(-s, _i32(0))
-        return rounding_divide_by_pot(rounding_doubling_high_mul(acc * (_i32(1) << left), multiplier), right)
-
-    return _let("rq_shift", shift, body)
+    The expression form of :func:`bind_requantizer` (declarative TE kernels): the
+    shift is bound once with a ``Let``, the per-channel terms stay inline.
+    """
+    return _let("rq_shift", shift, lambda s: bind_requantizer(multiplier, s, lambda v: v, fast)(acc))
 
 
 def clamp_to_int8(value: PrimExpr, lo: int, hi: int) -> PrimExpr:
