@@ -106,7 +106,25 @@ class Conv2D(OpDesc):
         cin = 1 if self.depthwise else self.in_shape[3]
         return _prod(self.out_shape) * kh * kw * cin
 
+    def row_buffer_shape(self) -> tuple[int, int] | None:
+        """(rows, bytes per row) of the stride-1 depthwise kernel's ring of padded input rows.
+
+        ``KH`` rows of one channel, padded with the zero point, plus 4 bytes of
+        slack so the last outputs of a row may read whole words. ``None``:
+        the kernel works tap by tap (strided or dilated, or padding >= kernel).
+        """
+        kh, kw = self.kernel
+        pt, pl, pb, pr = self.padding
+        if not (self.depthwise and self.strides == (1, 1) and self.dilation == (1, 1)
+                and max(pt, pb) < kh and max(pl, pr) < kw):
+            return None
+        return kh, self.in_shape[2] + pl + pr + 4
+
     def scratch_bytes(self) -> int:
+        """Stride-1 depthwise: its row buffer; other in-place depthwise: one output channel."""
+        rows = self.row_buffer_shape()
+        if rows:
+            return rows[0] * rows[1]
         return self.out_shape[1] * self.out_shape[2] if self.inplace else 0
 
 

@@ -147,7 +147,7 @@ def compile_relax(
     }
     files = {
         "mcunet_kernels.c": kernels.source,
-        "mcunet_kernels.h": emit_kernels_header(kernels.prototypes),
+        "mcunet_kernels.h": emit_kernels_header(kernels.prototypes, kernels.aliases),
         "mcunet_model.c": emit_model(program, plan, order),
         "mcunet_model.h": emit_header(program, plan),
         "mcunet_simd.h": SIMD_HEADER.read_text(),

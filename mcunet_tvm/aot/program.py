@@ -15,7 +15,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from ..kernels import kernel_schedule, make_kernel, output_overlap
+from ..kernels import kernel_schedule, kernel_scratch_bytes, make_kernel, output_overlap
 from ..kernels.simd import default_config, simd_supported
 from ..ops import Conv2D, Insert, OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
@@ -79,9 +79,10 @@ class Program:
                 schedule = default_config(c.op)
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op, schedule))
             scratch = None
-            if c.op.scratch_bytes():
+            scratch_bytes = kernel_scratch_bytes(c.op, schedule) if c.kernel else 0
+            if scratch_bytes:
                 scratch = scratch_name(c.output)
-                graph.add_tensor(scratch, c.op.scratch_bytes())
+                graph.add_tensor(scratch, scratch_bytes)
             graph.steps.append(
                 Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap, scratch=scratch)
             )

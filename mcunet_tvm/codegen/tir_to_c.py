@@ -13,9 +13,10 @@ drop the TVM runtime includes, so the C file depends on ``<stdint.h>`` only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tvm
+import tvm_ffi
 from tvm import s_tir, tirx
 
 _HEADER = """\
@@ -32,7 +33,37 @@ class KernelSource:
     """C source of a set of kernels and the prototype of each."""
 
     source: str
-    prototypes: dict[str, str]  # global symbol -> C prototype
+    prototypes: dict[str, str]  # global symbol -> C prototype (of its definition, for an alias)
+    #: kernel name -> the name of the identical kernel whose definition it uses
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+def _bare(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """A kernel's code without its attributes (op descriptor, schedule)."""
+    return tirx.PrimFunc(func.params, func.body, func.ret_type)
+
+
+def deduplicate(kernels: dict[str, tirx.PrimFunc]) -> tuple[dict[str, tirx.PrimFunc], dict[str, str]]:
+    """Keep one kernel of each group with identical code; the others become aliases of it.
+
+    Layers of equal shape and quantisation constants (repeated blocks of a
+    network, patches of equal geometry) compile to the same code: emitting
+    it once saves flash. Their op descriptors (the ``mcunet.op`` attribute)
+    may differ in metadata such as scales; only the code is compared.
+    """
+    unique: dict[str, tirx.PrimFunc] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[int, list[str]] = {}
+    for name, func in kernels.items():
+        bare = _bare(func)
+        candidates = seen.setdefault(tvm_ffi.structural_hash(bare), [])
+        same = next((other for other in candidates if tvm_ffi.structural_equal(bare, _bare(unique[other]))), None)
+        if same is None:
+            unique[name] = func
+            candidates.append(name)
+        else:
+            aliases[name] = same
+    return unique, aliases
 
 
 def _lowering(target: tvm.target.Target) -> tvm.transform.Pass:
@@ -72,7 +103,7 @@ def _sanitize(code: str) -> str:
         line = line.replace("TVM_DLL ", "")
         if re.match(r"^\w+ __builtin_\w+\(.*\);$", line):  # compiler builtins need no prototype
             continue
-        if re.match(r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+)\(.*\);$", line):  # defined in mcunet_simd.h
+        if re.match(r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|smmlar|ssat8)\(.*\);$", line):  # defined in mcunet_simd.h
             continue
         lines.append(line)
     text = "\n".join(lines)
@@ -116,7 +147,9 @@ def kernels_to_c(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) -
 
     The C function for ``name`` is called ``name`` and takes the kernel's
     buffers in their PrimFunc order as ``T *`` pointers; it returns 0.
+    Kernels with identical code are compiled once (:func:`deduplicate`).
     """
+    kernels, aliases = deduplicate(kernels)
     host = tvm.target.Target(target, host=tvm.target.Target({"kind": "c"}))
     mod = tvm.IRModule(
         {f"{name}__entry": func.with_attr("global_symbol", f"{name}__entry") for name, func in kernels.items()}
@@ -145,7 +178,9 @@ def kernels_to_c(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) -
         if match is None:
             raise RuntimeError(f"no C definition found for kernel {name}")
         prototypes[name] = match.group(0)
-    return KernelSource(code, prototypes)
+    for alias, name in aliases.items():
+        prototypes[alias] = prototypes[name]
+    return KernelSource(code, prototypes, aliases)
 
 
 def _check_param_order(symbol: str, kernel: tirx.PrimFunc) -> None:

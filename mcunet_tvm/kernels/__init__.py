@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 from tvm import tirx
 
 from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool2D, Softmax
@@ -19,13 +20,16 @@ from .dense import dense
 from .elementwise import add, input_rows, insert, pad
 from .pool import pool2d
 from .reduce import mean
-from .simd import SimdConfig, simd_kernel, simd_supported
+from .requant import pack_fast_requant
+from .simd import SimdConfig, simd_kernel, simd_supported, staged_input_bytes
 from .softmax import softmax
 
 __all__ = [
     "SimdConfig",
     "can_run_inplace",
+    "kernel_consts",
     "kernel_schedule",
+    "kernel_scratch_bytes",
     "make_kernel",
     "output_overlap",
     "pointwise_conv",
@@ -106,6 +110,29 @@ def pointwise_conv(op: Conv2D) -> bool:
         and op.strides == (1, 1)
         and not any(op.padding)
     )
+
+
+def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """The constant arrays a kernel takes, as (name, values), from the op's semantic constants.
+
+    Programs keep TFLite's constants (``OpDesc.const_args``: what the reference
+    and the exporter read); this is the compile-time packing the kernels are
+    written for. A conv/dense layer with ``fast_requant`` takes its shifts as
+    (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``).
+    """
+    named = list(zip(op.const_args, consts, strict=True))
+    if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
+        named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
+    return named
+
+
+def kernel_scratch_bytes(op: OpDesc, schedule: SimdConfig | None = None) -> int:
+    """Arena scratch the kernel of ``op`` takes (argument ``p8_scratch``), live during its step only.
+
+    The in-place depthwise kernel's channel buffer (``OpDesc.scratch_bytes``),
+    or a SIMD 1x1 kernel's widened input tile (``simd.staged_input_bytes``).
+    """
+    return op.scratch_bytes() or staged_input_bytes(op, schedule)
 
 
 def make_kernel(op: OpDesc) -> tirx.PrimFunc:

@@ -12,7 +12,7 @@ from tvm import te, tirx
 from ..ops import Conv2D
 from .common import OUT, arg, finish, in_bounds, window_arg
 from .depthwise import depthwise_conv2d
-from .requant import clamp_to_int8, requantize
+from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
 def conv2d(op: Conv2D) -> tirx.PrimFunc:
@@ -29,7 +29,8 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     weight = arg(1, (oc, kh, kw, c), "int8", "w")
     bias = arg(2, (oc,), "int32", "bias")
     mult = arg(3, (oc,), "int32", "mult")
-    shift = arg(4, (oc,), "int32", "shift")
+    rq_shape, rq_name = requant_args(oc, op.fast_requant)
+    rq = arg(4, rq_shape, "int32", rq_name)
     rh = te.reduce_axis((0, kh), name="rh")
     rw = te.reduce_axis((0, kw), name="rw")
 
@@ -51,11 +52,10 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     out = te.compute(
         op.out_shape,
         lambda b, i, j, k: clamp_to_int8(
-            requantize(acc[b, i, j, k] + bias[k], mult[k], shift[k], op.fast_requant)
-            + tirx.const(op.out_zp, "int32"),
+            channel_requantizer(op, mult, rq, k)(acc[b, i, j, k] + bias[k]),
             op.act_min,
             op.act_max,
         ),
         name=OUT,
     )
-    return finish([x, weight, bias, mult, shift, out], op, local_blocks=("acc",))
+    return finish([x, weight, bias, mult, rq, out], op, local_blocks=("acc",))

@@ -6,7 +6,7 @@ from tvm import te, tirx
 
 from ..ops import Dense
 from .common import OUT, arg, finish
-from .requant import clamp_to_int8, requantize
+from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
 def dense(op: Dense) -> tirx.PrimFunc:
@@ -16,7 +16,8 @@ def dense(op: Dense) -> tirx.PrimFunc:
     weight = arg(1, (n_out, n_in), "int8", "w")
     bias = arg(2, (n_out,), "int32", "bias")
     mult = arg(3, (n_out,), "int32", "mult")
-    shift = arg(4, (n_out,), "int32", "shift")
+    rq_shape, rq_name = requant_args(n_out, op.fast_requant)
+    rq = arg(4, rq_shape, "int32", rq_name)
     r = te.reduce_axis((0, n_in), name="r")
     acc = te.compute(
         (batch, n_out),
@@ -30,10 +31,10 @@ def dense(op: Dense) -> tirx.PrimFunc:
     out = te.compute(
         (batch, n_out),
         lambda b, o: clamp_to_int8(
-            requantize(acc[b, o] + bias[o], mult[o], shift[o], op.fast_requant) + tirx.const(op.out_zp, "int32"),
+            channel_requantizer(op, mult, rq, o)(acc[b, o] + bias[o]),
             op.act_min,
             op.act_max,
         ),
         name=OUT,
     )
-    return finish([x, weight, bias, mult, shift, out], op, local_blocks=("acc",))
+    return finish([x, weight, bias, mult, rq, out], op, local_blocks=("acc",))

@@ -1,21 +1,28 @@
 """Depthwise conv2d (NHWC, int8), out of place or in place, with fused requantisation.
 
-Channel by channel, with the channel's ``KH x KW`` weights held in registers
-(bound once per channel) and the taps of a pixel unrolled at constant offsets
-from one base address. Pixels whose window lies inside the image take the
-fast path: no bounds checks, and the input zero point folded into one
-per-channel constant (``bias - zp * sum(w)``), so a tap costs a load and a
-multiply-accumulate. Only the border pixels, found at compile time per row
-and column range, check every tap (a tap outside the image contributes
-nothing, TFLite's padding semantics).
+Two kernels, both channel by channel with the input zero point folded into
+one per-channel constant (``bias - zp * sum(w)``):
 
-In place (MCUNet, ``Conv2D.inplace``): a channel's outputs go to a scratch
-buffer of OH x OW bytes (an argument: the planner places it in the arena),
-then are copied over that channel. In NHWC an output element of channel c
-lands on an input byte of channel c (both at index = c mod C), so with the
-output at the input's address only already consumed input is overwritten.
-Written with TVM's TIR IRBuilder because the loop structure (per-channel
-register blocking, split border ranges) is not a TE compute.
+- stride 1 (:func:`_row_kernel`, ``Conv2D.row_buffer_shape``): the channel's
+  input rows pass through a ring of KH rows padded with the zero point (an
+  argument: the planner places it in the arena), so every output is an
+  interior one, and SMLAD multiplies pairs of taps of two neighbouring
+  outputs at once;
+- strided or dilated (:func:`_tap_kernel`): the ``KH x KW`` weights in
+  registers and the taps of a pixel unrolled at constant offsets from one
+  base address; only border pixels, found at compile time per row and column
+  range, check every tap (a tap outside the image contributes nothing,
+  TFLite's padding semantics).
+
+In place (MCUNet, ``Conv2D.inplace``): in NHWC an output element of channel
+c lands on an input byte of channel c (both at index = c mod C), so with the
+output at the input's address only channel c is at risk. The row kernel
+writes output row i after the ring holds every input row up to i, and
+gathers only later rows, so it writes straight over the input. The tap
+kernel writes the channel to a scratch buffer of OH x OW bytes and copies it
+over the channel afterwards. Written with TVM's TIR IRBuilder because the
+loop structure (rings, register blocking, split border ranges) is not a TE
+compute.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D
 from .common import OUT, SCRATCH
-from .requant import bind_requantizer, clamp_to_int8
+from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
 def _i32(v: int):
@@ -44,8 +51,16 @@ def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) ->
 
 
 def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
+    """The depthwise kernel for ``op``: rows of a channel plane (stride 1) or tap by tap."""
     if op.inplace and op.windows:
         raise ValueError("an in-place depthwise conv reads a whole buffer, not a window")
+    if op.row_buffer_shape():
+        return _row_kernel(op)
+    return _tap_kernel(op)
+
+
+def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
+    """Tap by tap in NHWC (strided or dilated kernels), border pixels checked."""
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
     kh, kw = op.kernel
@@ -68,7 +83,8 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
             weight = T.arg("p1_w", T.buffer((kh * kw * c,), "int8"))
             bias = T.arg("p2_bias", T.buffer((c,), "int32"))
             mult = T.arg("p3_mult", T.buffer((c,), "int32"))
-            shift = T.arg("p4_shift", T.buffer((c,), "int32"))
+            rq_shape, rq_name = requant_args(c, op.fast_requant)
+            rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
             scratch = T.arg(SCRATCH, T.buffer((oh * ow,), "int8")) if op.inplace else None
             out = T.arg(OUT, T.buffer((oh * ow * c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
@@ -81,10 +97,10 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
                     for v in wk[1:]:
                         wsum = wsum + v
                     fast_base = T.bind(bias[k] - _i32(zp) * wsum)
-                requant = bind_requantizer(mult[k], shift[k], T.bind, op.fast_requant)
+                requant = channel_requantizer(op, mult, rq, k, T.bind)
 
                 def store(i, j, value):
-                    q = clamp_to_int8(requant(value) + _i32(op.out_zp), op.act_min, op.act_max)
+                    q = clamp_to_int8(requant(value), op.act_min, op.act_max)
                     if op.inplace:
                         T.buffer_store(scratch, q, [i * ow + j])
                     else:
@@ -144,4 +160,151 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
                 if op.inplace:
                     with T.serial(0, oh * ow) as p:
                         T.buffer_store(out, scratch[p], [p * c + k])
+    return builder.get().with_attr("mcunet.op", op.to_json())
+
+
+def _row_plan(kw: int, parity: int) -> list[tuple[int, int, tuple[int, ...]]]:
+    """How output ``j + parity`` takes its ``kw`` taps from the words read at ``j, j + 4, ...``.
+
+    Byte ``b`` of the row segment is in word ``b // 4``; SXTB16 puts bytes 0/2
+    of a word in the bottom/top halves of one register and (rotated) bytes 1/3
+    in another. Two taps in the same register are one SMLAD against a weight
+    pair; a lone tap is one 16x16 multiply-accumulate. Returns (word, lane
+    register 0/1, taps by half) items.
+    """
+    lanes: dict[tuple[int, int], dict[int, int]] = {}
+    for t in range(kw):
+        b = parity + t
+        lanes.setdefault((b // 4, b % 2), {})[(b % 4) // 2] = t
+    return [(word, reg, tuple(halves.get(h, -1) for h in (0, 1))) for (word, reg), halves in sorted(lanes.items())]
+
+
+def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
+    """Depthwise, stride 1: each channel through a ring of KH padded input rows (TinyEngine's plane).
+
+    For channel k, input rows are gathered from NHWC into a ring buffer of KH
+    rows padded with the input zero point, so every output pixel is an
+    interior one. Along a row two neighbouring outputs are computed together:
+    a word of four consecutive inputs widened with SXTB16 gives the pairs of
+    taps (t, t + 2) that SMLAD multiplies with a packed weight pair. A 3x3
+    kernel row is then one load, two widenings and four multiply-accumulates
+    for six MACs. The input zero point is folded into one per-channel
+    constant (padding holds the zero point, so it contributes nothing).
+    """
+    _, h, w, c = op.in_shape
+    _, oh, ow, _ = op.out_shape
+    kh, kw = op.kernel
+    pt, pl, _, _ = op.padding
+    win = op.window(0)
+    buf = op.input_buffer_shape(0, op.in_shape)
+    r0, c0 = (win[0], win[1]) if win else (0, 0)
+    bw = buf[2]
+    _, row_bytes = op.row_buffer_shape()
+    zp = op.in_zp
+    plans = [_row_plan(kw, p) for p in (0, 1)]
+
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((math.prod(buf),), "int8"))
+            weight = T.arg("p1_w", T.buffer((kh * kw * c,), "int8"))
+            bias = T.arg("p2_bias", T.buffer((c,), "int32"))
+            mult = T.arg("p3_mult", T.buffer((c,), "int32"))
+            rq_shape, rq_name = requant_args(c, op.fast_requant)
+            rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
+            scratch = T.arg(SCRATCH, T.buffer((op.scratch_bytes(),), "int8"))
+            out = T.arg(OUT, T.buffer((oh * ow * c,), "int8"))
+            acc = T.alloc_buffer((2,), "int32")
+
+            def slot_at(slot):
+                return slot * row_bytes
+
+            # padding columns and slack hold the zero point for the whole call
+            for slot in range(kh):
+                with T.serial(0, pl) as q:
+                    T.buffer_store(scratch, tirx.const(zp, "int8"), [slot_at(slot) + q])
+                with T.serial(pl + w, row_bytes) as q:
+                    T.buffer_store(scratch, tirx.const(zp, "int8"), [slot_at(slot) + q])
+
+            with T.serial(0, c) as k:
+                wk = [[T.bind(weight[(ki * kw + kj) * c + k].astype("int32")) for kj in range(kw)]
+                      for ki in range(kh)]
+                total = wk[0][0]
+                for v in [v for row in wk for v in row][1:]:
+                    total = total + v
+                base = T.bind(bias[k] - _i32(zp) * total)
+                requant = channel_requantizer(op, mult, rq, k, T.bind)
+                packed: dict[tuple[int, int, int], object] = {}
+
+                def weight_reg(ki, lo, hi):
+                    """The taps (lo, hi) of kernel row ki as one register (-1: no tap, weight 0)."""
+                    if (ki, lo, hi) not in packed:
+                        bottom = wk[ki][lo] & _i32(0xFFFF) if lo >= 0 else _i32(0)
+                        packed[(ki, lo, hi)] = T.bind(bottom | (wk[ki][hi] << _i32(16)) if hi >= 0 else bottom)
+                    return packed[(ki, lo, hi)]
+
+                def load_row(r, slot):
+                    """Input row r of channel k into ``slot`` (the zero point outside the image)."""
+                    dst = slot_at(slot) + pl
+                    if isinstance(r, int) and not 0 <= r < h:
+                        with T.serial(0, w) as q:
+                            T.buffer_store(scratch, tirx.const(zp, "int8"), [dst + q])
+                        return
+                    def gather(q):
+                        T.buffer_store(scratch, x[((r + r0) * bw + q + c0) * c + k], [dst + q])
+
+                    if w >= 4:  # four bytes per iteration: a quarter of the loop overhead
+                        with T.serial(0, w // 4) as qq:
+                            for u in range(4):
+                                gather(qq * 4 + u)
+                    for q in range(w - w % 4, w):
+                        gather(q)
+
+                def store(i, j, value):
+                    T.buffer_store(out, clamp_to_int8(requant(value), op.act_min, op.act_max), [(i * ow + j) * c + k])
+
+                def outputs(i, j, rows, count):
+                    """``count`` (1 or 2) outputs of row i from column j; ``rows[ki]`` = ring offsets."""
+                    for p in range(count):
+                        T.buffer_store(acc, base, [p])
+                    used = sorted({(word, reg) for p in range(count) for word, reg, _ in plans[p]})
+                    for ki in range(kh):
+                        regs, raw = {}, {}
+                        for word, reg in used:
+                            if word not in raw:
+                                raw[word] = T.bind(T.call_extern("int32", "mcunet_read_s8x4",
+                                                                 T.address_of(scratch[rows[ki] + j + word * 4])))
+                            widen = "mcunet_sxtb16_ror8" if reg else "mcunet_sxtb16"
+                            regs[(word, reg)] = T.bind(T.call_extern("int32", widen, raw[word]))
+                        for p in range(count):
+                            for word, reg, (lo, hi) in plans[p]:
+                                a = regs[(word, reg)]
+                                if lo >= 0 and hi >= 0:
+                                    mac = T.call_extern("int32", "mcunet_smlad", a, weight_reg(ki, lo, hi), acc[p])
+                                elif lo >= 0:  # bottom half of the lane register
+                                    mac = T.call_extern("int32", "mcunet_smlabb", a, weight_reg(ki, lo, -1), acc[p])
+                                else:  # top half: weight (bottom) x input (top)
+                                    mac = T.call_extern("int32", "mcunet_smlabt", weight_reg(ki, hi, -1), a, acc[p])
+                                T.buffer_store(acc, mac, [p])
+                    for p in range(count):
+                        store(i, j + p, acc[p])
+
+                for r in range(-pt, -pt + kh - 1):  # the rows above output row 0
+                    load_row(r, (r + pt) % kh)
+                last_in = h + pt - kh + 1  # output rows below this one load a padding row
+                for lo, hi, inside in [(0, min(last_in, oh), True), (max(last_in, 0), oh, False)]:
+                    if hi <= lo:
+                        continue
+                    with T.serial(lo, hi) as i:
+                        if inside:
+                            load_row(i - pt + kh - 1, tirx.floormod(i + kh - 1, kh))
+                        else:
+                            load_row(h, tirx.floormod(i + kh - 1, kh))  # any row past the image: zeros
+                        rows = [T.bind(tirx.floormod(i + ki, kh) * _i32(row_bytes))
+                                for ki in range(kh)]
+                        if ow >= 2:
+                            with T.serial(0, ow // 2) as jp:
+                                outputs(i, jp * 2, rows, 2)
+                        if ow % 2:
+                            outputs(i, ow - 1, rows, 1)
     return builder.get().with_attr("mcunet.op", op.to_json())

@@ -26,10 +26,14 @@ def _i64(value: int) -> PrimExpr:
     return tirx.const(value, "int64")
 
 
+def _expr(value) -> PrimExpr:
+    """A TIR expression from a value or a ``te.TensorSlice`` such as ``shift[k]``."""
+    return value.asobject() if hasattr(value, "asobject") else value
+
+
 def _let(name: str, value: PrimExpr, body) -> PrimExpr:
     """Bind ``value`` once (so C evaluates it once) and build ``body(var)``."""
-    if hasattr(value, "asobject"):  # a te.TensorSlice such as ``shift[k]``
-        value = value.asobject()
+    value = _expr(value)
     if isinstance(value, (tirx.IntImm, tirx.Var)):
         return body(value)
     var = tirx.Var(name, value.ty)
@@ -59,58 +63,86 @@ def rounding_divide_by_pot(x: PrimExpr, exponent: PrimExpr) -> PrimExpr:
     return _let("rq_high", x, body)
 
 
-def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr, fast: bool = False) -> PrimExpr:
-    """TFLite MultiplyByQuantizedMultiplier(acc, multiplier, shift); ``fast``: see :func:`bind_requantizer`.
-
-    The expression form of :func:`bind_requantizer` (declarative TE kernels): the
-    shift is bound once with a ``Let``, the per-channel terms stay inline.
-    """
-    return _let("rq_shift", shift, lambda s: bind_requantizer(multiplier, s, lambda v: v, fast)(acc))
+def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr, out_zp: int = 0) -> PrimExpr:
+    """TFLite ``MultiplyByQuantizedMultiplier(acc, multiplier, shift) + out_zp`` (any shift)."""
+    return _let("rq_shift", shift, lambda s: bind_requantizer(multiplier, s, lambda v: v, out_zp)(acc))
 
 
 def clamp_to_int8(value: PrimExpr, lo: int, hi: int) -> PrimExpr:
-    """Clamp an int32 expression to [lo, hi] and narrow it to int8."""
-    return tirx.min(tirx.max(value, _i32(lo)), _i32(hi)).astype("int8")
+    """Clamp an int32 expression to [lo, hi] and narrow it to int8.
+
+    The int8 range is one SSAT (``mcunet_ssat8``); a tighter activation range
+    adds a compare only on the side that needs it.
+    """
+    value = tirx.call_extern("int32", "mcunet_ssat8", value)
+    if lo > -128:
+        value = tirx.max(value, _i32(lo))
+    if hi < 127:
+        value = tirx.min(value, _i32(hi))
+    return value.astype("int8")
+
+
+#: the largest right shift of the fast form: ``|v| + 128 * 2^e + 2^(e-1)`` must stay below 2^31
+MAX_FAST_EXPONENT = 22
 
 
 def fast_requant_applies(weight_abs_sums: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_zp: int) -> bool:
-    """Whether a layer may use the fast requantisation (see :func:`bind_requantizer`).
+    """Whether a layer may use the fast requantisation (:func:`fast_requantize`).
 
     ``weight_abs_sums[c]`` is the sum of |w| over output channel c's taps. Every
-    shift must be a right shift (``shift <= -1``) and the accumulator bound
-    ``sum|w| * max|x - zp| + |bias|`` must stay below 2^30, so the high
-    multiply's result plus the rounding term cannot overflow int32.
+    shift must be a right shift of at most :data:`MAX_FAST_EXPONENT` bits and the
+    accumulator bound ``sum|w| * max|x - zp| + |bias|`` must stay below 2^30, so
+    that ``2 * acc`` and the rounded high product plus the rounding term cannot
+    overflow int32.
     """
     x_max = max(127 - in_zp, in_zp + 128)
     bound = np.asarray(weight_abs_sums, np.int64) * x_max + np.abs(np.asarray(bias, np.int64))
-    return bool(np.all(np.asarray(shift) <= -1) and int(bound.max(initial=0)) < (1 << 30) - 1)
+    shift = np.asarray(shift)
+    return bool(np.all((shift <= -1) & (shift >= -MAX_FAST_EXPONENT)) and int(bound.max(initial=0)) < (1 << 30) - 1)
+
+
+def pack_fast_requant(shift: np.ndarray, out_zp: int) -> np.ndarray:
+    """The fast kernels' per-channel constants, computed at compile time.
+
+    Channel c gets the pair (``e = -shift[c]``, ``2^(e-1) + out_zp * 2^e``),
+    interleaved so a kernel loads both with one LDRD.
+    """
+    e = -np.asarray(shift, np.int64)
+    rounding = (np.int64(1) << (e - 1)) + np.int64(out_zp) * (np.int64(1) << e)
+    return np.stack([e, rounding], axis=1).reshape(-1).astype(np.int32)
+
+
+def fast_requantize(acc: PrimExpr, multiplier: PrimExpr, exponent: PrimExpr, rounding: PrimExpr) -> PrimExpr:
+    """``MultiplyByQuantizedMultiplier(acc) + out_zp`` for layers where :func:`fast_requant_applies`.
+
+    With ``v = SRDHM(acc, m) = floor((acc * m + 2^30) / 2^31)`` (see
+    :func:`rounding_doubling_high_mul`), which is SMMULR's ``floor((2acc * m +
+    2^31) / 2^32)``, RoundingDivideByPOT(v, e) + zp is
+    ``(v + 2^(e-1) + zp * 2^e + (v >> 31)) >> e``. ``v >> 31`` may be replaced by
+    ``acc >> 31``: they differ only when ``acc < 0`` and ``v = 0``, where both
+    sums shift to 0. So one SMMLAR (``c + SMMULR(a, b)``) with the addend
+    ``rounding + (acc >> 31)`` and one arithmetic shift do the whole
+    requantisation; ``rounding`` comes from :func:`pack_fast_requant`.
+    """
+
+    def body(a):
+        addend = rounding + (a >> _i32(31))
+        return tirx.call_extern("int32", "mcunet_smmlar", a + a, multiplier, addend) >> exponent
+
+    return _let("rq_acc", acc, body)
 
 
 def bind_requantizer(
-    multiplier: PrimExpr, shift: PrimExpr, bind, fast: bool = False
+    multiplier: PrimExpr, shift: PrimExpr, bind, out_zp: int = 0
 ) -> Callable[[PrimExpr], PrimExpr]:
     """``requantize`` split into a per-channel part, bound once with ``bind``, and a per-value part.
 
     For imperative kernels (IRBuilder): ``bind`` is ``T.bind``; the shift
     amounts, rounding mask and threshold of a channel are computed once per
     channel instead of once per output. Same results as :func:`requantize`.
-
-    ``fast`` (the layer's ``fast_requant``: only right shifts ``e >= 1``, and
-    ``|acc| < 2^30``): RoundingDivideByPOT(x, e) equals
-    ``(x + 2^(e-1) + (x >> 31)) >> e`` (round half away from zero: the sign
-    term moves negative ties down), which needs no mask or comparison.
     """
     m = bind(multiplier)
     s = bind(shift)
-    if fast:
-        exponent = bind(-s)
-        half = bind(_i32(1) << (exponent - _i32(1)))
-
-        def apply_fast(acc: PrimExpr) -> PrimExpr:
-            return _let("rq_high", rounding_doubling_high_mul(acc, m),
-                        lambda v: (v + half + (v >> _i32(31))) >> exponent)
-
-        return apply_fast
     left = bind(tirx.max(s, _i32(0)))
     right = bind(tirx.max(-s, _i32(0)))
     mask = bind((_i32(1) << right) - _i32(1))
@@ -119,8 +151,27 @@ def bind_requantizer(
     def apply(acc: PrimExpr) -> PrimExpr:
         def body(v):
             threshold = half + tirx.Select(v < _i32(0), _i32(1), _i32(0))
-            return (v >> right) + tirx.Select((v & mask) > threshold, _i32(1), _i32(0))
+            return (v >> right) + tirx.Select((v & mask) > threshold, _i32(1), _i32(0)) + _i32(out_zp)
 
         return _let("rq_high", rounding_doubling_high_mul(acc << left, m), body)
 
     return apply
+
+
+def requant_args(n: int, fast: bool) -> tuple[tuple[int, ...], str]:
+    """Shape and name of a conv/dense kernel's last constant: shifts, or packed fast constants."""
+    return ((2 * n,), "rq") if fast else ((n,), "shift")
+
+
+def channel_requantizer(op, mult, rq, k: PrimExpr, bind=None) -> Callable[[PrimExpr], PrimExpr]:
+    """``acc -> requantised + out_zp`` for output channel ``k`` of a conv/dense ``op``.
+
+    ``mult`` and ``rq`` are the kernel's multiplier and :func:`requant_args`
+    buffers; ``bind`` binds the per-channel constants once (``T.bind`` in
+    IRBuilder kernels; by default the values stay inline, as TE expressions need).
+    """
+    bind = bind or _expr
+    if op.fast_requant:
+        m, e, r = bind(mult[k]), bind(rq[2 * k]), bind(rq[2 * k + 1])
+        return lambda acc: fast_requantize(acc, m, e, r)
+    return bind_requantizer(mult[k], rq[k], bind, op.out_zp)

@@ -31,8 +31,8 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D, Dense, OpDesc
-from .common import OUT
-from .requant import bind_requantizer, clamp_to_int8
+from .common import OUT, SCRATCH
+from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,28 @@ def config_space(op: OpDesc) -> list[SimdConfig]:
     if isinstance(op, Dense) and op.in_shape[0] == 1:
         space = [c for c in space if c.pixels == 1]
     return space
+
+
+#: stage the input of a pixel tile (widened once) when at least this many channel tiles reuse it
+STAGE_MIN_REUSE = 3
+
+
+def staged_input_bytes(op: OpDesc, cfg: SimdConfig | None) -> int:
+    """Arena scratch of a 1x1 SIMD kernel that widens each pixel tile's input once (0: none).
+
+    A 1x1 convolution (or dense layer) in pixel order reads the same input
+    pixels for every channel tile. Widening them with SXTAB16 once per pixel
+    tile into halfword pairs (``pixels x C/4`` pairs of words) turns the
+    load-and-widen of every later channel tile into one LDRD per word.
+    """
+    if cfg is None or cfg.order != "pixels" or not simd_supported(op):
+        return 0
+    g = _Geometry.of(op)
+    if g.kh != 1 or g.kw != 1 or (isinstance(op, Conv2D) and any(op.padding)) or g.c < 4:
+        return 0
+    if -(-g.oc // cfg.channels) < STAGE_MIN_REUSE:
+        return 0
+    return cfg.pixels * (g.c // 4) * 8
 
 
 def _i32(v: int):
@@ -164,7 +186,10 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
             wt = T.arg("p1_w", T.buffer((g.oc * g.kh * seg,), "int8"))
             bias = T.arg("p2_bias", T.buffer((g.oc,), "int32"))
             mult = T.arg("p3_mult", T.buffer((g.oc,), "int32"))
-            shift = T.arg("p4_shift", T.buffer((g.oc,), "int32"))
+            rq_shape, rq_name = requant_args(g.oc, op.fast_requant)
+            rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
+            staged_bytes = staged_input_bytes(op, cfg)
+            staged = T.arg(SCRATCH, T.buffer((staged_bytes // 4,), "int32")) if staged_bytes else None
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
             acc = T.alloc_buffer((tp_max * tc_max,), "int32")
 
@@ -179,13 +204,20 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                     lanes.append((T.bind(_call("mcunet_sxtb16", v)), T.bind(_call("mcunet_sxtb16_ror8", v))))
                 return lanes
 
+            def widen_input(v):
+                return _call("mcunet_sxtab16", offset, v), _call("mcunet_sxtab16_ror8", offset, v)
+
             def word_step(xb, q, tp, tc, wlanes):
                 """One word of the segment: widen each pixel's input, two SMLADs per output."""
                 xl = []
                 for p in range(tp):
+                    if staged is not None:  # widened once per pixel tile (``stage_tile``)
+                        at = (p * (seg // 4) + q) * 2
+                        xl.append((T.bind(staged[at]), T.bind(staged[at + 1])))
+                        continue
                     v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[xb[p] + q * 4])))
-                    xl.append((T.bind(_call("mcunet_sxtab16", offset, v)),
-                               T.bind(_call("mcunet_sxtab16_ror8", offset, v))))
+                    lo, hi = widen_input(v)
+                    xl.append((T.bind(lo), T.bind(hi)))
                 for t in range(tc):
                     w02, w13 = wlanes[t]
                     for p in range(tp):
@@ -202,9 +234,13 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                 elif 0 < seg // 4 <= UNROLL_WORDS:  # short rows: straight-line code, constant offsets
                     for q in range(seg // 4):
                         word_step(xb, q, tp, tc, widen_weights(o0, tc, ki, q))
-                elif seg >= 4:
-                    with T.serial(0, seg // 4) as q:
-                        word_step(xb, q, tp, tc, widen_weights(o0, tc, ki, q))
+                elif seg >= 4:  # two words per iteration: half the loop overhead
+                    words = seg // 4
+                    with T.serial(0, words // 2) as qq:
+                        for half in range(2):
+                            word_step(xb, qq * 2 + half, tp, tc, widen_weights(o0, tc, ki, qq * 2 + half))
+                    if words % 2:
+                        word_step(xb, words - 1, tp, tc, widen_weights(o0, tc, ki, words - 1))
                 for r in range(seg - seg % 4, seg):  # tail of the segment
                     for p in range(tp):
                         xv = x[xb[p] + r].astype("int32") - _i32(zp)
@@ -228,10 +264,21 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                             wv = wt[((o0 + t) * g.kh + ki) * seg + kj * g.c + ch].astype("int32")
                             T.buffer_store(acc, acc[idx] + xv * wv, [idx])
 
+            def stage_tile(i, j0, tp):
+                """Widen the tile's input pixels once, for all its channel tiles."""
+                for p in range(tp):
+                    base = x_index(i * g.sh - g.pt, j0 * g.sw - g.pl + p * g.sw)
+                    with T.serial(0, seg // 4) as q:
+                        v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[base + q * 4])))
+                        lo, hi = widen_input(v)
+                        at = (p * (seg // 4) + q) * 2
+                        T.buffer_store(staged, lo, [at])
+                        T.buffer_store(staged, hi, [at + 1])
+
             def channel_setup(o0, tc):
                 """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
                 biases = [T.bind(bias[o0 + t]) for t in range(tc)]
-                requants = [bind_requantizer(mult[o0 + t], shift[o0 + t], T.bind, op.fast_requant) for t in range(tc)]
+                requants = [channel_requantizer(op, mult, rq, o0 + t, T.bind) for t in range(tc)]
                 hoisted = None
                 if cfg.order == "channels" and g.kh == 1 and 0 < (seg // 4) * tc <= HOIST_WORDS:
                     hoisted = [widen_weights(o0, tc, 0, q) for q in range(seg // 4)]
@@ -258,7 +305,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                                         scalar_row(ih, iw0, o0, tp, tc, ki)
                 for p in range(tp):
                     for t in range(tc):
-                        value = requants[t](acc[p * tc_max + t]) + _i32(op.out_zp)
+                        value = requants[t](acc[p * tc_max + t])
                         T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max),
                                        [(i * g.ow + j0 + p) * g.oc + o0 + t])
 
@@ -290,6 +337,10 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
 
                 channel_tiles(per_channel_tile)
             else:
-                pixel_tiles(lambda i, j0, tp: channel_tiles(
-                    lambda o0, tc: tile(i, j0, o0, tp, tc, channel_setup(o0, tc))))
+                def per_pixel_tile(i, j0, tp):
+                    if staged is not None:
+                        stage_tile(i, j0, tp)
+                    channel_tiles(lambda o0, tc: tile(i, j0, o0, tp, tc, channel_setup(o0, tc)))
+
+                pixel_tiles(per_pixel_tile)
     return builder.get()

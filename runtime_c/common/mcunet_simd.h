@@ -4,7 +4,7 @@
  * On cores with the DSP extension (Cortex-M4/M7/M33/M55) they are the ACLE
  * intrinsics of GCC's <arm_acle.h> (SMLAD, SXTB16, SXTAB16, SMLABB, SMLABT, SMLATT)
  * plus SXTAB16/SXTB16 with the byte rotation folded in (GCC does not fold
- * it). Elsewhere (the host, cores without DSP) the same functions are plain
+ * it) and SMMLAR (no ACLE intrinsic), which requantisation uses. Elsewhere (the host, cores without DSP) the same functions are plain
  * C with identical results, so the SIMD kernels are testable anywhere.
  *
  * Lane convention: a 32-bit word holds bytes b0..b3. SXTB16 gives the
@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if (defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || (defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
+
 /* Four consecutive int8 values as one word (an unaligned LDR on Cortex-M). */
 static inline int32_t mcunet_read_s8x4(const int8_t *p) {
   int32_t v;
@@ -23,8 +27,23 @@ static inline int32_t mcunet_read_s8x4(const int8_t *p) {
   return v;
 }
 
+/* Clamp to the int8 range: one SSAT where the core has it (every ARMv7-M and later). */
+static inline int32_t mcunet_ssat8(int32_t a) {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+  return __ssat(a, 8);
+#else
+  return a < -128 ? -128 : (a > 127 ? 127 : a);
+#endif
+}
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
+
+/* c + ((a * b + 2^31) >> 32): the rounded high word of a 32x32 product plus c (SMMLAR). */
+static inline int32_t mcunet_smmlar(int32_t a, int32_t b, int32_t c) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  return r;
+}
 
 static inline int32_t mcunet_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
 static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
@@ -44,6 +63,10 @@ static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
 }
 
 #else /* portable equivalents, bit for bit */
+
+static inline int32_t mcunet_smmlar(int32_t a, int32_t b, int32_t c) {
+  return (int32_t)((uint32_t)c + (uint32_t)(int32_t)(((int64_t)a * b + 0x80000000LL) >> 32));
+}
 
 static inline int32_t mcunet_lo16(int32_t a) { return (int16_t)(uint16_t)((uint32_t)a & 0xFFFFu); }
 static inline int32_t mcunet_hi16(int32_t a) { return (int16_t)(uint16_t)((uint32_t)a >> 16); }

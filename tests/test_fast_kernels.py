@@ -1,0 +1,117 @@
+"""Fast-path pieces of the kernels: SMMLAR requantisation, the depthwise row ring, identical kernels.
+
+The requantisation identity is checked in numpy against the reference's
+TFLite arithmetic; the depthwise row kernel is checked bit-exact against the
+host reference over random shapes (portable C) and on the Cortex-M7 (DSP
+intrinsics), in place and not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from tvm import tirx
+
+from mcunet_tvm import toolchain
+from mcunet_tvm.aot.program import program_from_relax
+from mcunet_tvm.codegen.tir_to_c import deduplicate
+from mcunet_tvm.kernels import make_kernel
+from mcunet_tvm.kernels.requant import MAX_FAST_EXPONENT, pack_fast_requant
+from mcunet_tvm.ops import Conv2D
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.quant.fixedpoint import multiply_by_quantized_multiplier
+from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.targets import get_target
+
+from opcases import conv_case, single_op_module
+
+
+def _smmlar(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """SMMLAR: c + ((a * b + 2^31) >> 32), wrapping to int32 (Python ints: no overflow)."""
+    out = [(int(ci) + ((int(ai) * int(bi) + (1 << 31)) >> 32)) for ai, bi, ci in zip(a, b, c, strict=True)]
+    return np.array([((v + (1 << 31)) % (1 << 32)) - (1 << 31) for v in out], np.int64)
+
+
+def test_fast_requantisation_equals_tflite() -> None:
+    """(SMMLAR(2acc, m, rounding + (acc >> 31))) >> e == MultiplyByQuantizedMultiplier(acc) + zp."""
+    rng = np.random.default_rng(0)
+    n = 20000
+    e = rng.integers(1, MAX_FAST_EXPONENT + 1, n)
+    m = rng.integers(1 << 30, (1 << 31) - 1, n)
+    bound = (1 << 30) - 2
+    acc = np.concatenate([rng.integers(-bound, bound, n // 2), rng.integers(-300, 300, n - n // 2)])
+    # exact ties of the final shift: acc * m / 2^31 = (k + 1/2) * 2^e
+    ties = (rng.integers(-2000, 2000, 200) * 2 + 1) << (e[:200] - 1)
+    acc[:200] = np.clip((ties << 31) // m[:200], -bound, bound)
+    acc[200:210] = [0, -1, 1, -2, 2, bound, -bound, -3, 3, -(1 << 20)]
+    for zp in (-128, -5, 0, 77, 127):
+        packed = pack_fast_requant(-e, zp).astype(np.int64)
+        exponent, rounding = packed[0::2], packed[1::2]
+        assert np.array_equal(exponent, e)
+        fast = _smmlar(2 * acc, m, rounding + (acc >> 31)) >> exponent
+        expected = multiply_by_quantized_multiplier(acc, m, -e) + zp
+        assert np.array_equal(fast, expected), zp
+
+
+def _depthwise_cases(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n):
+        k = int(rng.choice([3, 3, 5, 7]))
+        h, w = int(rng.integers(k, 13)), int(rng.integers(k, 13))
+        c = int(rng.integers(1, 11))
+        cases.append(conv_case(rng, h, w, c, c, k, 1, padding=str(rng.choice(["same", "valid"])), depthwise=True))
+    return cases
+
+
+HOST_CASES = _depthwise_cases(16, seed=21)
+QEMU_CASES = _depthwise_cases(4, seed=22)
+
+
+def _check(tmp_path, target_name: str, op: Conv2D, consts, inplace: bool) -> None:
+    target = get_target(target_name)
+    compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, inplace=inplace)
+    call = compiled.program.calls[0]
+    assert call.op.row_buffer_shape() is not None
+    kh, row = call.op.row_buffer_shape()
+    assert call.op.scratch_bytes() == kh * row  # the ring only, in place or not
+    sources = compiled.write(tmp_path)
+    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
+    exe = toolchain.link(target, objects, tmp_path / "model.elf")
+    prog = program_from_relax(compiled.integer_module)
+    rng = np.random.default_rng(op.in_shape[1] * 31 + op.in_shape[2])
+    for _ in range(2):
+        x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+        out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
+        assert out == run_reference(compiled.program, x).tobytes(), op
+
+
+@pytest.mark.parametrize("index", range(len(HOST_CASES)))
+def test_depthwise_row_kernel_on_host(tmp_path, index: int) -> None:
+    op, consts = HOST_CASES[index]
+    _check(tmp_path, "host", op, consts, inplace=bool(index % 2))
+
+
+@pytest.mark.parametrize("index", range(len(QEMU_CASES)))
+def test_depthwise_row_kernel_on_qemu(tmp_path, index: int) -> None:
+    op, consts = QEMU_CASES[index]
+    _check(tmp_path, "cortex-m7", op, consts, inplace=bool(index % 2))
+
+
+def test_strided_depthwise_keeps_the_tap_kernel() -> None:
+    op, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 2, depthwise=True)
+    assert op.row_buffer_shape() is None and op.scratch_bytes() == 0
+
+
+def test_identical_kernels_are_compiled_once() -> None:
+    """Same code, different op metadata (scales): one definition; different code: two."""
+    rng = np.random.default_rng(2)
+    op, _ = conv_case(rng, 6, 6, 8, 8, 1, 1)
+    same = dataclasses.replace(op, in_scales=(0.5,), out_scale=0.25)
+    other = dataclasses.replace(op, in_zp=(op.in_zp + 1) % 127)  # baked into the code
+    kernels = {"k1": make_kernel(op), "k2": make_kernel(same), "k3": make_kernel(other)}
+    assert isinstance(kernels["k2"], tirx.PrimFunc)
+    unique, aliases = deduplicate(kernels)
+    assert set(unique) == {"k1", "k3"} and aliases == {"k2": "k1"}
