@@ -99,21 +99,20 @@ STAGE_MIN_REUSE = 3
 
 
 def staged_input_bytes(op: OpDesc, cfg: SimdConfig | None) -> int:
-    """Arena scratch of a 1x1 SIMD kernel that widens each pixel tile's input once (0: none).
+    """Arena scratch of a SIMD kernel that widens each pixel tile's input window once (0: none).
 
-    A 1x1 convolution (or dense layer) in pixel order reads the same input
-    pixels for every channel tile. Widening them with SXTAB16 once per pixel
-    tile into halfword pairs (``pixels x C/4`` pairs of words) turns the
-    load-and-widen of every later channel tile into one LDRD per word.
+    In pixel order every channel tile of a pixel tile reads the same input
+    windows. Widening them once per pixel tile (im2col into halfword pairs:
+    per pixel and kernel row, ``ceil(KW*C/4)`` pairs of words, zeros for the
+    padding and the segment tail) turns the load-and-widen of every channel
+    tile into two loads per word and leaves the MAC loop without border cases.
     """
     if cfg is None or cfg.order != "pixels" or not simd_supported(op):
         return 0
     g = _Geometry.of(op)
-    if g.kh != 1 or g.kw != 1 or (isinstance(op, Conv2D) and any(op.padding)) or g.c < 4:
-        return 0
     if -(-g.oc // cfg.channels) < STAGE_MIN_REUSE:
         return 0
-    return cfg.pixels * (g.c // 4) * 8
+    return cfg.pixels * g.kh * -(-(g.kw * g.c) // 4) * 8
 
 
 def _i32(v: int):
@@ -190,6 +189,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
             rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
             staged_bytes = staged_input_bytes(op, cfg)
             staged = T.arg(SCRATCH, T.buffer((staged_bytes // 4,), "int32")) if staged_bytes else None
+            row_words = -(-seg // 4)  # staged words per pixel and kernel row (the last one partial)
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
             acc = T.alloc_buffer((tp_max * tc_max,), "int32")
 
@@ -207,40 +207,44 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
             def widen_input(v):
                 return _call("mcunet_sxtab16", offset, v), _call("mcunet_sxtab16_ror8", offset, v)
 
-            def word_step(xb, q, tp, tc, wlanes):
-                """One word of the segment: widen each pixel's input, two SMLADs per output."""
-                xl = []
-                for p in range(tp):
-                    if staged is not None:  # widened once per pixel tile (``stage_tile``)
-                        at = (p * (seg // 4) + q) * 2
-                        xl.append((T.bind(staged[at]), T.bind(staged[at + 1])))
-                        continue
-                    v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[xb[p] + q * 4])))
-                    lo, hi = widen_input(v)
-                    xl.append((T.bind(lo), T.bind(hi)))
+            def word_step(lanes, q, tp, tc, wlanes):
+                """One word of the segment: each pixel's widened input (``lanes``), two SMLADs per output."""
+                xl = [lanes(p, q) for p in range(tp)]
                 for t in range(tc):
                     w02, w13 = wlanes[t]
                     for p in range(tp):
                         idx = p * tc_max + t
                         a = _call("mcunet_smlad", xl[p][0], w02, acc[idx])
-                        T.buffer_store(acc, _call("mcunet_smlad", xl[p][1], w13, a), [idx])
+                        if w13 is not None:
+                            a = _call("mcunet_smlad", xl[p][1], w13, a)
+                        T.buffer_store(acc, a, [idx])
+
+            def words_loop(lanes, o0, tp, tc, ki, words):
+                """Words 0 .. words - 1 of kernel row ki: unrolled when short, else two per iteration."""
+                if words <= UNROLL_WORDS:  # short rows: straight-line code, constant offsets
+                    for q in range(words):
+                        word_step(lanes, q, tp, tc, widen_weights(o0, tc, ki, q))
+                    return
+                with T.serial(0, words // 2) as qq:
+                    for half in range(2):
+                        word_step(lanes, qq * 2 + half, tp, tc, widen_weights(o0, tc, ki, qq * 2 + half))
+                if words % 2:
+                    word_step(lanes, words - 1, tp, tc, widen_weights(o0, tc, ki, words - 1))
 
             def simd_row(ih, iw0, o0, tp, tc, ki, hoisted):
                 """The whole kernel row in words: SXTAB16/SXTB16 widening, SMLAD accumulation."""
                 xb = [x_index(ih, iw0 + p * g.sw) for p in range(tp)]
+
+                def lanes(p, q):
+                    v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[xb[p] + q * 4])))
+                    lo, hi = widen_input(v)
+                    return T.bind(lo), T.bind(hi)
+
                 if hoisted is not None:
                     for q, wlanes in enumerate(hoisted):
-                        word_step(xb, q, tp, tc, wlanes)
-                elif 0 < seg // 4 <= UNROLL_WORDS:  # short rows: straight-line code, constant offsets
-                    for q in range(seg // 4):
-                        word_step(xb, q, tp, tc, widen_weights(o0, tc, ki, q))
-                elif seg >= 4:  # two words per iteration: half the loop overhead
-                    words = seg // 4
-                    with T.serial(0, words // 2) as qq:
-                        for half in range(2):
-                            word_step(xb, qq * 2 + half, tp, tc, widen_weights(o0, tc, ki, qq * 2 + half))
-                    if words % 2:
-                        word_step(xb, words - 1, tp, tc, widen_weights(o0, tc, ki, words - 1))
+                        word_step(lanes, q, tp, tc, wlanes)
+                else:
+                    words_loop(lanes, o0, tp, tc, ki, seg // 4)
                 for r in range(seg - seg % 4, seg):  # tail of the segment
                     for p in range(tp):
                         xv = x[xb[p] + r].astype("int32") - _i32(zp)
@@ -264,16 +268,92 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                             wv = wt[((o0 + t) * g.kh + ki) * seg + kj * g.c + ch].astype("int32")
                             T.buffer_store(acc, acc[idx] + xv * wv, [idx])
 
-            def stage_tile(i, j0, tp):
-                """Widen the tile's input pixels once, for all its channel tiles."""
-                for p in range(tp):
-                    base = x_index(i * g.sh - g.pt, j0 * g.sw - g.pl + p * g.sw)
-                    with T.serial(0, seg // 4) as q:
+            def pack_pair(lo, hi):
+                """Two int32 values as the bottom and top halfwords of one register."""
+                return (lo & _i32(0xFFFF)) | (hi << _i32(16))
+
+            def partial_weights(o0, tc, ki):
+                """Lanes of the last, partial weight word of kernel row ki (its staged input is 0 past the row)."""
+                base, rest = seg - seg % 4, seg % 4
+                lanes = []
+                for t in range(tc):
+                    row = ((o0 + t) * g.kh + ki) * seg + base
+                    w = [wt[row + b].astype("int32") for b in range(rest)]
+                    lo = T.bind(pack_pair(w[0], w[2]) if rest == 3 else w[0])  # a top lane times 0
+                    lanes.append((lo, T.bind(w[1]) if rest >= 2 else None))
+                return lanes
+
+            def staged_row(o0, tp, tc, ki):
+                """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
+
+                def lanes(p, q):
+                    at = ((p * g.kh + ki) * row_words + q) * 2
+                    return T.bind(staged[at]), T.bind(staged[at + 1])
+
+                words_loop(lanes, o0, tp, tc, ki, seg // 4)
+                if seg % 4:
+                    word_step(lanes, seg // 4, tp, tc, partial_weights(o0, tc, ki))
+
+            def stage_row(ih, iw, dst):
+                """Widen one kernel row of a window into staged words ``dst``, ``dst + 1``, ..."""
+
+                def direct():  # the row lies inside the image: whole words, then the partial one
+                    base = x_index(ih, iw)
+
+                    def word(q):
                         v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[base + q * 4])))
                         lo, hi = widen_input(v)
-                        at = (p * (seg // 4) + q) * 2
-                        T.buffer_store(staged, lo, [at])
-                        T.buffer_store(staged, hi, [at + 1])
+                        T.buffer_store(staged, lo, [dst + 2 * q])
+                        T.buffer_store(staged, hi, [dst + 2 * q + 1])
+
+                    if seg // 4 <= UNROLL_WORDS:
+                        for q in range(seg // 4):
+                            word(q)
+                    else:
+                        with T.serial(0, seg // 4) as q:
+                            word(q)
+                    rest = seg % 4
+                    if rest:
+                        v = [x[base + seg - rest + b].astype("int32") - _i32(zp) for b in range(rest)]
+                        at = dst + 2 * (seg // 4)
+                        T.buffer_store(staged, pack_pair(v[0], v[2]) if rest == 3 else v[0] & _i32(0xFFFF), [at])
+                        T.buffer_store(staged, v[1] & _i32(0xFFFF) if rest >= 2 else _i32(0), [at + 1])
+
+                def bytewise():  # the window crosses the left or right border: byte by byte
+                    with T.serial(0, row_words) as q:
+                        v = []
+                        for b in range(4):
+                            pos = q * 4 + b
+                            col = iw + tirx.floordiv(pos, g.c)
+                            valid = tirx.all(pos < seg, col >= 0, col < g.w)
+                            load = x[x_index(ih, col) + tirx.floormod(pos, g.c)].astype("int32") - _i32(zp)
+                            v.append(T.bind(tirx.if_then_else(valid, load, _i32(0))))
+                        T.buffer_store(staged, pack_pair(v[0], v[2]), [dst + 2 * q])
+                        T.buffer_store(staged, pack_pair(v[1], v[3]), [dst + 2 * q + 1])
+
+                if not padded:
+                    direct()
+                    return
+                with T.If(tirx.all(ih >= 0, ih < g.h)):
+                    with T.Then():
+                        with T.If(tirx.all(iw >= 0, iw + g.kw <= g.w)):
+                            with T.Then():
+                                direct()
+                            with T.Else():
+                                bytewise()
+                    with T.Else():  # a padding row
+                        with T.serial(0, 2 * row_words) as q:
+                            T.buffer_store(staged, _i32(0), [dst + q])
+
+            def stage_tile(i, j0, tp):
+                """Widen the tile's input windows once (im2col), for all its channel tiles."""
+                for p in range(tp):
+                    iw = (j0 + p) * g.sw - g.pl
+                    if g.kh == 1:
+                        stage_row(i * g.sh - g.pt, iw, p * row_words * 2)
+                        continue
+                    with T.serial(0, g.kh) as ki:
+                        stage_row(i * g.sh - g.pt + ki, iw, (p * g.kh + ki) * row_words * 2)
 
             def channel_setup(o0, tc):
                 """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
@@ -289,6 +369,14 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                 for p in range(tp):
                     for t in range(tc):
                         T.buffer_store(acc, biases[t], [p * tc_max + t])
+                if staged is not None:
+                    if g.kh == 1:
+                        staged_row(o0, tp, tc, 0)
+                    else:
+                        with T.serial(0, g.kh) as ki:
+                            staged_row(o0, tp, tc, ki)
+                    store_outputs(i, j0, o0, tp, tc, requants)
+                    return
                 with T.serial(0, g.kh) as ki:
                     ih = i * g.sh + ki - g.pt
                     iw0 = j0 * g.sw - g.pl
@@ -303,6 +391,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                                         simd_row(ih, iw0, o0, tp, tc, ki, hoisted)
                                     with T.Else():
                                         scalar_row(ih, iw0, o0, tp, tc, ki)
+                store_outputs(i, j0, o0, tp, tc, requants)
+
+            def store_outputs(i, j0, o0, tp, tc, requants):
                 for p in range(tp):
                     for t in range(tc):
                         value = requants[t](acc[p * tc_max + t])
