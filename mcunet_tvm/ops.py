@@ -109,16 +109,18 @@ class Conv2D(OpDesc):
     def row_buffer_shape(self) -> tuple[int, int] | None:
         """(rows, bytes per row) of the stride-1 depthwise kernel's ring of padded input rows.
 
-        ``KH`` rows of one channel, padded with the zero point, plus 4 bytes of
-        slack so the last outputs of a row may read whole words. ``None``:
-        the kernel works tap by tap (strided or dilated, or padding >= kernel).
+        ``2 x KH`` rows (each input row is stored twice, KH rows apart, so the
+        KH rows of any window are contiguous) of one channel, padded with the
+        zero point, plus 4 bytes of slack so the last outputs of a row may read
+        whole words. ``None``: the kernel works tap by tap (strided or dilated,
+        or padding >= kernel).
         """
         kh, kw = self.kernel
         pt, pl, pb, pr = self.padding
         if not (self.depthwise and self.strides == (1, 1) and self.dilation == (1, 1)
                 and max(pt, pb) < kh and max(pl, pr) < kw):
             return None
-        return kh, self.in_shape[2] + pl + pr + 4
+        return 2 * kh, self.in_shape[2] + pl + pr + 4
 
     def scratch_bytes(self) -> int:
         """Stride-1 depthwise: its row buffer; other in-place depthwise: one output channel."""

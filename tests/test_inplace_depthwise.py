@@ -59,7 +59,7 @@ def test_inplace_scratch_lives_in_the_arena() -> None:
         kh, _ = call.op.kernel
         _, pl, _, pr = call.op.padding
         if call.op.strides == (1, 1):
-            expected = kh * (w + pl + pr + 4)
+            expected = 2 * kh * (w + pl + pr + 4)
         else:
             expected = oh * ow if call.op.inplace else 0
         if not expected:

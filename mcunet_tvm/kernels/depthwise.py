@@ -220,7 +220,7 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
                 return slot * row_bytes
 
             # padding columns and slack hold the zero point for the whole call
-            for slot in range(kh):
+            for slot in range(2 * kh):
                 with T.serial(0, pl) as q:
                     T.buffer_store(scratch, tirx.const(zp, "int8"), [slot_at(slot) + q])
                 with T.serial(pl + w, row_bytes) as q:
@@ -244,14 +244,19 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
                     return packed[(ki, lo, hi)]
 
                 def load_row(r, slot):
-                    """Input row r of channel k into ``slot`` (the zero point outside the image)."""
+                    """Input row r of channel k into ``slot`` and ``slot + KH`` (the zero point outside the image)."""
                     dst = slot_at(slot) + pl
+                    twin = slot_at(slot + kh) + pl
                     if isinstance(r, int) and not 0 <= r < h:
                         with T.serial(0, w) as q:
                             T.buffer_store(scratch, tirx.const(zp, "int8"), [dst + q])
+                            T.buffer_store(scratch, tirx.const(zp, "int8"), [twin + q])
                         return
+
                     def gather(q):
-                        T.buffer_store(scratch, x[((r + r0) * bw + q + c0) * c + k], [dst + q])
+                        v = T.bind(x[((r + r0) * bw + q + c0) * c + k])
+                        T.buffer_store(scratch, v, [dst + q])
+                        T.buffer_store(scratch, v, [twin + q])
 
                     if w >= 4:  # four bytes per iteration: a quarter of the loop overhead
                         with T.serial(0, w // 4) as qq:
@@ -300,8 +305,9 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
                             load_row(i - pt + kh - 1, tirx.floormod(i + kh - 1, kh))
                         else:
                             load_row(h, tirx.floormod(i + kh - 1, kh))  # any row past the image: zeros
-                        rows = [T.bind(tirx.floormod(i + ki, kh) * _i32(row_bytes))
-                                for ki in range(kh)]
+                        # the window's rows, oldest first, are contiguous from slot i mod KH
+                        first = T.bind(tirx.floormod(i, kh) * _i32(row_bytes))
+                        rows = [first + ki * row_bytes for ki in range(kh)]
                         if ow >= 2:
                             with T.serial(0, ow // 2) as jp:
                                 outputs(i, jp * 2, rows, 2)
