@@ -25,7 +25,7 @@ from mcunet_tvm.quant.fixedpoint import multiply_by_quantized_multiplier
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, single_op_module
+from opcases import add_case, conv_case, single_op_module
 
 
 def _smmlar(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -115,3 +115,22 @@ def test_identical_kernels_are_compiled_once() -> None:
     assert isinstance(kernels["k2"], tirx.PrimFunc)
     unique, aliases = deduplicate(kernels)
     assert set(unique) == {"k1", "k3"} and aliases == {"k2": "k1"}
+
+
+@pytest.mark.parametrize("shifts", [(-1, -3, -19), (0, -2, -22), (0, 0, 0), (1, -1, -23), (-2, 1, -10)])
+def test_add_requantisation_forms_match_reference(tmp_path, shifts) -> None:
+    """ADD picks the SMMLAR form, the shift-free form or the general one per constant; all equal TFLite."""
+    rng = np.random.default_rng(sum(shifts) + 40)
+    op, _ = add_case(rng, (1, 5, 7, 9))
+    op = dataclasses.replace(op, in1_shift=shifts[0], in2_shift=shifts[1], out_shift=shifts[2],
+                             act_min=-100 if shifts[2] % 2 else -128)
+    target = get_target("host")
+    compiled = compile_relax(single_op_module(op, []), mcpu=None)
+    sources = compiled.write(tmp_path)
+    exe = toolchain.link(target, toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj"),
+                         tmp_path / "model")
+    prog = program_from_relax(compiled.integer_module)
+    for _ in range(3):
+        x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
+        out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
+        assert out == run_reference(compiled.program, x).tobytes()

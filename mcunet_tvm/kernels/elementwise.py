@@ -8,7 +8,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Add, InputRows, Insert, Pad
 from .common import OUT, arg, finish, window_arg
-from .requant import clamp_to_int8, requantize
+from .requant import clamp_to_int8, requantize_const
 
 
 def _i32(v: int):
@@ -20,15 +20,21 @@ def add(op: Add) -> tirx.PrimFunc:
     a, load_a = window_arg(0, op, op.in_shape, "a")
     b, load_b = window_arg(1, op, op.in_shape, "b")
 
+    shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
+
     def scaled(load, idx, zp, mult, shift):
         value = (load(*idx).astype("int32") - _i32(zp)) * _i32(1 << op.left_shift)
-        return requantize(value, _i32(mult), _i32(shift))
+        return requantize_const(value, mult, shift, shifted_bound)
+
+    def bound(shift: int) -> int:  # |scaled|: the multiplier is below 1, a left shift scales up
+        return (shifted_bound << max(shift, 0)) + 1
 
     def body(*idx):
         total = scaled(load_a, idx, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
             load_b, idx, op.in2_zp, op.in2_multiplier, op.in2_shift
         )
-        value = requantize(total, _i32(op.out_multiplier), _i32(op.out_shift)) + _i32(op.out_zp)
+        value = requantize_const(total, op.out_multiplier, op.out_shift,
+                                 bound(op.in1_shift) + bound(op.in2_shift), op.out_zp)
         return clamp_to_int8(value, op.act_min, op.act_max)
 
     out = te.compute(op.out_shape, body, name=OUT)

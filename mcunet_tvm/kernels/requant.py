@@ -132,6 +132,20 @@ def fast_requantize(acc: PrimExpr, multiplier: PrimExpr, exponent: PrimExpr, rou
     return _let("rq_acc", acc, body)
 
 
+def requantize_const(acc: PrimExpr, multiplier: int, shift: int, acc_bound: int, out_zp: int = 0) -> PrimExpr:
+    """``MultiplyByQuantizedMultiplier(acc, multiplier, shift) + out_zp`` with compile-time constants.
+
+    ``acc_bound`` bounds ``|acc|``; when it and the shift allow, the fast form
+    (:func:`fast_requantize`, one SMMLAR and a shift) is used, else the general one.
+    """
+    if acc_bound < (1 << 30) - 1 and -MAX_FAST_EXPONENT <= shift <= -1:
+        e, rounding = (int(v) for v in pack_fast_requant(np.array([shift]), out_zp))
+        return fast_requantize(acc, _i32(multiplier), _i32(e), _i32(rounding))
+    if acc_bound < (1 << 30) - 1 and shift == 0 and abs(out_zp) <= 128:  # SRDHM only: no rounding shift
+        return tirx.call_extern("int32", "mcunet_smmlar", _expr(acc) + _expr(acc), _i32(multiplier), _i32(out_zp))
+    return requantize(acc, _i32(multiplier), _i32(shift), out_zp)
+
+
 def bind_requantizer(
     multiplier: PrimExpr, shift: PrimExpr, bind, out_zp: int = 0
 ) -> Callable[[PrimExpr], PrimExpr]:
