@@ -308,9 +308,12 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
                         # the window's rows, oldest first, are contiguous from slot i mod KH
                         first = T.bind(tirx.floormod(i, kh) * _i32(row_bytes))
                         rows = [first + ki * row_bytes for ki in range(kh)]
-                        if ow >= 2:
-                            with T.serial(0, ow // 2) as jp:
-                                outputs(i, jp * 2, rows, 2)
+                        if ow >= 4:  # two pairs per iteration: half the loop overhead
+                            with T.serial(0, ow // 4) as jq:
+                                outputs(i, jq * 4, rows, 2)
+                                outputs(i, jq * 4 + 2, rows, 2)
+                        if ow % 4 >= 2:
+                            outputs(i, ow - ow % 4, rows, 2)
                         if ow % 2:
                             outputs(i, ow - 1, rows, 1)
     return builder.get().with_attr("mcunet.op", op.to_json())
