@@ -195,3 +195,18 @@ def test_branch_and_bound_is_exact_on_small_graphs(seed: int) -> None:
     layout = assign_offsets({iv.name: iv for iv in ivs}, rules, lower_bound=0, node_budget=10**6)
     assert layout.optimal
     assert layout.arena_bytes == _brute_force_arena(ivs, {k: d // ALIGN * ALIGN for k, d in rules.items()})
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_promoting_top_tensors_never_grows_the_arena(seed: int) -> None:
+    """The local search after the greedy orders keeps a layout only when it is smaller."""
+    from mcunet_tvm.planner.lifetimes import lifetimes, overlap_rules
+    from mcunet_tvm.planner.offsets import assign_offsets
+
+    g = random_graph(seed)
+    intervals = lifetimes(g)
+    rules = overlap_rules(g, intervals)
+    plain = assign_offsets(intervals, rules, node_budget=0, restarts=3, promote_rounds=0)
+    promoted = assign_offsets(intervals, rules, node_budget=0, restarts=3)
+    assert promoted.arena_bytes <= plain.arena_bytes
+    assert set(promoted.offsets) == set(intervals)

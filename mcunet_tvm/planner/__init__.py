@@ -47,7 +47,7 @@ def plan_memory(graph: Graph, guard: int = 0, fast: bool = False) -> MemoryPlan:
     intervals = lifetimes(graph)
     rules = overlap_rules(graph, intervals)
     live = live_bytes_per_step(intervals, len(graph.steps), rules)
-    effort = {"restarts": 10, "node_budget": 0} if fast else {}
+    effort = {"restarts": 10, "node_budget": 0, "promote_rounds": 0} if fast else {}
     if guard:
         padded = {n: dataclasses.replace(iv, nbytes=iv.nbytes + 2 * guard) for n, iv in intervals.items()}
         layout = assign_offsets(padded, rules, **effort)

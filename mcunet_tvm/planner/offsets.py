@@ -85,19 +85,47 @@ STRATEGIES: dict[str, Callable[[list[Interval]], list[Interval]]] = {
 }
 
 
+#: rounds of :func:`_promote_top` after the greedy and random orders
+PROMOTE_ROUNDS = 60
+
+
+def _promote_top(best: Layout, order: list[Interval], rules, lower_bound: int, rounds: int) -> Layout:
+    """Local search: place the tensors that touch the top of the arena earlier, keep what helps.
+
+    First fit is sensitive to its order; the tensors ending at the arena's top
+    are the ones it placed badly. Moving them to the front of the order (the
+    rest keeps its relative order) and placing again is a cheap repair step.
+    """
+    offsets, arena = best.offsets, best.arena_bytes
+    for _ in range(rounds):
+        top = {iv.name for iv in order if offsets[iv.name] + _align(iv.nbytes) == arena}
+        candidate = [iv for iv in order if iv.name in top] + [iv for iv in order if iv.name not in top]
+        if candidate == order:
+            break
+        offsets, arena = _place(candidate, rules)
+        order = candidate
+        if arena < best.arena_bytes:
+            best = Layout(offsets, arena, best.strategy + "+promote")
+            if arena <= lower_bound:
+                break
+    return best
+
+
 def assign_offsets(
     intervals: dict[str, Interval],
     rules: dict[tuple[str, str], int] | None = None,
     lower_bound: int = 0,
     node_budget: int = EXACT_NODE_BUDGET,
     restarts: int = RANDOM_RESTARTS,
+    promote_rounds: int = PROMOTE_ROUNDS,
 ) -> Layout:
     """The smallest layout found by the greedy strategies and the branch-and-bound search.
 
     ``rules`` maps (input, output) to the largest safe ``offset(output) -
     offset(input)`` for tensors that may overlap (see ``Step.overlap``); deltas
     are rounded down to the alignment so every placement stays safe. After the
-    heuristic orders, seeded random orders are tried, then the exact search
+    heuristic orders, seeded random orders are tried, then ``promote_rounds``
+    rounds of :func:`_promote_top` on the best of them, then the exact search
     (``node_budget`` nodes; 0 disables it). The search stops as soon as a layout
     reaches ``lower_bound``.
     """
@@ -110,13 +138,17 @@ def assign_offsets(
         perm = sorted(ivs, key=lambda v: (-v.nbytes, v.name))
         rng.shuffle(perm)
         orders.append((f"random{i}", perm))
+    best_order: list[Interval] = []
     for name, order in orders:
         offsets, arena = _place(order, aligned)
         if best is None or arena < best.arena_bytes:
-            best = Layout(offsets, arena, name)
+            best, best_order = Layout(offsets, arena, name), order
         if best.arena_bytes <= lower_bound:
             return dataclasses.replace(best, optimal=True)
     assert best is not None
+    best = _promote_top(best, best_order, aligned, lower_bound, promote_rounds)
+    if best.arena_bytes <= lower_bound:
+        return dataclasses.replace(best, optimal=True)
     if node_budget <= 0 or any(d > 0 for d in aligned.values()):
         return best  # the dropped-form argument needs every overlap delta <= 0
     return _branch_and_bound(ivs, aligned, best, lower_bound, node_budget)
