@@ -107,18 +107,20 @@ class Conv2D(OpDesc):
         return _prod(self.out_shape) * kh * kw * cin
 
     def row_buffer_shape(self) -> tuple[int, int] | None:
-        """(rows, bytes per row) of the stride-1 depthwise kernel's ring of padded input rows.
+        """(rows, bytes per row) of the row depthwise kernel's ring of padded input rows (stride 1 or 2).
 
         ``2 x KH`` rows (each input row is stored twice, KH rows apart, so the
         KH rows of any window are contiguous) of one channel, padded with the
         zero point, plus 4 bytes of slack so the last outputs of a row may read
-        whole words. ``None``: the kernel works tap by tap (strided or dilated,
-        or padding >= kernel).
+        whole words. ``None``: the kernel works tap by tap (dilated, 3x3
+        stride 2, other strides, or padding too large for the window).
         """
         kh, kw = self.kernel
         pt, pl, pb, pr = self.padding
-        if not (self.depthwise and self.strides == (1, 1) and self.dilation == (1, 1)
-                and max(pt, pb) < kh and max(pl, pr) < kw):
+        # stride 2 only pays for its row gathers with 5x5 and larger kernels (measured on the M7)
+        strides_ok = self.strides == (1, 1) or (self.strides == (2, 2) and min(kh, kw) >= 5)
+        if not (self.depthwise and strides_ok and self.dilation == (1, 1)
+                and max(pt, pb) < kh and max(pl, pr) < kw and pt <= kh - self.strides[0]):
             return None
         return 2 * kh, self.in_shape[2] + pl + pr + 4
 

@@ -1,4 +1,4 @@
-"""Fast-path pieces of the kernels: SMMLAR requantisation, the depthwise row ring, identical kernels.
+"""Fast-path pieces of the kernels: SMMLAR requantisation, the depthwise row ring (stride 1 and 2), identical kernels.
 
 The requantisation identity is checked in numpy against the reference's
 TFLite arithmetic; the depthwise row kernel is checked bit-exact against the
@@ -60,14 +60,15 @@ def _depthwise_cases(n: int, seed: int):
     cases = []
     for _ in range(n):
         k = int(rng.choice([3, 3, 5, 7]))
+        s = int(rng.choice([1, 1, 2])) if k >= 5 else 1
         h, w = int(rng.integers(k, 13)), int(rng.integers(k, 13))
         c = int(rng.integers(1, 11))
-        cases.append(conv_case(rng, h, w, c, c, k, 1, padding=str(rng.choice(["same", "valid"])), depthwise=True))
+        cases.append(conv_case(rng, h, w, c, c, k, s, padding=str(rng.choice(["same", "valid"])), depthwise=True))
     return cases
 
 
-HOST_CASES = _depthwise_cases(16, seed=21)
-QEMU_CASES = _depthwise_cases(4, seed=22)
+HOST_CASES = _depthwise_cases(24, seed=21)
+QEMU_CASES = _depthwise_cases(6, seed=22)
 
 
 def _check(tmp_path, target_name: str, op: Conv2D, consts, inplace: bool) -> None:
@@ -100,9 +101,14 @@ def test_depthwise_row_kernel_on_qemu(tmp_path, index: int) -> None:
     _check(tmp_path, "cortex-m7", op, consts, inplace=bool(index % 2))
 
 
-def test_strided_depthwise_keeps_the_tap_kernel() -> None:
-    op, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 2, depthwise=True)
+def test_dilated_depthwise_keeps_the_tap_kernel() -> None:
+    op, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 1, depthwise=True)
+    op = dataclasses.replace(op, dilation=(2, 2))
     assert op.row_buffer_shape() is None and op.scratch_bytes() == 0
+    strided, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 2, depthwise=True)
+    assert strided.row_buffer_shape() is None  # 3x3 stride 2: tap by tap is cheaper
+    strided, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 5, 2, depthwise=True)
+    assert strided.row_buffer_shape() is not None
 
 
 def test_identical_kernels_are_compiled_once() -> None:

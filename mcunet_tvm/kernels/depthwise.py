@@ -194,6 +194,7 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
     kh, kw = op.kernel
+    stride = op.strides[0]
     pt, pl, _, _ = op.padding
     win = op.window(0)
     buf = op.input_buffer_shape(0, op.in_shape)
@@ -269,44 +270,63 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
                     T.buffer_store(out, clamp_to_int8(requant(value), op.act_min, op.act_max), [(i * ow + j) * c + k])
 
                 def outputs(i, j, rows, count):
-                    """``count`` (1 or 2) outputs of row i from column j; ``rows[ki]`` = ring offsets."""
+                    """``count`` (1 or 2) outputs of row i from column j; ``rows[ki]`` = ring offsets.
+
+                    Stride 1: both outputs share the words read at ``j`` (parities 0 and 1);
+                    stride 2: each output reads its own words at ``2 (j + p)``.
+                    """
                     for p in range(count):
                         T.buffer_store(acc, base, [p])
-                    used = sorted({(word, reg) for p in range(count) for word, reg, _ in plans[p]})
+                    groups = [(0, list(range(count)))] if stride == 1 else [(p, [p]) for p in range(count)]
                     for ki in range(kh):
-                        regs, raw = {}, {}
-                        for word, reg in used:
-                            if word not in raw:
-                                raw[word] = T.bind(T.call_extern("int32", "mcunet_read_s8x4",
-                                                                 T.address_of(scratch[rows[ki] + j + word * 4])))
-                            widen = "mcunet_sxtb16_ror8" if reg else "mcunet_sxtb16"
-                            regs[(word, reg)] = T.bind(T.call_extern("int32", widen, raw[word]))
-                        for p in range(count):
-                            for word, reg, (lo, hi) in plans[p]:
-                                a = regs[(word, reg)]
-                                if lo >= 0 and hi >= 0:
-                                    mac = T.call_extern("int32", "mcunet_smlad", a, weight_reg(ki, lo, hi), acc[p])
-                                elif lo >= 0:  # bottom half of the lane register
-                                    mac = T.call_extern("int32", "mcunet_smlabb", a, weight_reg(ki, lo, -1), acc[p])
-                                else:  # top half: weight (bottom) x input (top)
-                                    mac = T.call_extern("int32", "mcunet_smlabt", weight_reg(ki, hi, -1), a, acc[p])
-                                T.buffer_store(acc, mac, [p])
+                        for at, outs in groups:
+                            plan_of = {p: plans[p] if stride == 1 else plans[0] for p in outs}
+                            used = sorted({(word, reg) for p in outs for word, reg, _ in plan_of[p]})
+                            regs, raw = {}, {}
+                            for word, reg in used:
+                                if word not in raw:
+                                    addr = scratch[rows[ki] + (j + at) * stride + word * 4]
+                                    raw[word] = T.bind(T.call_extern("int32", "mcunet_read_s8x4", T.address_of(addr)))
+                                widen = "mcunet_sxtb16_ror8" if reg else "mcunet_sxtb16"
+                                regs[(word, reg)] = T.bind(T.call_extern("int32", widen, raw[word]))
+                            for p in outs:
+                                mac_row(ki, p, plan_of[p], regs)
                     for p in range(count):
                         store(i, j + p, acc[p])
 
-                for r in range(-pt, -pt + kh - 1):  # the rows above output row 0
+                def mac_row(ki, p, plan, regs):
+                    """Kernel row ki of output p: SMLAD per tap pair, a 16x16 MAC per lone tap."""
+                    for word, reg, (lo, hi) in plan:
+                        a = regs[(word, reg)]
+                        if lo >= 0 and hi >= 0:
+                            mac = T.call_extern("int32", "mcunet_smlad", a, weight_reg(ki, lo, hi), acc[p])
+                        elif lo >= 0:  # bottom half of the lane register
+                            mac = T.call_extern("int32", "mcunet_smlabb", a, weight_reg(ki, lo, -1), acc[p])
+                        else:  # top half: weight (bottom) x input (top)
+                            mac = T.call_extern("int32", "mcunet_smlabt", weight_reg(ki, hi, -1), a, acc[p])
+                        T.buffer_store(acc, mac, [p])
+
+                # output row i reads input rows i*stride - pt + ki; row r lives in slot (r + pt) mod KH
+                for r in range(-pt, -pt + kh - stride):  # the rows above output row 0
                     load_row(r, (r + pt) % kh)
-                last_in = h + pt - kh + 1  # output rows below this one load a padding row
+                last_in = (h + pt - kh) // stride + 1  # output rows from here on load some padding rows
                 for lo, hi, inside in [(0, min(last_in, oh), True), (max(last_in, 0), oh, False)]:
                     if hi <= lo:
                         continue
                     with T.serial(lo, hi) as i:
-                        if inside:
-                            load_row(i - pt + kh - 1, tirx.floormod(i + kh - 1, kh))
-                        else:
-                            load_row(h, tirx.floormod(i + kh - 1, kh))  # any row past the image: zeros
-                        # the window's rows, oldest first, are contiguous from slot i mod KH
-                        first = T.bind(tirx.floormod(i, kh) * _i32(row_bytes))
+                        for u in range(stride):  # the rows this output row adds to the window
+                            r = i * stride - pt + kh - stride + u
+                            slot = tirx.floormod(i * stride + kh - stride + u, kh)
+                            if inside:
+                                load_row(r, slot)
+                            else:
+                                with T.If(r < h):
+                                    with T.Then():
+                                        load_row(r, slot)
+                                    with T.Else():
+                                        load_row(h, slot)  # any row past the image: zeros
+                        # the window's rows, oldest first, are contiguous from slot (i * stride) mod KH
+                        first = T.bind(tirx.floormod(i * stride, kh) * _i32(row_bytes))
                         rows = [first + ki * row_bytes for ki in range(kh)]
                         if ow >= 4:  # two pairs per iteration: half the loop overhead
                             with T.serial(0, ow // 4) as jq:
