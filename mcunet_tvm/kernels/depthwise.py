@@ -3,12 +3,12 @@
 Two kernels, both channel by channel with the input zero point folded into
 one per-channel constant (``bias - zp * sum(w)``):
 
-- stride 1 (:func:`_row_kernel`, ``Conv2D.row_buffer_shape``): the channel's
-  input rows pass through a ring of KH rows padded with the zero point (an
-  argument: the planner places it in the arena), so every output is an
-  interior one, and SMLAD multiplies pairs of taps of two neighbouring
-  outputs at once;
-- strided or dilated (:func:`_tap_kernel`): the ``KH x KW`` weights in
+- stride 1, and stride 2 with 5x5 or larger kernels (:func:`_row_kernel`,
+  ``Conv2D.row_buffer_shape``): the channel's input rows pass through a ring
+  of rows padded with the zero point (an argument: the planner places it in
+  the arena), so every output is an interior one, and SMLAD multiplies pairs
+  of taps (t, t + 2) at once;
+- otherwise (3x3 stride 2, dilated; :func:`_tap_kernel`): the ``KH x KW`` weights in
   registers and the taps of a pixel unrolled at constant offsets from one
   base address; only border pixels, found at compile time per row and column
   range, check every tap (a tap outside the image contributes nothing,
@@ -180,16 +180,18 @@ def _row_plan(kw: int, parity: int) -> list[tuple[int, int, tuple[int, ...]]]:
 
 
 def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
-    """Depthwise, stride 1: each channel through a ring of KH padded input rows (TinyEngine's plane).
+    """Depthwise, stride 1 or 2: each channel through a ring of padded input rows (TinyEngine's plane).
 
-    For channel k, input rows are gathered from NHWC into a ring buffer of KH
-    rows padded with the input zero point, so every output pixel is an
-    interior one. Along a row two neighbouring outputs are computed together:
-    a word of four consecutive inputs widened with SXTB16 gives the pairs of
-    taps (t, t + 2) that SMLAD multiplies with a packed weight pair. A 3x3
-    kernel row is then one load, two widenings and four multiply-accumulates
-    for six MACs. The input zero point is folded into one per-channel
-    constant (padding holds the zero point, so it contributes nothing).
+    For channel k, input rows are gathered from NHWC into a ring of KH slots
+    padded with the input zero point, so every output pixel is an interior
+    one; each row is written to two slots KH apart, so a window's rows are
+    contiguous. A word of four consecutive inputs widened with SXTB16 gives
+    the pairs of taps (t, t + 2) that SMLAD multiplies with a packed weight
+    pair. Stride 1: two neighbouring outputs share the words (a 3x3 kernel
+    row is one load, two widenings and four multiply-accumulates for six
+    MACs); stride 2: each output reads its own words. The input zero point
+    is folded into one per-channel constant (padding holds the zero point,
+    so it contributes nothing).
     """
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
