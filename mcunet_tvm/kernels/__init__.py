@@ -129,8 +129,8 @@ def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray]) -> list[tuple[str, n
 def kernel_scratch_bytes(op: OpDesc, schedule: SimdConfig | None = None) -> int:
     """Arena scratch the kernel of ``op`` takes (argument ``p8_scratch``), live during its step only.
 
-    The in-place depthwise kernel's channel buffer (``OpDesc.scratch_bytes``),
-    or a SIMD 1x1 kernel's widened input tile (``simd.staged_input_bytes``).
+    The depthwise row ring or in-place channel buffer (``OpDesc.scratch_bytes``),
+    or a SIMD kernel's widened input windows (``simd.staged_input_bytes``).
     """
     return op.scratch_bytes() or staged_input_bytes(op, schedule)
 

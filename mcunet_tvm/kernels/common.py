@@ -31,6 +31,15 @@ def window_arg(index: int, op: OpDesc, shape, name: str):
     return tensor, lambda b, h, w, c: tensor[b, h + r0, w + c0, c]
 
 
+def pack_halves(lo, hi=None):
+    """Two int32 values as the bottom and top halfwords of one register (``hi`` None: top 0).
+
+    The operand layout of SMLAD / SMLABB / SMLABT, whose halves are signed 16-bit lanes.
+    """
+    bottom = lo & tirx.const(0xFFFF, "int32")
+    return bottom if hi is None else bottom | (hi << tirx.const(16, "int32"))
+
+
 def in_bounds(h, w, height: int, width: int):
     """True where (h, w) lies inside a height x width image."""
     return tirx.all(h >= 0, h < height, w >= 0, w < width)

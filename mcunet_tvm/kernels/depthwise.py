@@ -34,12 +34,20 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D
-from .common import OUT, SCRATCH
+from .common import OUT, SCRATCH, pack_halves
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
 def _i32(v: int):
     return tirx.const(v, "int32")
+
+
+def _folded_bias(bias, k, taps: list, zp: int):
+    """``bias[k] - zp * sum(w)``: the input zero point folded out of every tap of channel k."""
+    total = taps[0]
+    for v in taps[1:]:
+        total = total + v
+    return T.bind(bias[k] - _i32(zp) * total)
 
 
 def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) -> tuple[int, int]:
@@ -51,7 +59,7 @@ def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) ->
 
 
 def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
-    """The depthwise kernel for ``op``: rows of a channel plane (stride 1) or tap by tap."""
+    """The depthwise kernel for ``op``: the row kernel where ``op.row_buffer_shape()`` allows, else tap by tap."""
     if op.inplace and op.windows:
         raise ValueError("an in-place depthwise conv reads a whole buffer, not a window")
     if op.row_buffer_shape():
@@ -60,7 +68,7 @@ def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
 
 
 def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
-    """Tap by tap in NHWC (strided or dilated kernels), border pixels checked."""
+    """Tap by tap in NHWC (3x3 stride 2, dilated, other strides), border pixels checked."""
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
     kh, kw = op.kernel
@@ -93,10 +101,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
                 wk = [T.bind(weight[(ki * kw + kj) * c + k].astype("int32")) for ki, kj in taps]
                 fast_base = None
                 if row_hi > row_lo and col_hi > col_lo:  # some pixel takes the fast path
-                    wsum = wk[0]
-                    for v in wk[1:]:
-                        wsum = wsum + v
-                    fast_base = T.bind(bias[k] - _i32(zp) * wsum)
+                    fast_base = _folded_bias(bias, k, wk, zp)
                 requant = channel_requantizer(op, mult, rq, k, T.bind)
 
                 def store(i, j, value):
@@ -109,7 +114,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
                 # taps pair up into halfwords: SMLABB / SMLABT pick the weight from the bottom / top
                 # half, so a 3x3 channel's nine weights live in five registers
                 packed = [
-                    T.bind((wk[t] & _i32(0xFFFF)) | (wk[t + 1] << _i32(16))) if t + 1 < len(wk) else wk[t]
+                    T.bind(pack_halves(wk[t], wk[t + 1])) if t + 1 < len(wk) else wk[t]
                     for t in range(0, len(wk), 2)
                 ]
 
@@ -232,18 +237,15 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
             with T.serial(0, c) as k:
                 wk = [[T.bind(weight[(ki * kw + kj) * c + k].astype("int32")) for kj in range(kw)]
                       for ki in range(kh)]
-                total = wk[0][0]
-                for v in [v for row in wk for v in row][1:]:
-                    total = total + v
-                base = T.bind(bias[k] - _i32(zp) * total)
+                base = _folded_bias(bias, k, [v for row in wk for v in row], zp)
                 requant = channel_requantizer(op, mult, rq, k, T.bind)
                 packed: dict[tuple[int, int, int], object] = {}
 
                 def weight_reg(ki, lo, hi):
                     """The taps (lo, hi) of kernel row ki as one register (-1: no tap, weight 0)."""
                     if (ki, lo, hi) not in packed:
-                        bottom = wk[ki][lo] & _i32(0xFFFF) if lo >= 0 else _i32(0)
-                        packed[(ki, lo, hi)] = T.bind(bottom | (wk[ki][hi] << _i32(16)) if hi >= 0 else bottom)
+                        packed[(ki, lo, hi)] = T.bind(pack_halves(wk[ki][lo] if lo >= 0 else _i32(0),
+                                                                  wk[ki][hi] if hi >= 0 else None))
                     return packed[(ki, lo, hi)]
 
                 def load_row(r, slot):

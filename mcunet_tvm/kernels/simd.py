@@ -31,7 +31,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D, Dense, OpDesc
-from .common import OUT, SCRATCH
+from .common import OUT, SCRATCH, pack_halves
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
@@ -273,10 +273,6 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                             wv = wt[((o0 + t) * g.kh + ki) * seg + kj * g.c + ch].astype("int32")
                             T.buffer_store(acc, acc[idx] + xv * wv, [idx])
 
-            def pack_pair(lo, hi):
-                """Two int32 values as the bottom and top halfwords of one register."""
-                return (lo & _i32(0xFFFF)) | (hi << _i32(16))
-
             def partial_weights(o0, tc, ki):
                 """Lanes of the last, partial weight word of kernel row ki (its staged input is 0 past the row)."""
                 base, rest = seg - seg % 4, seg % 4
@@ -284,7 +280,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                 for t in range(tc):
                     row = ((o0 + t) * g.kh + ki) * seg + base
                     w = [wt[row + b].astype("int32") for b in range(rest)]
-                    lo = T.bind(pack_pair(w[0], w[2]) if rest == 3 else w[0])  # a top lane times 0
+                    lo = T.bind(pack_halves(w[0], w[2]) if rest == 3 else w[0])  # a top lane times 0
                     lanes.append((lo, T.bind(w[1]) if rest >= 2 else None))
                 return lanes
 
@@ -321,8 +317,8 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                     if rest:
                         v = [x[base + seg - rest + b].astype("int32") - _i32(zp) for b in range(rest)]
                         at = dst + 2 * (seg // 4)
-                        T.buffer_store(staged, pack_pair(v[0], v[2]) if rest == 3 else v[0] & _i32(0xFFFF), [at])
-                        T.buffer_store(staged, v[1] & _i32(0xFFFF) if rest >= 2 else _i32(0), [at + 1])
+                        T.buffer_store(staged, pack_halves(v[0], v[2] if rest == 3 else None), [at])
+                        T.buffer_store(staged, pack_halves(v[1]) if rest >= 2 else _i32(0), [at + 1])
 
                 def bytewise():  # the window crosses the left or right border: byte by byte
                     with T.serial(0, row_words) as q:
@@ -333,8 +329,8 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                             valid = tirx.all(pos < seg, col >= 0, col < g.w)
                             load = x[x_index(ih, col) + tirx.floormod(pos, g.c)].astype("int32") - _i32(zp)
                             v.append(T.bind(tirx.if_then_else(valid, load, _i32(0))))
-                        T.buffer_store(staged, pack_pair(v[0], v[2]), [dst + 2 * q])
-                        T.buffer_store(staged, pack_pair(v[1], v[3]), [dst + 2 * q + 1])
+                        T.buffer_store(staged, pack_halves(v[0], v[2]), [dst + 2 * q])
+                        T.buffer_store(staged, pack_halves(v[1], v[3]), [dst + 2 * q + 1])
 
                 if not padded:
                     direct()
