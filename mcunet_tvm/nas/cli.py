@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     from .search import best_mobilenetv2, evolve, optimise_space
     from .space import to_netconfig
     from .supernet import Supernet, extract_subnet
-    from .train import accuracy, distributed, train_network, train_supernet
+    from .train import accuracy, distributed, finish_distributed, train_network, train_supernet
 
     t0 = time.monotonic()
     rank, world = distributed()
@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> dict:
     calib_x = train[0][: 512]
     winner, log = evolve(space, mcu, classes, dsp, _fitness(net, calib_x, val, world), args.population,
                          args.generations, args.seed, progress=_bar("evolution", main_rank))
+    finish_distributed()  # the rest (fine-tune, baseline, export, build) runs on the main rank only
     if not main_rank:
         return {}
     # 4. fine-tune the winner; train the MobileNetV2 baseline with the same number of epochs

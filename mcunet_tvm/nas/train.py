@@ -34,6 +34,17 @@ def distributed() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then leave the process group (the main rank goes on alone).
+
+    A rank that exits while the gloo group is still up can abort at interpreter
+    shutdown ("terminate called without an active exception"), failing torchrun.
+    """
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random horizontal flips and small shifts (padding by reflection)."""
     flip = torch.rand(x.shape[0], generator=gen) < 0.5
