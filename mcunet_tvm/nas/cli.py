@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     from .search import best_mobilenetv2, evolve, optimise_space
     from .space import to_netconfig
     from .supernet import Supernet, extract_subnet
-    from .train import accuracy, distributed, finish_distributed, train_network, train_supernet
+    from .train import accuracy, distributed, exit_worker, finish_distributed, train_network, train_supernet
 
     t0 = time.monotonic()
     rank, world = distributed()
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
                          args.generations, args.seed, progress=_bar("evolution", main_rank))
     finish_distributed()  # the rest (fine-tune, baseline, export, build) runs on the main rank only
     if not main_rank:
-        return {}
+        exit_worker()
     # 4. fine-tune the winner; train the MobileNetV2 baseline with the same number of epochs
     model = train_network(extract_subnet(net, winner.arch).train(), train, args.finetune_epochs, lr=0.01,
                           seed=args.seed, progress=_bar("fine-tune", True))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 from collections.abc import Callable
 
 import torch
@@ -43,6 +44,20 @@ def finish_distributed() -> None:
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_worker() -> None:
+    """End a non-main rank now: flush its output and skip interpreter teardown.
+
+    Leaving the group is not enough on a loaded machine: C++ threads of the
+    distributed runtime can still be joinable when static destructors run, and
+    the rank aborts ("terminate called without an active exception"), which
+    torchrun reports as a failure of the whole job. The worker has nothing left
+    to write, so it exits with ``os._exit(0)``.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
