@@ -99,6 +99,13 @@ def parse_args(argv: list[str] | None, prog: str = "python -m mcunet_tvm.build")
         "(simd; portable C off DSP cores), or plain TIR (plain)",
     )
     p.add_argument(
+        "--optimize",
+        choices=("speed", "size"),
+        default="speed",
+        help="speed (the default): every kernel specialised to its layer; size: kernels take the "
+        "layer's sizes at run time and layers share them (less flash, a few %% more instructions)",
+    )
+    p.add_argument(
         "--tune",
         type=int,
         default=0,
@@ -173,6 +180,7 @@ def build(args: argparse.Namespace) -> dict:
             simd={"auto": None, "simd": True, "plain": False}[args.kernels],
             schedule=db.lookup(target.name) if db else None,
             stream_input=args.stream_input,
+            optimize=args.optimize,
         )
 
     compiled = compile_model()
@@ -213,6 +221,7 @@ def build(args: argparse.Namespace) -> dict:
         "arena_lower_bound_bytes": plan.lower_bound_bytes,
         "flash_bytes": flash,
         "model_flash_bytes": toolchain.object_flash_bytes(target, objects),
+        "code_bytes": toolchain.code_bytes(target, objects),  # kernels + entry point, no constants
         "stack_bytes": None,
         "compile_seconds": round(compile_s, 2),
         "guards": bool(args.guards),
@@ -225,7 +234,7 @@ def build(args: argparse.Namespace) -> dict:
             "steps": table,
         },
         "patch": None,
-        "kernels": _kernel_summary(prog, db, target.name),
+        "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
     }
     if info is not None:
         live = plan.live_bytes
@@ -284,13 +293,14 @@ def _tflm(model, prog, x: np.ndarray):
         return None  # not expressible in TFLite (e.g. a padding TFLite has no form for)
 
 
-def _kernel_summary(prog, db, target: str) -> dict:
-    """How many layers run SIMD micro-kernels, and how many of those have a tuned schedule."""
+def _kernel_summary(prog, db, target: str, aliases: dict[str, str]) -> dict:
+    """How many layers run SIMD micro-kernels (how many tuned), and how many C kernels they share."""
     from .kernels import kernel_schedule
 
     simd = [c for c in prog.calls if c.kernel and kernel_schedule(prog.kernels.get(c.kernel))]
     return {
         "layers": sum(1 for c in prog.calls if c.kernel),
+        "kernel_functions": len({aliases.get(c.kernel, c.kernel) for c in prog.calls if c.kernel}),
         "simd_layers": len(simd),
         "tuned_layers": sum(1 for c in simd if db and db.best(target, c.op)),
         "tune_db": str(db.path) if db else None,
@@ -320,7 +330,8 @@ def _summary(report: dict) -> str:
         f"  MACs          {report['macs']:,}",
         f"  params        {report['params']:,}",
         f"  arena         {report['arena_bytes']:,} B (lower bound {report['arena_lower_bound_bytes']:,} B)",
-        f"  flash         {report['flash_bytes']:,} B (model {report['model_flash_bytes']:,} B)",
+        f"  flash         {report['flash_bytes']:,} B (model {report['model_flash_bytes']:,} B, of which code "
+        f"{report['code_bytes']:,} B)",
     ]
     if report.get("patch"):
         pt = report["patch"]

@@ -4,6 +4,7 @@
               --PatchInference-----> optional: first stage run patch by patch (MCUNetV2)
               --InplaceDepthwise---> depthwise convs write over their dying inputs
               --UseSimdKernels-----> DSP cores: conv2d/dense kernels become SIMD micro-kernels
+              --UseSharedKernels---> optimize="size": kernels take layer sizes at run time, shared
               --program_from_relax--> ordered kernel calls
               --best_order---------> execution order with the lowest peak
               --plan_memory--------> one static arena
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from .ops import InputRows
 from .passes.inplace_depthwise import inplace_depthwise
 from .passes.lower_qdq import lower_qdq_to_integer
 from .passes.patch_inference import patch_inference
+from .passes.shared_kernels import use_shared_kernels
 from .passes.simd_kernels import ScheduleFn, use_simd_kernels
 from .patching.regions import PatchInfo, patch_program
 from .patching.search import choose_patch
@@ -55,6 +58,8 @@ class CompiledModel:
     layer_program: Program | None = None
     #: the patch split applied (None: layer-based execution)
     patch: PatchInfo | None = None
+    #: kernel name -> the kernel whose C definition it shares (identical code)
+    kernel_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the C sources and headers into ``out_dir``; returns the .c paths."""
@@ -79,6 +84,10 @@ def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
     return lower_qdq_to_integer(mod)
 
 
+#: what the kernels are optimised for (``compile_relax(optimize=...)``, ``build --optimize``)
+OPTIMIZE = ("speed", "size")
+
+
 def compile_relax(
     mod: tvm.IRModule,
     mcpu: str | None = "cortex-m7",
@@ -91,6 +100,7 @@ def compile_relax(
     simd: bool | None = None,
     schedule: ScheduleFn | None = None,
     stream_input: bool = False,
+    optimize: str = "speed",
 ) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
@@ -111,6 +121,8 @@ def compile_relax(
         schedule: per-layer SIMD schedule choice (e.g. a tuning database's ``lookup``).
         stream_input: with ``patch``: the input is not kept in the arena; before each row of
             patches the entry point calls ``mcunet_read_input_rows`` for the rows it needs.
+        optimize: ``"speed"`` (kernels specialised to each layer) or ``"size"`` (kernels take
+            layer sizes at run time and layers share them: less flash, a few % more instructions).
 
     Returns:
         The integer program, its memory plan and the C files (call
@@ -132,8 +144,13 @@ def compile_relax(
         reorder = False  # patches already run one after another, the order that keeps the peak low
     if inplace:
         integer = inplace_depthwise(integer)
+    if optimize not in OPTIMIZE:
+        raise UnsupportedModelError(f"unknown optimisation goal '{optimize}'", where="optimize",
+                                    hint="use one of: " + ", ".join(OPTIMIZE))
     if has_dsp(mcpu) if simd is None else simd:
         integer = use_simd_kernels(integer, schedule)
+    if optimize == "size":
+        integer = use_shared_kernels(integer)
     program = program_from_relax(integer)
     if reorder:
         program = program.reordered(best_order(program.memory_graph()))
@@ -142,7 +159,7 @@ def compile_relax(
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
     kernels = kernels_to_c({k: f for k, f in program.kernels.items() if k not in streamed}, tvm_target(mcpu))
     order = {
-        name: [int(i) for i in re.findall(r"\bp(\d+)_\w+_ptr", proto)]
+        name: [int(i) for i in re.findall(r"\bp(\d+)_\w+", proto)]
         for name, proto in kernels.prototypes.items()
     }
     files = {
@@ -152,7 +169,7 @@ def compile_relax(
         "mcunet_model.h": emit_header(program, plan),
         "mcunet_simd.h": SIMD_HEADER.read_text(),
     }
-    return CompiledModel(integer, program, plan, files, layer_program if info else program, info)
+    return CompiledModel(integer, program, plan, files, layer_program if info else program, info, kernels.aliases)
 
 
 def _is_integer(mod: tvm.IRModule) -> bool:

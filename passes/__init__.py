@@ -8,6 +8,7 @@ Each is a ``tvm.transform.Pass`` usable in your own TVM pipelines:
 - :func:`InplaceDepthwise` — depthwise convs whose input dies write over it.
 - :func:`PatchInference` — run the first stage patch by patch (MCUNetV2).
 - :func:`UseSimdKernels` — conv2d/dense kernels become Cortex-M SIMD micro-kernels.
+- :func:`UseSharedKernels` — kernels take layer sizes at run time; layers share their code.
 """
 
 from .fold_batchnorm import FoldBatchNorm
@@ -15,6 +16,7 @@ from .inplace_depthwise import InplaceDepthwise
 from .lower_qdq import LowerQDQToInteger
 from .patch_inference import PatchInference
 from .quantize_ptq import QuantizePTQ
+from .shared_kernels import UseSharedKernels
 from .simd_kernels import UseSimdKernels
 
 __all__ = [
@@ -23,5 +25,6 @@ __all__ = [
     "LowerQDQToInteger",
     "PatchInference",
     "QuantizePTQ",
+    "UseSharedKernels",
     "UseSimdKernels",
 ]

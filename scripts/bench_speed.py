@@ -1,10 +1,11 @@
-"""Benchmark kernel speed: instructions per MAC, plain TIR vs SIMD micro-kernels (vs tuned), and code size.
+"""Benchmark kernel speed: instructions per MAC, plain TIR vs SIMD micro-kernels (size-optimised, tuned), code size.
 
     .venv/bin/python scripts/bench_speed.py [--target cortex-m7] [--models ...] [--tune N]
 
 For each model: build and profile on QEMU with the plain TIR kernels
-(``--kernels plain``) and with the SIMD micro-kernels (the default on DSP
-cores), and with ``--tune N`` once more after tuning (database:
+(``--kernels plain``), with the SIMD micro-kernels (the default on DSP
+cores), with the shared shape-generic kernels (``--optimize size``), and
+with ``--tune N`` once more after tuning (database:
 build/bench_speed/tuning.json). Every build is checked bit-exact against the
 host reference (and TF Lite Micro). Prints Markdown tables (paste into
 docs/BENCHMARKS.md): per model, per operator type, and the code size of the
@@ -16,24 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ["demo-cnn", "mcunet-vww-like", "mbv2-w0.35-r96", "mbv2-w0.35-r144", "mcunet-in-like"]
-
-
-def code_bytes(objects: list[Path]) -> int:
-    """Sum of the .text sections (code only: weights live in .rodata) of ``objects``."""
-    total = 0
-    for obj in objects:
-        out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True)
-        for line in out.stdout.splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].startswith(".text"):
-                total += int(parts[1])
-    return total
 
 
 def run(model: str, target: str, out: Path, extra: list[str]) -> tuple[dict, dict, int]:
@@ -45,8 +33,7 @@ def run(model: str, target: str, out: Path, extra: list[str]) -> tuple[dict, dic
     if not (run_info["bit_exact"] and run_info.get("bit_exact_tflm", True)):
         raise SystemExit(f"{model}: output is not bit-exact ({extra})")
     profile = json.loads((out / "profile.json").read_text())
-    obj = out / "firmware" / "obj"
-    return report, profile, code_bytes([obj / "mcunet_kernels.o", obj / "mcunet_model.o"])
+    return report, profile, report["code_bytes"]  # .text of kernels + entry point (weights are .rodata)
 
 
 def main() -> int:
@@ -62,25 +49,27 @@ def main() -> int:
     by_type: dict[str, dict[str, list[int]]] = {}
     for model in args.models:
         row = {"model": model}
-        for variant, extra in (("plain", ["--kernels", "plain"]), ("simd", [])) + (
+        for variant, extra in (("plain", ["--kernels", "plain"]), ("simd", []), ("size", ["--optimize", "size"])) + (
             (("tuned", ["--tune", str(args.tune), "--tune-db", str(db)]),) if args.tune else ()
         ):
-            if variant == "simd":
+            if variant in ("simd", "size"):
                 extra = [*extra, "--tune-db", str(args.out / "untuned.json")]  # never read a tuned database
             report, profile, code = run(model, args.target, args.out / f"{model}-{variant}", extra)
             row["macs"] = report["macs"]
             row[variant] = {"instructions": profile["total_instructions"],
                             "instructions_per_mac": profile["instructions_per_mac"], "code_bytes": code,
-                            "arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"]}
+                            "arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
+                            "kernel_functions": report["kernels"]["kernel_functions"],
+                            "layers": report["kernels"]["layers"]}
             for g in profile["by_op_type"]:
                 acc = by_type.setdefault(g["op"], {}).setdefault(variant, [0, 0])
                 acc[0] += g["instructions"]
                 acc[1] += g["macs"]
         results.append(row)
         print(f"{model}: " + ", ".join(f"{v} {row[v]['instructions_per_mac']:.2f} instr/MAC"
-                                       for v in ("plain", "simd", "tuned") if v in row), file=sys.stderr)
+                                       for v in ("plain", "simd", "size", "tuned") if v in row), file=sys.stderr)
 
-    variants = ["plain", "simd"] + (["tuned"] if args.tune else [])
+    variants = ["plain", "simd", "size"] + (["tuned"] if args.tune else [])
     print(f"\n### Instructions per MAC on {args.target} (QEMU, exact counts)\n")
     head = "| model | MACs | " + " | ".join(f"{v} instructions | {v} instr/MAC" for v in variants)
     print(head + " | SIMD speed-up | arena B (plain / SIMD) |")
@@ -98,10 +87,11 @@ def main() -> int:
                            (f"{vs[v][0]:,} instr" if vs.get(v) else "-") for v in variants)
         print(f"| {op} | {cells} |")
     print("\n### Code size: kernels + entry point (.text, no weights)\n")
-    print("| model | " + " | ".join(f"{v} code B" for v in variants) + " |")
-    print("|" + "---|" * (1 + len(variants)))
+    print("| model | " + " | ".join(f"{v} code B" for v in variants) + " | size: C kernels / layers |")
+    print("|" + "---|" * (2 + len(variants)))
     for r in results:
-        print(f"| {r['model']} | " + " | ".join(f"{r[v]['code_bytes']:,}" for v in variants) + " |")
+        print(f"| {r['model']} | " + " | ".join(f"{r[v]['code_bytes']:,}" for v in variants)
+              + f" | {r['size']['kernel_functions']} / {r['size']['layers']} |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"results": results, "by_type": by_type}, indent=2) + "\n")
     return 0

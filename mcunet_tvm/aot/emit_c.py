@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import kernel_consts
+from ..kernels import kernel_consts, kernel_schedule, scalar_args
+from ..kernels.common import FIRST_SCALAR
 from ..ops import InputRows
 from ..planner import ALIGN, MemoryPlan
 from .program import Program, scratch_name
@@ -109,7 +110,8 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
     emitted: dict[tuple, str] = {}  # identical arrays (e.g. one layer run per patch) are stored once
     for i, call in enumerate(prog.calls):
         names = []
-        for arg, values in kernel_consts(call.op, call.consts):
+        schedule = kernel_schedule(prog.kernels.get(call.kernel)) if call.kernel else None
+        for arg, values in kernel_consts(call.op, call.consts, schedule):
             values = np.ascontiguousarray(values)
             key = (values.dtype.str, values.shape, values.tobytes())
             if key not in emitted:
@@ -135,7 +137,8 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
             rows = call.op.out_shape[1]
             body.append(f"  mcunet_read_input_rows({call.op.row0}, {rows}, {ptr(call.output)});  /* input band */")
         else:
-            body.append(f"  if ({call.kernel}({_kernel_args(call, consts, ptr, param_order)}) != 0) return -1;"
+            args = _kernel_args(call, consts, ptr, param_order, scalar_args(prog.kernels.get(call.kernel)))
+            body.append(f"  if ({call.kernel}({args}) != 0) return -1;"
                         f"  /* {call.op.kind} -> {call.output} */")
         if plan.guard:
             body.append(f"  if (!guard_check({n})) return -1000 - {n};")
@@ -170,12 +173,17 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: dict[str, list[int]
     return "\n".join(out)
 
 
-def _kernel_args(call, consts, ptr, param_order: dict[str, list[int]]) -> str:
-    """The C arguments of one kernel call, in the order of its prototype."""
+def _kernel_args(call, consts, ptr, param_order: dict[str, list[int]], scalars: list[int]) -> str:
+    """The C arguments of one kernel call, in the order of its prototype.
+
+    ``scalars`` are the layer's values of a shape-generic kernel's scalar
+    parameters (``p10_...`` on, see ``kernels.common.ScalarArgs``).
+    """
     buffers = [ptr(n) for n in call.inputs]
     buffers += [f"({ctype} *){cname}" for cname, ctype in consts]
     # the scratch buffer (if any) is PrimFunc argument 8 and the output argument 9
     by_index = dict(enumerate(buffers)) | {9: ptr(call.output)}
+    by_index |= {FIRST_SCALAR + i: str(v) for i, v in enumerate(scalars)}
     if 8 in param_order[call.kernel]:
         by_index[8] = f"(void *){ptr(scratch_name(call.output))}"
     return ", ".join(by_index[i] for i in param_order[call.kernel])

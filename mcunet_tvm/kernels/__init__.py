@@ -7,6 +7,7 @@ descriptor is attached as the ``mcunet.op`` attribute.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -14,14 +15,23 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool2D, Softmax
+from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool2D, Softmax, op_from_prim_func
+from .common import scalar_args
 from .conv2d import conv2d
 from .dense import dense
 from .elementwise import add, input_rows, insert, pad
 from .pool import pool2d
 from .reduce import mean
 from .requant import pack_fast_requant
-from .simd import SimdConfig, simd_kernel, simd_supported, staged_input_bytes
+from .simd import (
+    SimdConfig,
+    interleave_weights,
+    shape_generic,
+    simd_kernel,
+    simd_supported,
+    staged_input_bytes,
+    weight_interleave,
+)
 from .softmax import softmax
 
 __all__ = [
@@ -33,6 +43,8 @@ __all__ = [
     "make_kernel",
     "output_overlap",
     "pointwise_conv",
+    "scalar_args",
+    "shared_kernel",
     "simd_kernel",
     "simd_supported",
 ]
@@ -112,17 +124,23 @@ def pointwise_conv(op: Conv2D) -> bool:
     )
 
 
-def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+def kernel_consts(
+    op: OpDesc, consts: Sequence[np.ndarray], schedule: SimdConfig | None = None
+) -> list[tuple[str, np.ndarray]]:
     """The constant arrays a kernel takes, as (name, values), from the op's semantic constants.
 
     Programs keep TFLite's constants (``OpDesc.const_args``: what the reference
     and the exporter read); this is the compile-time packing the kernels are
     written for. A conv/dense layer with ``fast_requant`` takes its shifts as
-    (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``).
+    (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``);
+    a SIMD kernel of run-time reduction length (``schedule``) takes its weights
+    interleaved across its channel tile (``simd.interleave_weights``).
     """
     named = list(zip(op.const_args, consts, strict=True))
     if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
+    if (group := weight_interleave(op, schedule)) > 1:
+        named[0] = (named[0][0], interleave_weights(consts[0], group))
     return named
 
 
@@ -133,6 +151,22 @@ def kernel_scratch_bytes(op: OpDesc, schedule: SimdConfig | None = None) -> int:
     or a SIMD kernel's widened input windows (``simd.staged_input_bytes``).
     """
     return op.scratch_bytes() or staged_input_bytes(op, schedule)
+
+
+def shared_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
+    """The shape-generic form of kernel ``func`` (layer sizes as run-time arguments), if it has one.
+
+    SIMD pointwise convolutions (``SimdConfig.shared``); None for every other
+    kernel. (Depthwise kernels stay specialised: with the channel count, the
+    NHWC stride of every gathered byte, at run time they measured 13-58 %
+    slower.)
+    """
+    op = op_from_prim_func(func)
+    schedule = kernel_schedule(func)
+    if schedule is not None and not schedule.shared:
+        shared = dataclasses.replace(schedule, shared=True)
+        return simd_kernel(op, shared) if shape_generic(op, shared) else None
+    return None
 
 
 def make_kernel(op: OpDesc) -> tirx.PrimFunc:

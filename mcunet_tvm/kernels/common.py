@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tvm import s_tir, te, tirx
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import OpDesc
 
@@ -10,6 +11,44 @@ from ..ops import OpDesc
 OUT = "p9_out"
 #: name of a kernel's scratch buffer (``OpDesc.scratch_bytes``), placed in the arena
 SCRATCH = "p8_scratch"
+#: PrimFunc attribute: the values of a shape-generic kernel's scalar parameters, in order
+SCALAR_ARGS = "mcunet.scalar_args"
+#: index of the first scalar parameter (C parameters ``p10_...``, after every pointer)
+FIRST_SCALAR = 10
+
+
+class ScalarArgs:
+    """Layer values a shape-generic kernel takes at run time instead of compiling them in.
+
+    Called inside an IRBuilder ``prim_func``: ``args(name, value)`` declares
+    the int32 parameter ``p1N_name`` and records ``value`` (what the entry
+    point passes for this layer), or, when the kernel is specialised
+    (``generic`` False), returns ``value`` itself. Layers that differ only in
+    such values then share one kernel's code (``codegen.tir_to_c.deduplicate``),
+    which keeps flash small; loop bounds in a register cost nothing per MAC.
+    """
+
+    def __init__(self, generic: bool) -> None:
+        self.generic = generic
+        self.values: list[int] = []
+
+    def __call__(self, name: str, value: int):
+        if not self.generic:
+            return value
+        index = FIRST_SCALAR + len(self.values)
+        assert index < 20, "scalar parameters sort by name: keep them two-digit"
+        self.values.append(int(value))
+        return T.arg(f"p{index}_{name}", T.int32())
+
+    def attach(self, func: tirx.PrimFunc) -> tirx.PrimFunc:
+        return func.with_attr(SCALAR_ARGS, self.values) if self.values else func
+
+
+def scalar_args(func: tirx.PrimFunc | None) -> list[int]:
+    """The values of ``func``'s scalar parameters ``p10_...`` (see :class:`ScalarArgs`)."""
+    if func is None or func.attrs is None or SCALAR_ARGS not in func.attrs:
+        return []
+    return [int(v) for v in func.attrs[SCALAR_ARGS]]
 
 
 def arg(index: int, shape, dtype: str, name: str) -> te.Tensor:

@@ -68,17 +68,18 @@ def requantize(acc: PrimExpr, multiplier: PrimExpr, shift: PrimExpr, out_zp: int
     return _let("rq_shift", shift, lambda s: bind_requantizer(multiplier, s, lambda v: v, out_zp)(acc))
 
 
-def clamp_to_int8(value: PrimExpr, lo: int, hi: int) -> PrimExpr:
+def clamp_to_int8(value: PrimExpr, lo: int | PrimExpr, hi: int | PrimExpr) -> PrimExpr:
     """Clamp an int32 expression to [lo, hi] and narrow it to int8.
 
     The int8 range is one SSAT (``mcunet_ssat8``); a tighter activation range
-    adds a compare only on the side that needs it.
+    adds a compare only on the side that needs it (a bound given as an
+    expression, a run-time value, always gets its compare).
     """
     value = tirx.call_extern("int32", "mcunet_ssat8", value)
-    if lo > -128:
-        value = tirx.max(value, _i32(lo))
-    if hi < 127:
-        value = tirx.min(value, _i32(hi))
+    if not isinstance(lo, int) or lo > -128:
+        value = tirx.max(value, _i32(lo) if isinstance(lo, int) else lo)
+    if not isinstance(hi, int) or hi < 127:
+        value = tirx.min(value, _i32(hi) if isinstance(hi, int) else hi)
     return value.astype("int8")
 
 

@@ -22,16 +22,18 @@ intrinsics on DSP cores and to portable C elsewhere.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D, Dense, OpDesc
-from .common import OUT, SCRATCH, pack_halves
+from .common import OUT, SCRATCH, ScalarArgs, pack_halves
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
@@ -45,6 +47,9 @@ class SimdConfig:
     #: "channels": tiles of channels outermost (requantisation constants, and short weight
     #: rows, are loaded and widened once per channel tile instead of once per pixel tile)
     order: str = "pixels"
+    #: take the layer's sizes at run time so that layers share the kernel's code (smaller flash,
+    #: a few percent more instructions: see :func:`shape_generic`)
+    shared: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -132,8 +137,62 @@ def simd_kernel(op: OpDesc, cfg: SimdConfig | None = None) -> tirx.PrimFunc:
     """The SIMD PrimFunc for ``op`` (see :func:`simd_supported`) with schedule ``cfg``."""
     cfg = cfg or default_config(op)
     geo = _Geometry.of(op)
-    func = _build(op, geo, cfg)
+    func = _build(op, geo, cfg, generic=shape_generic(op, cfg))
     return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
+
+
+def shape_generic(op: OpDesc, cfg: SimdConfig) -> bool:
+    """Whether the kernel takes the layer's sizes at run time, so layers share its code.
+
+    Pointwise convolutions over a whole image (the most numerous layers) take
+    their pixel and output-channel counts, input zero point and activation
+    range as scalar arguments, and so does a reduction longer than
+    ``UNROLL_WORDS`` words (it runs in a loop anyway); short reductions stay
+    unrolled and compiled in. Layers with equal remaining code share one kernel.
+    """
+    return (
+        cfg.shared
+        and isinstance(op, Conv2D)
+        and cfg.order == "pixels"
+        and op.kernel == (1, 1)
+        and op.strides == (1, 1)
+        and not any(op.padding)
+        and not op.windows
+    )
+
+
+def _generic_reduction(g: _Geometry) -> bool:
+    """A reduction of an even number of words, longer than the unrolling limit: it runs as a loop
+    over word pairs anyway, so its length may be a run-time value."""
+    return g.kw * g.c % 8 == 0 and g.kw * g.c // 4 > UNROLL_WORDS
+
+
+def weight_interleave(op: OpDesc, cfg: SimdConfig | None) -> int:
+    """Channels whose weight words the kernel expects interleaved (1: OHWI as imported).
+
+    A reduction of run-time length cannot address the rows of a channel tile
+    at constant offsets from one another, so such kernels take their weights
+    packed at compile time word by word across the tile's channels
+    (:func:`interleave_weights`): one base pointer, constant offsets.
+    """
+    if cfg is None or not simd_supported(op) or not shape_generic(op, cfg):
+        return 1
+    return cfg.channels if _generic_reduction(_Geometry.of(op)) else 1
+
+
+def interleave_weights(weights: np.ndarray, channels: int) -> np.ndarray:
+    """OHWI int8 weights as groups of ``channels`` output channels, word by word.
+
+    Word q of channel ``o`` goes to ``((o // n) * words + q) * n + o % n``;
+    the last group is padded with zero channels.
+    """
+    oc = weights.shape[0]
+    rows = weights.reshape(oc, -1)
+    groups = -(-oc // channels)
+    padded = np.zeros((groups * channels, rows.shape[1]), np.int8)
+    padded[:oc] = rows
+    words = padded.reshape(groups, channels, -1, 4).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(words).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -175,37 +234,60 @@ class _Geometry:
                          buf[2], r0, c0, math.prod(buf))
 
 
-def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
-    zp = op.in_zp
-    neg = (-zp) & 0xFFFF
-    offset = _i32(((neg << 16) | neg) - (1 << 32) if neg & 0x8000 else (neg << 16) | neg)
-    seg = g.kw * g.c
+def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> tirx.PrimFunc:
+    neg = (-op.in_zp) & 0xFFFF
+    offset = ((neg << 16) | neg) - (1 << 32) if neg & 0x8000 else (neg << 16) | neg
+    tail = g.kw * g.c % 4  # bytes of the last, partial word of a kernel row (always compiled in)
     padded = any(op.padding) if isinstance(op, Conv2D) else False
     tp_max, tc_max = cfg.pixels, cfg.channels
+    scalars = ScalarArgs(generic)
 
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
+            if generic:  # a flattened pointwise layer: sizes, zero point, activation range at run time
+                pixels, channels = scalars("pixels", g.ow), scalars("channels", g.oc)
+                cin = scalars("cin", g.c) if _generic_reduction(g) else g.c
+                g = dataclasses.replace(g, w=pixels, ow=pixels, buf_w=pixels, oc=channels, c=cin,
+                                        in_bytes=pixels * cin)
+            zp = scalars("x_zp", op.in_zp)
+            offset = scalars("x_offset", offset) if generic else _i32(offset)
+            act_min = scalars("act_min", op.act_min) if op.act_min > -128 else -128
+            act_max = scalars("act_max", op.act_max) if op.act_max < 127 else 127
+            seg = g.kw * g.c
+            interleave = weight_interleave(op, cfg)
             x = T.arg("p0_x", T.buffer((g.in_bytes,), "int8"))
-            wt = T.arg("p1_w", T.buffer((g.oc * g.kh * seg,), "int8"))
+            w_rows = (g.oc + interleave - 1) // interleave * interleave
+            wt = T.arg("p1_w", T.buffer((w_rows * g.kh * seg,), "int8"))
             bias = T.arg("p2_bias", T.buffer((g.oc,), "int32"))
             mult = T.arg("p3_mult", T.buffer((g.oc,), "int32"))
             rq_shape, rq_name = requant_args(g.oc, op.fast_requant)
             rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
-            staged_bytes = staged_input_bytes(op, cfg)
-            staged = T.arg(SCRATCH, T.buffer((staged_bytes // 4,), "int32")) if staged_bytes else None
-            row_words = -(-seg // 4)  # staged words per pixel and kernel row (the last one partial)
+            row_words = seg // 4 + (1 if tail else 0)  # staged words per pixel and kernel row
+            staged = None
+            if staged_input_bytes(op, cfg):
+                staged = T.arg(SCRATCH, T.buffer((cfg.pixels * g.kh * row_words * 2,), "int32"))
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
             acc = T.alloc_buffer((tp_max * tc_max,), "int32")
+            # a run-time channel count: the tile's output rows are reached by adding it to a cursor
+            # (one register) instead of keeping one offset per pixel live across the channel loop
+            cursor = T.alloc_buffer((1,), "int32") if not isinstance(g.oc, int) else None
 
             def x_index(ih, iw):
                 return ((ih + g.r0) * g.buf_w + iw + g.c0) * g.c
+
+            def weight_word(o, ki, q):
+                """Byte offset of weight word q of kernel row ki of output channel o."""
+                if interleave == 1:
+                    return ((o * g.kh + ki) * seg + q * 4)
+                n = interleave  # kh == 1 here (pointwise)
+                return ((tirx.floordiv(o, n) * (seg // 4) + q) * n + tirx.floormod(o, n)) * 4
 
             def widen_weights(o0, tc, ki, q):
                 """(lanes 0/2, lanes 1/3) of weight word q of each channel of the tile."""
                 lanes = []
                 for t in range(tc):
-                    v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[((o0 + t) * g.kh + ki) * seg + q * 4])))
+                    v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[weight_word(o0 + t, ki, q)])))
                     lanes.append((T.bind(_call("mcunet_sxtb16", v)), T.bind(_call("mcunet_sxtb16_ror8", v))))
                 return lanes
 
@@ -226,14 +308,14 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
 
             def words_loop(lanes, o0, tp, tc, ki, words):
                 """Words 0 .. words - 1 of kernel row ki: unrolled when short, else two per iteration."""
-                if words <= UNROLL_WORDS:  # short rows: straight-line code, constant offsets
+                if isinstance(words, int) and words <= UNROLL_WORDS:  # short rows: straight-line code
                     for q in range(words):
                         word_step(lanes, q, tp, tc, widen_weights(o0, tc, ki, q))
                     return
                 with T.serial(0, words // 2) as qq:
                     for half in range(2):
                         word_step(lanes, qq * 2 + half, tp, tc, widen_weights(o0, tc, ki, qq * 2 + half))
-                if words % 2:
+                if isinstance(words, int) and words % 2:  # (a run-time length is even)
                     word_step(lanes, words - 1, tp, tc, widen_weights(o0, tc, ki, words - 1))
 
             def simd_row(ih, iw0, o0, tp, tc, ki, hoisted):
@@ -250,9 +332,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                         word_step(lanes, q, tp, tc, wlanes)
                 else:
                     words_loop(lanes, o0, tp, tc, ki, seg // 4)
-                for r in range(seg - seg % 4, seg):  # tail of the segment
+                for r in range(seg - tail, seg) if tail else ():  # tail of the segment
                     for p in range(tp):
-                        xv = x[xb[p] + r].astype("int32") - _i32(zp)
+                        xv = x[xb[p] + r].astype("int32") - zp
                         for t in range(tc):
                             idx = p * tc_max + t
                             wv = wt[((o0 + t) * g.kh + ki) * seg + r].astype("int32")
@@ -265,7 +347,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                         iw = iw0 + p * g.sw + kj
                         xv = tirx.if_then_else(
                             tirx.all(iw >= 0, iw < g.w),
-                            x[x_index(ih, iw) + ch].astype("int32") - _i32(zp),
+                            x[x_index(ih, iw) + ch].astype("int32") - zp,
                             _i32(0),
                         )
                         for t in range(tc):
@@ -275,7 +357,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
 
             def partial_weights(o0, tc, ki):
                 """Lanes of the last, partial weight word of kernel row ki (its staged input is 0 past the row)."""
-                base, rest = seg - seg % 4, seg % 4
+                base, rest = seg - tail, tail
                 lanes = []
                 for t in range(tc):
                     row = ((o0 + t) * g.kh + ki) * seg + base
@@ -288,37 +370,48 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                 """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
 
                 def lanes(p, q):
-                    at = ((p * g.kh + ki) * row_words + q) * 2
+                    at = slot(p, ki, q)
                     return T.bind(staged[at]), T.bind(staged[at + 1])
 
                 words_loop(lanes, o0, tp, tc, ki, seg // 4)
-                if seg % 4:
+                if tail:
                     word_step(lanes, seg // 4, tp, tc, partial_weights(o0, tc, ki))
 
-            def stage_row(ih, iw, dst):
-                """Widen one kernel row of a window into staged words ``dst``, ``dst + 1``, ..."""
+            def slot(p, ki, q):
+                """Staged word pair q of kernel row ki of pixel p; the pixels of a tile interleave,
+                so one word step of the tile reads consecutive words (one base, constant offsets)."""
+                return ((ki * row_words + q) * tp_max + p) * 2
 
-                def direct():  # the row lies inside the image: whole words, then the partial one
-                    base = x_index(ih, iw)
+            def stage_direct(ih, windows, ki):
+                """Widen kernel row ``ki`` of the windows ``(pixel, column)`` (inside the image):
+                whole words of all of them in one loop, then each partial word."""
+                bases = [(p, x_index(ih, iw)) for p, iw in windows]
 
-                    def word(q):
+                def word(q):
+                    for p, base in bases:
                         v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[base + q * 4])))
                         lo, hi = widen_input(v)
-                        T.buffer_store(staged, lo, [dst + 2 * q])
-                        T.buffer_store(staged, hi, [dst + 2 * q + 1])
+                        T.buffer_store(staged, lo, [slot(p, ki, q)])
+                        T.buffer_store(staged, hi, [slot(p, ki, q) + 1])
 
-                    if seg // 4 <= UNROLL_WORDS:
-                        for q in range(seg // 4):
-                            word(q)
-                    else:
-                        with T.serial(0, seg // 4) as q:
-                            word(q)
-                    rest = seg % 4
-                    if rest:
-                        v = [x[base + seg - rest + b].astype("int32") - _i32(zp) for b in range(rest)]
-                        at = dst + 2 * (seg // 4)
-                        T.buffer_store(staged, pack_halves(v[0], v[2] if rest == 3 else None), [at])
-                        T.buffer_store(staged, pack_halves(v[1]) if rest >= 2 else _i32(0), [at + 1])
+                if isinstance(seg, int) and seg // 4 <= UNROLL_WORDS:
+                    for q in range(seg // 4):
+                        word(q)
+                else:
+                    with T.serial(0, seg // 4) as q:
+                        word(q)
+                rest = tail
+                for p, base in bases if rest else ():
+                    v = [x[base + seg - rest + b].astype("int32") - zp for b in range(rest)]
+                    at = slot(p, ki, seg // 4)
+                    T.buffer_store(staged, pack_halves(v[0], v[2] if rest == 3 else None), [at])
+                    T.buffer_store(staged, pack_halves(v[1]) if rest >= 2 else _i32(0), [at + 1])
+
+            def stage_row(ih, iw, p, ki):
+                """Widen kernel row ``ki`` of pixel ``p``'s window (it may cross the border)."""
+
+                def direct():
+                    stage_direct(ih, [(p, iw)], ki)
 
                 def bytewise():  # the window crosses the left or right border: byte by byte
                     with T.serial(0, row_words) as q:
@@ -327,10 +420,10 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                             pos = q * 4 + b
                             col = iw + tirx.floordiv(pos, g.c)
                             valid = tirx.all(pos < seg, col >= 0, col < g.w)
-                            load = x[x_index(ih, col) + tirx.floormod(pos, g.c)].astype("int32") - _i32(zp)
+                            load = x[x_index(ih, col) + tirx.floormod(pos, g.c)].astype("int32") - zp
                             v.append(T.bind(tirx.if_then_else(valid, load, _i32(0))))
-                        T.buffer_store(staged, pack_halves(v[0], v[2]), [dst + 2 * q])
-                        T.buffer_store(staged, pack_halves(v[1], v[3]), [dst + 2 * q + 1])
+                        T.buffer_store(staged, pack_halves(v[0], v[2]), [slot(p, ki, q)])
+                        T.buffer_store(staged, pack_halves(v[1], v[3]), [slot(p, ki, q) + 1])
 
                 if not padded:
                     direct()
@@ -343,18 +436,22 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                             with T.Else():
                                 bytewise()
                     with T.Else():  # a padding row
-                        with T.serial(0, 2 * row_words) as q:
-                            T.buffer_store(staged, _i32(0), [dst + q])
+                        with T.serial(0, row_words) as q:
+                            T.buffer_store(staged, _i32(0), [slot(p, ki, q)])
+                            T.buffer_store(staged, _i32(0), [slot(p, ki, q) + 1])
 
             def stage_tile(i, j0, tp):
                 """Widen the tile's input windows once (im2col), for all its channel tiles."""
+                if not padded and g.kh == 1:  # every window inside the image: all pixels in one loop
+                    stage_direct(i * g.sh, [(p, (j0 + p) * g.sw) for p in range(tp)], 0)
+                    return
                 for p in range(tp):
                     iw = (j0 + p) * g.sw - g.pl
                     if g.kh == 1:
-                        stage_row(i * g.sh - g.pt, iw, p * row_words * 2)
+                        stage_row(i * g.sh - g.pt, iw, p, 0)
                         continue
                     with T.serial(0, g.kh) as ki:
-                        stage_row(i * g.sh - g.pt + ki, iw, (p * g.kh + ki) * row_words * 2)
+                        stage_row(i * g.sh - g.pt + ki, iw, p, ki)
 
             def channel_setup(o0, tc):
                 """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
@@ -395,30 +492,34 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                 store_outputs(i, j0, o0, tp, tc, requants)
 
             def store_outputs(i, j0, o0, tp, tc, requants):
+                if cursor is not None:
+                    T.buffer_store(cursor, (i * g.ow + j0) * g.oc + o0, [0])
                 for p in range(tp):
+                    if cursor is not None and p:
+                        T.buffer_store(cursor, cursor[0] + g.oc, [0])
                     for t in range(tc):
                         value = requants[t](acc[p * tc_max + t])
-                        T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max),
-                                       [(i * g.ow + j0 + p) * g.oc + o0 + t])
+                        at = cursor[0] + t if cursor is not None else (i * g.ow + j0 + p) * g.oc + o0 + t
+                        T.buffer_store(out, clamp_to_int8(value, act_min, act_max), [at])
 
             def pixel_tiles(body):
                 """``body(i, j0, tp)`` over every pixel tile, remainder pixels one by one."""
                 with T.serial(0, g.oh) as i:
                     full = g.ow // tp_max
-                    if full:
+                    if not isinstance(full, int) or full:
                         with T.serial(0, full) as jt:
                             body(i, jt * tp_max, tp_max)
-                    if g.ow % tp_max:
+                    if not isinstance(full, int) or g.ow % tp_max:
                         with T.serial(full * tp_max, g.ow) as j:
                             body(i, j, 1)
 
             def channel_tiles(body):
                 """``body(o0, tc)`` over every channel tile, remainder channels one by one."""
                 full = g.oc // tc_max
-                if full:
+                if not isinstance(full, int) or full:
                     with T.serial(0, full) as ot:
                         body(ot * tc_max, tc_max)
-                if g.oc % tc_max:
+                if (g.oc if isinstance(full, int) else op.out_shape[-1]) % tc_max:  # a class property
                     with T.serial(full * tc_max, g.oc) as o:
                         body(o, 1)
 
@@ -435,4 +536,4 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig) -> tirx.PrimFunc:
                     channel_tiles(lambda o0, tc: tile(i, j0, o0, tp, tc, channel_setup(o0, tc)))
 
                 pixel_tiles(per_pixel_tile)
-    return builder.get()
+    return scalars.attach(builder.get())

@@ -3,15 +3,17 @@
 ``compile_objects``/``link`` build the generated C with the runtime in
 ``runtime_c/`` into an ELF (Cortex-M) or an executable (host); ``run``
 executes it once on QEMU or the host and returns output, instructions and
-stack; ``flash_bytes``/``object_flash_bytes`` measure what goes to flash.
+stack; ``flash_bytes``/``object_flash_bytes`` measure what goes to flash, ``code_bytes``
+its machine code.
 """
 
-from .gcc import check_toolchain, compile_objects, flash_bytes, link, object_flash_bytes
+from .gcc import check_toolchain, code_bytes, compile_objects, flash_bytes, link, object_flash_bytes
 from .qemu import RunResult, run
 
 __all__ = [
     "RunResult",
     "check_toolchain",
+    "code_bytes",
     "compile_objects",
     "flash_bytes",
     "link",

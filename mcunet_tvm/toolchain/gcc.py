@@ -115,3 +115,12 @@ def flash_bytes(target: TargetSpec, exe: Path) -> int:
 def object_flash_bytes(target: TargetSpec, objects: list[Path]) -> int:
     """text + rodata + data summed over ``objects`` (the model's own share of flash)."""
     return sum(text + data for text, data, _ in _sizes(target, objects))
+
+
+def code_bytes(target: TargetSpec, objects: list[Path]) -> int:
+    """Machine code only (the ``.text`` sections, no constants) summed over ``objects``."""
+    proc = subprocess.run([_size_tool(target), "-A", *map(str, objects)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolchainError(f"size failed: {proc.stderr.strip()}")
+    return sum(int(parts[1]) for parts in map(str.split, proc.stdout.splitlines())
+               if len(parts) >= 2 and parts[0].startswith(".text") and parts[1].isdigit())

@@ -1,0 +1,136 @@
+"""Shape-generic kernels (``--optimize size``): bit-exact, shared between layers, weights packed right."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+
+from mcunet_tvm import toolchain
+from mcunet_tvm.kernels import kernel_consts, kernel_schedule, make_kernel, scalar_args
+from mcunet_tvm.kernels.simd import SimdConfig, interleave_weights, shape_generic, weight_interleave
+from mcunet_tvm.passes import UseSharedKernels, UseSimdKernels
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.targets import get_target
+
+from opcases import conv_case
+
+
+def test_interleaved_weights_put_each_word_where_the_kernel_reads_it() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, (5, 1, 1, 24), dtype=np.int8)
+    packed = interleave_weights(w, 2)
+    assert packed.size == 6 * 24  # five channels padded to three pairs
+    for o in range(6):
+        for q in range(6):
+            at = (((o // 2) * 6 + q) * 2 + o % 2) * 4
+            expected = w[o, 0, 0, q * 4 : q * 4 + 4] if o < 5 else np.zeros(4, np.int8)
+            assert np.array_equal(packed[at : at + 4], expected), (o, q)
+
+
+def _chain(shapes: list[tuple[int, int]], hw: tuple[int, int], seed: int) -> tuple[tvm.IRModule, tuple]:
+    """An integer module of 1x1 convolutions ``cin -> cout`` (each with its own zero points)."""
+    rng = np.random.default_rng(seed)
+    ops = [conv_case(rng, *hw, cin, cout, 1, 1) for cin, cout in shapes]
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(ops[0][0].in_shape, "int8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            value = x
+            for n, (op, consts) in enumerate(ops):
+                gv = bb.add_func(make_kernel(op), f"k{n}_conv2d")
+                value = bb.emit(relax.call_tir(gv, [value, *(relax.const(c) for c in consts)],
+                                               relax.TensorType(op.out_shape, "int8")))
+            out = bb.emit_output(value)
+        bb.emit_func_output(out)
+    return bb.get(), ops[0][0].in_shape
+
+
+#: reductions kept unrolled (3, 7, 8, 13, 16 channels) or of an odd word count (20, 36), run-time
+#: ones (24, 40, 48); odd output channel counts; pixel counts not a multiple of the tile.
+#: The last item: whether some layers must share a kernel (equal code but for run-time values).
+CHAINS = [
+    ([(3, 8), (8, 24), (24, 40), (40, 48), (48, 24), (24, 64)], (3, 5), True),
+    ([(16, 20), (20, 36), (36, 13), (13, 48), (48, 7), (7, 24)], (1, 7), False),
+    ([(24, 48), (48, 24), (24, 48), (48, 24), (24, 9)], (2, 3), True),
+]
+
+
+def _compile_and_run(tmp_path, target_name: str, mod, in_shape, optimize: str, seed: int):
+    target = get_target(target_name)
+    compiled = compile_relax(mod, mcpu=target.mcpu, simd=True, optimize=optimize)
+    sources = compiled.write(tmp_path)
+    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
+    exe = toolchain.link(target, objects, tmp_path / "model.elf")
+    prog = compiled.program
+    x = np.random.default_rng(seed).integers(-128, 128, in_shape, dtype=np.int8)
+    out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
+    assert out == run_reference(prog, x).tobytes(), optimize
+    return compiled, out
+
+
+@pytest.mark.parametrize("index", range(len(CHAINS)))
+def test_shared_pointwise_kernels_on_host(tmp_path, index: int) -> None:
+    """Portable C: every layer of the chain bit-exact; layers differing only in sizes share code."""
+    shapes, hw, shares = CHAINS[index]
+    mod, in_shape = _chain(shapes, hw, seed=index)
+    compiled, _ = _compile_and_run(tmp_path, "host", mod, in_shape, "size", index)
+    kernels = compiled.program.kernels
+    assert all(kernel_schedule(f).shared and scalar_args(f) for f in kernels.values())
+    assert bool(compiled.kernel_aliases) == shares
+
+
+@pytest.mark.parametrize("index", range(len(CHAINS)))
+def test_shared_kernels_equal_specialised_ones_on_qemu(tmp_path, index: int) -> None:
+    """Cortex-M7 (DSP intrinsics): size-optimised == speed-optimised == host reference."""
+    shapes, hw, _ = CHAINS[index]
+    mod, in_shape = _chain(shapes, hw, seed=10 + index)
+    _, small = _compile_and_run(tmp_path / "size", "cortex-m7", mod, in_shape, "size", index)
+    _, fast = _compile_and_run(tmp_path / "speed", "cortex-m7", mod, in_shape, "speed", index)
+    assert small == fast
+
+
+def test_weights_are_interleaved_only_for_run_time_reductions() -> None:
+    rng = np.random.default_rng(3)
+    short, _ = conv_case(rng, 4, 4, 16, 6, 1, 1)
+    long, long_consts = conv_case(rng, 4, 4, 48, 6, 1, 1)
+    shared = SimdConfig(pixels=4, channels=2, shared=True)
+    assert shape_generic(short, shared) and shape_generic(long, shared)
+    assert not shape_generic(long, SimdConfig(pixels=4, channels=2))  # the speed build
+    assert weight_interleave(short, shared) == 1 and weight_interleave(long, shared) == 2
+    packed = dict(kernel_consts(long, long_consts, shared))["weight"]
+    assert np.array_equal(packed, interleave_weights(long_consts[0], 2))
+    assert dict(kernel_consts(long, long_consts, SimdConfig()))["weight"] is long_consts[0]
+    # a 3x3 convolution and a windowed (patch) pointwise layer keep their specialised kernels
+    conv, _ = conv_case(rng, 6, 6, 16, 8, 3, 1)
+    assert not shape_generic(conv, shared)
+    assert not shape_generic(dataclasses.replace(short, windows=((0, 0, 4, 4),)), shared)
+
+
+def test_use_shared_kernels_pass_in_a_user_pipeline() -> None:
+    """The pass swaps kernel bodies only, and only where a shape-generic form exists."""
+    mod, _ = _chain([(8, 24), (24, 48)], (3, 3), seed=5)
+    simd = UseSimdKernels()(mod)
+    shared = UseSharedKernels()(simd)
+    for gvar, func in shared.functions.items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            assert kernel_schedule(func).shared and not kernel_schedule(simd[gvar]).shared
+    assert UseSharedKernels()(mod).same_as(mod)  # plain kernels have no shared form: untouched
+
+
+def test_optimize_size_end_to_end(build_cli) -> None:
+    """``build --optimize size`` on a whole network: bit-exact on QEMU, fewer kernels, less code."""
+    args = ("--target", "cortex-m7", "--model", "demo-cnn", "--run", "--quiet")
+    code_speed, speed, _ = build_cli(*args, out="speed")
+    code_size, size, _ = build_cli(*args, "--optimize", "size", out="size")
+    assert code_speed == code_size == 0
+    for report in (speed, size):
+        assert report["qemu"]["bit_exact"] and report["qemu"]["bit_exact_tflm"]
+        assert report["arena_bytes"] >= report["arena_lower_bound_bytes"]
+    assert size["kernels"]["kernel_functions"] < speed["kernels"]["kernel_functions"]
+    assert size["code_bytes"] < speed["code_bytes"]
+    assert size["arena_bytes"] == speed["arena_bytes"]  # same schedule, same plan
