@@ -74,6 +74,11 @@ def tvm_target(mcpu: str | None) -> tvm.target.Target:
     return tvm.target.Target({"kind": "c", "mcpu": mcpu} if mcpu else {"kind": "c"})
 
 
+def has_mve(mcpu: str | None) -> bool:
+    """Whether TVM's target for ``mcpu`` has Helium (the M-profile Vector Extension)."""
+    return bool(mcpu) and bool(tvm_target(mcpu).attrs.get("feature.has_mve", False))
+
+
 def has_dsp(mcpu: str | None) -> bool:
     """Whether TVM's target for ``mcpu`` has the DSP extension (SMLAD and friends)."""
     return bool(mcpu) and bool(tvm_target(mcpu).attrs.get("feature.has_dsp", False))
@@ -148,7 +153,7 @@ def compile_relax(
         raise UnsupportedModelError(f"unknown optimisation goal '{optimize}'", where="optimize",
                                     hint="use one of: " + ", ".join(OPTIMIZE))
     if has_dsp(mcpu) if simd is None else simd:
-        integer = use_simd_kernels(integer, schedule)
+        integer = use_simd_kernels(integer, schedule, mve=has_mve(mcpu))
     if optimize == "size":
         integer = use_shared_kernels(integer)
     program = program_from_relax(integer)

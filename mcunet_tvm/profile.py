@@ -54,9 +54,17 @@ def profile_rows(prog: Program, step_instructions: list[int]) -> list[dict]:
             "instructions": n,
             "instructions_per_mac": round(n / macs, 3) if macs else None,
             "share": round(n / total, 5),
-            "kernel_variant": f"simd {schedule.pixels}x{schedule.channels}" if schedule else "plain",
+            "kernel_variant": _variant(schedule),
         })
     return rows
+
+
+def _variant(schedule) -> str:
+    """How a step's kernel was generated: plain TIR, a SIMD (DSP) or Helium tile, shared or not."""
+    if schedule is None:
+        return "plain"
+    kind = "helium" if schedule.helium else "simd"
+    return f"{kind} {schedule.pixels}x{schedule.channels}" + (" shared" if schedule.shared else "")
 
 
 def by_op_type(rows: list[dict]) -> list[dict]:

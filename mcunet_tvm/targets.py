@@ -27,7 +27,7 @@ TARGETS: dict[str, TargetSpec] = {
         TargetSpec("cortex-m7", "cortex-m7", "mps2-an500", "mps2-an500", True,
                    ("-mthumb", "-mcpu=cortex-m7", "-mfloat-abi=soft")),
         TargetSpec("cortex-m55", "cortex-m55", "mps3-an547", "mps3-an547", True,
-                   ("-mthumb", "-mcpu=cortex-m55", "-mfloat-abi=soft")),
+                   ("-mthumb", "-mcpu=cortex-m55", "-mfloat-abi=hard")),
         TargetSpec("host", None, None, None, False, ()),
     )
 }

@@ -103,7 +103,7 @@ def _sanitize(code: str) -> str:
         line = line.replace("TVM_DLL ", "")
         if re.match(r"^\w+ __builtin_\w+\(.*\);$", line):  # compiler builtins need no prototype
             continue
-        if re.match(r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|smmlar|ssat8)\(.*\);$", line):  # defined in mcunet_simd.h
+        if re.match(r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|smmlar|ssat8|mve_\w+)\(.*\);$", line):  # mcunet_simd.h
             continue
         lines.append(line)
     text = "\n".join(lines)

@@ -20,6 +20,7 @@ from .common import scalar_args
 from .conv2d import conv2d
 from .dense import dense
 from .elementwise import add, input_rows, insert, pad
+from .helium import fold_input_zero_point
 from .pool import pool2d
 from .reduce import mean
 from .requant import pack_fast_requant
@@ -134,13 +135,16 @@ def kernel_consts(
     written for. A conv/dense layer with ``fast_requant`` takes its shifts as
     (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``);
     a SIMD kernel of run-time reduction length (``schedule``) takes its weights
-    interleaved across its channel tile (``simd.interleave_weights``).
+    interleaved across its channel tile (``simd.interleave_weights``); a Helium
+    kernel its bias with the input zero point folded in.
     """
     named = list(zip(op.const_args, consts, strict=True))
     if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
     if (group := weight_interleave(op, schedule)) > 1:
         named[0] = (named[0][0], interleave_weights(consts[0], group))
+    if schedule is not None and schedule.helium:  # the MVE kernel multiplies raw inputs
+        named[1] = (named[1][0], fold_input_zero_point(consts[1], consts[0], op.in_zp))
     return named
 
 

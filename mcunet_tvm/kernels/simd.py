@@ -34,6 +34,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Conv2D, Dense, OpDesc
 from .common import OUT, SCRATCH, ScalarArgs, pack_halves
+from .helium import helium_kernel, helium_supported, helium_tile
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
@@ -50,6 +51,8 @@ class SimdConfig:
     #: take the layer's sizes at run time so that layers share the kernel's code (smaller flash,
     #: a few percent more instructions: see :func:`shape_generic`)
     shared: bool = False
+    #: Helium (MVE) vector kernel instead of the DSP one (``kernels.helium``; cores with MVE)
+    helium: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -90,6 +93,18 @@ def default_config(op: OpDesc) -> SimdConfig:
     return SimdConfig(pixels=4, channels=2)
 
 
+def helium_config(op: OpDesc, cfg: SimdConfig | None = None) -> SimdConfig | None:
+    """The Helium schedule for ``op`` on an MVE core (None: no Helium kernel; the DSP one runs).
+
+    The tile comes from ``cfg`` (a tuned DSP schedule) or 2x2, clipped to the
+    accumulators ``VMLADAVA`` can use (:func:`~mcunet_tvm.kernels.helium.helium_tile`).
+    """
+    if not helium_supported(op):
+        return None
+    pixels, channels = helium_tile(op, *((cfg.pixels, cfg.channels) if cfg else (2, 2)))
+    return SimdConfig(pixels=pixels, channels=channels, helium=True)
+
+
 def config_space(op: OpDesc) -> list[SimdConfig]:
     """The schedules the tuner may try for ``op``.
 
@@ -117,7 +132,7 @@ def staged_input_bytes(op: OpDesc, cfg: SimdConfig | None) -> int:
     padding and the segment tail) turns the load-and-widen of every channel
     tile into two loads per word and leaves the MAC loop without border cases.
     """
-    if cfg is None or cfg.order != "pixels" or not simd_supported(op):
+    if cfg is None or cfg.order != "pixels" or cfg.helium or not simd_supported(op):
         return 0
     g = _Geometry.of(op)
     if -(-g.oc // cfg.channels) < STAGE_MIN_REUSE:
@@ -136,6 +151,9 @@ def _call(name: str, *args):
 def simd_kernel(op: OpDesc, cfg: SimdConfig | None = None) -> tirx.PrimFunc:
     """The SIMD PrimFunc for ``op`` (see :func:`simd_supported`) with schedule ``cfg``."""
     cfg = cfg or default_config(op)
+    if cfg.helium:
+        func = helium_kernel(op, cfg.pixels, cfg.channels)
+        return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
     geo = _Geometry.of(op)
     func = _build(op, geo, cfg, generic=shape_generic(op, cfg))
     return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
@@ -152,6 +170,7 @@ def shape_generic(op: OpDesc, cfg: SimdConfig) -> bool:
     """
     return (
         cfg.shared
+        and not cfg.helium
         and isinstance(op, Conv2D)
         and cfg.order == "pixels"
         and op.kernel == (1, 1)

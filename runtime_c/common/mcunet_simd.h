@@ -98,4 +98,28 @@ static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
 }
 #endif
 
+/*
+ * Helium (MVE, Cortex-M55): sixteen int8 products summed into an accumulator with one VMLADAVA;
+ * the tail form takes the first n (< 16) bytes only (VCTP8 predication). Portable elsewhere.
+ */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+static inline int32_t mcunet_mve_dot16(int32_t acc, const int8_t *x, const int8_t *w) {
+  return vmladavaq_s8(acc, vldrbq_s8(x), vldrbq_s8(w));
+}
+static inline int32_t mcunet_mve_dot_tail(int32_t acc, const int8_t *x, const int8_t *w, int32_t n) {
+  mve_pred16_t p = vctp8q((uint32_t)n);
+  return vmladavaq_p_s8(acc, vldrbq_z_s8(x, p), vldrbq_z_s8(w, p), p);
+}
+#else
+static inline int32_t mcunet_mve_dot_tail(int32_t acc, const int8_t *x, const int8_t *w, int32_t n) {
+  uint32_t sum = (uint32_t)acc;
+  for (int32_t i = 0; i < n; ++i) sum += (uint32_t)((int32_t)x[i] * (int32_t)w[i]);
+  return (int32_t)sum;
+}
+static inline int32_t mcunet_mve_dot16(int32_t acc, const int8_t *x, const int8_t *w) {
+  return mcunet_mve_dot_tail(acc, x, w, 16);
+}
+#endif
+
 #endif

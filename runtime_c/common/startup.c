@@ -18,6 +18,11 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void
 };
 
 void Reset_Handler(void) {
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+  /* full access to the FPU and Helium (coprocessors 10 and 11) before any code may use them */
+  *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+  __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
   memcpy(__data_start, __data_load, (size_t)((char *)__data_end - (char *)__data_start));
   memset(__bss_start, 0, (size_t)((char *)__bss_end - (char *)__bss_start));
   sh_exit(main());
