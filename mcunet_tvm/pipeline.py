@@ -74,6 +74,11 @@ def tvm_target(mcpu: str | None) -> tvm.target.Target:
     return tvm.target.Target({"kind": "c", "mcpu": mcpu} if mcpu else {"kind": "c"})
 
 
+def kernel_isa(mcpu: str | None) -> str:
+    """Which kernels ``compile_relax`` picks for ``mcpu``: "mve" (Helium), "dsp" (SIMD) or "plain"."""
+    return "mve" if has_mve(mcpu) else "dsp" if has_dsp(mcpu) else "plain"
+
+
 def has_mve(mcpu: str | None) -> bool:
     """Whether TVM's target for ``mcpu`` has Helium (the M-profile Vector Extension)."""
     return bool(mcpu) and bool(tvm_target(mcpu).attrs.get("feature.has_mve", False))

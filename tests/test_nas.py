@@ -23,7 +23,7 @@ from mcunet_tvm.nas.mcu import PRESETS, resolve_mcu
 from mcunet_tvm.nas.space import Space, to_netconfig
 from mcunet_tvm.nas.supernet import Supernet, extract_subnet
 from mcunet_tvm.nas.train import recalibrate_bn, train_supernet
-from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.pipeline import compile_relax, kernel_isa
 from mcunet_tvm.quant.ptq import quantize_model
 
 from conftest import ROOT
@@ -37,15 +37,16 @@ def _compiled_arena(config: dict, mcpu: str | None) -> int:
     return compile_relax(qdq, mcpu).plan.arena_bytes
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 def test_light_planner_equals_the_compiler_on_random_architectures(seed: int) -> None:
     rng = random.Random(seed)
     space = Space(rng.choice([0.3, 0.5, 0.75]), rng.choice([32, 40, 48]))
     config = to_netconfig(space.sample(rng), classes=rng.choice([2, 10]))
-    mcpu = "cortex-m7" if seed % 2 == 0 else None  # DSP (SIMD overlap rules) and plain kernels
+    mcpu = ["cortex-m7", None, "cortex-m55"][seed % 3]  # DSP (SIMD overlap rules), plain, Helium kernels
     compiled = _compiled_arena(config, mcpu)
-    assert predict(config, dsp=mcpu is not None).arena_bytes == compiled
-    assert predict(config, dsp=mcpu is not None, fast=True).arena_bytes >= compiled  # fast: an upper bound
+    isa = kernel_isa(mcpu)
+    assert predict(config, dsp=isa != "plain", mve=isa == "mve").arena_bytes == compiled
+    assert predict(config, dsp=isa != "plain", mve=isa == "mve", fast=True).arena_bytes >= compiled  # upper bound
 
 
 def test_light_planner_equals_the_compiler_on_a_zoo_network() -> None:

@@ -16,7 +16,7 @@ import tvm
 from tvm import relax
 
 from ..kernels import kernel_schedule, kernel_scratch_bytes, make_kernel, output_overlap
-from ..kernels.simd import default_config, simd_supported
+from ..kernels.simd import default_config, helium_config, simd_supported
 from ..ops import Conv2D, Insert, OpDesc, Reshape, op_from_prim_func
 from ..planner import Graph, Step
 
@@ -46,6 +46,8 @@ class Program:
     #: planning ahead of ``UseSimdKernels`` (e.g. a light program from the NAS): assume each op that has
     #: a SIMD kernel runs it with the default schedule, as ``compile_relax`` does on a DSP core
     assume_simd: bool = False
+    #: ... and, on a core with Helium, that 1x1 convolutions and dense layers run the Helium kernel
+    assume_mve: bool = False
     #: the input is not in the arena: ``InputRows`` steps fetch bands of it from the application
     stream_input: bool = False
 
@@ -75,6 +77,8 @@ class Program:
             if isinstance(c.op, Insert) and not c.op.first:
                 alias = c.inputs[1]  # patches are written into the tensor being assembled
             schedule = kernel_schedule(self.kernels.get(c.kernel)) if c.kernel else None
+            if c.kernel and schedule is None and self.assume_mve:
+                schedule = helium_config(c.op)
             if self.assume_simd and c.kernel and schedule is None and simd_supported(c.op):
                 schedule = default_config(c.op)
             overlap = tuple((c.inputs[i], d) for i, d in output_overlap(c.op, schedule))

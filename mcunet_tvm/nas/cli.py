@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from ..frontend.netconfig import ProxylessNet
-    from ..pipeline import has_dsp
+    from ..pipeline import kernel_isa
     from ..targets import get_target
     from . import plots
     from .data import load_dataset
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
     main_rank = rank == 0
     mcu = resolve_mcu(args.mcu, args.sram, args.flash, args.sram_reserve, args.flash_reserve, args.target)
     target = get_target(mcu.target)
-    dsp = has_dsp(target.mcpu)
+    isa = kernel_isa(target.mcpu)
     out: Path = args.out
     if main_rank:
         (out / "result.json").unlink(missing_ok=True)
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads() // world))
 
     # 1. search-space optimisation, on the compiler's memory model
-    space, stats = optimise_space(mcu, args.resolutions, classes, args.space_samples, dsp, args.seed,
+    space, stats = optimise_space(mcu, args.resolutions, classes, args.space_samples, isa, args.seed,
                                   progress=_bar("search spaces", main_rank))
     # 2. the supernet of the chosen space
     train = data.tensors("train", space.resolution)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
                          progress=_bar("supernet", main_rank))
     # 3. evolutionary search (BatchNorm re-calibrated on training images)
     calib_x = train[0][: 512]
-    winner, log = evolve(space, mcu, classes, dsp, _fitness(net, calib_x, val, world), args.population,
+    winner, log = evolve(space, mcu, classes, isa, _fitness(net, calib_x, val, world), args.population,
                          args.generations, args.seed, progress=_bar("evolution", main_rank))
     finish_distributed()  # the rest (fine-tune, baseline, export, build) runs on the main rank only
     if not main_rank:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     model = train_network(extract_subnet(net, winner.arch).train(), train, args.finetune_epochs, lr=0.01,
                           seed=args.seed, progress=_bar("fine-tune", True))
     acc = accuracy(model, val)
-    baseline = best_mobilenetv2(mcu, args.resolutions, classes, dsp)
+    baseline = best_mobilenetv2(mcu, args.resolutions, classes, isa)
     base_info = None
     if baseline is not None:
         config, pred = baseline
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
     with torch.no_grad():
         torch.export.save(torch.export.export(model.eval(), (example,)), str(out / "model.pt2"))
     np.save(out / "calibration.npy", train[0][:64].numpy().astype(np.float32))
-    exact = predict(netconfig, dsp=dsp)
+    exact = predict(netconfig, dsp=isa != "plain", mve=isa == "mve")
     plots.flops_cdf(stats, space, out / "flops_cdf.png")
     plots.accuracy_vs_sram(log.evaluated, winner, (base_info["arena_bytes"], base_info["accuracy"])
                            if base_info else None, mcu.budget_sram, out / "accuracy_vs_sram.png")

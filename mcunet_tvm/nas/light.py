@@ -112,12 +112,14 @@ def _code_kind(op: OpDesc) -> str:
     return op.kind
 
 
-def predict_program(prog: Program, dsp: bool = True, fast: bool = False) -> Prediction:
+def predict_program(prog: Program, dsp: bool = True, fast: bool = False, mve: bool = False) -> Prediction:
     """Plan ``prog`` as ``compile_relax`` would (in-place depthwise, SIMD overlap rules, order, layout).
 
-    ``fast``: the planner's quick mode, an upper bound of the compiled arena (for scoring many candidates).
+    ``dsp`` / ``mve``: the core has the DSP extension / Helium (which kernels, hence which
+    scratch and overlaps, the compiler picks). ``fast``: the planner's quick mode, an upper
+    bound of the compiled arena (for scoring many candidates).
     """
-    prog = dataclasses.replace(with_inplace_depthwise(prog), assume_simd=dsp)
+    prog = dataclasses.replace(with_inplace_depthwise(prog), assume_simd=dsp, assume_mve=mve)
     prog = prog.reordered(best_order(prog.memory_graph()))
     plan = plan_memory(prog.memory_graph(), fast=fast)
     calls = [c for c in prog.calls if c.kernel]
@@ -126,9 +128,11 @@ def predict_program(prog: Program, dsp: bool = True, fast: bool = False) -> Pred
     return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls))
 
 
-def predict(config: dict, resolution: int | None = None, dsp: bool = True, fast: bool = False) -> Prediction:
+def predict(
+    config: dict, resolution: int | None = None, dsp: bool = True, fast: bool = False, mve: bool = False
+) -> Prediction:
     """Arena, flash, MACs and parameters of the network ``config`` describes, as compiled."""
-    return predict_program(netconfig_program(config, resolution), dsp, fast)
+    return predict_program(netconfig_program(config, resolution), dsp, fast, mve)
 
 
 def macs(config: dict, resolution: int | None = None) -> int:

@@ -74,8 +74,9 @@ def fits(p: Prediction, mcu: Mcu) -> bool:
     return p.arena_bytes <= mcu.budget_sram and p.flash_bytes <= mcu.budget_flash
 
 
-def arch_prediction(arch: Arch, classes: int, dsp: bool, fast: bool = True) -> Prediction:
-    return predict(to_netconfig(arch, classes), dsp=dsp, fast=fast)
+def arch_prediction(arch: Arch, classes: int, isa: str, fast: bool = True) -> Prediction:
+    """The compiled arena/flash of ``arch`` on a core with kernels ``isa`` ("plain", "dsp" or "mve")."""
+    return predict(to_netconfig(arch, classes), dsp=isa != "plain", fast=fast, mve=isa == "mve")
 
 
 def optimise_space(
@@ -83,7 +84,7 @@ def optimise_space(
     resolutions: list[int],
     classes: int,
     samples: int,
-    dsp: bool,
+    isa: str,
     seed: int = 0,
     widths: tuple[float, ...] = WIDTHS,
     progress: Callable[[int, int, str], None] | None = None,
@@ -95,9 +96,9 @@ def optimise_space(
     for space in spaces:
         rng = random.Random(f"{seed}:{space.width}:{space.resolution}")
         macs, ok = [], []
-        small = arch_prediction(space.smallest(), classes, dsp)
+        small = arch_prediction(space.smallest(), classes, isa)
         for _ in range(samples):
-            p = arch_prediction(space.sample(rng), classes, dsp)
+            p = arch_prediction(space.sample(rng), classes, isa)
             macs.append(p.macs)
             ok.append(fits(p, mcu))
         stats.append(SpaceStats(space, macs, ok, small.arena_bytes, small.flash_bytes))
@@ -121,7 +122,7 @@ def evolve(
     space: Space,
     mcu: Mcu,
     classes: int,
-    dsp: bool,
+    isa: str,
     fitness: Callable[[list[Arch]], list[float]],
     population: int,
     generations: int,
@@ -138,7 +139,7 @@ def evolve(
     seen: dict[Arch, Candidate] = {}
 
     def feasible(arch: Arch) -> Prediction | None:
-        p = arch_prediction(arch, classes, dsp)
+        p = arch_prediction(arch, classes, isa)
         return p if fits(p, mcu) else None
 
     def evaluate(batch: list[tuple[Arch, Prediction]]) -> list[Candidate]:
@@ -178,13 +179,13 @@ def evolve(
     return max(pop, key=lambda c: (c.accuracy, c.prediction.macs)), log
 
 
-def best_mobilenetv2(mcu: Mcu, resolutions: list[int], classes: int, dsp: bool) -> tuple[dict, Prediction] | None:
+def best_mobilenetv2(mcu: Mcu, resolutions: list[int], classes: int, isa: str) -> tuple[dict, Prediction] | None:
     """The scaled MobileNetV2 with the most MACs that fits, judged by the same (full) planner."""
     best: tuple[dict, Prediction] | None = None
     for w in MBV2_WIDTHS:
         for r in resolutions:
             config = mbv2_config(w, r, classes)
-            p = predict(config, dsp=dsp, fast=True)
+            p = predict(config, dsp=isa != "plain", fast=True, mve=isa == "mve")
             if fits(p, mcu) and (best is None or p.macs > best[1].macs):
                 best = (config, p)
     return best
