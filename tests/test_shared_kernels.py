@@ -17,7 +17,7 @@ from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case
+from opcases import conv_case, single_op_module
 
 
 def test_interleaved_weights_put_each_word_where_the_kernel_reads_it() -> None:
@@ -134,3 +134,22 @@ def test_optimize_size_end_to_end(build_cli) -> None:
     assert size["kernels"]["kernel_functions"] < speed["kernels"]["kernel_functions"]
     assert size["code_bytes"] < speed["code_bytes"]
     assert size["arena_bytes"] == speed["arena_bytes"]  # same schedule, same plan
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
+    """``--optimize size`` runs 3x3 depthwise row kernels one output pair per iteration: bit-exact."""
+    rng = np.random.default_rng(40 + index)
+    h, w = int(rng.integers(3, 12)), int(rng.integers(3, 12))
+    op, consts = conv_case(rng, h, w, 5, 5, 3, 1, padding=["same", "valid"][index % 2], depthwise=True)
+    mod = single_op_module(op, consts)
+    target = get_target("host")
+    compiled = compile_relax(mod, mcpu=target.mcpu, inplace=bool(index // 2), optimize="size")
+    (func,) = compiled.program.kernels.values()
+    assert "mcunet.compact" in func.attrs
+    sources = compiled.write(tmp_path)
+    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
+    exe = toolchain.link(target, objects, tmp_path / "model.elf")
+    x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+    out = toolchain.run(target, exe, x.tobytes(), compiled.program.nbytes(compiled.program.output)).output
+    assert out == run_reference(compiled.program, x).tobytes()

@@ -58,12 +58,17 @@ def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) ->
     return inside[0], inside[-1] + 1
 
 
-def depthwise_conv2d(op: Conv2D) -> tirx.PrimFunc:
-    """The depthwise kernel for ``op``: the row kernel where ``op.row_buffer_shape()`` allows, else tap by tap."""
+def depthwise_conv2d(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
+    """The depthwise kernel for ``op``: the row kernel where ``op.row_buffer_shape()`` allows, else tap by tap.
+
+    ``compact``: the row kernel computes one pair of outputs per loop iteration
+    also for 3x3 kernels (which are fastest with two pairs per iteration and a
+    separate tail pair: about twice the code), for ``--optimize size``.
+    """
     if op.inplace and op.windows:
         raise ValueError("an in-place depthwise conv reads a whole buffer, not a window")
     if op.row_buffer_shape():
-        return _row_kernel(op)
+        return _row_kernel(op, compact)
     return _tap_kernel(op)
 
 
@@ -184,7 +189,7 @@ def _row_plan(kw: int, parity: int) -> list[tuple[int, int, tuple[int, ...]]]:
     return [(word, reg, tuple(halves.get(h, -1) for h in (0, 1))) for (word, reg), halves in sorted(lanes.items())]
 
 
-def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
+def _row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     """Depthwise, stride 1 or 2: each channel through a ring of padded input rows (TinyEngine's plane).
 
     For channel k, input rows are gathered from NHWC into a ring of KH slots
@@ -210,6 +215,9 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
     _, row_bytes = op.row_buffer_shape()
     zp = op.in_zp
     plans = [_row_plan(kw, p) for p in (0, 1)]
+    # output pairs per loop iteration: two for 3x3 kernels (measured fastest), one for 5x5 and
+    # larger (also measured fastest: fewer registers live; and half the code), or when compact
+    one_pair = compact or min(op.kernel) >= 5
 
     with IRBuilder() as builder:
         with T.prim_func():
@@ -332,12 +340,16 @@ def _row_kernel(op: Conv2D) -> tirx.PrimFunc:
                         # the window's rows, oldest first, are contiguous from slot (i * stride) mod KH
                         first = T.bind(tirx.floormod(i * stride, kh) * _i32(row_bytes))
                         rows = [first + ki * row_bytes for ki in range(kh)]
-                        if ow >= 4:  # two pairs per iteration: half the loop overhead
+                        if one_pair and ow >= 2:  # one pair per iteration: one copy of the pair's code
+                            with T.serial(0, ow // 2) as jp:
+                                outputs(i, jp * 2, rows, 2)
+                        if not one_pair and ow >= 4:  # two pairs per iteration: half the loop overhead
                             with T.serial(0, ow // 4) as jq:
                                 outputs(i, jq * 4, rows, 2)
                                 outputs(i, jq * 4 + 2, rows, 2)
-                        if ow % 4 >= 2:
+                        if not one_pair and ow % 4 >= 2:
                             outputs(i, ow - ow % 4, rows, 2)
                         if ow % 2:
                             outputs(i, ow - 1, rows, 1)
-    return builder.get().with_attr("mcunet.op", op.to_json())
+    func = builder.get().with_attr("mcunet.op", op.to_json())
+    return func.with_attr("mcunet.compact", True) if compact else func
