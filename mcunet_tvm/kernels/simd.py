@@ -15,6 +15,13 @@ Tiles whose window crosses the image border fall back to scalar taps with
 TFLite's zero-point padding for that kernel row only; the segment tail
 (``KW * C`` not a multiple of 4) is scalar too. Requantisation is fused.
 
+In pixel order the tile's input windows are widened once into arena scratch
+(:func:`staged_input_bytes`), the tile's pixels interleaved word by word.
+With ``SimdConfig.shared`` (``--optimize size``) a 1x1 kernel takes the layer's
+sizes, zero point and activation bounds as scalar arguments so layers share
+it (:func:`shape_generic`); with ``SimdConfig.helium`` the op runs the Helium
+kernel of :mod:`.helium` instead (MVE cores).
+
 The kernels are TIR written with TVM's IRBuilder; the primitives are
 ``call_extern``\\ s to ``mcunet_simd.h``, which maps them to GCC's ACLE
 intrinsics on DSP cores and to portable C elsewhere.
