@@ -11,6 +11,7 @@ from tvm import relax
 
 from mcunet_tvm import toolchain
 from mcunet_tvm.kernels import kernel_consts, kernel_schedule, make_kernel, scalar_args
+from mcunet_tvm.kernels.depthwise import COMPACT
 from mcunet_tvm.kernels.simd import SimdConfig, interleave_weights, shape_generic, weight_interleave
 from mcunet_tvm.passes import UseSharedKernels, UseSimdKernels
 from mcunet_tvm.pipeline import compile_relax
@@ -146,7 +147,7 @@ def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
     target = get_target("host")
     compiled = compile_relax(mod, mcpu=target.mcpu, inplace=bool(index // 2), optimize="size")
     (func,) = compiled.program.kernels.values()
-    assert "mcunet.compact" in func.attrs
+    assert COMPACT in func.attrs
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(target, objects, tmp_path / "model.elf")

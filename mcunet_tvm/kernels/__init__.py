@@ -19,7 +19,7 @@ from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool
 from .common import scalar_args
 from .conv2d import conv2d
 from .dense import dense
-from .depthwise import depthwise_conv2d
+from .depthwise import compact_form
 from .elementwise import add, input_rows, insert, pad
 from .helium import fold_input_zero_point
 from .pool import pool2d
@@ -162,21 +162,17 @@ def shared_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
     """The shape-generic form of kernel ``func`` (layer sizes as run-time arguments), if it has one.
 
     SIMD pointwise convolutions (``SimdConfig.shared``); for 3x3 depthwise row
-    kernels, which layers rarely share, the compact form (one output pair per
-    iteration, as larger kernels always run: about half the code). None for
-    every other kernel. (Depthwise kernels stay specialised: with the channel count, the
-    NHWC stride of every gathered byte, at run time they measured 13-58 %
-    slower.)
+    kernels, which layers rarely share, the compact form (``depthwise.compact_form``:
+    one output pair per iteration, about half the code). None for every other
+    kernel. (Depthwise kernels stay specialised: with the channel count, the
+    NHWC stride of every gathered byte, at run time they measured 13-58 % slower.)
     """
     op = op_from_prim_func(func)
     schedule = kernel_schedule(func)
     if schedule is not None and not schedule.shared:
         shared = dataclasses.replace(schedule, shared=True)
         return simd_kernel(op, shared) if shape_generic(op, shared) else None
-    compact = func.attrs is not None and "mcunet.compact" in func.attrs
-    if isinstance(op, Conv2D) and op.depthwise and op.row_buffer_shape() and min(op.kernel) < 5 and not compact:
-        return depthwise_conv2d(op, compact=True)
-    return None
+    return compact_form(func, op) if isinstance(op, Conv2D) else None
 
 
 def make_kernel(op: OpDesc) -> tirx.PrimFunc:

@@ -58,6 +58,23 @@ def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) ->
     return inside[0], inside[-1] + 1
 
 
+#: PrimFunc attribute of a row kernel generated in its compact form
+COMPACT = "mcunet.compact"
+
+
+def _one_pair_per_iteration(op: Conv2D, compact: bool) -> bool:
+    """Output pairs per loop iteration of the row kernel: two for 3x3 kernels (measured fastest),
+    one for 5x5 and larger (also measured fastest: fewer registers live; half the code) or compact."""
+    return compact or min(op.kernel) >= 5
+
+
+def compact_form(func: tirx.PrimFunc, op: Conv2D) -> tirx.PrimFunc | None:
+    """The compact form of depthwise kernel ``func`` (``op``) if it has one and ``func`` is not it."""
+    if not (op.depthwise and op.row_buffer_shape()) or (func.attrs is not None and COMPACT in func.attrs):
+        return None
+    return depthwise_conv2d(op, compact=True) if not _one_pair_per_iteration(op, False) else None
+
+
 def depthwise_conv2d(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     """The depthwise kernel for ``op``: the row kernel where ``op.row_buffer_shape()`` allows, else tap by tap.
 
@@ -215,9 +232,7 @@ def _row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     _, row_bytes = op.row_buffer_shape()
     zp = op.in_zp
     plans = [_row_plan(kw, p) for p in (0, 1)]
-    # output pairs per loop iteration: two for 3x3 kernels (measured fastest), one for 5x5 and
-    # larger (also measured fastest: fewer registers live; and half the code), or when compact
-    one_pair = compact or min(op.kernel) >= 5
+    one_pair = _one_pair_per_iteration(op, compact)
 
     with IRBuilder() as builder:
         with T.prim_func():
@@ -352,4 +367,4 @@ def _row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
                         if ow % 2:
                             outputs(i, ow - 1, rows, 1)
     func = builder.get().with_attr("mcunet.op", op.to_json())
-    return func.with_attr("mcunet.compact", True) if compact else func
+    return func.with_attr(COMPACT, True) if compact else func

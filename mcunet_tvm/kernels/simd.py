@@ -160,9 +160,8 @@ def simd_kernel(op: OpDesc, cfg: SimdConfig | None = None) -> tirx.PrimFunc:
     cfg = cfg or default_config(op)
     if cfg.helium:
         func = helium_kernel(op, cfg.pixels, cfg.channels)
-        return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
-    geo = _Geometry.of(op)
-    func = _build(op, geo, cfg, generic=shape_generic(op, cfg))
+    else:
+        func = _build(op, _Geometry.of(op), cfg, generic=shape_generic(op, cfg))
     return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
 
 
