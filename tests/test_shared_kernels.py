@@ -154,3 +154,12 @@ def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
     x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
     out = toolchain.run(target, exe, x.tobytes(), compiled.program.nbytes(compiled.program.output)).output
     assert out == run_reference(compiled.program, x).tobytes()
+
+
+def test_unknown_optimisation_goal_is_a_clear_error() -> None:
+    from mcunet_tvm.errors import UnsupportedModelError
+
+    mod, _ = _chain([(8, 16)], (2, 2), seed=1)
+    with pytest.raises(UnsupportedModelError) as err:
+        compile_relax(mod, mcpu="cortex-m7", optimize="tiny")
+    assert "tiny" in err.value.format() and "speed, size" in err.value.format()
