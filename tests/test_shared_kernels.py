@@ -12,7 +12,7 @@ from tvm import relax
 from mcunet_tvm import toolchain
 from mcunet_tvm.kernels import kernel_consts, kernel_schedule, make_kernel, scalar_args
 from mcunet_tvm.kernels.depthwise import COMPACT
-from mcunet_tvm.kernels.simd import SimdConfig, interleave_weights, shape_generic, weight_interleave
+from mcunet_tvm.kernels.simd import SimdConfig, pair_weights, paired_weights, shape_generic
 from mcunet_tvm.passes import UseSharedKernels, UseSimdKernels
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -21,16 +21,29 @@ from mcunet_tvm.targets import get_target
 from opcases import conv_case, single_op_module
 
 
-def test_interleaved_weights_put_each_word_where_the_kernel_reads_it() -> None:
+def _sxtb16(word: np.ndarray, ror8: bool) -> np.ndarray:
+    """The two int16 lanes SXTB16 (ROR 8) takes from a little-endian word of four int8 bytes."""
+    return word[[1, 3]] if ror8 else word[[0, 2]]
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 1, 24), (4, 3, 3, 3), (3, 1, 1, 10)])
+def test_pair_weights_give_each_channel_its_lanes_for_each_staged_word(shape) -> None:
+    """Word A of (pair, row, word) widens to the lanes 0/2 weights of both channels, word B to lanes 1/3."""
     rng = np.random.default_rng(0)
-    w = rng.integers(-127, 128, (5, 1, 1, 24), dtype=np.int8)
-    packed = interleave_weights(w, 2)
-    assert packed.size == 6 * 24  # five channels padded to three pairs
-    for o in range(6):
-        for q in range(6):
-            at = (((o // 2) * 6 + q) * 2 + o % 2) * 4
-            expected = w[o, 0, 0, q * 4 : q * 4 + 4] if o < 5 else np.zeros(4, np.int8)
-            assert np.array_equal(packed[at : at + 4], expected), (o, q)
+    w = rng.integers(-127, 128, shape, dtype=np.int8)
+    oc, kh, seg = shape[0], shape[1], shape[2] * shape[3]
+    words = -(-seg // 4)
+    packed = pair_weights(w)
+    assert packed.size == -(-oc // 2) * 2 * kh * words * 4  # odd channel counts pair with zeros
+    rows = np.zeros((oc + oc % 2, kh, words * 4), np.int8)
+    rows[:oc, :, :seg] = w.reshape(oc, kh, seg)
+    for o in range(oc + oc % 2):
+        for ki in range(kh):
+            for q in range(words):
+                for h in range(2):
+                    at = ((((o // 2) * kh + ki) * words + q) * 2 + h) * 4
+                    lanes = _sxtb16(packed[at : at + 4], ror8=bool(o % 2))
+                    assert np.array_equal(lanes, rows[o, ki, q * 4 + h : q * 4 + 4 : 2]), (o, ki, q, h)
 
 
 def _chain(shapes: list[tuple[int, int]], hw: tuple[int, int], seed: int) -> tuple[tvm.IRModule, tuple]:
@@ -95,17 +108,20 @@ def test_shared_kernels_equal_specialised_ones_on_qemu(tmp_path, index: int) -> 
     assert small == fast
 
 
-def test_weights_are_interleaved_only_for_run_time_reductions() -> None:
+def test_staged_kernels_take_channel_pair_weights() -> None:
     rng = np.random.default_rng(3)
     short, _ = conv_case(rng, 4, 4, 16, 6, 1, 1)
     long, long_consts = conv_case(rng, 4, 4, 48, 6, 1, 1)
     shared = SimdConfig(pixels=4, channels=2, shared=True)
     assert shape_generic(short, shared) and shape_generic(long, shared)
     assert not shape_generic(long, SimdConfig(pixels=4, channels=2))  # the speed build
-    assert weight_interleave(short, shared) == 1 and weight_interleave(long, shared) == 2
+    assert paired_weights(long, shared) and paired_weights(long, SimdConfig(pixels=4, channels=2))
     packed = dict(kernel_consts(long, long_consts, shared))["weight"]
-    assert np.array_equal(packed, interleave_weights(long_consts[0], 2))
-    assert dict(kernel_consts(long, long_consts, SimdConfig()))["weight"] is long_consts[0]
+    assert np.array_equal(packed, pair_weights(long_consts[0]))
+    # unstaged (too few channel tiles reuse a widened window) or odd tiles keep OHWI weights
+    assert not paired_weights(long, SimdConfig(pixels=4, channels=4))
+    assert not paired_weights(long, SimdConfig(pixels=4, channels=1))
+    assert dict(kernel_consts(long, long_consts, SimdConfig(pixels=4, channels=4)))["weight"] is long_consts[0]
     # a 3x3 convolution and a windowed (patch) pointwise layer keep their specialised kernels
     conv, _ = conv_case(rng, 6, 6, 16, 8, 3, 1)
     assert not shape_generic(conv, shared)

@@ -27,12 +27,12 @@ from .reduce import mean
 from .requant import pack_fast_requant
 from .simd import (
     SimdConfig,
-    interleave_weights,
+    pair_weights,
+    paired_weights,
     shape_generic,
     simd_kernel,
     simd_supported,
     staged_input_bytes,
-    weight_interleave,
 )
 from .softmax import softmax
 
@@ -135,15 +135,15 @@ def kernel_consts(
     and the exporter read); this is the compile-time packing the kernels are
     written for. A conv/dense layer with ``fast_requant`` takes its shifts as
     (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``);
-    a SIMD kernel of run-time reduction length (``schedule``) takes its weights
-    interleaved across its channel tile (``simd.interleave_weights``); a Helium
-    kernel its bias with the input zero point folded in.
+    a staged SIMD kernel (``schedule``) takes its weights in channel-pair order
+    (``simd.pair_weights``); a Helium kernel its bias with the input zero point
+    folded in.
     """
     named = list(zip(op.const_args, consts, strict=True))
     if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
-    if (group := weight_interleave(op, schedule)) > 1:
-        named[0] = (named[0][0], interleave_weights(consts[0], group))
+    if paired_weights(op, schedule):
+        named[0] = (named[0][0], pair_weights(consts[0]))
     if schedule is not None and schedule.helium:  # the MVE kernel multiplies raw inputs
         named[1] = (named[1][0], fold_input_zero_point(consts[1], consts[0], op.in_zp))
     return named

@@ -16,7 +16,11 @@ TFLite's zero-point padding for that kernel row only; the segment tail
 (``KW * C`` not a multiple of 4) is scalar too. Requantisation is fused.
 
 In pixel order the tile's input windows are widened once into arena scratch
-(:func:`staged_input_bytes`), the tile's pixels interleaved word by word.
+(:func:`staged_input_bytes`), the tile's pixels interleaved word by word, and
+the weights come in channel-pair order (:func:`pair_weights`, packed at compile
+time): per staged word, one weight load and two widenings give the lanes of two
+output channels, so a 4x2 tile's word step keeps eight accumulators, two
+weights and one input word live, and GCC keeps them in registers.
 With ``SimdConfig.shared`` (``--optimize size``) a 1x1 kernel takes the layer's
 sizes, zero point and activation bounds as scalar arguments so layers share
 it (:func:`shape_generic`); with ``SimdConfig.helium`` the op runs the Helium
@@ -188,36 +192,41 @@ def shape_generic(op: OpDesc, cfg: SimdConfig) -> bool:
 
 def _generic_reduction(g: _Geometry) -> bool:
     """A reduction of an even number of words, longer than the unrolling limit: it runs as a loop
-    over word pairs anyway, so its length may be a run-time value."""
+    over word pairs anyway, so its length may be a run-time value (with channel-pair weights,
+    whose rows sit at constant offsets from one another)."""
     return g.kw * g.c % 8 == 0 and g.kw * g.c // 4 > UNROLL_WORDS
 
 
-def weight_interleave(op: OpDesc, cfg: SimdConfig | None) -> int:
-    """Channels whose weight words the kernel expects interleaved (1: OHWI as imported).
+def paired_weights(op: OpDesc, cfg: SimdConfig | None) -> bool:
+    """Whether the kernel takes its weights in channel-pair order (:func:`pair_weights`).
 
-    A reduction of run-time length cannot address the rows of a channel tile
-    at constant offsets from one another, so such kernels take their weights
-    packed at compile time word by word across the tile's channels
-    (:func:`interleave_weights`): one base pointer, constant offsets.
+    Staged kernels with an even channel tile do: one weight word then holds
+    the lanes of two output channels for one staged input word, so a word step
+    keeps two widened weights live instead of four, and the widened input word
+    of each pixel is loaded right where it is used. The eight accumulators of
+    a 4x2 tile, two weights, one input word and two pointers fit the core's
+    registers without spilling.
     """
-    if cfg is None or not simd_supported(op) or not shape_generic(op, cfg):
-        return 1
-    return cfg.channels if _generic_reduction(_Geometry.of(op)) else 1
+    return bool(staged_input_bytes(op, cfg)) and cfg is not None and cfg.channels % 2 == 0
 
 
-def interleave_weights(weights: np.ndarray, channels: int) -> np.ndarray:
-    """OHWI int8 weights as groups of ``channels`` output channels, word by word.
+def pair_weights(weights: np.ndarray) -> np.ndarray:
+    """OHWI int8 weights in channel-pair order, each kernel row padded to whole words.
 
-    Word q of channel ``o`` goes to ``((o // n) * words + q) * n + o % n``;
-    the last group is padded with zero channels.
+    For channels ``2g, 2g + 1`` and word ``q`` of a kernel row (bytes b0..b3,
+    zeros past the row), word A = ``[2g:b0, 2g+1:b0, 2g:b2, 2g+1:b2]`` and word
+    B = ``[2g:b1, 2g+1:b1, 2g:b3, 2g+1:b3]`` follow each other: ``SXTB16`` of A
+    is channel 2g's half for the staged lanes 0/2 of the input, ``SXTB16 ROR 8``
+    channel 2g+1's; B pairs with lanes 1/3. An odd last channel is paired with zeros.
     """
-    oc = weights.shape[0]
-    rows = weights.reshape(oc, -1)
-    groups = -(-oc // channels)
-    padded = np.zeros((groups * channels, rows.shape[1]), np.int8)
-    padded[:oc] = rows
-    words = padded.reshape(groups, channels, -1, 4).transpose(0, 2, 1, 3)
-    return np.ascontiguousarray(words).reshape(-1)
+    oc, kh = weights.shape[0], weights.shape[1] if weights.ndim == 4 else 1
+    rows = weights.reshape(oc, kh, -1)
+    words = -(-rows.shape[2] // 4)
+    padded = np.zeros((oc + oc % 2, kh, words * 4), np.int8)
+    padded[:oc, :, : rows.shape[2]] = rows
+    # [group, pair member, row, word, byte] -> [group, row, word, half (byte parity), lane (byte // 2), member]
+    lanes = padded.reshape(-1, 2, kh, words, 2, 2).transpose(0, 2, 3, 5, 4, 1)
+    return np.ascontiguousarray(lanes).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -266,13 +275,14 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
     padded = any(op.padding) if isinstance(op, Conv2D) else False
     tp_max, tc_max = cfg.pixels, cfg.channels
     scalars = ScalarArgs(generic)
+    pairs = paired_weights(op, cfg)
 
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
             if generic:  # a flattened pointwise layer: sizes, zero point, activation range at run time
                 pixels, channels = scalars("pixels", g.ow), scalars("channels", g.oc)
-                cin = scalars("cin", g.c) if _generic_reduction(g) else g.c
+                cin = scalars("cin", g.c) if _generic_reduction(g) and pairs else g.c
                 g = dataclasses.replace(g, w=pixels, ow=pixels, buf_w=pixels, oc=channels, c=cin,
                                         in_bytes=pixels * cin)
             zp = scalars("x_zp", op.in_zp)
@@ -280,15 +290,14 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
             act_min = scalars("act_min", op.act_min) if op.act_min > -128 else -128
             act_max = scalars("act_max", op.act_max) if op.act_max < 127 else 127
             seg = g.kw * g.c
-            interleave = weight_interleave(op, cfg)
+            row_words = seg // 4 + (1 if tail else 0)  # staged words per pixel and kernel row
             x = T.arg("p0_x", T.buffer((g.in_bytes,), "int8"))
-            w_rows = (g.oc + interleave - 1) // interleave * interleave
-            wt = T.arg("p1_w", T.buffer((w_rows * g.kh * seg,), "int8"))
+            w_bytes = (g.oc + 1) // 2 * g.kh * row_words * 8 if pairs else g.oc * g.kh * seg
+            wt = T.arg("p1_w", T.buffer((w_bytes,), "int8"))
             bias = T.arg("p2_bias", T.buffer((g.oc,), "int32"))
             mult = T.arg("p3_mult", T.buffer((g.oc,), "int32"))
             rq_shape, rq_name = requant_args(g.oc, op.fast_requant)
             rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
-            row_words = seg // 4 + (1 if tail else 0)  # staged words per pixel and kernel row
             staged = None
             if staged_input_bytes(op, cfg):
                 staged = T.arg(SCRATCH, T.buffer((cfg.pixels * g.kh * row_words * 2,), "int32"))
@@ -302,11 +311,8 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                 return ((ih + g.r0) * g.buf_w + iw + g.c0) * g.c
 
             def weight_word(o, ki, q):
-                """Byte offset of weight word q of kernel row ki of output channel o."""
-                if interleave == 1:
-                    return ((o * g.kh + ki) * seg + q * 4)
-                n = interleave  # kh == 1 here (pointwise)
-                return ((tirx.floordiv(o, n) * (seg // 4) + q) * n + tirx.floormod(o, n)) * 4
+                """Byte offset of weight word q of kernel row ki of output channel o (OHWI)."""
+                return (o * g.kh + ki) * seg + q * 4
 
             def widen_weights(o0, tc, ki, q):
                 """(lanes 0/2, lanes 1/3) of weight word q of each channel of the tile."""
@@ -391,8 +397,42 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     lanes.append((lo, T.bind(w[1]) if rest >= 2 else None))
                 return lanes
 
+            def paired_step(o0, tp, tc, ki, q):
+                """Word q of kernel row ki from channel-pair weights: per half, the tile's weights
+                (one load, two widenings per channel pair), then each pixel's staged word at its use."""
+                for h in range(2):
+                    if h and tail == 1 and isinstance(q, int) and q == seg // 4:
+                        continue  # the partial word's odd lanes are all zero
+                    wv = []
+                    for j in range((tc + 1) // 2):
+                        at = (((tirx.floordiv(o0, 2) + j) * g.kh + ki) * row_words + q) * 8 + h * 4
+                        v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[at])))
+                        wv.append(T.bind(_call("mcunet_sxtb16", v)))
+                        if 2 * j + 1 < tc:
+                            wv.append(T.bind(_call("mcunet_sxtb16_ror8", v)))
+                    for p in range(tp):
+                        xv = T.bind(staged[slot(p, ki, q) + h])
+                        for t in range(tc):
+                            idx = p * tc_max + t
+                            T.buffer_store(acc, _call("mcunet_smlad", xv, wv[t], acc[idx]), [idx])
+
+            def paired_row(o0, tp, tc, ki):
+                """Kernel row ki, all its staged words (the partial one too: its weights are padded)."""
+                if isinstance(row_words, int) and row_words <= UNROLL_WORDS:
+                    for q in range(row_words):
+                        paired_step(o0, tp, tc, ki, q)
+                    return
+                with T.serial(0, row_words // 2) as qq:
+                    for half in range(2):
+                        paired_step(o0, tp, tc, ki, qq * 2 + half)
+                if isinstance(row_words, int) and row_words % 2:
+                    paired_step(o0, tp, tc, ki, row_words - 1)
+
             def staged_row(o0, tp, tc, ki):
                 """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
+                if pairs:
+                    paired_row(o0, tp, tc, ki)
+                    return
 
                 def lanes(p, q):
                     at = slot(p, ki, q)
@@ -544,7 +584,10 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                 if not isinstance(full, int) or full:
                     with T.serial(0, full) as ot:
                         body(ot * tc_max, tc_max)
-                if (g.oc if isinstance(full, int) else op.out_shape[-1]) % tc_max:  # a class property
+                rest = (g.oc if isinstance(full, int) else op.out_shape[-1]) % tc_max  # a class property
+                if rest and pairs:  # one partial tile: it starts a channel pair
+                    body(full * tc_max, rest)
+                elif rest:
                     with T.serial(full * tc_max, g.oc) as o:
                         body(o, 1)
 
