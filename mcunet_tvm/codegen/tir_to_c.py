@@ -38,6 +38,10 @@ class KernelSource:
     aliases: dict[str, str] = field(default_factory=dict)
 
 
+
+#: TVM's prototype of a call_extern to a primitive of ``mcunet_simd.h``
+_SIMD_PRIMITIVE = r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|widen_\w+|smmlar|ssat8|mve_\w+)\(.*\);$"
+
 def _bare(func: tirx.PrimFunc) -> tirx.PrimFunc:
     """A kernel's code without its attributes (op descriptor, schedule)."""
     return tirx.PrimFunc(func.params, func.body, func.ret_type)
@@ -103,7 +107,7 @@ def _sanitize(code: str) -> str:
         line = line.replace("TVM_DLL ", "")
         if re.match(r"^\w+ __builtin_\w+\(.*\);$", line):  # compiler builtins need no prototype
             continue
-        if re.match(r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|smmlar|ssat8|mve_\w+)\(.*\);$", line):  # mcunet_simd.h
+        if re.match(_SIMD_PRIMITIVE, line):  # declared (or a macro) in mcunet_simd.h
             continue
         lines.append(line)
     text = "\n".join(lines)

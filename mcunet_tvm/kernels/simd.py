@@ -75,6 +75,8 @@ CONFIG_SPACE = tuple(
 )
 #: rows of at most this many words are unrolled
 UNROLL_WORDS = 4
+#: staged windows of at most this many words (all kernel rows) are unrolled
+UNROLL_WINDOW_WORDS = 12
 #: most weight words kept widened in registers across a channel tile ("channels" order, 1-row kernels)
 HOIST_WORDS = 4
 
@@ -303,6 +305,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                 staged = T.arg(SCRATCH, T.buffer((cfg.pixels * g.kh * row_words * 2,), "int32"))
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
             acc = T.alloc_buffer((tp_max * tc_max,), "int32")
+            wreg = T.alloc_buffer((2,), "int32") if pairs and tc_max == 2 else None  # a pair's widened weights
             # a run-time channel count: the tile's output rows are reached by adding it to a cursor
             # (one register) instead of keeping one offset per pixel live across the channel loop
             cursor = T.alloc_buffer((1,), "int32") if not isinstance(g.oc, int) else None
@@ -397,21 +400,36 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     lanes.append((lo, T.bind(w[1]) if rest >= 2 else None))
                 return lanes
 
-            def paired_step(o0, tp, tc, ki, q):
+            def paired_step(o0, tp, tc, ki, q, fused: bool):
                 """Word q of kernel row ki from channel-pair weights: per half, the tile's weights
-                (one load, two widenings per channel pair), then each pixel's staged word at its use."""
+                (one load, two widenings per channel pair), then each pixel's staged word at its use.
+
+                ``fused``: each step is one asm block of ``mcunet_simd.h`` (``mcunet_widen_pair``,
+                ``mcunet_smlad2``: a load and the instructions that use it), so GCC cannot load early
+                and spill; used in loops over a row (in straight-line rows GCC would instead hoist
+                every block's address out of the tile loop).
+                """
                 for h in range(2):
                     if h and tail == 1 and isinstance(q, int) and q == seg // 4:
                         continue  # the partial word's odd lanes are all zero
                     wv = []
                     for j in range((tc + 1) // 2):
                         at = (((tirx.floordiv(o0, 2) + j) * g.kh + ki) * row_words + q) * 8 + h * 4
+                        if fused:
+                            T.evaluate(_call("mcunet_widen_pair", T.address_of(wreg[2 * j]), T.address_of(wt[at])))
+                            wv += [wreg[2 * j], wreg[2 * j + 1]]
+                            continue
                         v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[at])))
                         wv.append(T.bind(_call("mcunet_sxtb16", v)))
                         if 2 * j + 1 < tc:
                             wv.append(T.bind(_call("mcunet_sxtb16_ror8", v)))
                     for p in range(tp):
-                        xv = T.bind(staged[slot(p, ki, q) + h])
+                        at = slot(p, ki, q) + h
+                        if fused and tc == 2:
+                            T.evaluate(_call("mcunet_smlad2", T.address_of(acc[p * tc_max]), T.address_of(staged[at]),
+                                             wv[0], wv[1]))
+                            continue
+                        xv = T.bind(staged[at])
                         for t in range(tc):
                             idx = p * tc_max + t
                             T.buffer_store(acc, _call("mcunet_smlad", xv, wv[t], acc[idx]), [idx])
@@ -420,13 +438,14 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                 """Kernel row ki, all its staged words (the partial one too: its weights are padded)."""
                 if isinstance(row_words, int) and row_words <= UNROLL_WORDS:
                     for q in range(row_words):
-                        paired_step(o0, tp, tc, ki, q)
+                        paired_step(o0, tp, tc, ki, q, fused=False)
                     return
+                fused = tc_max == 2  # (wider tiles reuse each staged word for more than one pair)
                 with T.serial(0, row_words // 2) as qq:
                     for half in range(2):
-                        paired_step(o0, tp, tc, ki, qq * 2 + half)
+                        paired_step(o0, tp, tc, ki, qq * 2 + half, fused)
                 if isinstance(row_words, int) and row_words % 2:
-                    paired_step(o0, tp, tc, ki, row_words - 1)
+                    paired_step(o0, tp, tc, ki, row_words - 1, fused)
 
             def staged_row(o0, tp, tc, ki):
                 """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
@@ -533,8 +552,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     for t in range(tc):
                         T.buffer_store(acc, biases[t], [p * tc_max + t])
                 if staged is not None:
-                    if g.kh == 1:
-                        staged_row(o0, tp, tc, 0)
+                    if g.kh == 1 or (isinstance(row_words, int) and g.kh * row_words <= UNROLL_WINDOW_WORDS):
+                        for ki in range(g.kh):  # straight-line: no loop counter live beside the accumulators
+                            staged_row(o0, tp, tc, ki)
                     else:
                         with T.serial(0, g.kh) as ki:
                             staged_row(o0, tp, tc, ki)
