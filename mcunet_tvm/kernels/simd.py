@@ -400,36 +400,42 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     lanes.append((lo, T.bind(w[1]) if rest >= 2 else None))
                 return lanes
 
-            def paired_step(o0, tp, tc, ki, q, fused: bool):
-                """Word q of kernel row ki from channel-pair weights: per half, the tile's weights
-                (one load, two widenings per channel pair), then each pixel's staged word at its use.
+            def paired_step(o0, tp, tc, ki, q_run, q: int, fused: bool):
+                """Word ``q_run + q`` of kernel row ki from channel-pair weights: per half, the tile's
+                weights (one load, two widenings per channel pair), then each pixel's staged word.
 
-                ``fused``: each step is one asm block of ``mcunet_simd.h`` (``mcunet_widen_pair``,
-                ``mcunet_smlad2``: a load and the instructions that use it), so GCC cannot load early
-                and spill; used in loops over a row (in straight-line rows GCC would instead hoist
-                every block's address out of the tile loop).
+                With a tile of one channel pair, each step is one asm block of ``mcunet_simd.h``
+                (``mcunet_widen_pair``, ``mcunet_smlad2``: a load at a base register plus a constant
+                offset and the instructions that use it), so GCC neither loads early nor spills, nor
+                keeps an address per load: the run-time part of an index is the base, the rest is
+                the offset.
                 """
+                ki_run, ki_c = (0, ki) if isinstance(ki, int) else (ki, 0)
+                fused = fused and tc_max == 2 and tc == 2
                 for h in range(2):
-                    if h and tail == 1 and isinstance(q, int) and q == seg // 4:
+                    if h and tail == 1 and isinstance(q_run, int) and q == seg // 4:
                         continue  # the partial word's odd lanes are all zero
                     wv = []
                     for j in range((tc + 1) // 2):
-                        at = (((tirx.floordiv(o0, 2) + j) * g.kh + ki) * row_words + q) * 8 + h * 4
+                        w_base = ((tirx.floordiv(o0, 2) * g.kh + ki_run) * row_words + q_run) * 8
+                        w_off = ((j * g.kh + ki_c) * row_words + q) * 8 + h * 4 if j or ki_c or q else h * 4
                         if fused:
-                            T.evaluate(_call("mcunet_widen_pair", T.address_of(wreg[2 * j]), T.address_of(wt[at])))
-                            wv += [wreg[2 * j], wreg[2 * j + 1]]
+                            T.evaluate(_call("mcunet_widen_pair", T.address_of(wreg[0]), T.address_of(wt[w_base]),
+                                             w_off))
+                            wv += [wreg[0], wreg[1]]
                             continue
-                        v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[at])))
+                        v = T.bind(_call("mcunet_read_s8x4", T.address_of(wt[w_base + w_off])))
                         wv.append(T.bind(_call("mcunet_sxtb16", v)))
                         if 2 * j + 1 < tc:
                             wv.append(T.bind(_call("mcunet_sxtb16_ror8", v)))
+                    x_base = (ki_run * row_words + q_run) * tp_max * 2
                     for p in range(tp):
-                        at = slot(p, ki, q) + h
-                        if fused and tc == 2:
-                            T.evaluate(_call("mcunet_smlad2", T.address_of(acc[p * tc_max]), T.address_of(staged[at]),
-                                             wv[0], wv[1]))
+                        x_off = slot(p, ki_c, q) + h if ki_c or q else p * 2 + h
+                        if fused:
+                            T.evaluate(_call("mcunet_smlad2", T.address_of(acc[p * tc_max]),
+                                             T.address_of(staged[x_base]), x_off * 4, wv[0], wv[1]))
                             continue
-                        xv = T.bind(staged[at])
+                        xv = T.bind(staged[x_base + x_off])
                         for t in range(tc):
                             idx = p * tc_max + t
                             T.buffer_store(acc, _call("mcunet_smlad", xv, wv[t], acc[idx]), [idx])
@@ -437,15 +443,14 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
             def paired_row(o0, tp, tc, ki):
                 """Kernel row ki, all its staged words (the partial one too: its weights are padded)."""
                 if isinstance(row_words, int) and row_words <= UNROLL_WORDS:
-                    for q in range(row_words):
-                        paired_step(o0, tp, tc, ki, q, fused=False)
+                    for q in range(row_words):  # straight-line: GCC's schedule of the C is better
+                        paired_step(o0, tp, tc, ki, 0, q, fused=False)
                     return
-                fused = tc_max == 2  # (wider tiles reuse each staged word for more than one pair)
                 with T.serial(0, row_words // 2) as qq:
                     for half in range(2):
-                        paired_step(o0, tp, tc, ki, qq * 2 + half, fused)
+                        paired_step(o0, tp, tc, ki, qq * 2, half, fused=True)
                 if isinstance(row_words, int) and row_words % 2:
-                    paired_step(o0, tp, tc, ki, row_words - 1, fused)
+                    paired_step(o0, tp, tc, ki, 0, row_words - 1, fused=True)
 
             def staged_row(o0, tp, tc, ki):
                 """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
@@ -540,7 +545,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
             def channel_setup(o0, tc):
                 """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
                 biases = [T.bind(bias[o0 + t]) for t in range(tc)]
-                requants = [channel_requantizer(op, mult, rq, o0 + t, T.bind) for t in range(tc)]
+                requants = None
+                if not (staged is not None and cfg.order == "pixels"):  # (staged pixel tiles: after the MACs)
+                    requants = [channel_requantizer(op, mult, rq, o0 + t, T.bind) for t in range(tc)]
                 hoisted = None
                 if cfg.order == "channels" and g.kh == 1 and 0 < (seg // 4) * tc <= HOIST_WORDS:
                     hoisted = [widen_weights(o0, tc, 0, q) for q in range(seg // 4)]
@@ -558,7 +565,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     else:
                         with T.serial(0, g.kh) as ki:
                             staged_row(o0, tp, tc, ki)
-                    store_outputs(i, j0, o0, tp, tc, requants)
+                    # requantisation constants loaded after the MACs: not live (or spilled) beside the accumulators
+                    store_outputs(i, j0, o0, tp, tc, [channel_requantizer(op, mult, rq, o0 + t, T.bind)
+                                                      for t in range(tc)] if cfg.order == "pixels" else requants)
                     return
                 with T.serial(0, g.kh) as ki:
                     ih = i * g.sh + ki - g.pt

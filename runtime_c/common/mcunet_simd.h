@@ -62,22 +62,26 @@ static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
   return r;
 }
 
-/* acc[0] += SMLAD(*x, w0), acc[1] += SMLAD(*x, w1): one staged input word against the lanes of a
-   channel pair. One asm block, so the word is loaded where it is used (no register held early);
-   a macro, so the accumulators stay registers (no address is taken). */
-#define mcunet_smlad2(acc, x, w0, w1)                                          \
-  do {                                                                         \
-    int32_t mcunet_v_;                                                         \
-    __asm__("ldr %2, %3\n\tsmlad %0, %2, %4, %0\n\tsmlad %1, %2, %5, %1"          \
-            : "+r"((acc)[0]), "+r"((acc)[1]), "=&r"(mcunet_v_)                 \
-            : "m"(*(x)), "r"(w0), "r"(w1));                                    \
+/*
+ * Fused micro-steps of the staged SIMD kernels: a load at base + a constant byte offset, and the
+ * instructions that use it, in one asm block, so the compiler can neither load early (and spill)
+ * nor keep one address register per load. Macros, so the accumulators stay registers. The "m"
+ * operand (a 4 KB block at base: the reach of the offset) tells the compiler what the load reads.
+ *   mcunet_smlad2:     acc[0] += SMLAD(x, w0), acc[1] += SMLAD(x, w1), x = the staged word
+ *   mcunet_widen_pair: lanes = SXTB16(w), SXTB16(w ROR 8): a weight word's lanes for a channel pair
+ */
+typedef struct { int8_t bytes[4096]; } mcunet_block_;
+#define mcunet_smlad2(acc, base, off, w0, w1)                                           \
+  do {                                                                                  \
+    int32_t mcunet_v_;                                                                  \
+    __asm__("ldr %2, [%3, %4]\n\tsmlad %0, %2, %5, %0\n\tsmlad %1, %2, %6, %1"               \
+            : "+r"((acc)[0]), "+r"((acc)[1]), "=&r"(mcunet_v_)                          \
+            : "r"(base), "n"(off), "r"(w0), "r"(w1), "m"(*(const mcunet_block_ *)(base)));  \
   } while (0)
-
-/* lo, hi = SXTB16(*w), SXTB16(*w ROR 8): a weight word's lanes for both channels of a pair. */
-#define mcunet_widen_pair(lanes, w)                                            \
-  __asm__("ldr %1, %2\n\tsxtb16 %0, %1\n\tsxtb16 %1, %1, ror #8"                \
-          : "=&r"((lanes)[0]), "=&r"((lanes)[1])                               \
-          : "m"(*(const int32_t *)(const void *)(w)))
+#define mcunet_widen_pair(lanes, base, off)                                             \
+  __asm__("ldr %1, [%2, %3]\n\tsxtb16 %0, %1\n\tsxtb16 %1, %1, ror #8"                      \
+          : "=&r"((lanes)[0]), "=&r"((lanes)[1])                                        \
+          : "r"(base), "n"(off), "m"(*(const mcunet_block_ *)(const void *)(base)))
 
 #else /* portable equivalents, bit for bit */
 
@@ -113,14 +117,15 @@ static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) {
 static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
   return mcunet_pack16(mcunet_lo16(a) + mcunet_byte(b, 1), mcunet_hi16(a) + mcunet_byte(b, 3));
 }
-static inline void mcunet_widen_pair(int32_t *lanes, const int8_t *w) {
-  int32_t v = mcunet_read_s8x4(w);
+static inline void mcunet_widen_pair(int32_t *lanes, const int8_t *base, int32_t off) {
+  int32_t v = mcunet_read_s8x4(base + off);
   lanes[0] = mcunet_sxtb16(v);
   lanes[1] = mcunet_sxtb16_ror8(v);
 }
-static inline void mcunet_smlad2(int32_t *acc, const int32_t *x, int32_t w0, int32_t w1) {
-  acc[0] = mcunet_smlad(*x, w0, acc[0]);
-  acc[1] = mcunet_smlad(*x, w1, acc[1]);
+static inline void mcunet_smlad2(int32_t *acc, const int32_t *base, int32_t off, int32_t w0, int32_t w1) {
+  int32_t x = *(const int32_t *)(const void *)((const int8_t *)base + off);
+  acc[0] = mcunet_smlad(x, w0, acc[0]);
+  acc[1] = mcunet_smlad(x, w1, acc[1]);
 }
 #endif
 
