@@ -10,7 +10,15 @@ import pytest
 from mcunet_tvm import toolchain
 from mcunet_tvm.aot.program import program_from_relax
 from mcunet_tvm.kernels import kernel_schedule, output_overlap
-from mcunet_tvm.kernels.simd import CONFIG_SPACE, SimdConfig, config_space, simd_supported
+from mcunet_tvm.kernels.simd import (
+    CONFIG_SPACE,
+    UNROLL_WORDS,
+    SimdConfig,
+    config_space,
+    doubled_input,
+    paired_weights,
+    simd_supported,
+)
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
@@ -118,3 +126,38 @@ def test_config_space_keeps_pointwise_overlap() -> None:
     assert all(c.order == "pixels" for c in config_space(pointwise))
     assert any(c.order == "channels" for c in config_space(conv))
     assert set(config_space(conv)) <= set(CONFIG_SPACE)
+
+
+def _fast(case):
+    """The case with the fast requantisation forced on (its bias is small enough for any input)."""
+    op, consts = case
+    op = dataclasses.replace(op, fast_requant=True)
+    return op, [consts[0], np.clip(consts[1], -1000, 1000).astype(np.int32), consts[2], -np.abs(consts[3]) - 1]
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 40, 45, 1, 1), (11, 9, 3, 37, 3, 2), (7, 6, 10, 101, 3, 1)])
+def test_doubled_staging_and_fused_micro_steps_on_qemu(tmp_path, shape) -> None:
+    """Staged kernels that stage 2 (x - zp) (doubled accumulators), with channel-pair weights, asm micro-steps
+    over a looped row (40 channels), a padded strided window with tails (3 channels), looped rows of a 3x3
+    window (10 channels), odd channel counts."""
+    h, w, cin, cout, k, s = shape
+    rng = np.random.default_rng(cin)
+    op, consts = _fast(conv_case(rng, h, w, cin, cout, k, s))
+    cfg = SimdConfig(pixels=4, channels=2)
+    assert doubled_input(op, cfg) and paired_weights(op, cfg)
+    x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+    compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x])
+    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x])
+    assert simd_out == plain_out == run_reference(compiled.program, x).tobytes()
+    looped = -(-(k * cin) // 4) > UNROLL_WORDS  # rows longer than the unrolling limit run the asm micro-steps
+    assert ("mcunet_smlad2" in (tmp_path / "simd" / "mcunet_kernels.c").read_text()) == looped
+
+
+@pytest.mark.parametrize("k,s", [(3, 1), (3, 2), (5, 1), (5, 2)])
+def test_depthwise_with_doubled_weights_on_qemu(tmp_path, k: int, s: int) -> None:
+    """Fast-requantised depthwise kernels (row and tap forms) multiply doubled weights: still bit-exact."""
+    rng = np.random.default_rng(10 * k + s)
+    op, consts = _fast(conv_case(rng, 11, 9, 7, 7, k, s, depthwise=True))
+    x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+    compiled, (out,) = _build_and_run(tmp_path, "cortex-m7", op, consts, False, None, [x])
+    assert out == run_reference(compiled.program, x).tobytes()

@@ -40,7 +40,7 @@ class KernelSource:
 
 
 #: TVM's prototype of a call_extern to a primitive of ``mcunet_simd.h``
-_SIMD_PRIMITIVE = r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|widen_\w+|smmlar|ssat8|mve_\w+)\(.*\);$"
+_SIMD_PRIMITIVE = r"^int32_t mcunet_(read_s8x4|sx\w+|sml\w+|sadd16|widen_\w+|smmlar|ssat8|mve_\w+)\(.*\);$"
 
 def _bare(func: tirx.PrimFunc) -> tirx.PrimFunc:
     """A kernel's code without its attributes (op descriptor, schedule)."""

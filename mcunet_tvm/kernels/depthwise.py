@@ -42,12 +42,20 @@ def _i32(v: int):
     return tirx.const(v, "int32")
 
 
-def _folded_bias(bias, k, taps: list, zp: int):
-    """``bias[k] - zp * sum(w)``: the input zero point folded out of every tap of channel k."""
+def _folded_bias(bias, k, taps: list, zp: int, doubled: bool):
+    """``bias[k] - zp * sum(w)``: the input zero point folded out of every tap of channel k
+    (``taps`` are the weights as the kernel multiplies them: doubled ones with a doubled bias)."""
     total = taps[0]
     for v in taps[1:]:
         total = total + v
-    return T.bind(bias[k] - _i32(zp) * total)
+    return T.bind((bias[k] * _i32(2) if doubled else bias[k]) - _i32(zp) * total)
+
+
+def _weight(weight, at, doubled: bool):
+    """A weight as the kernel multiplies it: doubled (in a 16-bit lane it still fits) where the
+    requantisation takes ``2 acc`` (``requant.fast_requantize``): no doubling per output."""
+    w = weight[at].astype("int32")
+    return T.bind(w * _i32(2) if doubled else w)
 
 
 def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) -> tuple[int, int]:
@@ -119,12 +127,13 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
             out = T.arg(OUT, T.buffer((oh * ow * c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
 
+            doubled = op.fast_requant
             with T.serial(0, c) as k:
-                wk = [T.bind(weight[(ki * kw + kj) * c + k].astype("int32")) for ki, kj in taps]
+                wk = [_weight(weight, (ki * kw + kj) * c + k, doubled) for ki, kj in taps]
                 fast_base = None
                 if row_hi > row_lo and col_hi > col_lo:  # some pixel takes the fast path
-                    fast_base = _folded_bias(bias, k, wk, zp)
-                requant = channel_requantizer(op, mult, rq, k, T.bind)
+                    fast_base = _folded_bias(bias, k, wk, zp, doubled)
+                requant = channel_requantizer(op, mult, rq, k, T.bind, doubled)
 
                 def store(i, j, value):
                     q = clamp_to_int8(requant(value), op.act_min, op.act_max)
@@ -155,7 +164,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
                         store(i, j + p, acc[p])
 
                 def checked(i, j):
-                    T.buffer_store(acc, bias[k], [0])
+                    T.buffer_store(acc, bias[k] * _i32(2) if doubled else bias[k], [0])
                     for (ki, kj), wv in zip(taps, wk, strict=True):
                         ih = i * sh - pt + ki * dh
                         iw = j * sw - pl + kj * dw
@@ -257,11 +266,11 @@ def _row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
                 with T.serial(pl + w, row_bytes) as q:
                     T.buffer_store(scratch, tirx.const(zp, "int8"), [slot_at(slot) + q])
 
+            doubled = op.fast_requant
             with T.serial(0, c) as k:
-                wk = [[T.bind(weight[(ki * kw + kj) * c + k].astype("int32")) for kj in range(kw)]
-                      for ki in range(kh)]
-                base = _folded_bias(bias, k, [v for row in wk for v in row], zp)
-                requant = channel_requantizer(op, mult, rq, k, T.bind)
+                wk = [[_weight(weight, (ki * kw + kj) * c + k, doubled) for kj in range(kw)] for ki in range(kh)]
+                base = _folded_bias(bias, k, [v for row in wk for v in row], zp, doubled)
+                requant = channel_requantizer(op, mult, rq, k, T.bind, doubled)
                 packed: dict[tuple[int, int, int], object] = {}
 
                 def weight_reg(ki, lo, hi):

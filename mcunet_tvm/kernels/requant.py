@@ -113,7 +113,9 @@ def pack_fast_requant(shift: np.ndarray, out_zp: int) -> np.ndarray:
     return np.stack([e, rounding], axis=1).reshape(-1).astype(np.int32)
 
 
-def fast_requantize(acc: PrimExpr, multiplier: PrimExpr, exponent: PrimExpr, rounding: PrimExpr) -> PrimExpr:
+def fast_requantize(
+    acc: PrimExpr, multiplier: PrimExpr, exponent: PrimExpr, rounding: PrimExpr, doubled: bool = False
+) -> PrimExpr:
     """``MultiplyByQuantizedMultiplier(acc) + out_zp`` for layers where :func:`fast_requant_applies`.
 
     With ``v = SRDHM(acc, m) = floor((acc * m + 2^30) / 2^31)`` (see
@@ -124,11 +126,14 @@ def fast_requantize(acc: PrimExpr, multiplier: PrimExpr, exponent: PrimExpr, rou
     sums shift to 0. So one SMMLAR (``c + SMMULR(a, b)``) with the addend
     ``rounding + (acc >> 31)`` and one arithmetic shift do the whole
     requantisation; ``rounding`` comes from :func:`pack_fast_requant`.
+
+    ``doubled``: the kernel accumulated ``2 * acc`` (doubled inputs or weights,
+    which int16 lanes hold), so the doubling costs no instruction per output.
     """
 
     def body(a):
         addend = rounding + (a >> _i32(31))
-        return tirx.call_extern("int32", "mcunet_smmlar", a + a, multiplier, addend) >> exponent
+        return tirx.call_extern("int32", "mcunet_smmlar", a if doubled else a + a, multiplier, addend) >> exponent
 
     return _let("rq_acc", acc, body)
 
@@ -178,15 +183,18 @@ def requant_args(n: int, fast: bool) -> tuple[tuple[int, ...], str]:
     return ((2 * n,), "rq") if fast else ((n,), "shift")
 
 
-def channel_requantizer(op, mult, rq, k: PrimExpr, bind=None) -> Callable[[PrimExpr], PrimExpr]:
+def channel_requantizer(op, mult, rq, k: PrimExpr, bind=None, doubled: bool = False) -> Callable[[PrimExpr], PrimExpr]:
     """``acc -> requantised + out_zp`` for output channel ``k`` of a conv/dense ``op``.
 
     ``mult`` and ``rq`` are the kernel's multiplier and :func:`requant_args`
     buffers; ``bind`` binds the per-channel constants once (``T.bind`` in
     IRBuilder kernels; by default the values stay inline, as TE expressions need).
+    ``doubled``: the accumulator holds ``2 * acc`` (fast layers only, see
+    :func:`fast_requantize`).
     """
     bind = bind or _expr
     if op.fast_requant:
         m, e, r = bind(mult[k]), bind(rq[2 * k]), bind(rq[2 * k + 1])
-        return lambda acc: fast_requantize(acc, m, e, r)
+        return lambda acc: fast_requantize(acc, m, e, r, doubled)
+    assert not doubled, "only the fast requantisation takes doubled accumulators"
     return bind_requantizer(mult[k], rq[k], bind, op.out_zp)

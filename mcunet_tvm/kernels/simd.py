@@ -75,6 +75,8 @@ CONFIG_SPACE = tuple(
 )
 #: rows of at most this many words are unrolled
 UNROLL_WORDS = 4
+#: doubled staging (:func:`doubled_input`) where outputs outnumber staged words by this factor
+DOUBLE_MIN_RATIO = 2
 #: staged windows of at most this many words (all kernel rows) are unrolled
 UNROLL_WINDOW_WORDS = 12
 #: most weight words kept widened in registers across a channel tile ("channels" order, 1-row kernels)
@@ -199,6 +201,22 @@ def _generic_reduction(g: _Geometry) -> bool:
     return g.kw * g.c % 8 == 0 and g.kw * g.c // 4 > UNROLL_WORDS
 
 
+def doubled_input(op: OpDesc, cfg: SimdConfig | None) -> bool:
+    """Whether a staged kernel stages ``2 (x - zp)`` (and starts from ``2 bias``).
+
+    The accumulator then holds twice the sum, which the fast requantisation
+    needs anyway (SMMLAR of ``2 acc``): one SADD16 per staged word instead of
+    one shift per output. Chosen where outputs outnumber staged words (per
+    pixel: ``oc`` against ``2 KH ceil(KW C / 4)``, with a margin: measured), and only for layers whose
+    accumulator bound lets the fast form run (``Conv2D.fast_requant``).
+    Shape-generic kernels keep one form for every layer.
+    """
+    if not (op.fast_requant and staged_input_bytes(op, cfg)) or cfg.shared:
+        return False
+    g = _Geometry.of(op)
+    return g.oc > DOUBLE_MIN_RATIO * 2 * g.kh * -(-(g.kw * g.c) // 4)
+
+
 def paired_weights(op: OpDesc, cfg: SimdConfig | None) -> bool:
     """Whether the kernel takes its weights in channel-pair order (:func:`pair_weights`).
 
@@ -303,6 +321,12 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
             staged = None
             if staged_input_bytes(op, cfg):
                 staged = T.arg(SCRATCH, T.buffer((cfg.pixels * g.kh * row_words * 2,), "int32"))
+            doubled = staged is not None and doubled_input(op, cfg)
+
+            def scaled(v):
+                """Doubled kernels stage 2 (x - zp) and start from 2 bias."""
+                return v * _i32(2) if doubled else v
+
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
             acc = T.alloc_buffer((tp_max * tc_max,), "int32")
             wreg = T.alloc_buffer((2,), "int32") if pairs and tc_max == 2 else None  # a pair's widened weights
@@ -480,6 +504,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     for p, base in bases:
                         v = T.bind(_call("mcunet_read_s8x4", T.address_of(x[base + q * 4])))
                         lo, hi = widen_input(v)
+                        if doubled:
+                            lo, hi = T.bind(lo), T.bind(hi)
+                            lo, hi = _call("mcunet_sadd16", lo, lo), _call("mcunet_sadd16", hi, hi)
                         T.buffer_store(staged, lo, [slot(p, ki, q)])
                         T.buffer_store(staged, hi, [slot(p, ki, q) + 1])
 
@@ -491,7 +518,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                         word(q)
                 rest = tail
                 for p, base in bases if rest else ():
-                    v = [x[base + seg - rest + b].astype("int32") - zp for b in range(rest)]
+                    v = [scaled(x[base + seg - rest + b].astype("int32") - zp) for b in range(rest)]
                     at = slot(p, ki, seg // 4)
                     T.buffer_store(staged, pack_halves(v[0], v[2] if rest == 3 else None), [at])
                     T.buffer_store(staged, pack_halves(v[1]) if rest >= 2 else _i32(0), [at + 1])
@@ -509,7 +536,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                             pos = q * 4 + b
                             col = iw + tirx.floordiv(pos, g.c)
                             valid = tirx.all(pos < seg, col >= 0, col < g.w)
-                            load = x[x_index(ih, col) + tirx.floormod(pos, g.c)].astype("int32") - zp
+                            load = scaled(x[x_index(ih, col) + tirx.floormod(pos, g.c)].astype("int32") - zp)
                             v.append(T.bind(tirx.if_then_else(valid, load, _i32(0))))
                         T.buffer_store(staged, pack_halves(v[0], v[2]), [slot(p, ki, q)])
                         T.buffer_store(staged, pack_halves(v[1], v[3]), [slot(p, ki, q) + 1])
@@ -544,10 +571,10 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
 
             def channel_setup(o0, tc):
                 """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
-                biases = [T.bind(bias[o0 + t]) for t in range(tc)]
+                biases = [T.bind(scaled(bias[o0 + t])) for t in range(tc)]
                 requants = None
                 if not (staged is not None and cfg.order == "pixels"):  # (staged pixel tiles: after the MACs)
-                    requants = [channel_requantizer(op, mult, rq, o0 + t, T.bind) for t in range(tc)]
+                    requants = [channel_requantizer(op, mult, rq, o0 + t, T.bind, doubled) for t in range(tc)]
                 hoisted = None
                 if cfg.order == "channels" and g.kh == 1 and 0 < (seg // 4) * tc <= HOIST_WORDS:
                     hoisted = [widen_weights(o0, tc, 0, q) for q in range(seg // 4)]
@@ -566,7 +593,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                         with T.serial(0, g.kh) as ki:
                             staged_row(o0, tp, tc, ki)
                     # requantisation constants loaded after the MACs: not live (or spilled) beside the accumulators
-                    store_outputs(i, j0, o0, tp, tc, [channel_requantizer(op, mult, rq, o0 + t, T.bind)
+                    store_outputs(i, j0, o0, tp, tc, [channel_requantizer(op, mult, rq, o0 + t, T.bind, doubled)
                                                       for t in range(tc)] if cfg.order == "pixels" else requants)
                     return
                 with T.serial(0, g.kh) as ki:

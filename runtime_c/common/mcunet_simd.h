@@ -50,6 +50,7 @@ static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) { return 
 static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 static inline int32_t mcunet_smlabt(int32_t a, int32_t b, int32_t acc) { return __smlabt(a, b, acc); }
 static inline int32_t mcunet_sxtb16(int32_t a) { return (int32_t)__sxtb16(a); }
+static inline int32_t mcunet_sadd16(int32_t a, int32_t b) { return (int32_t)__sadd16(a, b); }
 static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) { return (int32_t)__sxtab16(a, b); }
 static inline int32_t mcunet_sxtb16_ror8(int32_t a) {
   int32_t r;
@@ -110,6 +111,9 @@ static inline int32_t mcunet_smlabt(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_lo16(a) * mcunet_hi16(b)));
 }
 static inline int32_t mcunet_sxtb16(int32_t a) { return mcunet_pack16(mcunet_byte(a, 0), mcunet_byte(a, 2)); }
+static inline int32_t mcunet_sadd16(int32_t a, int32_t b) {
+  return mcunet_pack16(mcunet_lo16(a) + mcunet_lo16(b), mcunet_hi16(a) + mcunet_hi16(b));
+}
 static inline int32_t mcunet_sxtb16_ror8(int32_t a) { return mcunet_pack16(mcunet_byte(a, 1), mcunet_byte(a, 3)); }
 static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) {
   return mcunet_pack16(mcunet_lo16(a) + mcunet_byte(b, 0), mcunet_hi16(a) + mcunet_byte(b, 2));
