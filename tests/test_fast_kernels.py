@@ -130,6 +130,22 @@ def test_add_requantisation_forms_match_reference(tmp_path, shifts) -> None:
     op, _ = add_case(rng, (1, 5, 7, 9))
     op = dataclasses.replace(op, in1_shift=shifts[0], in2_shift=shifts[1], out_shift=shifts[2],
                              act_min=-100 if shifts[2] % 2 else -128)
+    _assert_add_matches_reference(tmp_path, op, rng)
+
+
+@pytest.mark.parametrize("halved", [(False, True), (True, True)])
+def test_add_input_of_the_larger_scale_is_halved_exactly(tmp_path, halved) -> None:
+    """TFLite gives the input of the larger scale the multiplier 2^30 (one half), shift 0: the kernel
+    scales it with one multiply (SRDHM(x 2^L, 2^30) = x 2^(L-1)), still equal to TFLite."""
+    rng = np.random.default_rng(7 + sum(halved))
+    op, _ = add_case(rng, (1, 5, 7, 9))
+    half = {"multiplier": 1 << 30, "shift": 0}
+    op = dataclasses.replace(op, **{f"in{i + 1}_{k}": v for i, h in enumerate(halved) if h for k, v in half.items()})
+    _assert_add_matches_reference(tmp_path, op, rng)
+    assert "mcunet_smmlar" in make_kernel(op).script() and "524288" in make_kernel(op).script()  # 2^19
+
+
+def _assert_add_matches_reference(tmp_path, op, rng) -> None:
     target = get_target("host")
     compiled = compile_relax(single_op_module(op, []), mcpu=None)
     sources = compiled.write(tmp_path)

@@ -23,8 +23,11 @@ def add(op: Add) -> tirx.PrimFunc:
     shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
 
     def scaled(load, idx, zp, mult, shift):
-        value = (load(*idx).astype("int32") - _i32(zp)) * _i32(1 << op.left_shift)
-        return requantize_const(value, mult, shift, shifted_bound)
+        x = load(*idx).astype("int32") - _i32(zp)
+        if mult == 1 << 30 and shift == 0 and op.left_shift >= 1:
+            # the input of the larger scale: SRDHM(v, 2^30) = floor((v + 1) / 2), and v = x * 2^L is even
+            return x * _i32(1 << (op.left_shift - 1))
+        return requantize_const(x * _i32(1 << op.left_shift), mult, shift, shifted_bound)
 
     def bound(shift: int) -> int:  # |scaled|: the multiplier is below 1, a left shift scales up
         return (shifted_bound << max(shift, 0)) + 1
