@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = ["demo-cnn", "mcunet-vww-like", "mbv2-w0.35-r96", "mbv2-w0.35-r144", "mcunet-in-like"]
+DEFAULT_MODELS = ["demo-cnn", "mcunet-vww-like", "mbv2-w0.35-r96", "mbv2-w0.35-r144", "mbv2-w0.5-r128",
+                  "mbv2-w1.0-r224", "mcunet-in-like"]
 
 
 def run(model: str, target: str, out: Path, extra: list[str]) -> tuple[dict, dict, int]:
@@ -79,6 +80,10 @@ def main() -> int:
         best = r["tuned" if args.tune else "simd"]["instructions"]
         print(f"| {r['model']} | {r['macs']:,} | {cells} | {r['plain']['instructions'] / best:.2f}x | "
               f"{r['plain']['arena_bytes']:,} / {r['simd']['arena_bytes']:,} |")
+    total = {v: sum(r[v]["instructions"] for r in results) for v in variants}
+    macs = sum(r["macs"] for r in results)
+    print("| all models | " + f"{macs:,} | " + " | ".join(f"{total[v]:,} | {total[v] / macs:.2f}" for v in variants)
+          + f" | {total['plain'] / total['tuned' if args.tune else 'simd']:.2f}x | |")
     print("\n### Per operator type, all models together\n")
     print("| op type | " + " | ".join(f"{v} instr/MAC" for v in variants) + " |")
     print("|" + "---|" * (1 + len(variants)))
