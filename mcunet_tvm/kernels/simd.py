@@ -428,11 +428,11 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                 """Word ``q_run + q`` of kernel row ki from channel-pair weights: per half, the tile's
                 weights (one load, two widenings per channel pair), then each pixel's staged word.
 
-                With a tile of one channel pair, each step is one asm block of ``mcunet_simd.h``
-                (``mcunet_widen_pair``, ``mcunet_smlad2``: a load at a base register plus a constant
-                offset and the instructions that use it), so GCC neither loads early nor spills, nor
-                keeps an address per load: the run-time part of an index is the base, the rest is
-                the offset.
+                ``fused`` (looped rows), with a tile of one channel pair: each step is one asm block
+                of ``mcunet_simd.h`` (``mcunet_widen_pair``, ``mcunet_smlad2``: a load at a base
+                register plus a constant offset and the instructions that use it), so GCC neither
+                loads early nor spills, nor keeps an address per load. ``q_run`` and a run-time ki
+                go into the base, the compile-time rest into the offset.
                 """
                 ki_run, ki_c = (0, ki) if isinstance(ki, int) else (ki, 0)
                 fused = fused and tc_max == 2 and tc == 2
@@ -442,6 +442,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     wv = []
                     for j in range((tc + 1) // 2):
                         w_base = ((tirx.floordiv(o0, 2) * g.kh + ki_run) * row_words + q_run) * 8
+                        # (spelled out when 0 so that it stays an int with a run-time row length)
                         w_off = ((j * g.kh + ki_c) * row_words + q) * 8 + h * 4 if j or ki_c or q else h * 4
                         if fused:
                             T.evaluate(_call("mcunet_widen_pair", T.address_of(wreg[0]), T.address_of(wt[w_base]),
