@@ -74,7 +74,7 @@ def main() -> int:
     print(f"\n### Instructions per MAC on {args.target} (QEMU, exact counts)\n")
     head = "| model | MACs | " + " | ".join(f"{v} instructions | {v} instr/MAC" for v in variants)
     print(head + " | SIMD speed-up | arena B (plain / SIMD) |")
-    print("|" + "---|" * (3 + 2 * len(variants)))
+    print("|" + "---|" * (4 + 2 * len(variants)))
     for r in results:
         cells = " | ".join(f"{r[v]['instructions']:,} | {r[v]['instructions_per_mac']:.2f}" for v in variants)
         best = r["tuned" if args.tune else "simd"]["instructions"]
