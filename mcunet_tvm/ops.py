@@ -14,11 +14,29 @@ all read the same facts from it.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
+import numpy as np
+
 Shape = tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _outputs_lag_inputs(hw, out_hw, kernel, strides, dilation, pad_tl) -> bool:
+    """Whether, in row-major order, the last output reading each input pixel has an index <= the pixel's."""
+    (h, w), (oh, ow) = hw, out_hw
+    i, j = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+    last_reader = np.full(h * w, -1, np.int64)
+    for ki in range(kernel[0]):
+        for kj in range(kernel[1]):
+            r = i * strides[0] - pad_tl[0] + ki * dilation[0]
+            c = j * strides[1] - pad_tl[1] + kj * dilation[1]
+            inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+            np.maximum.at(last_reader, (r * w + c)[inside], (i * ow + j)[inside])
+    return bool(np.all(last_reader <= np.arange(h * w)))
 
 
 def _prod(shape: Shape) -> int:
@@ -98,7 +116,8 @@ class Conv2D(OpDesc):
     #: the shorter, equal rounding of ``kernels.requant`` (set by LowerQDQToInteger from the constants)
     fast_requant: bool = False
     #: depthwise only: the output overwrites the input channel by channel
-    #: (``passes/inplace_depthwise.py``); the kernel keeps one channel in a temporary
+    #: (``passes/inplace_depthwise.py``); a tap-by-tap kernel keeps one channel in a temporary
+    #: unless its outputs may go straight over the input (:meth:`writes_over_input`)
     inplace: bool = False
 
     def macs(self) -> int:
@@ -125,11 +144,27 @@ class Conv2D(OpDesc):
         return 2 * kh, self.in_shape[2] + pl + pr + 4
 
     def scratch_bytes(self) -> int:
-        """Stride-1 depthwise: its row buffer; other in-place depthwise: one output channel."""
+        """Row depthwise kernels: their ring of rows; other in-place depthwise kernels: one output
+        channel, unless they may write straight over the input (:meth:`writes_over_input`)."""
         rows = self.row_buffer_shape()
         if rows:
             return rows[0] * rows[1]
-        return self.out_shape[1] * self.out_shape[2] if self.inplace else 0
+        return self.out_shape[1] * self.out_shape[2] if self.inplace and not self.writes_over_input() else 0
+
+    def writes_over_input(self) -> bool:
+        """In-place tap-by-tap depthwise: whether each output may be stored straight over the input.
+
+        In place, output pixel ``p`` of channel c lands on input pixel ``p``
+        (flat row-major indices) of channel c. Computed in row-major order, that
+        is safe iff every input pixel ``p`` is last read by an output at most
+        ``p`` (an output reads its window before it is stored). Strided layers
+        shrink the image, so outputs lag behind the rows they read (checked
+        tap by tap at compile time).
+        """
+        if not (self.inplace and self.depthwise) or self.row_buffer_shape():
+            return False
+        return _outputs_lag_inputs(self.in_shape[1:3], self.out_shape[1:3], self.kernel, self.strides,
+                                   self.dilation, self.padding[:2])
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ In place (MCUNet, ``Conv2D.inplace``): in NHWC an output element of channel
 c lands on an input byte of channel c (both at index = c mod C), so with the
 output at the input's address only channel c is at risk. The row kernel
 writes output row i after the ring holds every input row up to i, and
-gathers only later rows, so it writes straight over the input. The tap
-kernel writes the channel to a scratch buffer of OH x OW bytes and copies it
-over the channel afterwards. Written with TVM's TIR IRBuilder because the
+gathers only later rows, so it writes straight over the input. So does the
+tap kernel where every input pixel is last read by an output that comes no
+later in row-major order (``Conv2D.writes_over_input``, checked at compile
+time: strided layers); otherwise it writes the channel to a scratch buffer of
+OH x OW bytes and copies it over the channel afterwards. Written with TVM's TIR IRBuilder because the
 loop structure (rings, register blocking, split border ranges) is not a TE
 compute.
 """
@@ -123,7 +125,8 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
             mult = T.arg("p3_mult", T.buffer((c,), "int32"))
             rq_shape, rq_name = requant_args(c, op.fast_requant)
             rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
-            scratch = T.arg(SCRATCH, T.buffer((oh * ow,), "int8")) if op.inplace else None
+            # in place, outputs go through a channel temporary unless they may be stored over the input
+            scratch = T.arg(SCRATCH, T.buffer((oh * ow,), "int8")) if op.scratch_bytes() else None
             out = T.arg(OUT, T.buffer((oh * ow * c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
 
@@ -137,7 +140,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
 
                 def store(i, j, value):
                     q = clamp_to_int8(requant(value), op.act_min, op.act_max)
-                    if op.inplace:
+                    if scratch is not None:
                         T.buffer_store(scratch, q, [i * ow + j])
                     else:
                         T.buffer_store(out, q, [(i * ow + j) * c + k])
@@ -193,7 +196,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
                     if hi > lo:
                         with T.serial(lo, hi) as i:
                             row(i, inside)
-                if op.inplace:
+                if scratch is not None:
                     with T.serial(0, oh * ow) as p:
                         T.buffer_store(out, scratch[p], [p * c + k])
     return builder.get().with_attr("mcunet.op", op.to_json())
