@@ -210,3 +210,21 @@ def test_promoting_top_tensors_never_grows_the_arena(seed: int) -> None:
     promoted = assign_offsets(intervals, rules, node_budget=0, restarts=3)
     assert promoted.arena_bytes <= plain.arena_bytes
     assert set(promoted.offsets) == set(intervals)
+
+
+def test_greedy_places_an_output_below_the_input_it_overlaps() -> None:
+    """A pointwise output may start below its dying input (negative delta): size-first first fit puts the
+    input at 0 first and loses the overlap; the outputs-first variant of the order keeps it."""
+    from mcunet_tvm.planner.lifetimes import Interval
+    from mcunet_tvm.planner.offsets import STRATEGIES, _outputs_first, _place, assign_offsets
+
+    x, y, z = Interval("x", 1000 * ALIGN, 0, 1), Interval("y", 200 * ALIGN, 1, 2), Interval("z", 50 * ALIGN, 1, 1)
+    rules = {("x", "y"): -ALIGN}  # y (x's output) must start at least ALIGN bytes below x to overlap it
+    by_size = STRATEGIES["size"]([x, y, z])
+    assert [iv.name for iv in by_size] == ["x", "y", "z"]
+    assert [iv.name for iv in _outputs_first(by_size, rules)] == ["y", "x", "z"]
+    assert _place(by_size, rules)[1] == (1000 + 200 + 50) * ALIGN
+    offsets, arena = _place(_outputs_first(by_size, rules), rules)
+    assert arena == (1000 + 1 + 50) * ALIGN and offsets["y"] < offsets["x"] < offsets["y"] + y.nbytes
+    layout = assign_offsets({iv.name: iv for iv in (x, y, z)}, rules, node_budget=0, restarts=0, promote_rounds=0)
+    assert layout.arena_bytes == arena

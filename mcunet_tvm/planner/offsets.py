@@ -111,6 +111,19 @@ def _promote_top(best: Layout, order: list[Interval], rules, lower_bound: int, r
     return best
 
 
+def _outputs_first(order: list[Interval], rules: dict[tuple[str, str], int]) -> list[Interval]:
+    """``order`` with every output that may start below its input (a negative overlap delta) moved
+    just before that input: first fit places the input first at offset 0, where the output,
+    which must start lower, can no longer overlap it."""
+    order = list(order)
+    for (inp, out), delta in rules.items():
+        names = [iv.name for iv in order]
+        if delta < 0 and inp in names and out in names and names.index(out) > names.index(inp):
+            iv = order.pop(names.index(out))
+            order.insert(names.index(inp), iv)
+    return order
+
+
 def assign_offsets(
     intervals: dict[str, Interval],
     rules: dict[tuple[str, str], int] | None = None,
@@ -124,7 +137,8 @@ def assign_offsets(
     ``rules`` maps (input, output) to the largest safe ``offset(output) -
     offset(input)`` for tensors that may overlap (see ``Step.overlap``); deltas
     are rounded down to the alignment so every placement stays safe. After the
-    heuristic orders, seeded random orders are tried, then ``promote_rounds``
+    heuristic orders (each also with the outputs that overlap an input from
+    below placed just before it, :func:`_outputs_first`), seeded random orders are tried, then ``promote_rounds``
     rounds of :func:`_promote_top` on the best of them, then the exact search
     (``node_budget`` nodes; 0 disables it). The search stops as soon as a layout
     reaches ``lower_bound``.
@@ -133,6 +147,7 @@ def assign_offsets(
     aligned = {k: (d // ALIGN) * ALIGN for k, d in (rules or {}).items()}
     best: Layout | None = None
     orders = [(name, order(ivs)) for name, order in STRATEGIES.items()]
+    orders += [(name + "+overlap", _outputs_first(order, aligned)) for name, order in orders]
     rng = random.Random(0)  # seeded: plans are deterministic
     for i in range(restarts if len(ivs) > 2 else 0):
         perm = sorted(ivs, key=lambda v: (-v.nbytes, v.name))
