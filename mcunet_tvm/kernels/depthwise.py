@@ -44,20 +44,19 @@ def _i32(v: int):
     return tirx.const(v, "int32")
 
 
-def _folded_bias(bias, k, taps: list, zp: int, doubled: bool):
-    """``bias[k] - zp * sum(w)``: the input zero point folded out of every tap of channel k
-    (``taps`` are the weights as the kernel multiplies them: doubled ones with a doubled bias)."""
+def _folded_bias(bias_k, taps: list, zp: int):
+    """``bias - zp * sum(w)``: the input zero point folded out of every tap of a channel
+    (``bias_k`` and ``taps`` as the kernel uses them, see :func:`_scaled`)."""
     total = taps[0]
     for v in taps[1:]:
         total = total + v
-    return T.bind((bias[k] * _i32(2) if doubled else bias[k]) - _i32(zp) * total)
+    return T.bind(bias_k - _i32(zp) * total)
 
 
-def _weight(weight, at, doubled: bool):
-    """A weight as the kernel multiplies it: doubled (in a 16-bit lane it still fits) where the
+def _scaled(value, doubled: bool):
+    """A weight or bias as the kernel uses it: doubled (a weight still fits a 16-bit lane) where the
     requantisation takes ``2 acc`` (``requant.fast_requantize``): no doubling per output."""
-    w = weight[at].astype("int32")
-    return T.bind(w * _i32(2) if doubled else w)
+    return T.bind(value * _i32(2) if doubled else value)
 
 
 def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) -> tuple[int, int]:
@@ -132,10 +131,11 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
 
             doubled = op.fast_requant
             with T.serial(0, c) as k:
-                wk = [_weight(weight, (ki * kw + kj) * c + k, doubled) for ki, kj in taps]
+                wk = [_scaled(weight[(ki * kw + kj) * c + k].astype("int32"), doubled) for ki, kj in taps]
+                bias_k = _scaled(bias[k], doubled)
                 fast_base = None
                 if row_hi > row_lo and col_hi > col_lo:  # some pixel takes the fast path
-                    fast_base = _folded_bias(bias, k, wk, zp, doubled)
+                    fast_base = _folded_bias(bias_k, wk, zp)
                 requant = channel_requantizer(op, mult, rq, k, T.bind, doubled)
 
                 def store(i, j, value):
@@ -167,7 +167,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
                         store(i, j + p, acc[p])
 
                 def checked(i, j):
-                    T.buffer_store(acc, bias[k] * _i32(2) if doubled else bias[k], [0])
+                    T.buffer_store(acc, bias_k, [0])
                     for (ki, kj), wv in zip(taps, wk, strict=True):
                         ih = i * sh - pt + ki * dh
                         iw = j * sw - pl + kj * dw
@@ -271,8 +271,9 @@ def _row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
 
             doubled = op.fast_requant
             with T.serial(0, c) as k:
-                wk = [[_weight(weight, (ki * kw + kj) * c + k, doubled) for kj in range(kw)] for ki in range(kh)]
-                base = _folded_bias(bias, k, [v for row in wk for v in row], zp, doubled)
+                wk = [[_scaled(weight[(ki * kw + kj) * c + k].astype("int32"), doubled) for kj in range(kw)]
+                      for ki in range(kh)]
+                base = _folded_bias(_scaled(bias[k], doubled), [v for row in wk for v in row], zp)
                 requant = channel_requantizer(op, mult, rq, k, T.bind, doubled)
                 packed: dict[tuple[int, int, int], object] = {}
 
