@@ -156,3 +156,14 @@ def _assert_add_matches_reference(tmp_path, op, rng) -> None:
         x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
         out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
         assert out == run_reference(compiled.program, x).tobytes()
+
+
+@pytest.mark.parametrize(("w", "k", "s"), [(16, 3, 1), (8, 3, 1), (21, 5, 2), (12, 7, 1), (6, 3, 1)])
+def test_depthwise_ring_lanes_on_qemu(tmp_path, w: int, k: int, s: int) -> None:
+    """Wide outputs run on an int16 ring (taps paired without widening), narrow ones on an int8 ring;
+    both bit-exact on the Cortex-M7, with odd and even output widths."""
+    op, consts = conv_case(np.random.default_rng(w * k), 7, w, 5, 5, k, s, padding="same", depthwise=True)
+    assert op.ring_lane_bytes() == (2 if op.out_shape[2] >= 8 else 1)
+    rows, row_bytes = op.row_buffer_shape()
+    assert rows == 2 * k and row_bytes % 4 == 0 and row_bytes >= (w + k - 1 + 4) * op.ring_lane_bytes()
+    _check(tmp_path, "cortex-m7", op, consts, inplace=bool(w % 2))

@@ -12,7 +12,16 @@ from tvm import relax
 from mcunet_tvm import toolchain
 from mcunet_tvm.kernels import kernel_consts, kernel_schedule, make_kernel, scalar_args
 from mcunet_tvm.kernels.depthwise import COMPACT
-from mcunet_tvm.kernels.simd import SimdConfig, pair_weights, paired_weights, shape_generic
+from mcunet_tvm.kernels.requant import pack_fast_requant
+from mcunet_tvm.kernels.simd import (
+    SimdConfig,
+    channel_records,
+    doubled_input,
+    pack_records,
+    pair_weights,
+    paired_weights,
+    shape_generic,
+)
 from mcunet_tvm.passes import UseSharedKernels, UseSimdKernels
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -44,6 +53,46 @@ def test_pair_weights_give_each_channel_its_lanes_for_each_staged_word(shape) ->
                     at = ((((o // 2) * kh + ki) * words + q) * 2 + h) * 4
                     lanes = _sxtb16(packed[at : at + 4], ror8=bool(o % 2))
                     assert np.array_equal(lanes, rows[o, ki, q * 4 + h : q * 4 + 4 : 2]), (o, ki, q, h)
+
+
+@pytest.mark.parametrize(("oc", "doubled"), [(6, False), (5, True)])
+def test_channel_records_hold_a_pair_s_weights_then_its_constants(oc: int, doubled: bool) -> None:
+    """Record g: pair g's channel-pair weight words, then bias (doubled or not), multipliers and
+    (exponent, rounding) of both members; an odd last channel is paired with zeros."""
+    rng = np.random.default_rng(oc)
+    w = rng.integers(-127, 128, (oc, 1, 1, 12), dtype=np.int8)
+    bias = rng.integers(-5000, 5000, oc).astype(np.int32)
+    mult = rng.integers(1 << 30, 1 << 31, oc).astype(np.int32)
+    rq = pack_fast_requant(-rng.integers(1, 10, oc), -3)
+    records = pack_records(w, bias, mult, rq, doubled).reshape(-(-oc // 2), -1)
+    words = pair_weights(w).view("<i4").reshape(records.shape[0], -1)
+    assert np.array_equal(records[:, : words.shape[1]], words)
+    consts = records[:, words.shape[1]:]
+    assert consts.shape[1] == 8
+    for o in range(oc + oc % 2):
+        g, m = divmod(o, 2)
+        real = o < oc
+        assert consts[g, m] == (bias[o] * (2 if doubled else 1) if real else 0)
+        assert consts[g, 2 + m] == (mult[o] if real else 0)
+        assert tuple(consts[g, 4 + 2 * m: 6 + 2 * m]) == (tuple(rq[2 * o: 2 * o + 2]) if real else (0, 0))
+
+
+def test_staged_kernels_of_fast_layers_take_channel_records() -> None:
+    """One array for staged channel-pair kernels of fast layers; the separate arrays elsewhere."""
+    rng = np.random.default_rng(3)
+    op, consts = conv_case(rng, 6, 6, 16, 24, 1, 1)
+    staged = SimdConfig(pixels=4, channels=2)
+    assert op.fast_requant and channel_records(op, staged)
+    named = kernel_consts(op, consts, staged)
+    assert [n for n, _ in named] == ["weight"] and named[0][1].dtype == np.int32
+    scale = 2 if doubled_input(op, staged) else 1  # the bias as the kernel starts from it
+    records = named[0][1].reshape(12, -1)  # 12 pairs: 8 weight words (16 channels), then 8 constants
+    assert records.shape[1] == 16 and list(records[:, 8]) == list(consts[1][0::2] * scale)
+    assert not channel_records(op, dataclasses.replace(staged, shared=True))
+    assert not channel_records(dataclasses.replace(op, fast_requant=False), staged)
+    assert not channel_records(op, SimdConfig(pixels=4, channels=1))
+    assert [n for n, _ in kernel_consts(op, consts, SimdConfig(order="channels"))] == [
+        "weight", "bias", "multiplier", "rq"]  # (the shifts packed for the fast requantisation)
 
 
 def _chain(shapes: list[tuple[int, int]], hw: tuple[int, int], seed: int) -> tuple[tvm.IRModule, tuple]:

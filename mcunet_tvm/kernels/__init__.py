@@ -27,6 +27,9 @@ from .reduce import mean
 from .requant import pack_fast_requant
 from .simd import (
     SimdConfig,
+    channel_records,
+    doubled_input,
+    pack_records,
     pair_weights,
     paired_weights,
     shape_generic,
@@ -136,12 +139,16 @@ def kernel_consts(
     written for. A conv/dense layer with ``fast_requant`` takes its shifts as
     (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``);
     a staged SIMD kernel (``schedule``) takes its weights in channel-pair order
-    (``simd.pair_weights``); a Helium kernel its bias with the input zero point
-    folded in.
+    (``simd.pair_weights``), and all of them in one array of channel-pair
+    records where it can (``simd.channel_records``); a Helium kernel its bias
+    with the input zero point folded in.
     """
     named = list(zip(op.const_args, consts, strict=True))
     if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
+    if channel_records(op, schedule):
+        return [(named[0][0], pack_records(consts[0], consts[1], consts[2], named[3][1],
+                                           doubled_input(op, schedule)))]
     if paired_weights(op, schedule):
         named[0] = (named[0][0], pair_weights(consts[0]))
     if schedule is not None and schedule.helium:  # the MVE kernel multiplies raw inputs

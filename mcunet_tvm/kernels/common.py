@@ -15,6 +15,11 @@ SCRATCH = "p8_scratch"
 SCALAR_ARGS = "mcunet.scalar_args"
 #: index of the first scalar parameter (C parameters ``p10_...``, after every pointer)
 FIRST_SCALAR = 10
+#: PrimFunc attribute: compile the kernel without GCC's scheduling pass before register
+#: allocation (``MCUNET_NO_PRESCHEDULE``, see ``codegen.tir_to_c``). For straight-line
+#: multiply-accumulate code that already holds as many values as the core has registers:
+#: hoisting loads ahead of their use there only adds spills.
+NO_PRESCHEDULE = "mcunet.no_preschedule"
 
 
 class ScalarArgs:

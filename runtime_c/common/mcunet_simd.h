@@ -2,7 +2,7 @@
  * Dual 16-bit MAC primitives used by mcunet-tvm's SIMD kernels.
  *
  * On cores with the DSP extension (Cortex-M4/M7/M33/M55) they are the ACLE
- * intrinsics of GCC's <arm_acle.h> (SMLAD, SXTB16, SXTAB16, SMLABB, SMLABT, SMLATT)
+ * intrinsics of GCC's <arm_acle.h> (SMLAD, SXTB16, SXTAB16, SMLABB, SMLABT, SMLATB, SMLATT)
  * plus SXTAB16/SXTB16 with the byte rotation folded in (GCC does not fold
  * it) and SMMLAR (no ACLE intrinsic), which requantisation uses. Elsewhere (the host, cores without DSP) the same functions are plain
  * C with identical results, so the SIMD kernels are testable anywhere.
@@ -20,12 +20,28 @@
 #include <arm_acle.h>
 #endif
 
+/*
+ * Kernels whose straight-line multiply-accumulates already keep every register busy compile
+ * without GCC's instruction scheduling before register allocation: moving loads early there only
+ * adds spills. (Other compilers: no effect.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MCUNET_NO_PRESCHEDULE __attribute__((optimize("no-schedule-insns")))
+#else
+#define MCUNET_NO_PRESCHEDULE
+#endif
+
 /* Four consecutive int8 values as one word (an unaligned LDR on Cortex-M). */
 static inline int32_t mcunet_read_s8x4(const int8_t *p) {
   int32_t v;
   memcpy(&v, p, 4);
   return v;
 }
+
+/* Two int16 values as one word, from a word-aligned address (two adjacent reads may become one
+ * LDRD); may_alias: the halfwords were stored as int16. */
+typedef int32_t mcunet_word_alias_ __attribute__((may_alias));
+static inline int32_t mcunet_read_s16x2(const int16_t *p) { return *(const mcunet_word_alias_ *)(const void *)p; }
 
 /* Clamp to the int8 range: one SSAT where the core has it (every ARMv7-M and later). */
 static inline int32_t mcunet_ssat8(int32_t a) {
@@ -49,6 +65,7 @@ static inline int32_t mcunet_smlad(int32_t a, int32_t b, int32_t acc) { return _
 static inline int32_t mcunet_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 static inline int32_t mcunet_smlabt(int32_t a, int32_t b, int32_t acc) { return __smlabt(a, b, acc); }
+static inline int32_t mcunet_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
 static inline int32_t mcunet_sxtb16(int32_t a) { return (int32_t)__sxtb16(a); }
 static inline int32_t mcunet_sadd16(int32_t a, int32_t b) { return (int32_t)__sadd16(a, b); }
 static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) { return (int32_t)__sxtab16(a, b); }
@@ -110,6 +127,9 @@ static inline int32_t mcunet_smlatt(int32_t a, int32_t b, int32_t acc) {
 static inline int32_t mcunet_smlabt(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_lo16(a) * mcunet_hi16(b)));
 }
+static inline int32_t mcunet_smlatb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(mcunet_hi16(a) * mcunet_lo16(b)));
+}
 static inline int32_t mcunet_sxtb16(int32_t a) { return mcunet_pack16(mcunet_byte(a, 0), mcunet_byte(a, 2)); }
 static inline int32_t mcunet_sadd16(int32_t a, int32_t b) {
   return mcunet_pack16(mcunet_lo16(a) + mcunet_lo16(b), mcunet_hi16(a) + mcunet_hi16(b));
@@ -121,8 +141,8 @@ static inline int32_t mcunet_sxtab16(int32_t a, int32_t b) {
 static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
   return mcunet_pack16(mcunet_lo16(a) + mcunet_byte(b, 1), mcunet_hi16(a) + mcunet_byte(b, 3));
 }
-static inline void mcunet_widen_pair(int32_t *lanes, const int8_t *base, int32_t off) {
-  int32_t v = mcunet_read_s8x4(base + off);
+static inline void mcunet_widen_pair(int32_t *lanes, const void *base, int32_t off) {
+  int32_t v = mcunet_read_s8x4((const int8_t *)base + off);
   lanes[0] = mcunet_sxtb16(v);
   lanes[1] = mcunet_sxtb16_ror8(v);
 }
