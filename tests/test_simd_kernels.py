@@ -12,12 +12,15 @@ from mcunet_tvm.aot.program import program_from_relax
 from mcunet_tvm.kernels import kernel_schedule, output_overlap
 from mcunet_tvm.kernels.simd import (
     CONFIG_SPACE,
-    UNROLL_WORDS,
     SimdConfig,
     config_space,
     doubled_input,
+    flat_window,
+    fused_steps,
     paired_weights,
     simd_supported,
+    staged_input_bytes,
+    staged_rows,
 )
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -149,8 +152,25 @@ def test_doubled_staging_and_fused_micro_steps_on_qemu(tmp_path, shape) -> None:
     compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x])
     _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x])
     assert simd_out == plain_out == run_reference(compiled.program, x).tobytes()
-    looped = -(-(k * cin) // 4) > UNROLL_WORDS  # rows longer than the unrolling limit run the asm micro-steps
-    assert ("mcunet_smlad2" in (tmp_path / "simd" / "mcunet_kernels.c").read_text()) == looped
+    # tiles of more than two staged words run the asm micro-steps (two pixels per LDRD)
+    assert ("mcunet_smlad4d" in (tmp_path / "simd" / "mcunet_kernels.c").read_text()) == fused_steps(*staged_rows(op))
+
+
+@pytest.mark.parametrize("shape", [(11, 9, 3, 16, 3, 2, "same"), (9, 8, 2, 6, 3, 1, "same"),
+                                   (10, 9, 1, 5, 5, 2, "same"), (8, 7, 3, 7, 3, 1, "valid")])
+def test_flat_windows_on_qemu(tmp_path, shape) -> None:
+    """Few input channels: the whole window staged as one segment (kernel rows spliced word by word
+    inside the image, byte by byte across the border), every schedule kind, bit-exact on the M7."""
+    h, w, cin, cout, k, s, padding = shape
+    rng = np.random.default_rng(cin * k + s)
+    op, consts = conv_case(rng, h, w, cin, cout, k, s, padding=padding)
+    assert flat_window(op) and staged_rows(op) == (1, -(-(k * k * cin) // 4))
+    x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x])
+    for n, cfg in enumerate([SimdConfig(pixels=4, channels=2), SimdConfig(pixels=2, channels=1)]):
+        assert staged_input_bytes(op, cfg)
+        compiled, (out,) = _build_and_run(tmp_path / str(n), "cortex-m7", op, consts, True, cfg, [x])
+        assert out == plain_out == run_reference(compiled.program, x).tobytes(), cfg
 
 
 @pytest.mark.parametrize("k,s", [(3, 1), (3, 2), (5, 1), (5, 2)])

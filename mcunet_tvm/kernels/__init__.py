@@ -29,6 +29,7 @@ from .simd import (
     SimdConfig,
     channel_records,
     doubled_input,
+    flat_window,
     pack_records,
     pair_weights,
     paired_weights,
@@ -146,11 +147,14 @@ def kernel_consts(
     named = list(zip(op.const_args, consts, strict=True))
     if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
+    weights = consts[0] if consts else None
+    if flat_window(op) and staged_input_bytes(op, schedule):  # the window is one segment (OHWI: contiguous)
+        weights = weights.reshape(weights.shape[0], 1, 1, -1)
     if channel_records(op, schedule):
-        return [(named[0][0], pack_records(consts[0], consts[1], consts[2], named[3][1],
+        return [(named[0][0], pack_records(weights, consts[1], consts[2], named[3][1],
                                            doubled_input(op, schedule)))]
     if paired_weights(op, schedule):
-        named[0] = (named[0][0], pair_weights(consts[0]))
+        named[0] = (named[0][0], pair_weights(weights))
     if schedule is not None and schedule.helium:  # the MVE kernel multiplies raw inputs
         named[1] = (named[1][0], fold_input_zero_point(consts[1], consts[0], op.in_zp))
     return named

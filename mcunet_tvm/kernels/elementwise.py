@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
@@ -16,14 +18,42 @@ def _i32(v: int):
 
 
 def add(op: Add) -> tirx.PrimFunc:
-    """TFLite int8 ADD: rescale both inputs to a common Q(left_shift) scale, sum, requantise."""
-    a, load_a = window_arg(0, op, op.in_shape, "a")
-    b, load_b = window_arg(1, op, op.in_shape, "b")
+    """TFLite int8 ADD: rescale both inputs to a common Q(left_shift) scale, sum, requantise.
 
+    Whole tensors run as one flat loop, four elements per iteration (the
+    arithmetic per element is a dozen instructions: nested loops over a few
+    channels would add a third); patch windows index in NHWC.
+    """
+    if op.windows:
+        a, load_a = window_arg(0, op, op.in_shape, "a")
+        b, load_b = window_arg(1, op, op.in_shape, "b")
+        out = te.compute(op.out_shape, lambda *idx: _add_value(op, load_a(*idx), load_b(*idx)), name=OUT)
+        return finish([a, b, out], op)
+    n = math.prod(op.out_shape)
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            a = T.arg("p0_a", T.buffer((n,), "int8"))
+            b = T.arg("p1_b", T.buffer((n,), "int8"))
+            out = T.arg(OUT, T.buffer((n,), "int8"))
+
+            def element(i):
+                T.buffer_store(out, _add_value(op, a[i], b[i]), [i])
+
+            with T.serial(0, n // 4) as q:
+                for u in range(4):
+                    element(q * 4 + u)
+            for i in range(n - n % 4, n):
+                element(i)
+    return builder.get().with_attr("mcunet.op", op.to_json())
+
+
+def _add_value(op: Add, a_val, b_val):
+    """The int8 sum of two int8 values of the ADD's inputs (TFLite's arithmetic, exact)."""
     shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
 
-    def scaled(load, idx, zp, mult, shift):
-        x = load(*idx).astype("int32") - _i32(zp)
+    def scaled(value, zp, mult, shift):
+        x = value.astype("int32") - _i32(zp)
         if mult == 1 << 30 and shift == 0 and op.left_shift >= 1:
             # the input of the larger scale: SRDHM(v, 2^30) = floor((v + 1) / 2), and v = x * 2^L is even
             return x * _i32(1 << (op.left_shift - 1))
@@ -32,16 +62,12 @@ def add(op: Add) -> tirx.PrimFunc:
     def bound(shift: int) -> int:  # |scaled|: the multiplier is below 1, a left shift scales up
         return (shifted_bound << max(shift, 0)) + 1
 
-    def body(*idx):
-        total = scaled(load_a, idx, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
-            load_b, idx, op.in2_zp, op.in2_multiplier, op.in2_shift
-        )
-        value = requantize_const(total, op.out_multiplier, op.out_shift,
-                                 bound(op.in1_shift) + bound(op.in2_shift), op.out_zp)
-        return clamp_to_int8(value, op.act_min, op.act_max)
-
-    out = te.compute(op.out_shape, body, name=OUT)
-    return finish([a, b, out], op)
+    total = scaled(a_val, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
+        b_val, op.in2_zp, op.in2_multiplier, op.in2_shift
+    )
+    value = requantize_const(total, op.out_multiplier, op.out_shift,
+                             bound(op.in1_shift) + bound(op.in2_shift), op.out_zp)
+    return clamp_to_int8(value, op.act_min, op.act_max)
 
 
 def pad(op: Pad) -> tirx.PrimFunc:

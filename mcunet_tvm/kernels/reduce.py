@@ -3,19 +3,32 @@
 ``out = clamp(requant(sum(x) - zp_in * count, m, s) + zp_out)`` where the
 multiplier ``m, s`` already folds in ``1 / count`` (TF Lite's
 ``QuantizedMeanOrSum``), so there is no division at run time.
+
+Channels in groups of four (:func:`_mean_lanes`) are summed as halfword
+lanes: one word load and two ``SXTAB16`` add four inputs to four 16-bit sums
+(exact while ``128 x H x W`` fits a lane); otherwise one channel at a time.
 """
 
 from __future__ import annotations
 
 from tvm import te, tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Mean
 from .common import OUT, arg, finish
-from .requant import clamp_to_int8, requantize
+from .requant import clamp_to_int8, requantize, requantize_const
+
+#: pixels a 16-bit lane can sum exactly (|x| <= 128)
+MAX_LANE_PIXELS = 32767 // 128
+#: pixel loops up to this long are unrolled
+UNROLL_PIXELS = 64
 
 
 def mean(op: Mean) -> tirx.PrimFunc:
     n, h, w, c = op.in_shape
+    if n == 1 and c % 4 == 0 and h * w <= MAX_LANE_PIXELS:
+        return _mean_lanes(op)
     x = arg(0, op.in_shape, "int8", "x")
     rh = te.reduce_axis((0, h), name="rh")
     rw = te.reduce_axis((0, w), name="rw")
@@ -29,3 +42,39 @@ def mean(op: Mean) -> tirx.PrimFunc:
 
     out = te.compute(op.out_shape, body, name=OUT)
     return finish([x, out], op, local_blocks=("acc",))
+
+
+def _mean_lanes(op: Mean) -> tirx.PrimFunc:
+    """Four channels at a time: lanes (0, 2) and (1, 3) of each pixel's word summed by SXTAB16."""
+    _, h, w, c = op.in_shape
+    pixels = h * w
+    bound = 255 * pixels  # |sum - zp * count|
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((pixels * c,), "int8"))
+            out = T.arg(OUT, T.buffer((c,), "int8"))
+            sums = T.alloc_buffer((2,), "int32")
+            with T.serial(0, c // 4) as g:
+                T.buffer_store(sums, tirx.const(0, "int32"), [0])
+                T.buffer_store(sums, tirx.const(0, "int32"), [1])
+
+                def add_pixel(p):
+                    word = T.bind(T.call_extern("int32", "mcunet_read_s8x4", T.address_of(x[p * c + g * 4])))
+                    T.buffer_store(sums, T.call_extern("int32", "mcunet_sxtab16", sums[0], word), [0])
+                    T.buffer_store(sums, T.call_extern("int32", "mcunet_sxtab16_ror8", sums[1], word), [1])
+
+                if pixels <= UNROLL_PIXELS:
+                    for p in range(pixels):
+                        add_pixel(p)
+                else:
+                    with T.serial(0, pixels) as p:
+                        add_pixel(p)
+                lanes = [T.bind(sums[0]), T.bind(sums[1])]
+                for k in range(4):  # channel k: lane register k % 2, bottom (k < 2) or top half
+                    v = lanes[k % 2]
+                    total = v.astype("int16").astype("int32") if k < 2 else v >> tirx.const(16, "int32")
+                    value = requantize_const(total - tirx.const(op.in_zp * pixels, "int32"), op.multiplier,
+                                             op.shift, bound, op.out_zp)
+                    T.buffer_store(out, clamp_to_int8(value, -128, 127), [g * 4 + k])
+    return builder.get().with_attr("mcunet.op", op.to_json())

@@ -86,6 +86,8 @@ static inline int32_t mcunet_sxtab16_ror8(int32_t a, int32_t b) {
  * nor keep one address register per load. Macros, so the accumulators stay registers. The "m"
  * operand (a 4 KB block at base: the reach of the offset) tells the compiler what the load reads.
  *   mcunet_smlad2:     acc[0] += SMLAD(x, w0), acc[1] += SMLAD(x, w1), x = the staged word
+ *   mcunet_smlad4d:    the same for two pixels, whose staged words are adjacent (one LDRD):
+ *                      acc[0..1] from the word at base + off, acc[2..3] from the next
  *   mcunet_widen_pair: lanes = SXTB16(w), SXTB16(w ROR 8): a weight word's lanes for a channel pair
  */
 typedef struct { int8_t bytes[4096]; } mcunet_block_;
@@ -95,6 +97,15 @@ typedef struct { int8_t bytes[4096]; } mcunet_block_;
     __asm__("ldr %2, [%3, %4]\n\tsmlad %0, %2, %5, %0\n\tsmlad %1, %2, %6, %1"               \
             : "+r"((acc)[0]), "+r"((acc)[1]), "=&r"(mcunet_v_)                          \
             : "r"(base), "n"(off), "r"(w0), "r"(w1), "m"(*(const mcunet_block_ *)(base)));  \
+  } while (0)
+#define mcunet_smlad4d(acc, base, off, w0, w1)                                          \
+  do {                                                                                  \
+    int32_t mcunet_x0_, mcunet_x1_;                                                     \
+    __asm__("ldrd %4, %5, [%6, %7]\n\tsmlad %0, %4, %8, %0\n\tsmlad %1, %4, %9, %1\n\t"      \
+            "smlad %2, %5, %8, %2\n\tsmlad %3, %5, %9, %3"                                  \
+            : "+r"((acc)[0]), "+r"((acc)[1]), "+r"((acc)[2]), "+r"((acc)[3]),           \
+              "=&r"(mcunet_x0_), "=&r"(mcunet_x1_)                                      \
+            : "r"(base), "n"(off), "r"(w0), "r"(w1), "m"(*(const mcunet_block_ *)(base))); \
   } while (0)
 #define mcunet_widen_pair(lanes, base, off)                                             \
   __asm__("ldr %1, [%2, %3]\n\tsxtb16 %0, %1\n\tsxtb16 %1, %1, ror #8"                      \
@@ -150,6 +161,10 @@ static inline void mcunet_smlad2(int32_t *acc, const int32_t *base, int32_t off,
   int32_t x = *(const int32_t *)(const void *)((const int8_t *)base + off);
   acc[0] = mcunet_smlad(x, w0, acc[0]);
   acc[1] = mcunet_smlad(x, w1, acc[1]);
+}
+static inline void mcunet_smlad4d(int32_t *acc, const int32_t *base, int32_t off, int32_t w0, int32_t w1) {
+  mcunet_smlad2(acc, base, off, w0, w1);
+  mcunet_smlad2(acc + 2, base, off + 4, w0, w1);
 }
 #endif
 
