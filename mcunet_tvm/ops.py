@@ -41,6 +41,9 @@ def _outputs_lag_inputs(hw, out_hw, kernel, strides, dilation, pad_tl) -> bool:
 
 #: output width from which the row depthwise kernel keeps its ring as int16 (``Conv2D.ring_lane_bytes``)
 WIDE_RING_MIN_WIDTH = 8
+#: depthwise outputs per channel up to which the tap kernel runs every pixel unrolled (its border
+#: taps outside the image dropped at compile time) instead of the row kernel's ring
+SMALL_IMAGE_OUTPUTS = 25
 
 
 def _prod(shape: Shape) -> int:
@@ -145,6 +148,8 @@ class Conv2D(OpDesc):
         strides_ok = self.strides == (1, 1) or (self.strides == (2, 2) and min(kh, kw) >= 5)
         if not (self.depthwise and strides_ok and self.dilation == (1, 1)
                 and max(pt, pb) < kh and max(pl, pr) < kw and pt <= kh - self.strides[0]):
+            return None
+        if self.out_shape[1] * self.out_shape[2] <= SMALL_IMAGE_OUTPUTS:  # the tap kernel, fully unrolled
             return None
         lanes = self.ring_lane_bytes()
         return 2 * kh, -(-(self.in_shape[2] + pl + pr + 4) * lanes // 4) * 4

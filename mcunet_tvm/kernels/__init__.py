@@ -20,7 +20,7 @@ from .common import scalar_args
 from .conv2d import conv2d
 from .dense import dense
 from .depthwise import compact_form
-from .elementwise import add, input_rows, insert, pad
+from .elementwise import add, add_rescale_table, input_rows, insert, pad
 from .helium import fold_input_zero_point
 from .pool import pool2d
 from .reduce import mean
@@ -33,6 +33,7 @@ from .simd import (
     pack_records,
     pair_weights,
     paired_weights,
+    record_pairs,
     shape_generic,
     simd_kernel,
     simd_supported,
@@ -142,9 +143,12 @@ def kernel_consts(
     a staged SIMD kernel (``schedule``) takes its weights in channel-pair order
     (``simd.pair_weights``), and all of them in one array of channel-pair
     records where it can (``simd.channel_records``); a Helium kernel its bias
-    with the input zero point folded in.
+    with the input zero point folded in; an ADD its rescaling table
+    (``elementwise.add_rescale_table``).
     """
     named = list(zip(op.const_args, consts, strict=True))
+    if isinstance(op, Add) and (table := add_rescale_table(op)) is not None:
+        return [("table", table)]
     if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
     weights = consts[0] if consts else None
@@ -152,7 +156,7 @@ def kernel_consts(
         weights = weights.reshape(weights.shape[0], 1, 1, -1)
     if channel_records(op, schedule):
         return [(named[0][0], pack_records(weights, consts[1], consts[2], named[3][1],
-                                           doubled_input(op, schedule)))]
+                                           doubled_input(op, schedule), record_pairs(schedule)))]
     if paired_weights(op, schedule):
         named[0] = (named[0][0], pair_weights(weights))
     if schedule is not None and schedule.helium:  # the MVE kernel multiplies raw inputs

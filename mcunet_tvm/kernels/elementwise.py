@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import Add, InputRows, Insert, Pad
+from ..quant.fixedpoint import multiply_by_quantized_multiplier
 from .common import OUT, arg, finish, window_arg
-from .requant import clamp_to_int8, requantize_const
+from .requant import clamp_to_int8, const_requant_is_fast, requantize_const
 
 
 def _i32(v: int):
@@ -20,9 +22,11 @@ def _i32(v: int):
 def add(op: Add) -> tirx.PrimFunc:
     """TFLite int8 ADD: rescale both inputs to a common Q(left_shift) scale, sum, requantise.
 
-    Whole tensors run as one flat loop, four elements per iteration (the
-    arithmetic per element is a dozen instructions: nested loops over a few
-    channels would add a third); patch windows index in NHWC.
+    Whole tensors run as one flat loop, four elements per iteration; patch
+    windows index in NHWC. Where :func:`add_rescale_table` gives one, the
+    rescaling of the input of the smaller scale is a lookup of its 256
+    possible values (computed at compile time), and the sum is doubled for
+    the output's fast requantisation at no cost.
     """
     if op.windows:
         a, load_a = window_arg(0, op, op.in_shape, "a")
@@ -30,15 +34,25 @@ def add(op: Add) -> tirx.PrimFunc:
         out = te.compute(op.out_shape, lambda *idx: _add_value(op, load_a(*idx), load_b(*idx)), name=OUT)
         return finish([a, b, out], op)
     n = math.prod(op.out_shape)
+    table = add_rescale_table(op)
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
             a = T.arg("p0_a", T.buffer((n,), "int8"))
             b = T.arg("p1_b", T.buffer((n,), "int8"))
+            lut = T.arg("p2_table", T.buffer((256,), "int32")) if table is not None else None
             out = T.arg(OUT, T.buffer((n,), "int8"))
+            big, small = (a, b) if _larger_scale_input(op) == 0 else (b, a)
 
             def element(i):
-                T.buffer_store(out, _add_value(op, a[i], b[i]), [i])
+                if lut is None:
+                    T.buffer_store(out, _add_value(op, a[i], b[i]), [i])
+                    return
+                total2 = lut[small[i].astype("uint8").astype("int32")] + (
+                    big[i].astype("int32") << tirx.const(op.left_shift, "int32"))
+                value = requantize_const(total2, op.out_multiplier, op.out_shift, _total_bound(op), op.out_zp,
+                                         doubled=True)
+                T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [i])
 
             with T.serial(0, n // 4) as q:
                 for u in range(4):
@@ -46,6 +60,40 @@ def add(op: Add) -> tirx.PrimFunc:
             for i in range(n - n % 4, n):
                 element(i)
     return builder.get().with_attr("mcunet.op", op.to_json())
+
+
+def _larger_scale_input(op: Add) -> int | None:
+    """0 or 1: the input whose rescaling is a halving (multiplier 2^30, shift 0: TFLite gives it to
+    the input of the larger scale); None if neither."""
+    for index, (mult, shift) in enumerate(((op.in1_multiplier, op.in1_shift), (op.in2_multiplier, op.in2_shift))):
+        if mult == 1 << 30 and shift == 0 and op.left_shift >= 1:
+            return index
+    return None
+
+
+def _total_bound(op: Add) -> int:
+    """A bound on |rescaled a + rescaled b| (the multipliers are below 1, a left shift scales up)."""
+    shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
+    return sum((shifted_bound << max(s, 0)) + 1 for s in (op.in1_shift, op.in2_shift))
+
+
+def add_rescale_table(op: Add) -> np.ndarray | None:
+    """The ADD kernel's lookup table (int32[256], by the unsigned byte of the smaller-scale input).
+
+    Entry ``u`` is twice that input's TFLite rescaling of ``int8(u)`` minus
+    twice the other input's zero-point term, so the kernel's doubled sum is
+    ``table[u] + (x << left_shift)``; None where the kernel does not use one
+    (patch windows, no input with the halving multiplier, an output
+    requantisation without the fast form).
+    """
+    big = _larger_scale_input(op)
+    if op.windows or big is None or not const_requant_is_fast(op.out_shift, _total_bound(op), op.out_zp):
+        return None
+    zp_big, zp_small = (op.in1_zp, op.in2_zp) if big == 0 else (op.in2_zp, op.in1_zp)
+    mult, shift = (op.in2_multiplier, op.in2_shift) if big == 0 else (op.in1_multiplier, op.in1_shift)
+    x = np.arange(256, dtype=np.int64).astype(np.uint8).view(np.int8).astype(np.int64)
+    rescaled = multiply_by_quantized_multiplier((x - zp_small) << op.left_shift, mult, shift)
+    return (2 * rescaled - (np.int64(zp_big) << op.left_shift)).astype(np.int32)
 
 
 def _add_value(op: Add, a_val, b_val):

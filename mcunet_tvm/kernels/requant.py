@@ -138,17 +138,29 @@ def fast_requantize(
     return _let("rq_acc", acc, body)
 
 
-def requantize_const(acc: PrimExpr, multiplier: int, shift: int, acc_bound: int, out_zp: int = 0) -> PrimExpr:
+def const_requant_is_fast(shift: int, acc_bound: int, out_zp: int = 0) -> bool:
+    """Whether :func:`requantize_const` takes a fast form (one SMMLAR of ``2 acc``) for these constants."""
+    if acc_bound >= (1 << 30) - 1:
+        return False
+    return -MAX_FAST_EXPONENT <= shift <= -1 or (shift == 0 and abs(out_zp) <= 128)
+
+
+def requantize_const(acc: PrimExpr, multiplier: int, shift: int, acc_bound: int, out_zp: int = 0,
+                     doubled: bool = False) -> PrimExpr:
     """``MultiplyByQuantizedMultiplier(acc, multiplier, shift) + out_zp`` with compile-time constants.
 
-    ``acc_bound`` bounds ``|acc|``; when it and the shift allow, the fast form
-    (:func:`fast_requantize`, one SMMLAR and a shift) is used, else the general one.
+    ``acc_bound`` bounds ``|acc|``; when it and the shift allow
+    (:func:`const_requant_is_fast`), the fast form (:func:`fast_requantize`,
+    one SMMLAR and a shift) is used, else the general one. ``doubled``: the
+    caller passes ``2 acc`` (fast forms only).
     """
-    if acc_bound < (1 << 30) - 1 and -MAX_FAST_EXPONENT <= shift <= -1:
+    if const_requant_is_fast(shift, acc_bound, out_zp) and shift != 0:
         e, rounding = (int(v) for v in pack_fast_requant(np.array([shift]), out_zp))
-        return fast_requantize(acc, _i32(multiplier), _i32(e), _i32(rounding))
-    if acc_bound < (1 << 30) - 1 and shift == 0 and abs(out_zp) <= 128:  # SRDHM only: no rounding shift
-        return tirx.call_extern("int32", "mcunet_smmlar", _expr(acc) + _expr(acc), _i32(multiplier), _i32(out_zp))
+        return fast_requantize(acc, _i32(multiplier), _i32(e), _i32(rounding), doubled)
+    if const_requant_is_fast(shift, acc_bound, out_zp):  # SRDHM only: no rounding shift
+        twice = _expr(acc) if doubled else _expr(acc) + _expr(acc)
+        return tirx.call_extern("int32", "mcunet_smmlar", twice, _i32(multiplier), _i32(out_zp))
+    assert not doubled, "only the fast requantisation takes a doubled accumulator"
     return requantize(acc, _i32(multiplier), _i32(shift), out_zp)
 
 

@@ -275,51 +275,63 @@ def pair_weights(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(lanes).reshape(-1)
 
 
-#: int32 words of a channel record's constants: bias of both channels, their multipliers,
-#: then (exponent, rounding) of each (:func:`channel_records`)
+#: int32 words of a channel pair's constants in a record: bias of both channels, their
+#: multipliers, then (exponent, rounding) of each (:func:`channel_records`)
 RECORD_CONST_WORDS = 8
 
 
 def channel_records(op: OpDesc, cfg: SimdConfig | None) -> bool:
     """Whether the kernel takes one array of channel-pair records instead of four constant arrays.
 
-    A record holds everything a channel pair needs: its pair-ordered weights
-    (:func:`pair_weights`), then its two biases (doubled with the staged
-    input, :func:`doubled_input`), multipliers and fast requantisation
-    constants. One pointer then walks the records: the tile's loop keeps no
-    bias, multiplier and shift pointers (nor an index into them) live beside
-    the accumulators, which GCC otherwise spills (measured: 141 to 125
-    instructions per 4x2 tile of a 1x1 layer with 8 input channels).
+    A record holds everything a channel tile needs (:func:`record_pairs`
+    channel pairs): its pair-ordered weights (:func:`pair_weights`; with two
+    pairs, their words for one staged word side by side: one LDRD), then the
+    biases (doubled with the staged input, :func:`doubled_input`),
+    multipliers and fast requantisation constants. One pointer then walks the
+    records: the tile's loop keeps no bias, multiplier and shift pointers (nor
+    an index into them) live beside the accumulators, which GCC otherwise
+    spills (measured: 141 to 125 instructions per 4x2 tile of a 1x1 layer
+    with 8 input channels).
     Channel-pair kernels of layers with the fast requantisation take them;
     shape-generic kernels keep the separate arrays (their layers share code, not constants).
     """
     return paired_weights(op, cfg) and op.fast_requant and not cfg.shared
 
 
-def record_words(weight_words: int) -> int:
-    """int32 words of one channel-pair record whose weights take ``weight_words`` words."""
-    return weight_words + RECORD_CONST_WORDS
+def record_pairs(cfg: SimdConfig) -> int:
+    """Channel pairs per record: those of a channel tile (1 or 2)."""
+    return 2 if cfg.channels >= 4 else 1
+
+
+def record_words(weight_words: int, group: int = 1) -> int:
+    """int32 words of one record of ``group`` channel pairs whose weights take ``weight_words`` words each."""
+    return group * (weight_words + RECORD_CONST_WORDS)
 
 
 def pack_records(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, rq: np.ndarray,
-                 doubled: bool) -> np.ndarray:
-    """Channel-pair records (int32) for :func:`channel_records` kernels.
+                 doubled: bool, group: int = 1) -> np.ndarray:
+    """Records (int32) of ``group`` channel pairs for :func:`channel_records` kernels.
 
     ``rq`` is ``requant.pack_fast_requant``'s (exponent, rounding) per channel;
-    ``doubled`` doubles the biases (the kernel accumulates ``2 acc``). An odd
-    last channel is paired with zeros.
+    ``doubled`` doubles the biases (the kernel accumulates ``2 acc``). Missing
+    channels (an odd count, a last partial group) are zeros. A record: the
+    group's weight words, pair by pair for each word position, then per
+    channel its bias, per channel its multiplier, per channel (exponent, rounding).
     """
     oc = bias.shape[0]
-    pairs = (oc + 1) // 2
-    words = pair_weights(weights).view("<i4").reshape(pairs, -1)
+    records = -(-oc // (2 * group))
+    pairs = records * group
+    words = np.zeros((pairs, pair_weights(weights[:2]).size // 4), np.int32)
+    words[: (oc + 1) // 2] = pair_weights(weights).view("<i4").reshape((oc + 1) // 2, -1)
+    words = words.reshape(records, group, -1).transpose(0, 2, 1).reshape(records, -1)
 
-    def paired(v: np.ndarray, per: int) -> np.ndarray:
+    def per_channel(v: np.ndarray, per: int) -> np.ndarray:
         out = np.zeros((pairs * 2, per), np.int64)
         out[:oc] = np.asarray(v, np.int64).reshape(oc, per)
-        return out.reshape(pairs, 2 * per)
+        return out.reshape(records, 2 * group * per)
 
-    consts = np.concatenate([paired(np.asarray(bias, np.int64) * (2 if doubled else 1), 1),
-                             paired(mult, 1), paired(rq, 2)], axis=1)
+    consts = np.concatenate([per_channel(np.asarray(bias, np.int64) * (2 if doubled else 1), 1),
+                             per_channel(mult, 1), per_channel(rq, 2)], axis=1)
     return np.ascontiguousarray(np.concatenate([words, consts.astype(np.int32)], axis=1)).reshape(-1)
 
 
@@ -393,11 +405,12 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
             w_bytes = (g.oc + 1) // 2 * kh_s * row_words * 8 if pairs else g.oc * kh_s * seg
             # channel-pair records (int32 words: the pair's weights, then its constants), or the
             # weights and three constant arrays
-            weight_words = kh_s * row_words * 2
-            rec_words = record_words(weight_words)
+            weight_words = kh_s * row_words * 2  # per channel pair
+            group = record_pairs(cfg) if records else 1  # channel pairs per record
+            rec_words = record_words(weight_words, group)
             pair_stride = rec_words * 4 if records else weight_words * 4  # bytes from one pair's weights to the next
             if records:
-                wt = T.arg("p1_w", T.buffer(((g.oc + 1) // 2 * rec_words,), "int32"))
+                wt = T.arg("p1_w", T.buffer((-(-g.oc // (2 * group)) * rec_words,), "int32"))
             else:
                 wt = T.arg("p1_w", T.buffer((w_bytes,), "int8"))
                 bias = T.arg("p2_bias", T.buffer((g.oc,), "int32"))
@@ -413,20 +426,22 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                 """Doubled kernels stage 2 (x - zp) and start from 2 bias."""
                 return v * _i32(2) if doubled else v
 
-            def record_word(o0, t: int, k: int):
-                """Word k of the constants of channel ``o0 + t`` 's record (``o0`` even): bias of
-                member 0 / 1 at 0 / 1, multipliers at 2 / 3, (exponent, rounding) at 4 / 6."""
-                return (tirx.floordiv(o0, 2) + t // 2) * rec_words + weight_words + k
+            def record_word(o0, t: int, what: int):
+                """The constant ``what`` (0 bias, 1 multiplier, 2 exponent, 3 rounding) of channel
+                ``o0 + t`` in its record (``o0`` a multiple of the record's channels)."""
+                local = t % (2 * group)
+                at = {0: local, 1: 2 * group + local, 2: 4 * group + 2 * local, 3: 4 * group + 2 * local + 1}[what]
+                return (tirx.floordiv(o0, 2 * group) + t // (2 * group)) * rec_words + group * weight_words + at
 
             def channel_bias(o0, t: int):
                 if records:  # doubled at compile time where the kernel is
-                    return T.bind(wt[record_word(o0, t, t % 2)])
+                    return T.bind(wt[record_word(o0, t, 0)])
                 return T.bind(scaled(bias[o0 + t]))
 
             def requantizer(o0, t: int):
                 """Output channel ``o0 + t`` 's requantisation, its constants bound once."""
                 if records:
-                    m, e, r = (T.bind(wt[record_word(o0, t, k)]) for k in (2 + t % 2, 4 + 2 * (t % 2), 5 + 2 * (t % 2)))
+                    m, e, r = (T.bind(wt[record_word(o0, t, k)]) for k in (1, 2, 3))
                     return lambda acc: fast_requantize(acc, m, e, r, doubled)
                 return channel_requantizer(op, mult, rq, o0 + t, T.bind, doubled)
 
@@ -545,13 +560,15 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     if h and tail == 1 and isinstance(q_run, int) and q == seg // 4:
                         continue  # the partial word's odd lanes are all zero
                     wv = []
-                    unit = 4 if records else 1  # bytes per element of the weight buffer
                     for j in range((tc + 1) // 2):
                         # in elements of wt; w_off in bytes (spelled out when 0 so that it stays an
                         # int with a run-time row length)
-                        w_base = (tirx.floordiv(o0, 2) * (pair_stride // unit)
-                                  + (ki_run * row_words + q_run) * (8 // unit))
-                        w_off = j * pair_stride + (ki_c * row_words + q) * 8 + h * 4 if j or ki_c or q else h * 4
+                        if records:  # (pairs of a record side by side for each word position)
+                            w_base = tirx.floordiv(o0, 2 * group) * rec_words + (ki_run * row_words + q_run) * 2 * group
+                            w_off = (((ki_c * row_words + q) * 2 + h) * group + j) * 4
+                        else:
+                            w_base = tirx.floordiv(o0, 2) * pair_stride + (ki_run * row_words + q_run) * 8
+                            w_off = j * pair_stride + (ki_c * row_words + q) * 8 + h * 4 if j or ki_c or q else h * 4
                         if fused:
                             T.evaluate(_call("mcunet_widen_pair", T.address_of(wreg[0]), T.address_of(wt[w_base]),
                                              w_off))
@@ -588,11 +605,15 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                     for q in range(row_words):  # straight-line
                         paired_step(o0, tp, tc, ki, 0, q, fused=fused_steps(kh_s, row_words))
                     return
-                with T.serial(0, row_words // 2) as qq:
-                    for half in range(2):
-                        paired_step(o0, tp, tc, ki, qq * 2, half, fused=True)
-                if isinstance(row_words, int) and row_words % 2:
-                    paired_step(o0, tp, tc, ki, 0, row_words - 1, fused=True)
+                # words per iteration: two; four for one-pixel tiles of two pairs (dense layers: their
+                # C steps leave registers for it, and the loop's overhead is a tenth of it)
+                step = 4 if tp_max == 1 and tc_max == 4 and isinstance(row_words, int) else 2
+                with T.serial(0, row_words // step) as qq:
+                    for part in range(step):
+                        paired_step(o0, tp, tc, ki, qq * step, part, fused=True)
+                if isinstance(row_words, int):
+                    for q in range(row_words - row_words % step, row_words):
+                        paired_step(o0, tp, tc, ki, 0, q, fused=True)
 
             def staged_row(o0, tp, tc, ki):
                 """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
@@ -788,8 +809,11 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                         with T.serial(0, kh_s) as ki:
                             staged_row(o0, tp, tc, ki)
                     # requantisation constants loaded after the MACs: not live (or spilled) beside the accumulators
-                    store_outputs(i, j0, o0, tp, tc, [requantizer(o0, t) for t in range(tc)]
-                                  if cfg.order == "pixels" else requants)
+                    if cfg.order == "pixels" and cursor is None:  # channel by channel, constants loaded late
+                        store_by_channel(i, j0, o0, tp, tc)
+                    else:
+                        store_outputs(i, j0, o0, tp, tc, [requantizer(o0, t) for t in range(tc)]
+                                      if cfg.order == "pixels" else requants)
                     return
                 with T.serial(0, g.kh) as ki:
                     ih = i * g.sh + ki - g.pt
@@ -806,6 +830,16 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                                     with T.Else():
                                         scalar_row(ih, iw0, o0, tp, tc, ki)
                 store_outputs(i, j0, o0, tp, tc, requants)
+
+            def store_by_channel(i, j0, o0, tp, tc):
+                """The tile's outputs channel by channel, each channel's constants loaded just before
+                its outputs: accumulators already stored free the registers the next channel needs."""
+                for t in range(tc):
+                    requant = requantizer(o0, t)
+                    for p in range(tp):
+                        value = requant(acc[p * tc_max + t])
+                        T.buffer_store(out, clamp_to_int8(value, act_min, act_max),
+                                       [(i * g.ow + j0 + p) * g.oc + o0 + t])
 
             def store_outputs(i, j0, o0, tp, tc, requants):
                 if cursor is not None:
