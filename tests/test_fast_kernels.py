@@ -17,15 +17,16 @@ from tvm import tirx
 from mcunet_tvm import toolchain
 from mcunet_tvm.aot.program import program_from_relax
 from mcunet_tvm.codegen.tir_to_c import deduplicate
-from mcunet_tvm.kernels import make_kernel
+from mcunet_tvm.kernels import kernel_consts, make_kernel
+from mcunet_tvm.kernels.elementwise import add_rescale_table
 from mcunet_tvm.kernels.requant import MAX_FAST_EXPONENT, pack_fast_requant
-from mcunet_tvm.ops import Conv2D
+from mcunet_tvm.ops import SMALL_IMAGE_OUTPUTS, Conv2D
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import multiply_by_quantized_multiplier
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import add_case, conv_case, single_op_module
+from opcases import add_case, conv_case, mean_case, single_op_module
 
 
 def _smmlar(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -55,29 +56,36 @@ def test_fast_requantisation_equals_tflite() -> None:
         assert np.array_equal(fast, expected), zp
 
 
-def _depthwise_cases(n: int, seed: int):
+def _depthwise_cases(n: int, seed: int, small: bool = False):
+    """Random depthwise layers the row kernel runs (``small``: images of at most
+    ``SMALL_IMAGE_OUTPUTS`` outputs, which the tap kernel runs fully unrolled)."""
     rng = np.random.default_rng(seed)
     cases = []
-    for _ in range(n):
+    while len(cases) < n:
         k = int(rng.choice([3, 3, 5, 7]))
-        s = int(rng.choice([1, 1, 2])) if k >= 5 else 1
-        h, w = int(rng.integers(k, 13)), int(rng.integers(k, 13))
+        s = int(rng.choice([1, 1, 2])) if k >= 5 or small else 1
+        h, w = int(rng.integers(k, 8 if small else 13)), int(rng.integers(k, 8 if small else 13))
         c = int(rng.integers(1, 11))
-        cases.append(conv_case(rng, h, w, c, c, k, s, padding=str(rng.choice(["same", "valid"])), depthwise=True))
+        case = conv_case(rng, h, w, c, c, k, s, padding=str(rng.choice(["same", "valid"])), depthwise=True)
+        _, oh, ow, _ = case[0].out_shape
+        if (oh * ow <= SMALL_IMAGE_OUTPUTS) == small:
+            cases.append(case)
     return cases
 
 
 HOST_CASES = _depthwise_cases(24, seed=21)
 QEMU_CASES = _depthwise_cases(6, seed=22)
+SMALL_CASES = _depthwise_cases(8, seed=23, small=True)
 
 
-def _check(tmp_path, target_name: str, op: Conv2D, consts, inplace: bool) -> None:
+def _check(tmp_path, target_name: str, op: Conv2D, consts, inplace: bool, ring: bool = True) -> None:
     target = get_target(target_name)
     compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, inplace=inplace)
     call = compiled.program.calls[0]
-    assert call.op.row_buffer_shape() is not None
-    kh, row = call.op.row_buffer_shape()
-    assert call.op.scratch_bytes() == kh * row  # the ring only, in place or not
+    assert (call.op.row_buffer_shape() is not None) == ring
+    if ring:
+        kh, row = call.op.row_buffer_shape()
+        assert call.op.scratch_bytes() == kh * row  # the ring only, in place or not
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(target, objects, tmp_path / "model.elf")
@@ -101,13 +109,22 @@ def test_depthwise_row_kernel_on_qemu(tmp_path, index: int) -> None:
     _check(tmp_path, "cortex-m7", op, consts, inplace=bool(index % 2))
 
 
+@pytest.mark.parametrize("index", range(len(SMALL_CASES)))
+def test_small_depthwise_images_unrolled_on_qemu(tmp_path, index: int) -> None:
+    """At most 25 outputs a channel: the tap kernel with every pixel unrolled (border taps outside the
+    image dropped, or multiplying the zero point from the folded bias), strides 1 and 2, in place or not."""
+    op, consts = SMALL_CASES[index]
+    _check(tmp_path, "cortex-m7", op, consts, inplace=bool(index % 2), ring=False)
+    _check(tmp_path / "host", "host", op, consts, inplace=bool(index % 2), ring=False)
+
+
 def test_dilated_depthwise_keeps_the_tap_kernel() -> None:
     op, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 1, depthwise=True)
     op = dataclasses.replace(op, dilation=(2, 2))
     assert op.row_buffer_shape() is None and op.scratch_bytes() == 0
     strided, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 2, depthwise=True)
     assert strided.row_buffer_shape() is None  # 3x3 stride 2: tap by tap is cheaper
-    strided, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 5, 2, depthwise=True)
+    strided, _ = conv_case(np.random.default_rng(1), 11, 11, 4, 4, 5, 2, depthwise=True)
     assert strided.row_buffer_shape() is not None
 
 
@@ -130,7 +147,7 @@ def test_add_requantisation_forms_match_reference(tmp_path, shifts) -> None:
     op, _ = add_case(rng, (1, 5, 7, 9))
     op = dataclasses.replace(op, in1_shift=shifts[0], in2_shift=shifts[1], out_shift=shifts[2],
                              act_min=-100 if shifts[2] % 2 else -128)
-    _assert_add_matches_reference(tmp_path, op, rng)
+    _assert_op_matches_reference(tmp_path, op, rng)
 
 
 @pytest.mark.parametrize("halved", [(False, True), (True, True)])
@@ -141,13 +158,50 @@ def test_add_input_of_the_larger_scale_is_halved_exactly(tmp_path, halved) -> No
     op, _ = add_case(rng, (1, 5, 7, 9))
     half = {"multiplier": 1 << 30, "shift": 0}
     op = dataclasses.replace(op, **{f"in{i + 1}_{k}": v for i, h in enumerate(halved) if h for k, v in half.items()})
-    _assert_add_matches_reference(tmp_path, op, rng)
-    assert "mcunet_smmlar" in make_kernel(op).script() and "524288" in make_kernel(op).script()  # 2^19
+    _assert_op_matches_reference(tmp_path, op, rng)
+    script = make_kernel(op).script()
+    if add_rescale_table(op) is None:  # the halved input: x * 2^(L-1), one multiply
+        assert "mcunet_smmlar" in script and "524288" in script  # 2^19
+    else:  # the other input's rescaling is the table; the halved input, doubled for free: x << L
+        assert "p2_table" in script and "mcunet_smmlar" in script
 
 
-def _assert_add_matches_reference(tmp_path, op, rng) -> None:
-    target = get_target("host")
-    compiled = compile_relax(single_op_module(op, []), mcpu=None)
+@pytest.mark.parametrize("big", [0, 1])
+def test_add_rescaling_table_on_qemu(tmp_path, big: int) -> None:
+    """The input of the smaller scale is rescaled by a compile-time table of its 256 values (twice
+    TFLite's rescaling, minus the other input's zero-point term): entry by entry equal to TFLite's
+    arithmetic, and the kernel bit-exact on the Cortex-M7 whichever input it is."""
+    rng = np.random.default_rng(50 + big)
+    op, _ = add_case(rng, (1, 6, 5, 12))
+    half = {"multiplier": 1 << 30, "shift": 0}
+    op = dataclasses.replace(op, **{f"in{big + 1}_{k}": v for k, v in half.items()})
+    table = add_rescale_table(op)
+    assert table is not None and table.dtype == np.int32 and table.shape == (256,)
+    zp_big, zp_small = (op.in1_zp, op.in2_zp) if big == 0 else (op.in2_zp, op.in1_zp)
+    mult, shift = (op.in2_multiplier, op.in2_shift) if big == 0 else (op.in1_multiplier, op.in1_shift)
+    for u in (0, 1, 127, 128, 200, 255):
+        x = u - 256 if u >= 128 else u
+        expected = 2 * int(multiply_by_quantized_multiplier(np.array([(x - zp_small) << op.left_shift]), mult,
+                                                            shift)[0]) - (zp_big << op.left_shift)
+        assert int(table[u]) == expected, u
+    assert [n for n, _ in kernel_consts(op, [])] == ["table"]
+    _assert_op_matches_reference(tmp_path, op, rng, "cortex-m7")
+
+
+@pytest.mark.parametrize("shape", [(5, 5, 1280), (3, 3, 12), (15, 17, 8), (16, 16, 4), (7, 6, 9)])
+def test_mean_on_qemu(tmp_path, shape) -> None:
+    """MEAN over H x W: four channels per SXTAB16 pair while 128 x H x W fits a 16-bit lane (255 pixels),
+    else (and for channel counts not a multiple of 4) one channel at a time; both equal TFLite."""
+    rng = np.random.default_rng(sum(shape))
+    op, _ = mean_case(rng, *shape)
+    lanes = "mcunet_sxtab16" in make_kernel(op).script()
+    assert lanes == (shape[2] % 4 == 0 and shape[0] * shape[1] <= 255)
+    _assert_op_matches_reference(tmp_path, op, rng, "cortex-m7")
+
+
+def _assert_op_matches_reference(tmp_path, op, rng, target_name: str = "host") -> None:
+    target = get_target(target_name)
+    compiled = compile_relax(single_op_module(op, []), mcpu=target.mcpu)
     sources = compiled.write(tmp_path)
     exe = toolchain.link(target, toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj"),
                          tmp_path / "model")

@@ -49,6 +49,10 @@ def _cases():
         cases.append((f"{mode}pool_k3_s2_pad", pool_case(rng, 9, 7, 3, 3, 2, mode, pad=1)))
     cases.append(("mean", mean_case(rng, 7, 6, 9)))
     cases.append(("mean_keepdims", mean_case(rng, 4, 4, 5, keepdims=True)))
+    cases.append(("mean_lanes", mean_case(rng, 5, 5, 16)))  # four channels per word, 16-bit lane sums
+    cases.append(("mean_lanes_keepdims", mean_case(rng, 3, 3, 8, keepdims=True)))
+    cases.append(("mean_lanes_255_pixels", mean_case(rng, 15, 17, 4)))  # the most a lane sums exactly
+    cases.append(("mean_256_pixels", mean_case(rng, 16, 16, 4)))  # one channel at a time
     cases.append(("pad", pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))))
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,

@@ -55,26 +55,34 @@ def test_pair_weights_give_each_channel_its_lanes_for_each_staged_word(shape) ->
                     assert np.array_equal(lanes, rows[o, ki, q * 4 + h : q * 4 + 4 : 2]), (o, ki, q, h)
 
 
-@pytest.mark.parametrize(("oc", "doubled"), [(6, False), (5, True)])
-def test_channel_records_hold_a_pair_s_weights_then_its_constants(oc: int, doubled: bool) -> None:
-    """Record g: pair g's channel-pair weight words, then bias (doubled or not), multipliers and
-    (exponent, rounding) of both members; an odd last channel is paired with zeros."""
+@pytest.mark.parametrize(("oc", "doubled", "group"), [(6, False, 1), (5, True, 1), (7, False, 2), (8, True, 2)])
+def test_channel_records_hold_weights_then_constants(oc: int, doubled: bool, group: int) -> None:
+    """Record r: the channel-pair weight words of its ``group`` pairs (side by side for each word
+    position), then per channel its bias (doubled or not), multiplier and (exponent, rounding);
+    missing channels (an odd count, a partial last group) are zeros."""
     rng = np.random.default_rng(oc)
     w = rng.integers(-127, 128, (oc, 1, 1, 12), dtype=np.int8)
     bias = rng.integers(-5000, 5000, oc).astype(np.int32)
     mult = rng.integers(1 << 30, 1 << 31, oc).astype(np.int32)
     rq = pack_fast_requant(-rng.integers(1, 10, oc), -3)
-    records = pack_records(w, bias, mult, rq, doubled).reshape(-(-oc // 2), -1)
-    words = pair_weights(w).view("<i4").reshape(records.shape[0], -1)
-    assert np.array_equal(records[:, : words.shape[1]], words)
-    consts = records[:, words.shape[1]:]
-    assert consts.shape[1] == 8
-    for o in range(oc + oc % 2):
-        g, m = divmod(o, 2)
+    n_records = -(-oc // (2 * group))
+    records = pack_records(w, bias, mult, rq, doubled, group).reshape(n_records, -1)
+    pair_words = pair_weights(w).view("<i4").reshape((oc + 1) // 2, -1)
+    per_pair = pair_words.shape[1]
+    assert records.shape[1] == group * (per_pair + 8)
+    for pair in range(n_records * group):
+        r, j = divmod(pair, group)
+        got = records[r, : group * per_pair].reshape(per_pair, group)[:, j]
+        want = pair_words[pair] if pair < pair_words.shape[0] else np.zeros(per_pair, np.int32)
+        assert np.array_equal(got, want), pair
+    consts = records[:, group * per_pair:]
+    for o in range(n_records * 2 * group):
+        r, m = divmod(o, 2 * group)
         real = o < oc
-        assert consts[g, m] == (bias[o] * (2 if doubled else 1) if real else 0)
-        assert consts[g, 2 + m] == (mult[o] if real else 0)
-        assert tuple(consts[g, 4 + 2 * m: 6 + 2 * m]) == (tuple(rq[2 * o: 2 * o + 2]) if real else (0, 0))
+        assert consts[r, m] == (bias[o] * (2 if doubled else 1) if real else 0)
+        assert consts[r, 2 * group + m] == (mult[o] if real else 0)
+        got = tuple(consts[r, 4 * group + 2 * m: 4 * group + 2 * m + 2])
+        assert got == (tuple(rq[2 * o: 2 * o + 2]) if real else (0, 0))
 
 
 def test_staged_kernels_of_fast_layers_take_channel_records() -> None:

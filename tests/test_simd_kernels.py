@@ -13,11 +13,13 @@ from mcunet_tvm.kernels import kernel_schedule, output_overlap
 from mcunet_tvm.kernels.simd import (
     CONFIG_SPACE,
     SimdConfig,
+    channel_records,
     config_space,
     doubled_input,
     flat_window,
     fused_steps,
     paired_weights,
+    record_pairs,
     simd_supported,
     staged_input_bytes,
     staged_rows,
@@ -154,6 +156,21 @@ def test_doubled_staging_and_fused_micro_steps_on_qemu(tmp_path, shape) -> None:
     assert simd_out == plain_out == run_reference(compiled.program, x).tobytes()
     # tiles of more than two staged words run the asm micro-steps (two pixels per LDRD)
     assert ("mcunet_smlad4d" in (tmp_path / "simd" / "mcunet_kernels.c").read_text()) == fused_steps(*staged_rows(op))
+
+
+@pytest.mark.parametrize("pixels", [1, 2])
+def test_grouped_records_of_four_channel_tiles_on_qemu(tmp_path, pixels: int) -> None:
+    """Tiles of four channels take records of two channel pairs (their weight words side by side);
+    dense layers (one pixel) and convolutions, a partial last record, bit-exact on the M7."""
+    rng = np.random.default_rng(60 + pixels)
+    cases = [_fast(dense_case(rng, 40, 10)), _fast(conv_case(rng, 6, 7, 12, 14, 1, 1)),
+             _fast(conv_case(rng, 7, 6, 5, 10, 3, 2))]
+    cfg = SimdConfig(pixels=pixels, channels=4)
+    for n, (op, consts) in enumerate(cases):
+        assert channel_records(op, cfg) and record_pairs(cfg) == 2
+        x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+        compiled, (out,) = _build_and_run(tmp_path / str(n), "cortex-m7", op, consts, True, cfg, [x])
+        assert out == run_reference(compiled.program, x).tobytes(), op
 
 
 @pytest.mark.parametrize("shape", [(11, 9, 3, 16, 3, 2, "same"), (9, 8, 2, 6, 3, 1, "same"),
