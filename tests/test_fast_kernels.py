@@ -20,7 +20,7 @@ from mcunet_tvm.codegen.tir_to_c import deduplicate
 from mcunet_tvm.kernels import kernel_consts, make_kernel
 from mcunet_tvm.kernels.elementwise import add_rescale_table
 from mcunet_tvm.kernels.requant import MAX_FAST_EXPONENT, pack_fast_requant
-from mcunet_tvm.ops import SMALL_IMAGE_OUTPUTS, Conv2D
+from mcunet_tvm.ops import Conv2D
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import multiply_by_quantized_multiplier
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -58,7 +58,7 @@ def test_fast_requantisation_equals_tflite() -> None:
 
 def _depthwise_cases(n: int, seed: int, small: bool = False):
     """Random depthwise layers the row kernel runs (``small``: images of at most
-    ``SMALL_IMAGE_OUTPUTS`` outputs, which the tap kernel runs fully unrolled)."""
+    ``Conv2D.unrolls_small_image``: the tap kernel runs them fully unrolled)."""
     rng = np.random.default_rng(seed)
     cases = []
     while len(cases) < n:
@@ -67,8 +67,7 @@ def _depthwise_cases(n: int, seed: int, small: bool = False):
         h, w = int(rng.integers(k, 8 if small else 13)), int(rng.integers(k, 8 if small else 13))
         c = int(rng.integers(1, 11))
         case = conv_case(rng, h, w, c, c, k, s, padding=str(rng.choice(["same", "valid"])), depthwise=True)
-        _, oh, ow, _ = case[0].out_shape
-        if (oh * ow <= SMALL_IMAGE_OUTPUTS) == small:
+        if case[0].unrolls_small_image() == small:
             cases.append(case)
     return cases
 

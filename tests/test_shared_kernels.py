@@ -212,7 +212,8 @@ def test_optimize_size_end_to_end(build_cli) -> None:
 
 @pytest.mark.parametrize("index", range(4))
 def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
-    """``--optimize size`` runs 3x3 depthwise row kernels one output pair per iteration: bit-exact."""
+    """``--optimize size`` runs 3x3 depthwise row kernels one output pair per iteration, small images
+    too (not the speed build's unrolled tap kernel: less code), the ring planned for them: bit-exact."""
     rng = np.random.default_rng(40 + index)
     h, w = int(rng.integers(3, 12)), int(rng.integers(3, 12))
     op, consts = conv_case(rng, h, w, 5, 5, 3, 1, padding=["same", "valid"][index % 2], depthwise=True)
@@ -221,6 +222,11 @@ def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
     compiled = compile_relax(mod, mcpu=target.mcpu, inplace=bool(index // 2), optimize="size")
     (func,) = compiled.program.kernels.values()
     assert COMPACT in func.attrs
+    call = compiled.program.calls[0]
+    kh, row = call.op.row_buffer_shape()
+    assert call.op.scratch_bytes() == kh * row
+    small = op.unrolls_small_image()
+    assert call.op.unroll_small_image != small  # (a small image's op now asks for the ring)
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(target, objects, tmp_path / "model.elf")

@@ -29,13 +29,14 @@ compute.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import SMALL_IMAGE_OUTPUTS, Conv2D
+from ..ops import Conv2D
 from .common import NO_PRESCHEDULE, OUT, SCRATCH, pack_halves
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
@@ -71,7 +72,7 @@ def _interior(n_out: int, stride: int, dil: int, k: int, pad: int, size: int) ->
 #: point each) unless its outside taps outnumber its inside ones by this many (measured on the M7)
 ZP_TAPS_SLACK = 4
 
-#: PrimFunc attribute of a row kernel generated in its compact form
+#: PrimFunc attribute of a depthwise kernel generated in its compact form (``--optimize size``)
 COMPACT = "mcunet.compact"
 
 
@@ -82,27 +83,38 @@ def _one_pair_per_iteration(op: Conv2D, compact: bool) -> bool:
 
 
 def compact_form(func: tirx.PrimFunc, op: Conv2D) -> tirx.PrimFunc | None:
-    """The compact form of depthwise kernel ``func`` (``op``) if it has one and ``func`` is not it."""
-    if not (op.depthwise and op.row_buffer_shape()) or (func.attrs is not None and COMPACT in func.attrs):
+    """The compact form of depthwise kernel ``func`` (``op``) if it has one and ``func`` is not it:
+    3x3 row kernels with one output pair per iteration; small images with their pixels in loops."""
+    if not op.depthwise or (func.attrs is not None and COMPACT in func.attrs):
+        return None
+    if _unrolled_pixels(op):  # a small image: the ring where it applies, else the pixels in loops
+        return depthwise_conv2d(dataclasses.replace(op, unroll_small_image=False), compact=True)
+    if not op.row_buffer_shape():
         return None
     return depthwise_conv2d(op, compact=True) if not _one_pair_per_iteration(op, False) else None
+
+
+def _unrolled_pixels(op: Conv2D) -> bool:
+    """Whether the tap kernel unrolls every pixel (small images, ``Conv2D.unrolls_small_image``)."""
+    return op.unrolls_small_image()
 
 
 def depthwise_conv2d(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     """The depthwise kernel for ``op``: the row kernel where ``op.row_buffer_shape()`` allows, else tap by tap.
 
-    ``compact``: the row kernel computes one pair of outputs per loop iteration
-    also for 3x3 kernels (which are fastest with two pairs per iteration and a
-    separate tail pair: about twice the code), for ``--optimize size``.
+    ``compact`` (``--optimize size``): the row kernel computes one pair of
+    outputs per loop iteration also for 3x3 kernels (which are fastest with
+    two pairs per iteration and a separate tail pair: about twice the code);
+    the tap kernel keeps small images' pixels in loops.
     """
     if op.inplace and op.windows:
         raise ValueError("an in-place depthwise conv reads a whole buffer, not a window")
     if op.row_buffer_shape():
         return _row_kernel(op, compact)
-    return _tap_kernel(op)
+    return _tap_kernel(op, compact)
 
 
-def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
+def _tap_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     """Tap by tap in NHWC (3x3 stride 2, dilated, other strides), border pixels checked."""
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
@@ -118,7 +130,7 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
     row_lo, row_hi = _interior(oh, sh, dh, kh, pt, h)
     col_lo, col_hi = _interior(ow, sw, dw, kw, pl, w)
     zp = op.in_zp
-    small = oh * ow <= SMALL_IMAGE_OUTPUTS  # every pixel unrolled
+    small = _unrolled_pixels(op) and not compact  # every pixel unrolled
 
     with IRBuilder() as builder:
         with T.prim_func():
@@ -226,7 +238,8 @@ def _tap_kernel(op: Conv2D) -> tirx.PrimFunc:
                 if scratch is not None:
                     with T.serial(0, oh * ow) as p:
                         T.buffer_store(out, scratch[p], [p * c + k])
-    return builder.get().with_attr("mcunet.op", op.to_json())
+    func = builder.get().with_attr("mcunet.op", op.to_json())
+    return func.with_attr(COMPACT, True) if compact else func
 
 
 def _row_plan(kw: int, first: int, lane_bytes: int) -> list[tuple[int, int, int, int]]:

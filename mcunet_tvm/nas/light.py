@@ -27,6 +27,10 @@ from ..planner.schedule import best_order
 RUNTIME_FLASH = 3_200
 #: code allowance per generated kernel, bytes (measured SIMD conv kernels stay below it)
 KERNEL_CODE = {"conv2d": 2_000, "depthwise": 1_500, "add": 500, "mean": 400, "dense": 800}
+#: code allowance per tap of a depthwise image run fully unrolled (``Conv2D.unrolls_small_image``)
+UNROLLED_TAP_CODE = 10
+#: ADD's rescaling table (256 int32, ``kernels.elementwise.add_rescale_table``)
+ADD_TABLE_BYTES = 1_024
 #: entry point code per step, bytes
 STEP_CODE = 48
 
@@ -88,13 +92,27 @@ def netconfig_program(config: dict, resolution: int | None = None) -> Program:
 
 
 def _const_bytes(op: OpDesc) -> int:
+    """A bound on the constants the kernels take: int8 weights (kernel rows padded to words,
+    channels to whole records of up to four), int32 bias, multiplier and two requantisation words
+    per channel; ADD's table."""
     if isinstance(op, Conv2D):
-        cout = op.out_shape[3]
-        taps = op.kernel[0] * op.kernel[1] * (1 if op.depthwise else op.in_shape[3])
-        return cout * taps + 12 * cout  # int8 weights; int32 bias, multiplier, shift
+        cout = op.out_shape[3] + 3
+        if op.depthwise:
+            return cout * (op.kernel[0] * op.kernel[1] + 16)
+        return cout * (op.kernel[0] * -(-(op.kernel[1] * op.in_shape[3]) // 4) * 4 + 16)
     if isinstance(op, Dense):
-        return op.in_shape[1] * op.out_shape[1] + 12 * op.out_shape[1]
+        return (op.out_shape[1] + 3) * (-(-op.in_shape[1] // 4) * 4 + 16)
+    if isinstance(op, Add):
+        return ADD_TABLE_BYTES
     return 0
+
+
+def _code_bytes(op: OpDesc) -> int:
+    """The code allowance of ``op``'s kernel."""
+    code = KERNEL_CODE[_code_kind(op)]
+    if isinstance(op, Conv2D) and op.unrolls_small_image():
+        code += UNROLLED_TAP_CODE * op.out_shape[1] * op.out_shape[2] * op.kernel[0] * op.kernel[1]
+    return code
 
 
 def _params(op: OpDesc) -> int:
@@ -123,7 +141,7 @@ def predict_program(prog: Program, dsp: bool = True, fast: bool = False, mve: bo
     prog = prog.reordered(best_order(prog.memory_graph()))
     plan = plan_memory(prog.memory_graph(), fast=fast)
     calls = [c for c in prog.calls if c.kernel]
-    code = sum(KERNEL_CODE[_code_kind(c.op)] for c in calls) + STEP_CODE * len(calls)
+    code = sum(_code_bytes(c.op) for c in calls) + STEP_CODE * len(calls)
     flash = RUNTIME_FLASH + code + sum(_const_bytes(c.op) for c in calls)
     return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls))
 
