@@ -132,6 +132,9 @@ class Conv2D(OpDesc):
     #: with every pixel unrolled (False: the row kernel's ring where it applies, less code: what
     #: ``--optimize size`` picks, ``kernels.depthwise.compact_form``)
     unroll_small_image: bool = True
+    #: depthwise row kernel only: its ring may hold int16 (``ring_lane_bytes``); False where that
+    #: would raise the arena's peak (``aot.ring_width``: memory first)
+    wide_ring: bool = True
 
     def macs(self) -> int:
         kh, kw = self.kernel
@@ -173,7 +176,7 @@ class Conv2D(OpDesc):
         ``WIDE_RING_MIN_WIDTH`` wide (taps paired without widening: 5-7 % fewer instructions
         measured on MobileNetV2 layers of 18 to 72 columns), int8 for narrower ones (the int16
         ring measured 20 % more instructions on 5-column layers, where per-row work dominates)."""
-        return 2 if self.out_shape[2] >= WIDE_RING_MIN_WIDTH else 1
+        return 2 if self.wide_ring and self.out_shape[2] >= WIDE_RING_MIN_WIDTH else 1
 
     def scratch_bytes(self) -> int:
         """Row depthwise kernels: their ring of rows; other in-place depthwise kernels: one output

@@ -26,6 +26,7 @@ from tvm import relax
 
 from .aot.emit_c import emit_header, emit_kernels_header, emit_model
 from .aot.program import Program, program_from_relax
+from .aot.ring_width import narrow_rings, peak_rings, with_narrow_rings
 from .codegen.tir_to_c import kernels_to_c
 from .errors import UnsupportedModelError
 from .ops import InputRows
@@ -164,6 +165,10 @@ def compile_relax(
     program = program_from_relax(integer)
     if reorder:
         program = program.reordered(best_order(program.memory_graph()))
+    narrow = peak_rings(program)  # memory first: no int16 depthwise ring at the peak
+    if narrow:
+        integer = narrow_rings(integer, program, narrow)
+        program = with_narrow_rings(program, narrow)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}

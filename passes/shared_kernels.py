@@ -9,7 +9,8 @@ as scalar arguments (``kernels.common.ScalarArgs``); layers whose remaining
 code is equal then compile to one C function (``codegen.tir_to_c.deduplicate``)
 and the entry point passes each layer's values. 3x3 depthwise row kernels,
 which layers rarely share, take their compact form instead (one output pair
-per loop iteration). Results are unchanged, bit for bit; flash shrinks by
+per loop iteration), and small depthwise images the ring instead of every
+pixel unrolled. Results are unchanged, bit for bit; flash shrinks by
 most of the kernel code, for a few percent more instructions
 (``build --optimize size``). Run it after the passes that choose
 kernels (``InplaceDepthwise``, ``UseSimdKernels``).

@@ -12,7 +12,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from tvm import tirx
+import tvm
+from tvm import relax, tirx
 
 from mcunet_tvm import toolchain
 from mcunet_tvm.aot.program import program_from_relax
@@ -211,12 +212,48 @@ def _assert_op_matches_reference(tmp_path, op, rng, target_name: str = "host") -
         assert out == run_reference(compiled.program, x).tobytes()
 
 
+def _after_pointwise(op: Conv2D, consts, rng) -> tvm.IRModule:
+    """An integer module: a 1x1 conv (4C -> C, its own zero points) feeding depthwise ``op``, so the
+    depthwise step does not hold the schedule's most live bytes."""
+    _, h, w, c = op.in_shape
+    point, point_consts = conv_case(rng, h, w, 4 * c, c, 1, 1)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(point.in_shape, "int8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            value = x
+            for n, (o, c) in enumerate([(point, point_consts), (op, consts)]):
+                gv = bb.add_func(make_kernel(o), f"k{n}_conv2d")
+                value = bb.emit(relax.call_tir(gv, [value, *(relax.const(v) for v in c)],
+                                               relax.TensorType(o.out_shape, "int8")))
+            out = bb.emit_output(value)
+        bb.emit_func_output(out)
+    return bb.get()
+
+
 @pytest.mark.parametrize(("w", "k", "s"), [(16, 3, 1), (8, 3, 1), (21, 5, 2), (12, 7, 1), (6, 3, 1)])
 def test_depthwise_ring_lanes_on_qemu(tmp_path, w: int, k: int, s: int) -> None:
     """Wide outputs run on an int16 ring (taps paired without widening), narrow ones on an int8 ring;
-    both bit-exact on the Cortex-M7, with odd and even output widths."""
-    op, consts = conv_case(np.random.default_rng(w * k), 7, w, 5, 5, k, s, padding="same", depthwise=True)
-    assert op.ring_lane_bytes() == (2 if op.out_shape[2] >= 8 else 1)
+    both bit-exact on the Cortex-M7, with odd and even output widths. Where the depthwise step holds
+    the most live bytes the ring is int8 whatever the width (memory first: ``aot.ring_width``)."""
+    rng = np.random.default_rng(w * k)
+    op, consts = conv_case(rng, 7, w, 5, 5, k, s, padding="same", depthwise=True)
+    wide = op.out_shape[2] >= 8
+    assert op.ring_lane_bytes() == (2 if wide else 1)
     rows, row_bytes = op.row_buffer_shape()
     assert rows == 2 * k and row_bytes % 4 == 0 and row_bytes >= (w + k - 1 + 4) * op.ring_lane_bytes()
-    _check(tmp_path, "cortex-m7", op, consts, inplace=bool(w % 2))
+    target = get_target("cortex-m7")
+    for name, mod, at_peak, inplace in [("chain", _after_pointwise(op, consts, rng), False, True),
+                                        ("alone", single_op_module(op, consts), True, bool(w % 2))]:
+        compiled = compile_relax(mod, mcpu=target.mcpu, inplace=inplace)
+        depthwise = compiled.program.calls[-1].op
+        assert depthwise.ring_lane_bytes() == (2 if wide and not at_peak else 1), name
+        assert depthwise.wide_ring != (wide and at_peak), name  # narrowed only where it set the peak
+        assert compiled.plan.arena_bytes >= compiled.plan.lower_bound_bytes
+        sources = compiled.write(tmp_path / name)
+        exe = toolchain.link(target, toolchain.compile_objects(target, sources, [tmp_path / name],
+                                                               tmp_path / name / "obj"), tmp_path / name / "m.elf")
+        prog = program_from_relax(compiled.integer_module)
+        x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
+        out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
+        assert out == run_reference(compiled.program, x).tobytes(), name
