@@ -7,12 +7,15 @@ one per-channel constant (``bias - zp * sum(w)``):
   ``Conv2D.row_buffer_shape``): the channel's input rows pass through a ring
   of rows padded with the zero point (an argument: the planner places it in
   the arena), so every output is an interior one, and SMLAD multiplies pairs
-  of taps (t, t + 2) at once;
-- otherwise (3x3 stride 2, dilated; :func:`_tap_kernel`): the ``KH x KW`` weights in
-  registers and the taps of a pixel unrolled at constant offsets from one
-  base address; only border pixels, found at compile time per row and column
-  range, check every tap (a tap outside the image contributes nothing,
-  TFLite's padding semantics).
+  of taps at once (an int16 ring for wide rows: neighbouring taps, no
+  widening; else int8: taps (t, t + 2) after SXTB16);
+- otherwise (3x3 stride 2, dilated, small images; :func:`_tap_kernel`): the
+  ``KH x KW`` weights in registers and the taps of a pixel unrolled at
+  constant offsets from one base address; only border pixels, found at
+  compile time per row and column range, check every tap (a tap outside the
+  image contributes nothing, TFLite's padding semantics); a small image
+  (``Conv2D.unrolls_small_image``) has every pixel unrolled, so those checks
+  are settled at compile time.
 
 In place (MCUNet, ``Conv2D.inplace``): in NHWC an output element of channel
 c lands on an input byte of channel c (both at index = c mod C), so with the
@@ -115,7 +118,8 @@ def depthwise_conv2d(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
 
 
 def _tap_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
-    """Tap by tap in NHWC (3x3 stride 2, dilated, other strides), border pixels checked."""
+    """Tap by tap in NHWC (3x3 stride 2, dilated, other strides, small images), border pixels
+    checked (small images: every pixel unrolled, the checks decided at compile time)."""
     _, h, w, c = op.in_shape
     _, oh, ow, _ = op.out_shape
     kh, kw = op.kernel
@@ -198,7 +202,8 @@ def _tap_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
                         T.buffer_store(acc, total, [0])
                         store(i, j, acc[0])
                         return
-                    # (i, j known and mostly outside: the checks below fold away, outside taps cost nothing)
+                    # otherwise tap by tap, checked (with i, j known the checks fold away: outside taps
+                    # cost nothing)
                     T.buffer_store(acc, bias_k, [0])
                     for (ki, kj), wv in zip(taps, wk, strict=True):
                         ih = i * sh - pt + ki * dh

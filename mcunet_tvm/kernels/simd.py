@@ -144,7 +144,8 @@ def flat_window(op: OpDesc) -> bool:
     Kernel rows whose ``KW * C`` bytes are not whole words (few input
     channels, e.g. a 3x3 stem over RGB) leave zero lanes at the end of every
     row; one segment for the window packs them: 9 staged words become 7 for
-    3x3x3, so the tile does 2/9 fewer word steps (the staging gathers bytes instead of words).
+    3x3x3, so the tile does 2/9 fewer word steps (the staging splices words
+    that straddle two kernel rows).
     """
     if not isinstance(op, Conv2D):
         return False
@@ -408,7 +409,7 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
             weight_words = kh_s * row_words * 2  # per channel pair
             group = record_pairs(cfg) if records else 1  # channel pairs per record
             rec_words = record_words(weight_words, group)
-            pair_stride = rec_words * 4 if records else weight_words * 4  # bytes from one pair's weights to the next
+            pair_stride = weight_words * 4  # without records: bytes from one pair's weights to the next
             if records:
                 wt = T.arg("p1_w", T.buffer((-(-g.oc // (2 * group)) * rec_words,), "int32"))
             else:
@@ -695,8 +696,9 @@ def _build(op: OpDesc, g: _Geometry, cfg: SimdConfig, generic: bool = False) -> 
                             T.buffer_store(staged, _i32(0), [slot(p, ki, q, 1)])
 
             def stage_flat(i, j0, tp):
-                """Each pixel's whole window as one segment of bytes (:func:`flat_window`), gathered
-                byte by byte, packed in halfword pairs; border windows check every byte."""
+                """Each pixel's whole window as one segment (:func:`flat_window`): inside the image
+                word by word, spliced from the kernel rows (``window_word``); a window across the
+                border byte by byte, every byte checked."""
                 for p in range(tp):
                     ih0, iw0 = i * g.sh - g.pt, (j0 + p) * g.sw - g.pl
                     if not padded:
