@@ -90,16 +90,11 @@ def compact_form(func: tirx.PrimFunc, op: Conv2D) -> tirx.PrimFunc | None:
     3x3 row kernels with one output pair per iteration; small images with their pixels in loops."""
     if not op.depthwise or (func.attrs is not None and COMPACT in func.attrs):
         return None
-    if _unrolled_pixels(op):  # a small image: the ring where it applies, else the pixels in loops
+    if op.unrolls_small_image():  # a small image: the ring where it applies, else the pixels in loops
         return depthwise_conv2d(dataclasses.replace(op, unroll_small_image=False), compact=True)
     if not op.row_buffer_shape():
         return None
     return depthwise_conv2d(op, compact=True) if not _one_pair_per_iteration(op, False) else None
-
-
-def _unrolled_pixels(op: Conv2D) -> bool:
-    """Whether the tap kernel unrolls every pixel (small images, ``Conv2D.unrolls_small_image``)."""
-    return op.unrolls_small_image()
 
 
 def depthwise_conv2d(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
@@ -134,7 +129,7 @@ def _tap_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     row_lo, row_hi = _interior(oh, sh, dh, kh, pt, h)
     col_lo, col_hi = _interior(ow, sw, dw, kw, pl, w)
     zp = op.in_zp
-    small = _unrolled_pixels(op) and not compact  # every pixel unrolled
+    small = op.unrolls_small_image() and not compact  # every pixel unrolled
 
     with IRBuilder() as builder:
         with T.prim_func():

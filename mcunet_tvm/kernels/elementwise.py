@@ -66,9 +66,15 @@ def _larger_scale_input(op: Add) -> int | None:
     """0 or 1: the input whose rescaling is a halving (multiplier 2^30, shift 0: TFLite gives it to
     the input of the larger scale); None if neither."""
     for index, (mult, shift) in enumerate(((op.in1_multiplier, op.in1_shift), (op.in2_multiplier, op.in2_shift))):
-        if mult == 1 << 30 and shift == 0 and op.left_shift >= 1:
+        if _halving(op, mult, shift):
             return index
     return None
+
+
+def _halving(op: Add, mult: int, shift: int) -> bool:
+    """An input rescaling that is an exact halving: SRDHM(v, 2^30) = floor((v + 1) / 2), and
+    v = x * 2^L is even, so x * 2^(L-1)."""
+    return mult == 1 << 30 and shift == 0 and op.left_shift >= 1
 
 
 def _total_bound(op: Add) -> int:
@@ -98,23 +104,17 @@ def add_rescale_table(op: Add) -> np.ndarray | None:
 
 def _add_value(op: Add, a_val, b_val):
     """The int8 sum of two int8 values of the ADD's inputs (TFLite's arithmetic, exact)."""
-    shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
 
     def scaled(value, zp, mult, shift):
         x = value.astype("int32") - _i32(zp)
-        if mult == 1 << 30 and shift == 0 and op.left_shift >= 1:
-            # the input of the larger scale: SRDHM(v, 2^30) = floor((v + 1) / 2), and v = x * 2^L is even
+        if _halving(op, mult, shift):  # the input of the larger scale: one multiply
             return x * _i32(1 << (op.left_shift - 1))
-        return requantize_const(x * _i32(1 << op.left_shift), mult, shift, shifted_bound)
-
-    def bound(shift: int) -> int:  # |scaled|: the multiplier is below 1, a left shift scales up
-        return (shifted_bound << max(shift, 0)) + 1
+        return requantize_const(x * _i32(1 << op.left_shift), mult, shift, 255 << op.left_shift)  # |x - zp| <= 255
 
     total = scaled(a_val, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
         b_val, op.in2_zp, op.in2_multiplier, op.in2_shift
     )
-    value = requantize_const(total, op.out_multiplier, op.out_shift,
-                             bound(op.in1_shift) + bound(op.in2_shift), op.out_zp)
+    value = requantize_const(total, op.out_multiplier, op.out_shift, _total_bound(op), op.out_zp)
     return clamp_to_int8(value, op.act_min, op.act_max)
 
 
