@@ -24,7 +24,7 @@ PUBLISHED = {
 
 def plan(name: str, qdq, inplace: bool):
     from mcunet_tvm.aot.program import program_from_relax
-    from mcunet_tvm.aot.ring_width import peak_rings, with_narrow_rings
+    from mcunet_tvm.aot.ring_width import narrow_peak_rings
     from mcunet_tvm.passes.inplace_depthwise import inplace_depthwise
     from mcunet_tvm.passes.lower_qdq import lower_qdq_to_integer
     from mcunet_tvm.planner import plan_memory
@@ -33,7 +33,7 @@ def plan(name: str, qdq, inplace: bool):
     if inplace:
         integer = inplace_depthwise(integer)
     prog = program_from_relax(integer)
-    prog = with_narrow_rings(prog, peak_rings(prog))  # as compile_relax does (memory first)
+    prog = narrow_peak_rings(prog)  # as compile_relax does (memory first)
     return prog, plan_memory(prog.memory_graph())
 
 

@@ -28,7 +28,7 @@ TINYENGINE_KB = {"mbv2-w0.35-r144": 295}
 
 def main() -> int:
     from mcunet_tvm.aot.program import program_from_relax
-    from mcunet_tvm.aot.ring_width import peak_rings, with_narrow_rings
+    from mcunet_tvm.aot.ring_width import narrow_peak_rings
     from mcunet_tvm.frontend import load_model
     from mcunet_tvm.passes.inplace_depthwise import inplace_depthwise
     from mcunet_tvm.passes.patch_inference import patch_inference
@@ -45,15 +45,13 @@ def main() -> int:
     args = parser.parse_args()
     modes = [False, True] if args.stream_input else [False]
 
-    def narrowed(prog):  # depthwise rings as compile_relax picks them (memory first)
-        return with_narrow_rings(prog, peak_rings(prog))
 
     print("| model | cap | input | split step | grid | MAC overhead | layer-based arena kB | patched arena kB "
           "(patch stage / rest) | reduction | vs TinyEngine layer-based | search s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         integer = lower_to_integer(load_model(name).qdq_module)
-        layer = narrowed(dataclasses.replace(program_from_relax(inplace_depthwise(integer)), assume_simd=True))
+        layer = narrow_peak_rings(dataclasses.replace(program_from_relax(inplace_depthwise(integer)), assume_simd=True))
         base = plan_memory(layer.memory_graph()).arena_bytes
         for cap, stream in [(c, m) for c in args.caps for m in modes]:
             mode = "streamed" if stream else "in arena"
@@ -66,7 +64,8 @@ def main() -> int:
                 continue
             _, info = patch_program(program_from_relax(integer), choice.split_step, choice.grid, stream)
             patched = patch_inference(integer, choice.split_step, choice.grid, stream)
-            prog = narrowed(dataclasses.replace(program_from_relax(inplace_depthwise(patched)), assume_simd=True))
+            prog = dataclasses.replace(program_from_relax(inplace_depthwise(patched)), assume_simd=True)
+            prog = narrow_peak_rings(prog)  # depthwise rings as compile_relax picks them
             plan = plan_memory(prog.memory_graph())
             stage = max(plan.live_bytes[: info.patch_stage_steps]) / 1024
             rest = max(plan.live_bytes[info.patch_stage_steps :]) / 1024

@@ -59,6 +59,11 @@ def with_narrow_rings(prog: Program, names: set[str]) -> Program:
     return dataclasses.replace(prog, calls=calls, kernels=kernels)
 
 
+def narrow_peak_rings(prog: Program) -> Program:
+    """``prog`` with its rings as ``compile_relax`` picks them (for planning without compiling)."""
+    return with_narrow_rings(prog, peak_rings(prog))
+
+
 def narrow_rings(mod: tvm.IRModule, prog: Program, names: set[str]) -> tvm.IRModule:
     """The integer module ``mod`` (whose program is ``prog``) with the kernels ``names`` narrowed."""
     ops = {c.kernel: c.op for c in prog.calls if c.kernel in names}

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..aot.program import KernelCall, Program
-from ..aot.ring_width import peak_rings, with_narrow_rings
+from ..aot.ring_width import narrow_peak_rings
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc
 from ..patching.search import with_inplace_depthwise
 from ..planner import plan_memory
@@ -140,7 +140,7 @@ def predict_program(prog: Program, dsp: bool = True, fast: bool = False, mve: bo
     """
     prog = dataclasses.replace(with_inplace_depthwise(prog), assume_simd=dsp, assume_mve=mve)
     prog = prog.reordered(best_order(prog.memory_graph()))
-    prog = with_narrow_rings(prog, peak_rings(prog))  # as compile_relax does
+    prog = narrow_peak_rings(prog)  # as compile_relax does
     plan = plan_memory(prog.memory_graph(), fast=fast)
     calls = [c for c in prog.calls if c.kernel]
     code = sum(_code_bytes(c.op) for c in calls) + STEP_CODE * len(calls)
