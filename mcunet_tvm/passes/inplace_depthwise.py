@@ -16,9 +16,8 @@ import dataclasses
 import tvm
 from tvm import relax
 
-from mcunet_tvm.kernels import can_run_inplace, make_kernel
-from mcunet_tvm.ops import op_from_prim_func
-
+from ..kernels import can_run_inplace, make_kernel
+from ..ops import op_from_prim_func
 from .rewrite_util import Substitute, function_attrs, module_pass
 
 

@@ -17,9 +17,8 @@ from collections.abc import Callable
 
 import tvm
 
-from mcunet_tvm.kernels.simd import SimdConfig, helium_config, simd_kernel, simd_supported
-from mcunet_tvm.ops import OpDesc, op_from_prim_func
-
+from ..kernels.simd import SimdConfig, helium_config, simd_kernel, simd_supported
+from ..ops import OpDesc, op_from_prim_func
 from .rewrite_util import module_pass
 
 #: picks the schedule of one layer; None means the default

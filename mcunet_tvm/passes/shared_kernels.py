@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import tvm
 
-from mcunet_tvm.kernels import shared_kernel
-
+from ..kernels import shared_kernel
 from .rewrite_util import module_pass
 
 

@@ -28,12 +28,11 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from mcunet_tvm.errors import UnsupportedModelError
-from mcunet_tvm.kernels import make_kernel
-from mcunet_tvm.kernels.requant import fast_requant_applies
-from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Reshape, Softmax
-from mcunet_tvm.quant import fixedpoint
-
+from ..errors import UnsupportedModelError
+from ..kernels import make_kernel
+from ..kernels.requant import fast_requant_applies
+from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Reshape, Softmax
+from ..quant import fixedpoint
 from .rewrite_util import module_pass
 
 SUPPORTED = (

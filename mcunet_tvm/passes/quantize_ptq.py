@@ -24,8 +24,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from mcunet_tvm.errors import UnsupportedModelError
-
+from ..errors import UnsupportedModelError
 from .rewrite_util import module_pass
 
 QMIN, QMAX = -128, 127

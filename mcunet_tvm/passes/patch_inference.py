@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import tvm
 
-from mcunet_tvm.aot.program import program_from_relax, program_to_relax
-from mcunet_tvm.patching.regions import patch_program
-
+from ..aot.program import program_from_relax, program_to_relax
+from ..patching.regions import patch_program
 from .rewrite_util import module_pass
 
 
