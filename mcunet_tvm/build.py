@@ -3,27 +3,25 @@
 Writes into ``--out``: the generated C sources and headers (a self-contained
 folder to drop into a firmware project), ``firmware/`` with the ELF (or host
 executable) built around them, ``report.json``, and with ``--run`` the raw
-int8 output as ``output.bin``. Nothing is left claiming success on failure:
-``report.json`` is written last, and removed first.
+int8 output as ``output.bin``. This module parses the command line into
+:class:`~mcunet_tvm.api.BuildOptions` and presents the result; the build
+itself is :func:`mcunet_tvm.api.build`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from .api import BuildOptions, PatchSpec
+from .errors import DeviceRunError, McunetError
 
-from .errors import BudgetError, DeviceRunError, McunetError, ModelFileError
 
-
-def parse_args(argv: list[str] | None, prog: str = "python -m mcunet_tvm.build") -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog=prog,
+        prog="python -m mcunet_tvm.build",
         description="Compile an int8 CNN for a Cortex-M microcontroller (bare-metal C + ELF) "
         "and optionally run it on QEMU, checking the output bit-exactly against a host reference.",
     )
@@ -126,188 +124,23 @@ def parse_args(argv: list[str] | None, prog: str = "python -m mcunet_tvm.build")
     return args
 
 
-def _input_bytes(args: argparse.Namespace, nbytes: int) -> bytes:
-    if args.input is None:
-        rng = np.random.default_rng(args.seed)
-        return rng.integers(-128, 128, nbytes, dtype=np.int8).tobytes()
-    try:
-        data = args.input.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(args.input)) from None
-    if len(data) != nbytes:
-        raise ModelFileError(
-            f"the input file has {len(data)} bytes but the model takes {nbytes} (int8, NHWC)",
-            where=str(args.input),
-        )
-    return data
+def options_from_args(args: argparse.Namespace) -> BuildOptions:
+    """The build the parsed command line asks for."""
+    from .presentation import parse_size
+
+    say = None if args.quiet else (lambda line: print(f"tune {line}", flush=True))
+    return BuildOptions(
+        model=args.model, out=args.out, target=args.target, run=args.run, input=args.input, seed=args.seed,
+        calibration=args.calibration,
+        sram_budget=parse_size(args.sram_budget) if args.sram_budget else None,
+        flash_budget=parse_size(args.flash_budget) if args.flash_budget else None,
+        patch=_parse_patch(args.patch), max_mac_overhead=args.max_mac_overhead, stream_input=args.stream_input,
+        guards=args.guards, profile=args.profile, kernels=args.kernels, optimize=args.optimize, tune=args.tune,
+        tune_db=args.tune_db, progress=say,
+    )
 
 
-def build(args: argparse.Namespace) -> dict:
-    """Compile (and with --run execute) the model; returns the report."""
-    from . import toolchain
-    from .frontend import load_model
-    from .pipeline import HEADERS, compile_relax
-    from .planner.report import check_sram_budget, parse_size, peak_step, plot_png, step_table
-    from .reference.graph_ref import run_reference
-    from .targets import get_target
-    from .tuning import TuningDatabase, tune_program
-
-    target = get_target(args.target)
-    toolchain.check_toolchain(target)
-    if args.profile and not target.qemu_machine:
-        raise McunetError(
-            f"--profile needs an emulated Cortex-M target, not '{target.name}'",
-            where="--target",
-            hint="instruction counts come from QEMU's -icount clock: use e.g. --target cortex-m7",
-        )
-    out: Path = args.out
-    report_path = out / "report.json"
-    report_path.unlink(missing_ok=True)
-
-    t0 = time.monotonic()
-    model = load_model(args.model, calibration=args.calibration)
-    budget = parse_size(args.sram_budget) if args.sram_budget else None
-    db = TuningDatabase.load(args.tune_db) if args.tune or args.tune_db.exists() else None
-
-    def compile_model():
-        return compile_relax(
-            model.qdq_module,
-            target.mcpu,
-            guard_bytes=16 if args.guards else 0,
-            patch=_parse_patch(args.patch),
-            max_mac_overhead=args.max_mac_overhead,
-            sram_budget=budget,
-            simd={"auto": None, "simd": True, "plain": False}[args.kernels],
-            schedule=db.lookup(target.name) if db else None,
-            stream_input=args.stream_input,
-            optimize=args.optimize,
-        )
-
-    compiled = compile_model()
-    if args.tune:
-        say = None if args.quiet else lambda line: print(f"tune {line}", flush=True)
-        tune_program(compiled.program, target, db, args.tune, progress=say)
-        compiled = compile_model()
-    prog, plan = compiled.program, compiled.plan
-    graph = prog.memory_graph()
-    if budget is not None:
-        check_sram_budget(graph, plan, budget)
-    sources = compiled.write(out)
-    compile_s = time.monotonic() - t0
-
-    fw = out / "firmware"
-    objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
-    exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
-    flash = toolchain.flash_bytes(target, exe)
-    if args.flash_budget and flash > parse_size(args.flash_budget):
-        raise BudgetError(
-            f"the image needs {flash:,} B of flash but the budget is {parse_size(args.flash_budget):,} B",
-            where=f"{exe} (model constants and kernels: {toolchain.object_flash_bytes(target, objects):,} B)",
-            hint="use a smaller model (width, depth, classes)",
-        )
-    table = step_table(graph, plan)
-    info = compiled.patch
-    stage_end = info.patch_stage_steps if info else None
-    plot_png(table, plan.arena_bytes, out / "memory.png", f"{model.name}: live activations per step", stage_end)
-    report: dict = {
-        "model": model.name,
-        "model_kind": model.kind,
-        "target": target.name,
-        "input_shape": list(prog.shapes[prog.input]),
-        "output_shape": list(prog.shapes[prog.output]),
-        "macs": prog.macs(),
-        "params": compiled.layer_program.params(),
-        "arena_bytes": plan.arena_bytes,
-        "arena_lower_bound_bytes": plan.lower_bound_bytes,
-        "flash_bytes": flash,
-        "model_flash_bytes": toolchain.object_flash_bytes(target, objects),
-        "code_bytes": toolchain.code_bytes(target, objects),  # kernels + entry point, no constants
-        "stack_bytes": None,
-        "compile_seconds": round(compile_s, 2),
-        "guards": bool(args.guards),
-        "files": sorted([*(p.name for p in sources), *HEADERS]),
-        "executable": str(exe.relative_to(out)),
-        "memory": {
-            "peak_step": peak_step(plan),
-            "strategy": plan.layout.strategy,
-            "proved_optimal": plan.layout.optimal,
-            "steps": table,
-        },
-        "patch": None,
-        "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
-    }
-    if info is not None:
-        live = plan.live_bytes
-        report["patch"] = {
-            "split_step": info.split_step,
-            "split_tensor": info.split_tensor,
-            "grid": list(info.grid),
-            "mac_overhead": round(info.mac_overhead, 4),
-            "layer_based_macs": info.layer_macs,
-            "patch_stage_steps": info.patch_stage_steps,
-            "patch_stage_peak_bytes": max(live[: info.patch_stage_steps]),
-            "rest_peak_bytes": max(live[info.patch_stage_steps :], default=0),
-            "stream_input": info.stream_input,
-        }
-
-    if args.run:
-        data = _input_bytes(args, prog.nbytes(prog.input))
-        result = toolchain.run(target, exe, data, prog.nbytes(prog.output))
-        (out / "output.bin").write_bytes(result.output)
-        x = np.frombuffer(data, np.int8).reshape(prog.shapes[prog.input])
-        expected = run_reference(prog, x).tobytes()
-        report["stack_bytes"] = result.stack_bytes
-        run_info = {
-            "bit_exact": result.output == expected,
-            "bit_exact_layer_based": result.output == run_reference(compiled.layer_program, x).tobytes(),
-            "instructions": result.instructions,
-            "machine": target.qemu_machine,
-        }
-        tflm = _tflm(model, compiled.layer_program, x)
-        if tflm is not None:
-            run_info["bit_exact_tflm"] = result.output == tflm.output.tobytes()
-            report["tflm_arena_bytes"] = tflm.arena_bytes
-            report["tflm_tensor_arena_bytes"] = tflm.tensor_arena_bytes
-        report["qemu" if target.qemu_machine else "host_run"] = run_info
-        (out / "profile.json").unlink(missing_ok=True)
-        if args.profile:
-            from .profile import make_profile
-
-            profile = make_profile(prog, result.step_instructions, result.instructions)
-            (out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
-            run_info["instructions_per_mac"] = profile["instructions_per_mac"]
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
-    return report
-
-
-def _tflm(model, prog, x: np.ndarray):
-    """TF Lite Micro on the same network: the .tflite itself, or our export of the integer program."""
-    from .export.tflite_writer import program_to_tflite
-    from .reference.tflm import run_tflm
-
-    if model.tflite_path is not None:
-        return run_tflm(model.tflite_path, x)
-    try:
-        return run_tflm(program_to_tflite(prog), x)
-    except McunetError:
-        return None  # not expressible in TFLite (e.g. a padding TFLite has no form for)
-
-
-def _kernel_summary(prog, db, target: str, aliases: dict[str, str]) -> dict:
-    """How many layers run SIMD micro-kernels (how many tuned), and how many C kernels they share."""
-    from .kernels import kernel_schedule
-
-    simd = [c for c in prog.calls if c.kernel and kernel_schedule(prog.kernels.get(c.kernel))]
-    return {
-        "layers": sum(1 for c in prog.calls if c.kernel),
-        "kernel_functions": len({aliases.get(c.kernel, c.kernel) for c in prog.calls if c.kernel}),
-        "simd_layers": len(simd),
-        "tuned_layers": sum(1 for c in simd if db and db.best(target, c.op)),
-        "tune_db": str(db.path) if db else None,
-    }
-
-
-def _parse_patch(text: str):
+def _parse_patch(text: str) -> PatchSpec:
     """'none' | 'auto' | 'RxC@STEP' | 'N@STEP' -> the ``patch`` argument of ``compile_relax``."""
     text = text.strip().lower()
     if text in ("none", "auto"):
@@ -324,52 +157,21 @@ def _parse_patch(text: str):
     return int(match.group(3)), (rows, cols)
 
 
-def _summary(report: dict) -> str:
-    lines = [
-        f"model {report['model']} on {report['target']}",
-        f"  MACs          {report['macs']:,}",
-        f"  params        {report['params']:,}",
-        f"  arena         {report['arena_bytes']:,} B (lower bound {report['arena_lower_bound_bytes']:,} B)",
-        f"  flash         {report['flash_bytes']:,} B (model {report['model_flash_bytes']:,} B, of which code "
-        f"{report['code_bytes']:,} B)",
-    ]
-    if report.get("patch"):
-        pt = report["patch"]
-        lines.append(
-            f"  patches       {pt['grid'][0]}x{pt['grid'][1]} up to step {pt['split_step']} "
-            f"({pt['mac_overhead']:+.1%} MACs; peak {pt['patch_stage_peak_bytes']:,} B in the patch stage, "
-            f"{pt['rest_peak_bytes']:,} B after)"
-        )
-        if pt.get("stream_input"):
-            lines.append("  input         streamed row band by row band (not in the arena)")
-    if report.get("stack_bytes") is not None:
-        lines.append(f"  stack         {report['stack_bytes']:,} B")
-    run = report.get("qemu") or report.get("host_run")
-    if run:
-        if run.get("instructions") is not None:
-            lines.append(f"  instructions  {run['instructions']:,}")
-        lines.append(f"  bit-exact     {'yes' if run['bit_exact'] else 'NO'} (host reference)")
-        if report.get("patch"):
-            lines.append(f"  bit-exact     {'yes' if run['bit_exact_layer_based'] else 'NO'} (layer-based reference)")
-        if "bit_exact_tflm" in run:
-            lines.append(f"  bit-exact     {'yes' if run['bit_exact_tflm'] else 'NO'} (TF Lite Micro)")
-    return "\n".join(lines)
+def main(argv: list[str] | None = None) -> int:
+    from .api import build
+    from .presentation import build_summary, text_bars
 
-
-def main(argv: list[str] | None = None, prog: str = "python -m mcunet_tvm.build") -> int:
-    args = parse_args(argv, prog)
+    args = parse_args(argv)
     try:
-        report = build(args)
+        result = build(options_from_args(args))
     except McunetError as err:
         print(err.format(), file=sys.stderr)
         return err.exit_code
+    report = result.report
     if not args.quiet:
-        from .planner.report import text_bars
-
         print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
-    print(_summary(report))
-    run = report.get("qemu") or report.get("host_run")
-    if run and not (run["bit_exact"] and run["bit_exact_layer_based"] and run.get("bit_exact_tflm", True)):
+    print(build_summary(report))
+    if not result.bit_exact:
         print(DeviceRunError("the device output differs from the reference").format(), file=sys.stderr)
         return 1
     return 0

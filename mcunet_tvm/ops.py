@@ -7,7 +7,7 @@ of the descriptor: they travel as constant arguments of the kernel call, in
 the order given by :attr:`OpDesc.const_args`.
 
 Descriptors are attached to each generated TIR kernel as the JSON attribute
-``mcunet.op`` (see :func:`op_from_prim_func`), so the integer Relax module is
+``mcunet.op`` (``mcunet_tvm.kernels.choice``), so the integer Relax module is
 self-describing: the memory planner, the host reference and the C emitter
 all read the same facts from it.
 """
@@ -340,16 +340,10 @@ def _tuplify(value):
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def op_from_json(text: str) -> OpDesc:
-    """Inverse of :meth:`OpDesc.to_json`."""
+    """Inverse of :meth:`OpDesc.to_json` (descriptors are immutable: parsed once per text)."""
     data = json.loads(text)
     cls = OP_KINDS[data.pop("kind")]
     names = {f.name for f in fields(cls)}
     return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
-
-
-def op_from_prim_func(func) -> OpDesc | None:
-    """The descriptor attached to a kernel PrimFunc, or None."""
-    if func.attrs is None or "mcunet.op" not in func.attrs:
-        return None
-    return op_from_json(str(func.attrs["mcunet.op"]))

@@ -1,17 +1,21 @@
 """The whole compiler from a Relax IRModule to a folder of bare-metal C.
 
-    QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of TIR kernels)
+    QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of tagged TIR kernels, mcunet_tvm.ir)
               --PatchInference-----> optional: first stage run patch by patch (MCUNetV2)
-              --InplaceDepthwise---> depthwise convs write over their dying inputs
-              --UseSimdKernels-----> DSP cores: conv2d/dense kernels become SIMD micro-kernels
-              --UseSharedKernels---> optimize="size": kernels take layer sizes at run time, shared
-              --program_from_relax--> ordered kernel calls
-              --best_order---------> execution order with the lowest peak
-              --plan_memory--------> one static arena
-              --kernels_to_c-------> kernels C (TVM's C codegen, plain pointer API)
-              --emit_model---------> model C (constants in flash, AOT entry point)
+              --optimisation_passes:
+                  InplaceDepthwise    depthwise convs write over their dying inputs
+                  UseSimdKernels      DSP cores: conv2d/dense become SIMD (or Helium) micro-kernels
+                  UseSharedKernels    optimize="size": kernels take layer sizes at run time, shared
+                  ReorderForPeak      execution order with the lowest peak (not after patching)
+                  NarrowPeakRings     int8 depthwise rings where int16 ones would set the peak
+              --program_of--------> the read-only Program view
+              --plan_memory-------> one static arena
+              --kernels_to_c------> kernels C (TVM's TIR lowering, rendered as plain C)
+              --emit_model--------> model C (constants in flash, AOT entry point)
 
-:func:`compile_relax` is the one function to call from your own TVM code.
+:func:`compile_relax` is the one function to call from your own TVM code;
+:func:`optimisation_passes` is the pass sequence, which the NAS also runs on
+light modules (stub kernels) to plan exactly what the compiler will build.
 """
 
 from __future__ import annotations
@@ -22,23 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tvm
-from tvm import relax
 
-from .aot.emit_c import emit_header, emit_kernels_header, emit_model
-from .aot.program import Program, program_from_relax
-from .aot.ring_width import narrow_rings, peak_rings, with_narrow_rings
+from .aot.emit_c import CallingOrder, emit_header, emit_kernels_header, emit_model
 from .codegen.tir_to_c import kernels_to_c
 from .errors import UnsupportedModelError
+from .ir import PatchInfo, Program, is_integer, lighten, program_of
+from .kernels.choice import signature_of
 from .ops import InputRows
-from .passes.inplace_depthwise import inplace_depthwise
+from .passes import InplaceDepthwise, NarrowPeakRings, ReorderForPeak, UseSharedKernels, UseSimdKernels
 from .passes.lower_qdq import lower_qdq_to_integer
 from .passes.patch_inference import patch_inference
-from .passes.shared_kernels import use_shared_kernels
-from .passes.simd_kernels import ScheduleFn, use_simd_kernels
-from .patching.regions import PatchInfo, patch_program
+from .passes.simd_kernels import ScheduleFn
 from .patching.search import choose_patch
 from .planner import MemoryPlan, plan_memory
-from .planner.schedule import best_order
 
 #: generated files, in the order a firmware build should list them
 SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
@@ -99,6 +99,74 @@ def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
 OPTIMIZE = ("speed", "size")
 
 
+def optimisation_passes(
+    isa: str = "dsp",
+    inplace: bool = True,
+    reorder: bool = True,
+    optimize: str = "speed",
+    schedule: ScheduleFn | None = None,
+) -> tvm.transform.Sequential:
+    """The passes after lowering (and patching) that choose kernels and order, in order.
+
+    ``isa``: which kernels the core runs (:func:`kernel_isa`: "plain", "dsp" or "mve").
+    The compiler runs them on the integer module, the NAS and the patch search on
+    light copies (stub kernels), so what they plan is what the compiler builds.
+    """
+    if optimize not in OPTIMIZE:
+        raise UnsupportedModelError(f"unknown optimisation goal '{optimize}'", where="optimize",
+                                    hint="use one of: " + ", ".join(OPTIMIZE))
+    passes = [InplaceDepthwise()] if inplace else []
+    if isa != "plain":
+        passes.append(UseSimdKernels(schedule, mve=isa == "mve"))
+    if optimize == "size":
+        passes.append(UseSharedKernels())
+    if reorder:
+        passes.append(ReorderForPeak())
+    passes.append(NarrowPeakRings())  # memory first: no int16 depthwise ring at the peak
+    return tvm.transform.Sequential(passes, name="mcunet.OptimisationPasses")
+
+
+def optimise(
+    mod: tvm.IRModule,
+    mcpu: str | None = "cortex-m7",
+    inplace: bool = True,
+    reorder: bool = True,
+    patch: str | tuple[int, tuple[int, int]] | None = None,
+    max_mac_overhead: float = 0.3,
+    sram_budget: int | None = None,
+    simd: bool | None = None,
+    schedule: ScheduleFn | None = None,
+    stream_input: bool = False,
+    optimize: str = "speed",
+    isa: str | None = None,
+    light: bool = False,
+) -> tuple[tvm.IRModule, Program]:
+    """The pipeline up to the final integer module: lowering, patches, :func:`optimisation_passes`.
+
+    Arguments as :func:`compile_relax`; ``isa`` overrides the kernels ``mcpu`` and ``simd``
+    pick; ``light``: plan with stub kernels (no code generated: the NAS, benchmarks of the
+    planner). Returns the module and the view of the layer-based module before patching.
+    """
+    integer = mod if is_integer(mod) else lower_to_integer(mod)
+    if light:
+        integer = lighten(integer)
+    layer_program = program_of(integer)
+    if patch == "auto":
+        choice = choose_patch(integer, max_mac_overhead, sram_budget, stream_input)
+        patch = (choice.split_step, choice.grid) if choice else None
+    if stream_input and patch is None:
+        raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
+                                    hint="add --patch auto (or RxC@STEP); no valid patch split exists otherwise")
+    if patch is not None:
+        split_step, grid = patch
+        integer = patch_inference(integer, split_step, grid, stream_input)
+    if isa is None:
+        isa = kernel_isa(mcpu)
+        if simd is not None:
+            isa = ("mve" if isa == "mve" else "dsp") if simd else "plain"
+    return optimisation_passes(isa, inplace, reorder, optimize, schedule)(integer), layer_program
+
+
 def compile_relax(
     mod: tvm.IRModule,
     mcpu: str | None = "cortex-m7",
@@ -139,61 +207,30 @@ def compile_relax(
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
-    integer = mod if _is_integer(mod) else lower_to_integer(mod)
-    info = None
-    layer_program = program_from_relax(integer)
-    if patch == "auto":
-        choice = choose_patch(layer_program, max_mac_overhead, sram_budget, stream_input)
-        patch = (choice.split_step, choice.grid) if choice else None
-    if stream_input and patch is None:
-        raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
-                                    hint="add --patch auto (or RxC@STEP); no valid patch split exists otherwise")
-    if patch is not None:
-        split_step, grid = patch
-        _, info = patch_program(layer_program, split_step, grid, stream_input)
-        integer = patch_inference(integer, split_step, grid, stream_input)
-        reorder = False  # patches already run one after another, the order that keeps the peak low
-    if inplace:
-        integer = inplace_depthwise(integer)
-    if optimize not in OPTIMIZE:
-        raise UnsupportedModelError(f"unknown optimisation goal '{optimize}'", where="optimize",
-                                    hint="use one of: " + ", ".join(OPTIMIZE))
-    if has_dsp(mcpu) if simd is None else simd:
-        integer = use_simd_kernels(integer, schedule, mve=has_mve(mcpu))
-    if optimize == "size":
-        integer = use_shared_kernels(integer)
-    program = program_from_relax(integer)
-    if reorder:
-        program = program.reordered(best_order(program.memory_graph()))
-    narrow = peak_rings(program)  # memory first: no int16 depthwise ring at the peak
-    if narrow:
-        integer = narrow_rings(integer, program, narrow)
-        program = with_narrow_rings(program, narrow)
+    integer, layer_program = optimise(mod, mcpu, inplace, reorder, patch, max_mac_overhead, sram_budget, simd,
+                                      schedule, stream_input, optimize)
+    program = program_of(integer)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
     kernels = kernels_to_c({k: f for k, f in program.kernels.items() if k not in streamed}, tvm_target(mcpu))
-    order = {
-        name: [int(i) for i in re.findall(r"\bp(\d+)_\w+", proto)]
-        for name, proto in kernels.prototypes.items()
-    }
     files = {
         "mcunet_kernels.c": kernels.source,
         "mcunet_kernels.h": emit_kernels_header(kernels.prototypes, kernels.aliases),
-        "mcunet_model.c": emit_model(program, plan, order),
+        "mcunet_model.c": emit_model(program, plan, _calling_order(program, kernels.prototypes)),
         "mcunet_model.h": emit_header(program, plan),
         "mcunet_simd.h": SIMD_HEADER.read_text(),
     }
-    return CompiledModel(integer, program, plan, files, layer_program if info else program, info, kernels.aliases)
+    return CompiledModel(integer, program, plan, files, layer_program if program.patch else program,
+                         program.patch, kernels.aliases)
 
 
-def _is_integer(mod: tvm.IRModule) -> bool:
-    """True if ``main`` is already lowered: only kernel calls, reshapes and aliases."""
-    allowed = {"relax.call_tir", "relax.reshape"}
-    for block in mod["main"].body.blocks:
-        for binding in block.bindings:
-            value = binding.value
-            if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op):
-                if value.op.name not in allowed:
-                    return False
-    return True
+def _calling_order(program: Program, prototypes: dict[str, str]) -> CallingOrder:
+    """Each kernel's C parameters as signature roles (transitional: from the pN_ parameter names)."""
+    order = {}
+    for name, proto in prototypes.items():
+        func = program.kernels[name]
+        index = {int(re.match(r"p(\d+)_", str(p.name)).group(1)): j for j, p in enumerate(func.params)}
+        roles = signature_of(func).roles
+        order[name] = [roles[index[int(i)]] for i in re.findall(r"\bp(\d+)_\w+", proto)]
+    return order

@@ -28,7 +28,8 @@ DEFAULT_MODELS = [
 
 
 def main() -> int:
-    from mcunet_tvm.build import build, parse_args
+    from mcunet_tvm.api import build
+    from mcunet_tvm.build import options_from_args, parse_args
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", default=["cortex-m7"])
@@ -48,7 +49,7 @@ def main() -> int:
             ns = parse_args(["--target", target, "--model", str(model), "--out", str(args.out / f"{name}-{target}"),
                              "--run", "--quiet"])
             t0 = time.monotonic()
-            report = build(ns)
+            report = build(options_from_args(ns)).report
             wall = time.monotonic() - t0
             run = report["qemu"]
             tflm = report.get("tflm_arena_bytes")

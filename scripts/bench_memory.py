@@ -23,17 +23,12 @@ PUBLISHED = {
 
 
 def plan(name: str, qdq, inplace: bool):
-    from mcunet_tvm.aot.program import program_from_relax
-    from mcunet_tvm.aot.ring_width import narrow_peak_rings
-    from mcunet_tvm.passes.inplace_depthwise import inplace_depthwise
-    from mcunet_tvm.passes.lower_qdq import lower_qdq_to_integer
+    """The compiler's pipeline with plain kernels (light: no code generated), then the arena."""
+    from mcunet_tvm.ir import program_of
+    from mcunet_tvm.pipeline import optimise
     from mcunet_tvm.planner import plan_memory
 
-    integer = lower_qdq_to_integer(qdq)
-    if inplace:
-        integer = inplace_depthwise(integer)
-    prog = program_from_relax(integer)
-    prog = narrow_peak_rings(prog)  # as compile_relax does (memory first)
+    prog = program_of(optimise(qdq, isa="plain", inplace=inplace, reorder=False, light=True)[0])
     return prog, plan_memory(prog.memory_graph())
 
 

@@ -15,7 +15,6 @@ they exist for the same network.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -27,14 +26,10 @@ TINYENGINE_KB = {"mbv2-w0.35-r144": 295}
 
 
 def main() -> int:
-    from mcunet_tvm.aot.program import program_from_relax
-    from mcunet_tvm.aot.ring_width import narrow_peak_rings
     from mcunet_tvm.frontend import load_model
-    from mcunet_tvm.passes.inplace_depthwise import inplace_depthwise
-    from mcunet_tvm.passes.patch_inference import patch_inference
-    from mcunet_tvm.patching.regions import patch_program
+    from mcunet_tvm.ir import lighten, program_of
     from mcunet_tvm.patching.search import choose_patch
-    from mcunet_tvm.pipeline import lower_to_integer
+    from mcunet_tvm.pipeline import lower_to_integer, optimise
     from mcunet_tvm.planner import plan_memory
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,22 +45,21 @@ def main() -> int:
           "(patch stage / rest) | reduction | vs TinyEngine layer-based | search s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
-        integer = lower_to_integer(load_model(name).qdq_module)
-        layer = narrow_peak_rings(dataclasses.replace(program_from_relax(inplace_depthwise(integer)), assume_simd=True))
+        integer = lighten(lower_to_integer(load_model(name).qdq_module))
+        layer = program_of(optimise(integer, isa="dsp", reorder=False)[0])  # the compiler's pipeline, on stubs
         base = plan_memory(layer.memory_graph()).arena_bytes
         for cap, stream in [(c, m) for c in args.caps for m in modes]:
             mode = "streamed" if stream else "in arena"
             t0 = time.monotonic()
-            choice = choose_patch(program_from_relax(integer), max_mac_overhead=cap, stream_input=stream)
+            choice = choose_patch(integer, max_mac_overhead=cap, stream_input=stream)
             search_s = time.monotonic() - t0
             if choice is None:
                 print(f"| {name} | {cap:.0%} | {mode} | - | - | - | {base / 1024:.1f} | (layer-based is best) | "
                       f"1.0x | | {search_s:.1f} |")
                 continue
-            _, info = patch_program(program_from_relax(integer), choice.split_step, choice.grid, stream)
-            patched = patch_inference(integer, choice.split_step, choice.grid, stream)
-            prog = dataclasses.replace(program_from_relax(inplace_depthwise(patched)), assume_simd=True)
-            prog = narrow_peak_rings(prog)  # depthwise rings as compile_relax picks them
+            patched, _ = optimise(integer, isa="dsp", patch=(choice.split_step, choice.grid), stream_input=stream)
+            prog = program_of(patched)
+            info = prog.patch
             plan = plan_memory(prog.memory_graph())
             stage = max(plan.live_bytes[: info.patch_stage_steps]) / 1024
             rest = max(plan.live_bytes[info.patch_stage_steps :]) / 1024

@@ -26,10 +26,11 @@ DEFAULT_MODELS = ["demo-cnn", "mcunet-vww-like", "mbv2-w0.35-r96", "mbv2-w0.35-r
 
 
 def run(model: str, target: str, out: Path, extra: list[str]) -> tuple[dict, dict, int]:
-    from mcunet_tvm.build import build, parse_args
+    from mcunet_tvm.api import build
+    from mcunet_tvm.build import options_from_args, parse_args
 
-    report = build(parse_args(["--target", target, "--model", model, "--out", str(out), "--profile", "--quiet",
-                               *extra]))
+    argv = ["--target", target, "--model", model, "--out", str(out), "--profile", "--quiet", *extra]
+    report = build(options_from_args(parse_args(argv))).report
     run_info = report["qemu"]
     if not (run_info["bit_exact"] and run_info.get("bit_exact_tflm", True)):
         raise SystemExit(f"{model}: output is not bit-exact ({extra})")

@@ -8,7 +8,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from mcunet_tvm.kernels import make_kernel
+from mcunet_tvm.ir import emit_call, new_main
+from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.requant import fast_requant_applies
 from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
 
@@ -112,23 +113,30 @@ def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
     return Pad((1, h, w, c), out, pads=pads, value=int(rng.integers(-128, 128))), []
 
 
+def split_choice(op: OpDesc) -> tuple[OpDesc, KernelChoice]:
+    """The kernel fields a test set on ``op`` as a :class:`KernelChoice`, and ``op`` without them."""
+    names = ("fast_requant", "inplace", "wide_ring", "unroll_small_image")
+    defaults = KernelChoice()
+    present = {n: getattr(op, n) for n in names if hasattr(op, n)}
+    bare = dataclasses.replace(op, **{n: getattr(defaults, n) for n in present})
+    return bare, KernelChoice(**present)
+
+
+def emit_op(bb: relax.BlockBuilder, name: str, op: OpDesc, inputs: list, consts) -> relax.Expr:
+    """Emit ``op`` (kernel fields set on it by the test, see :func:`split_choice`) as a kernel call."""
+    bare, choice = split_choice(op)
+    return emit_call(bb, name, bare, inputs, consts, choice)
+
+
 def single_op_module(op: OpDesc, consts: list[np.ndarray]) -> tvm.IRModule:
     """An integer Relax module running ``op``; a two-input op adds ``x`` and a 1x1 conv of ``x``."""
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(op.in_shape, "int8"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            gv = bb.add_func(make_kernel(op), f"k_{op.kind}")
-            inputs = [x]
-            if op.num_inputs == 2:
-                c = op.in_shape[-1]
-                mix, mix_consts = conv_case(np.random.default_rng(7), op.in_shape[1], op.in_shape[2], c, c, 1, 1)
-                mix_gv = bb.add_func(make_kernel(mix), "k_mix")
-                other = bb.emit(relax.call_tir(mix_gv, [x, *(relax.const(v) for v in mix_consts)],
-                                               relax.TensorType(mix.out_shape, "int8")))
-                inputs = [x, other]
-            out = bb.emit(relax.call_tir(gv, [*inputs, *(relax.const(c) for c in consts)],
-                                         relax.TensorType(op.out_shape, "int8")))
-            out = bb.emit_output(out)
-        bb.emit_func_output(out)
+    with new_main(bb, x, {}) as result:
+        inputs = [x]
+        if op.num_inputs == 2:
+            c = op.in_shape[-1]
+            mix, mix_consts = conv_case(np.random.default_rng(7), op.in_shape[1], op.in_shape[2], c, c, 1, 1)
+            inputs = [x, emit_op(bb, "k_mix", mix, [x], mix_consts)]
+        result(emit_op(bb, f"k_{op.kind}", op, inputs, consts))
     return bb.get()

@@ -16,8 +16,8 @@ import tvm
 from tvm import relax, tirx
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.aot.program import program_from_relax
 from mcunet_tvm.codegen.tir_to_c import deduplicate
+from mcunet_tvm.ir import new_main, program_of
 from mcunet_tvm.kernels import kernel_consts, make_kernel
 from mcunet_tvm.kernels.elementwise import add_rescale_table
 from mcunet_tvm.kernels.requant import MAX_FAST_EXPONENT, pack_fast_requant
@@ -27,7 +27,7 @@ from mcunet_tvm.quant.fixedpoint import multiply_by_quantized_multiplier
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import add_case, conv_case, mean_case, single_op_module
+from opcases import add_case, conv_case, emit_op, mean_case, single_op_module
 
 
 def _smmlar(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -82,14 +82,15 @@ def _check(tmp_path, target_name: str, op: Conv2D, consts, inplace: bool, ring: 
     target = get_target(target_name)
     compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, inplace=inplace)
     call = compiled.program.calls[0]
-    assert (call.op.row_buffer_shape() is not None) == ring
+    depthwise = call.choice.realised(call.op)
+    assert (depthwise.row_buffer_shape() is not None) == ring
     if ring:
-        kh, row = call.op.row_buffer_shape()
-        assert call.op.scratch_bytes() == kh * row  # the ring only, in place or not
+        kh, row = depthwise.row_buffer_shape()
+        assert call.choice.scratch_bytes(call.op) == kh * row  # the ring only, in place or not
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(target, objects, tmp_path / "model.elf")
-    prog = program_from_relax(compiled.integer_module)
+    prog = program_of(compiled.integer_module)
     rng = np.random.default_rng(op.in_shape[1] * 31 + op.in_shape[2])
     for _ in range(2):
         x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
@@ -205,7 +206,7 @@ def _assert_op_matches_reference(tmp_path, op, rng, target_name: str = "host") -
     sources = compiled.write(tmp_path)
     exe = toolchain.link(target, toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj"),
                          tmp_path / "model")
-    prog = program_from_relax(compiled.integer_module)
+    prog = program_of(compiled.integer_module)
     for _ in range(3):
         x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
         out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
@@ -219,15 +220,11 @@ def _after_pointwise(op: Conv2D, consts, rng) -> tvm.IRModule:
     point, point_consts = conv_case(rng, h, w, 4 * c, c, 1, 1)
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(point.in_shape, "int8"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            value = x
-            for n, (o, c) in enumerate([(point, point_consts), (op, consts)]):
-                gv = bb.add_func(make_kernel(o), f"k{n}_conv2d")
-                value = bb.emit(relax.call_tir(gv, [value, *(relax.const(v) for v in c)],
-                                               relax.TensorType(o.out_shape, "int8")))
-            out = bb.emit_output(value)
-        bb.emit_func_output(out)
+    with new_main(bb, x, {}) as result:
+        value = x
+        for n, (o, c) in enumerate([(point, point_consts), (op, consts)]):
+            value = emit_op(bb, f"k{n}_conv2d", o, [value], c)
+        result(value)
     return bb.get()
 
 
@@ -246,14 +243,15 @@ def test_depthwise_ring_lanes_on_qemu(tmp_path, w: int, k: int, s: int) -> None:
     for name, mod, at_peak, inplace in [("chain", _after_pointwise(op, consts, rng), False, True),
                                         ("alone", single_op_module(op, consts), True, bool(w % 2))]:
         compiled = compile_relax(mod, mcpu=target.mcpu, inplace=inplace)
-        depthwise = compiled.program.calls[-1].op
+        last = compiled.program.calls[-1]
+        depthwise = last.choice.realised(last.op)
         assert depthwise.ring_lane_bytes() == (2 if wide and not at_peak else 1), name
         assert depthwise.wide_ring != (wide and at_peak), name  # narrowed only where it set the peak
         assert compiled.plan.arena_bytes >= compiled.plan.lower_bound_bytes
         sources = compiled.write(tmp_path / name)
         exe = toolchain.link(target, toolchain.compile_objects(target, sources, [tmp_path / name],
                                                                tmp_path / name / "obj"), tmp_path / name / "m.elf")
-        prog = program_from_relax(compiled.integer_module)
+        prog = program_of(compiled.integer_module)
         x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
         out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
         assert out == run_reference(compiled.program, x).tobytes(), name

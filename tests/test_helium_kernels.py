@@ -6,9 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tvm
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.kernels import kernel_consts, kernel_schedule
+from mcunet_tvm.kernels import kernel_consts
+from mcunet_tvm.kernels.choice import choice_of
 from mcunet_tvm.kernels.helium import fold_input_zero_point, helium_supported, helium_tile
 from mcunet_tvm.kernels.simd import SimdConfig, helium_config
 from mcunet_tvm.passes import LowerQDQToInteger, UseSimdKernels
@@ -59,7 +61,7 @@ def test_helium_kernel_on_the_cortex_m55(tmp_path, index: int) -> None:
     assert helium_supported(op)
     mod = single_op_module(op, consts)
     compiled, out = _run(tmp_path / "mve", "cortex-m55", mod, op.in_shape, index)
-    schedules = [kernel_schedule(f) for f in compiled.program.kernels.values()]
+    schedules = [choice_of(f).simd for f in compiled.program.kernels.values()]
     assert all(s is not None and s.helium for s in schedules)
     _, dsp_out = _run(tmp_path / "dsp", "cortex-m7", mod, op.in_shape, index)
     assert out == dsp_out
@@ -98,5 +100,6 @@ def test_lower_then_helium_in_a_user_pipeline() -> None:
 
     mod = from_tflite(tflite.Model.GetRootAsModel((FIXTURES / "tiny_cnn.tflite").read_bytes(), 0))
     integer = UseSimdKernels(mve=True)(LowerQDQToInteger()(mod))
-    kinds = {bool(s.helium) for f in integer.functions.values() if (s := kernel_schedule(f)) is not None}
+    kinds = {bool(s.helium) for f in integer.functions.values()
+             if isinstance(f, tvm.tirx.PrimFunc) and (s := choice_of(f).simd) is not None}
     assert True in kinds

@@ -26,7 +26,7 @@ def test_inplace_depthwise_saves_memory_and_is_bit_exact(tmp_path) -> None:
     qdq = load_model("demo-cnn").qdq_module
     plain = compile_relax(qdq, mcpu=None, inplace=False)
     inplace = compile_relax(qdq, mcpu=None, inplace=True)
-    flagged = [c for c in inplace.program.calls if isinstance(c.op, Conv2D) and c.op.inplace]
+    flagged = [c for c in inplace.program.calls if isinstance(c.op, Conv2D) and c.choice.inplace]
     assert flagged, "no depthwise conv was made in-place"
     graph = inplace.program.memory_graph()
     for call in flagged:  # the output really lives in the input's storage
@@ -51,20 +51,21 @@ def test_inplace_scratch_lives_in_the_arena() -> None:
     prog, plan = compiled.program, compiled.plan
     graph = prog.memory_graph()
     depthwise = [(i, c) for i, c in enumerate(prog.calls) if isinstance(c.op, Conv2D) and c.op.depthwise]
-    assert any(c.op.inplace for _, c in depthwise)
+    assert any(c.choice.inplace for _, c in depthwise)
     assert any(c.op.strides == (1, 1) for _, c in depthwise)
-    assert any(c.op.strides == (2, 2) and c.op.inplace for _, c in depthwise)
+    assert any(c.op.strides == (2, 2) and c.choice.inplace for _, c in depthwise)
     for i, call in depthwise:
         step = graph.steps[i]
         _, oh, ow, _ = call.op.out_shape
         _, _, w, _ = call.op.in_shape
         kh, _ = call.op.kernel
         _, pl, _, pr = call.op.padding
-        if call.op.row_buffer_shape():  # the row kernel (stride 1, 2 with 5x5+, more than 25 outputs)
+        realised = call.choice.realised(call.op)
+        if realised.row_buffer_shape():  # the row kernel (stride 1, 2 with 5x5+, more than 25 outputs)
             lane = 2 if ow >= 8 else 1
             expected = 2 * kh * -(-(w + pl + pr + 4) * lane // 4) * 4
         else:  # tap by tap: a channel temporary only where outputs may not go straight over the input
-            expected = oh * ow if call.op.inplace and not call.op.writes_over_input() else 0
+            expected = oh * ow if call.choice.inplace and not realised.writes_over_input() else 0
         if not expected:
             assert step.scratch is None
             continue
@@ -74,7 +75,7 @@ def test_inplace_scratch_lives_in_the_arena() -> None:
     source = compiled.files["mcunet_kernels.c"]
     aliases = dict(re.findall(r"#define (k\w+) (k\w+)", compiled.files["mcunet_kernels.h"]))
     for call in prog.calls:
-        if isinstance(call.op, Conv2D) and call.op.inplace:
+        if isinstance(call.op, Conv2D) and call.choice.inplace:
             kernel = aliases.get(call.kernel, call.kernel)
             body = source[source.index(f"int32_t {kernel}(int8_t"):]
             body = body[: body.index("\n}\n")]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.aot.program import program_from_relax
+from mcunet_tvm.ir import program_of
 from mcunet_tvm.ops import Softmax
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
@@ -71,7 +71,7 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(HOST, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(HOST, objects, tmp_path / "model")
-    prog = program_from_relax(compiled.integer_module)
+    prog = program_of(compiled.integer_module)
     rng = np.random.default_rng(len(name))
     for _ in range(3):
         x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)

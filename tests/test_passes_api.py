@@ -34,15 +34,15 @@ def test_user_pipeline_then_compile() -> None:
 def test_use_simd_kernels_pass_in_a_user_pipeline(tmp_path) -> None:
     """UseSimdKernels swaps kernel bodies only: same graph, SIMD schedules, identical results on the host."""
     from mcunet_tvm import toolchain
-    from mcunet_tvm.aot.program import program_from_relax
-    from mcunet_tvm.kernels import kernel_schedule
+    from mcunet_tvm.ir import program_of
+    from mcunet_tvm.kernels.choice import choice_of
     from mcunet_tvm.passes import UseSimdKernels
     from mcunet_tvm.targets import get_target
 
     mod = from_tflite(tflite.Model.GetRootAsModel((FIXTURES / "tiny_cnn.tflite").read_bytes(), 0))
     integer = tvm.transform.Sequential([LowerQDQToInteger(), InplaceDepthwise(), UseSimdKernels()])(mod)
-    prog = program_from_relax(integer)
-    assert any(kernel_schedule(f) for f in prog.kernels.values())
+    prog = program_of(integer)
+    assert any(choice_of(f).simd for f in prog.kernels.values())
     compiled = compile_relax(integer, mcpu=None, simd=False)  # already SIMD: the host runs portable C
     host = get_target("host")
     sources = compiled.write(tmp_path)

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.aot.program import program_from_relax, program_to_relax
 from mcunet_tvm.errors import BudgetError, UnsupportedModelError
 from mcunet_tvm.frontend import load_model
+from mcunet_tvm.ir import lighten, program_of
 from mcunet_tvm.ops import InputRows, Insert
-from mcunet_tvm.patching.regions import patch_program, split_bounds
+from mcunet_tvm.patching.regions import split_bounds
 from mcunet_tvm.patching.search import candidates, choose_patch, estimated_peak
 from mcunet_tvm.pipeline import compile_relax, lower_to_integer
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from patchcases import random_chain, random_grid
+from patchcases import patch_program, random_chain, random_grid
 
 
 def test_split_bounds_cover_uneven_sizes() -> None:
@@ -30,9 +30,10 @@ def test_split_bounds_cover_uneven_sizes() -> None:
 @pytest.mark.parametrize("seed", range(80))
 def test_patches_equal_layer_based_on_random_chains(seed: int) -> None:
     """Numpy reference of the patched program == numpy reference of the layer-based one."""
-    prog = random_chain(seed)
-    split, grid = random_grid(seed, prog)
-    patched, info = patch_program(prog, split, grid)
+    mod = random_chain(seed)
+    prog = program_of(mod)
+    split, grid = random_grid(seed, mod)
+    patched, info = patch_program(mod, split, grid)
     assert sum(isinstance(c.op, Insert) for c in patched.calls) == grid[0] * grid[1]
     assert info.macs == patched.macs()  # may be below layer-based: rows no patch needs are skipped
     x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
@@ -49,10 +50,11 @@ def _host_output(compiled, tmp_path, x: np.ndarray) -> bytes:
 @pytest.mark.parametrize("seed", [1, 4, 7, 12])
 def test_compiled_patches_equal_layer_based_on_host(seed: int, tmp_path) -> None:
     """Generated C of the patched program (host) == layer-based reference, and the plan is sound."""
-    prog = random_chain(seed)
-    split, grid = random_grid(seed, prog)
+    mod = random_chain(seed)
+    prog = program_of(mod)
+    split, grid = random_grid(seed, mod)
     grid = (max(grid[0], 2), grid[1]) if prog.shapes[prog.calls[split].output][1] >= 2 else grid
-    compiled = compile_relax(program_to_relax(prog), mcpu=None, patch=(split, grid))
+    compiled = compile_relax(mod, mcpu=None, patch=(split, grid))
     assert compiled.patch is not None and compiled.patch.grid == grid
     assert compiled.plan.arena_bytes >= compiled.plan.lower_bound_bytes
     rng = np.random.default_rng(seed)
@@ -86,7 +88,7 @@ def test_auto_patch_lowers_the_peak_on_qemu(build_cli) -> None:
 
 @pytest.fixture(scope="module")
 def demo_program():
-    return program_from_relax(lower_to_integer(load_model("demo-cnn").qdq_module))
+    return lower_to_integer(load_model("demo-cnn").qdq_module)
 
 
 @pytest.mark.parametrize("cap", [0.02, 0.1, 0.3])
@@ -101,7 +103,7 @@ def test_auto_search_respects_the_mac_cap(demo_program, cap: float) -> None:
 
 def test_auto_search_with_budget_takes_least_overhead(demo_program) -> None:
     all_c = candidates(demo_program)
-    below = sorted(c.peak_bytes for c in all_c if c.peak_bytes < estimated_peak(demo_program))
+    below = sorted(c.peak_bytes for c in all_c if c.peak_bytes < estimated_peak(lighten(demo_program)))
     budget = below[len(below) // 2]
     choice = choose_patch(demo_program, max_mac_overhead=1.0, sram_budget=budget)
     assert choice is not None and choice.peak_bytes <= budget
@@ -131,9 +133,10 @@ def test_bad_patch_option_is_a_clear_error(build_cli, capsys, spec: str, needle:
 @pytest.mark.parametrize("seed", range(0, 80, 4))
 def test_streamed_input_patches_equal_layer_based_on_random_chains(seed: int) -> None:
     """Input bands fetched per patch row (InputRows) compute what the whole input computes."""
-    prog = random_chain(seed)
-    split, grid = random_grid(seed, prog)
-    patched, info = patch_program(prog, split, grid, stream_input=True)
+    mod = random_chain(seed)
+    prog = program_of(mod)
+    split, grid = random_grid(seed, mod)
+    patched, info = patch_program(mod, split, grid, stream_input=True)
     assert info.stream_input and patched.stream_input
     bands = [c for c in patched.calls if isinstance(c.op, InputRows)]
     assert 1 <= len(bands) <= grid[0]
@@ -147,9 +150,10 @@ def test_streamed_input_patches_equal_layer_based_on_random_chains(seed: int) ->
 @pytest.mark.parametrize("seed", [2, 9])
 def test_compiled_streamed_input_on_host(seed: int, tmp_path) -> None:
     """The default mcunet_read_input_rows (reading from mcunet_run's input pointer), on the host."""
-    prog = random_chain(seed)
-    split, grid = random_grid(seed, prog)
-    compiled = compile_relax(program_to_relax(prog), mcpu=None, patch=(split, grid), stream_input=True)
+    mod = random_chain(seed)
+    prog = program_of(mod)
+    split, grid = random_grid(seed, mod)
+    compiled = compile_relax(mod, mcpu=None, patch=(split, grid), stream_input=True)
     assert compiled.program.stream_input and "MCUNET_STREAM_INPUT" in compiled.files["mcunet_model.h"]
     x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
     assert _host_output(compiled, tmp_path, x) == run_reference(prog, x).tobytes()
@@ -179,9 +183,10 @@ def test_streamed_input_needs_patches(build_cli, capsys) -> None:
 @pytest.mark.parametrize("seed,stream", [(3, False), (5, True), (11, False), (14, True)])
 def test_compiled_patches_equal_layer_based_on_qemu(seed: int, stream: bool, tmp_path) -> None:
     """Random chains, patched (input held or streamed), on the Cortex-M7 == layer-based reference."""
-    prog = random_chain(seed)
-    split, grid = random_grid(seed, prog)
-    compiled = compile_relax(program_to_relax(prog), mcpu="cortex-m7", patch=(split, grid), stream_input=stream)
+    mod = random_chain(seed)
+    prog = program_of(mod)
+    split, grid = random_grid(seed, mod)
+    compiled = compile_relax(mod, mcpu="cortex-m7", patch=(split, grid), stream_input=stream)
     m7 = get_target("cortex-m7")
     sources = compiled.write(tmp_path)
     exe = toolchain.link(m7, toolchain.compile_objects(m7, sources, [tmp_path], tmp_path / "obj"), tmp_path / "m.elf")

@@ -7,10 +7,10 @@ import pytest
 import tflite
 from tvm.relax.frontend.tflite import from_tflite
 
-from mcunet_tvm.aot.program import program_from_relax
 from mcunet_tvm.export.tflite_writer import program_to_tflite
 from mcunet_tvm.frontend.torch_import import import_torch
 from mcunet_tvm.frontend.zoo import get_model
+from mcunet_tvm.ir import program_of
 from mcunet_tvm.passes.lower_qdq import lower_qdq_to_integer
 from mcunet_tvm.quant.fixedpoint import quantize_multiplier
 from mcunet_tvm.quant.ptq import quantize_model
@@ -22,7 +22,7 @@ from conftest import FIXTURES
 
 def _program(path):
     mod = from_tflite(tflite.Model.GetRootAsModel(path.read_bytes(), 0))
-    return program_from_relax(lower_qdq_to_integer(mod[0] if isinstance(mod, tuple) else mod))
+    return program_of(lower_qdq_to_integer(mod[0] if isinstance(mod, tuple) else mod))
 
 
 @pytest.mark.parametrize("name", ["tiny_cnn.tflite", "tiny_valid_cnn.tflite"])
@@ -46,7 +46,7 @@ def test_export_roundtrip_matches_original(name: str) -> None:
 def test_pytorch_model_matches_tflm_through_export() -> None:
     zm = get_model("demo-cnn")
     n, h, w, c = zm.input_shape_nhwc
-    prog = program_from_relax(lower_qdq_to_integer(
+    prog = program_of(lower_qdq_to_integer(
         quantize_model(import_torch(zm.torch_module, (n, c, h, w)), zm.calib_fn())))
     exported = program_to_tflite(prog)
     rng = np.random.default_rng(2)

@@ -10,8 +10,9 @@ import tvm
 from tvm import relax
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.kernels import kernel_consts, kernel_schedule, make_kernel, scalar_args
-from mcunet_tvm.kernels.depthwise import COMPACT
+from mcunet_tvm.ir import new_main
+from mcunet_tvm.kernels import kernel_consts
+from mcunet_tvm.kernels.choice import choice_of, signature_of
 from mcunet_tvm.kernels.requant import pack_fast_requant
 from mcunet_tvm.kernels.simd import (
     SimdConfig,
@@ -27,7 +28,7 @@ from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, single_op_module
+from opcases import conv_case, emit_op, single_op_module
 
 
 def _sxtb16(word: np.ndarray, ror8: bool) -> np.ndarray:
@@ -103,21 +104,22 @@ def test_staged_kernels_of_fast_layers_take_channel_records() -> None:
         "weight", "bias", "multiplier", "rq"]  # (the shifts packed for the fast requantisation)
 
 
+def _scalars(func) -> list[int]:
+    """The scalar layer values a shape-generic kernel takes (its signature's ``scalar`` roles)."""
+    return [v for role, v in signature_of(func).roles if role == "scalar"]
+
+
 def _chain(shapes: list[tuple[int, int]], hw: tuple[int, int], seed: int) -> tuple[tvm.IRModule, tuple]:
     """An integer module of 1x1 convolutions ``cin -> cout`` (each with its own zero points)."""
     rng = np.random.default_rng(seed)
     ops = [conv_case(rng, *hw, cin, cout, 1, 1) for cin, cout in shapes]
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(ops[0][0].in_shape, "int8"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            value = x
-            for n, (op, consts) in enumerate(ops):
-                gv = bb.add_func(make_kernel(op), f"k{n}_conv2d")
-                value = bb.emit(relax.call_tir(gv, [value, *(relax.const(c) for c in consts)],
-                                               relax.TensorType(op.out_shape, "int8")))
-            out = bb.emit_output(value)
-        bb.emit_func_output(out)
+    with new_main(bb, x, {}) as result:
+        value = x
+        for n, (op, consts) in enumerate(ops):
+            value = emit_op(bb, f"k{n}_conv2d", op, [value], consts)
+        result(value)
     return bb.get(), ops[0][0].in_shape
 
 
@@ -151,7 +153,7 @@ def test_shared_pointwise_kernels_on_host(tmp_path, index: int) -> None:
     mod, in_shape = _chain(shapes, hw, seed=index)
     compiled, _ = _compile_and_run(tmp_path, "host", mod, in_shape, "size", index)
     kernels = compiled.program.kernels
-    assert all(kernel_schedule(f).shared and scalar_args(f) for f in kernels.values())
+    assert all(choice_of(f).simd.shared and _scalars(f) for f in kernels.values())
     assert bool(compiled.kernel_aliases) == shares
 
 
@@ -192,7 +194,7 @@ def test_use_shared_kernels_pass_in_a_user_pipeline() -> None:
     shared = UseSharedKernels()(simd)
     for gvar, func in shared.functions.items():
         if isinstance(func, tvm.tirx.PrimFunc):
-            assert kernel_schedule(func).shared and not kernel_schedule(simd[gvar]).shared
+            assert choice_of(func).simd.shared and not choice_of(simd[gvar]).simd.shared
     assert UseSharedKernels()(mod).same_as(mod)  # plain kernels have no shared form: untouched
 
 
@@ -221,12 +223,12 @@ def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
     target = get_target("host")
     compiled = compile_relax(mod, mcpu=target.mcpu, inplace=bool(index // 2), optimize="size")
     (func,) = compiled.program.kernels.values()
-    assert COMPACT in func.attrs
+    assert choice_of(func).compact
     call = compiled.program.calls[0]
-    kh, row = call.op.row_buffer_shape()
-    assert call.op.scratch_bytes() == kh * row
+    kh, row = call.choice.realised(call.op).row_buffer_shape()
+    assert call.choice.scratch_bytes(call.op) == kh * row
     small = op.unrolls_small_image()
-    assert call.op.unroll_small_image != small  # (a small image's op now asks for the ring)
+    assert call.choice.unroll_small_image != small  # (a small image's op now asks for the ring)
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(target, objects, tmp_path / "model.elf")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.aot.program import program_from_relax
-from mcunet_tvm.kernels import kernel_schedule, output_overlap
+from mcunet_tvm.ir import program_of
+from mcunet_tvm.kernels import output_overlap
+from mcunet_tvm.kernels.choice import choice_of
 from mcunet_tvm.kernels.simd import (
     CONFIG_SPACE,
     SimdConfig,
@@ -52,11 +53,11 @@ def _build_and_run(tmp_path, target_name: str, op, consts, simd: bool, cfg: Simd
     compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, simd=simd,
                              schedule=(lambda _: cfg) if cfg else None)
     if simd:
-        assert all(kernel_schedule(f) is not None for f in compiled.program.kernels.values())
+        assert all(choice_of(f).simd is not None for f in compiled.program.kernels.values())
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
     exe = toolchain.link(target, objects, tmp_path / "model.elf")
-    prog = program_from_relax(compiled.integer_module)
+    prog = program_of(compiled.integer_module)
     outs = [toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output for x in inputs]
     return compiled, outs
 

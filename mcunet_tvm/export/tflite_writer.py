@@ -19,8 +19,8 @@ import flatbuffers
 import numpy as np
 import tflite
 
-from ..aot.program import KernelCall, Program
 from ..errors import UnsupportedModelError
+from ..ir import KernelCall, Program
 from ..ops import Add, Conv2D, Dense, Mean, Pad, Pool2D, Reshape, Softmax
 
 _B = tflite.BuiltinOperator

@@ -1,25 +1,31 @@
-"""TIR kernel generators: one integer operator descriptor in, one PrimFunc out.
+"""TIR kernel generators: an operator descriptor and a kernel choice in, one PrimFunc out.
 
-Every kernel is destination-passing: activation inputs, then the op's
-constant arguments (``OpDesc.const_args``), then the output buffer. The
-descriptor is attached as the ``mcunet.op`` attribute.
+:func:`build_kernel` is the one entry: it dispatches to the generator the
+:class:`~mcunet_tvm.kernels.choice.KernelChoice` names and tags the result
+with the descriptor, the choice and the kernel's :class:`Signature`. Every
+kernel is destination-passing: activation inputs, then its packed constant
+arrays (:meth:`KernelChoice.consts`), then its scratch buffer if it takes one,
+then the output buffer, then (shape-generic kernels) int32 layer values.
+The policies that make choices live here too: :func:`simd_choice`
+(``UseSimdKernels``), :func:`shared_choice` (``UseSharedKernels``),
+:func:`inplace_allowed` (``InplaceDepthwise``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool2D, Softmax, op_from_prim_func
-from .common import scalar_args
+from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, OpDesc, Pad, Pool2D, Softmax
+from .choice import KernelChoice, Signature, stub, tag
+from .common import SCALAR_ARGS
 from .conv2d import conv2d
 from .dense import dense
-from .depthwise import compact_form
+from .depthwise import COMPACT, depthwise_conv2d
 from .elementwise import add, add_rescale_table, input_rows, insert, pad
 from .helium import fold_input_zero_point
 from .pool import pool2d
@@ -28,8 +34,10 @@ from .requant import pack_fast_requant
 from .simd import (
     SimdConfig,
     channel_records,
+    default_config,
     doubled_input,
     flat_window,
+    helium_config,
     pack_records,
     pair_weights,
     paired_weights,
@@ -42,16 +50,17 @@ from .simd import (
 from .softmax import softmax
 
 __all__ = [
+    "KernelChoice",
+    "Signature",
     "SimdConfig",
-    "can_run_inplace",
+    "build_kernel",
+    "inplace_allowed",
     "kernel_consts",
-    "kernel_schedule",
-    "kernel_scratch_bytes",
     "make_kernel",
     "output_overlap",
     "pointwise_conv",
-    "scalar_args",
-    "shared_kernel",
+    "shared_choice",
+    "simd_choice",
     "simd_kernel",
     "simd_supported",
 ]
@@ -67,14 +76,6 @@ _GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
     Mean: mean,
     Softmax: softmax,
 }
-
-
-def kernel_schedule(func: tirx.PrimFunc | None) -> SimdConfig | None:
-    """The SIMD schedule a kernel was generated with (None: the plain TIR kernel)."""
-    if func is None or func.attrs is None or "mcunet.schedule" not in func.attrs:
-        return None
-    kind, _, knobs = str(func.attrs["mcunet.schedule"]).partition(":")
-    return SimdConfig(**json.loads(knobs)) if kind == "simd" else None
 
 
 def output_overlap(op: OpDesc, schedule: SimdConfig | None = None) -> tuple[tuple[int, int], ...]:
@@ -109,12 +110,12 @@ def _pointwise_delta(pixels: int, cin: int, cout: int, tile: int) -> int:
     return min(p * (cin - cout) - n * cout for p, n in tiles)
 
 
-def can_run_inplace(op: OpDesc, input_dies: bool) -> bool:
+def inplace_allowed(op: OpDesc, choice: KernelChoice, input_dies: bool) -> bool:
     """Whether ``op`` may take the in-place kernel variant (output over its dying input)."""
     return (
         isinstance(op, Conv2D)
         and op.depthwise
-        and not op.inplace
+        and not choice.inplace
         and not op.windows
         and input_dies
         and op.out_bytes <= math.prod(op.in_shape)
@@ -164,32 +165,75 @@ def kernel_consts(
     return named
 
 
-def kernel_scratch_bytes(op: OpDesc, schedule: SimdConfig | None = None) -> int:
-    """Arena scratch the kernel of ``op`` takes (argument ``p8_scratch``), live during its step only.
+def simd_choice(op: OpDesc, choice: KernelChoice, schedule: SimdConfig | None, mve: bool) -> KernelChoice:
+    """The choice of ``UseSimdKernels`` for ``op``: the SIMD micro-kernel with ``schedule`` (a tuning
+    database's, or the untuned default), or on a core with Helium (``mve``) the MVE kernel where one
+    exists; ``choice`` unchanged for ops without a SIMD kernel."""
+    realised = choice.realised(op)
+    if not simd_supported(realised):
+        return choice
+    if mve:
+        schedule = helium_config(realised, schedule) or schedule
+    return choice.with_(simd=schedule or default_config(realised))
 
-    The depthwise row ring or in-place channel buffer (``OpDesc.scratch_bytes``),
-    or a SIMD kernel's widened input windows (``simd.staged_input_bytes``).
+
+def shared_choice(op: OpDesc, choice: KernelChoice) -> KernelChoice | None:
+    """The choice of ``UseSharedKernels`` for ``op``, or None where it keeps its kernel.
+
+    SIMD pointwise convolutions take their shape-generic form (layer sizes as run-time
+    arguments, ``SimdConfig.shared``); depthwise kernels their compact form: small images
+    the ring (or their pixels in loops) instead of every pixel unrolled, and 3x3 row kernels
+    one output pair per iteration (about half the code). Every other kernel stays as it is.
+    (Depthwise kernels stay specialised: with the channel count, the NHWC stride of every
+    gathered byte, at run time they measured 13-58 % slower.)
     """
-    return op.scratch_bytes() or staged_input_bytes(op, schedule)
-
-
-def shared_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc | None:
-    """The shape-generic form of kernel ``func`` (layer sizes as run-time arguments), if it has one.
-
-    SIMD pointwise convolutions (``SimdConfig.shared``); for 3x3 depthwise row
-    kernels, which layers rarely share, the compact form (``depthwise.compact_form``:
-    one output pair per iteration, about half the code). None for every other
-    kernel. (Depthwise kernels stay specialised: with the channel count, the
-    NHWC stride of every gathered byte, at run time they measured 13-58 % slower.)
-    """
-    op = op_from_prim_func(func)
-    schedule = kernel_schedule(func)
-    if schedule is not None and not schedule.shared:
-        shared = dataclasses.replace(schedule, shared=True)
-        return simd_kernel(op, shared) if shape_generic(op, shared) else None
-    return compact_form(func, op) if isinstance(op, Conv2D) else None
+    realised = choice.realised(op)
+    if choice.simd is not None:
+        shared = dataclasses.replace(choice.simd, shared=True)
+        return choice.with_(simd=shared) if not choice.simd.shared and shape_generic(realised, shared) else None
+    if not (isinstance(op, Conv2D) and op.depthwise) or choice.compact:
+        return None
+    if realised.unrolls_small_image():
+        return choice.with_(unroll_small_image=False, compact=True)
+    if not realised.row_buffer_shape() or min(op.kernel) >= 5:  # 5x5+ row kernels: one pair already
+        return None
+    return choice.with_(compact=True)
 
 
 def make_kernel(op: OpDesc) -> tirx.PrimFunc:
-    """The TIR PrimFunc computing ``op``."""
+    """The plain TIR PrimFunc computing ``op`` (depthwise: its row or tap kernel)."""
     return _GENERATORS[type(op)](op)
+
+
+def build_kernel(op: OpDesc, choice: KernelChoice | None = None, light: str = "") -> tirx.PrimFunc:
+    """The kernel PrimFunc of ``op`` generated as ``choice`` says, tagged (``choice.tag``).
+
+    ``light``: the kernel's name, for a stub without a body instead (a light module:
+    planning, no code).
+    """
+    choice = choice or KernelChoice()
+    if light:
+        return stub(op, choice, Signature(()), light)
+    realised = choice.realised(op)
+    if choice.simd is not None:
+        func = simd_kernel(realised, choice.simd)
+    elif choice.compact:
+        func = depthwise_conv2d(realised, compact=True)
+    else:
+        func = make_kernel(realised)
+    scalars = [int(v) for v in func.attrs[SCALAR_ARGS]] if SCALAR_ARGS in func.attrs else []
+    for name in ("mcunet.op", "mcunet.schedule", COMPACT, SCALAR_ARGS):
+        if name in func.attrs:
+            func = func.without_attr(name)
+    return tag(func, op, choice, _signature(op, choice, func, scalars))
+
+
+def _signature(op: OpDesc, choice: KernelChoice, func: tirx.PrimFunc, scalars: list[int]) -> Signature:
+    """The roles of ``func``'s parameters by the generators' calling convention: activation inputs,
+    packed constants, scratch (when the choice takes any), output, scalar layer values."""
+    scratch = [("scratch", 0)] if choice.scratch_bytes(op) else []
+    n_consts = len(func.params) - op.num_inputs - len(scratch) - 1 - len(scalars)
+    if n_consts < 0:
+        raise RuntimeError(f"{op.kind} kernel with {len(func.params)} parameters breaks the calling convention")
+    roles = [("input", i) for i in range(op.num_inputs)] + [("const", i) for i in range(n_consts)]
+    return Signature(tuple([*roles, *scratch, ("output", 0), *(("scalar", v) for v in scalars)]))

@@ -49,13 +49,6 @@ class ScalarArgs:
         return func.with_attr(SCALAR_ARGS, self.values) if self.values else func
 
 
-def scalar_args(func: tirx.PrimFunc | None) -> list[int]:
-    """The values of ``func``'s scalar parameters ``p10_...`` (see :class:`ScalarArgs`)."""
-    if func is None or func.attrs is None or SCALAR_ARGS not in func.attrs:
-        return []
-    return [int(v) for v in func.attrs[SCALAR_ARGS]]
-
-
 def arg(index: int, shape, dtype: str, name: str) -> te.Tensor:
     """A kernel argument. The index prefix keeps the C parameter order stable."""
     return te.placeholder(tuple(int(d) for d in shape), dtype, name=f"p{index}_{name}")

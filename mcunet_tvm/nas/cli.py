@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..api import BuildOptions
 from ..errors import BudgetError, McunetError
 
 DEFAULT_RESOLUTIONS = (48, 56, 64, 72, 80, 96)
@@ -172,9 +173,9 @@ def run(args: argparse.Namespace) -> dict:
     plots.flops_cdf(stats, space, out / "flops_cdf.png")
     plots.accuracy_vs_sram(log.evaluated, winner, (base_info["arena_bytes"], base_info["accuracy"])
                            if base_info else None, mcu.budget_sram, out / "accuracy_vs_sram.png")
-    build_args = ["--target", target.name, "--model", str(out / "model.pt2"), "--calibration",
-                  str(out / "calibration.npy"), "--sram-budget", str(mcu.budget_sram), "--flash-budget",
-                  str(mcu.budget_flash), "--run", "--out", str(out / "build")]
+    build_options = BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target.name, run=True,
+                                 calibration=out / "calibration.npy", sram_budget=mcu.budget_sram,
+                                 flash_budget=mcu.budget_flash)
     result = {
         "mcu": {"name": mcu.name, "sram_bytes": mcu.sram_bytes, "flash_bytes": mcu.flash_bytes,
                 "sram_reserve": mcu.sram_reserve, "flash_reserve": mcu.flash_reserve, "target": target.name},
@@ -197,16 +198,15 @@ def run(args: argparse.Namespace) -> dict:
         "settings": {k: getattr(args, k) for k in ("quick", "resolutions", "space_samples", "supernet_epochs",
                                                    "finetune_epochs", "population", "generations", "seed")},
         "world_size": world,
-        "build_command": "python -m mcunet_tvm.build " + " ".join(build_args),
+        "build_command": build_options.command_line(),
         "files": ["arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"],
     }
     # 6. compile and run the winner: its measured arena and flash must fit
     if not args.no_build:
-        from ..build import build
-        from ..build import parse_args as build_parse
+        from ..api import build
 
         shutil.rmtree(out / "build", ignore_errors=True)
-        report = build(build_parse([*build_args, "--quiet"]))
+        report = build(build_options).report
         run_info = report["qemu"] or {}
         result["measured"] = {"arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
                               "instructions": run_info.get("instructions"), "bit_exact": run_info.get("bit_exact"),

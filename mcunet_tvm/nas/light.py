@@ -1,28 +1,28 @@
 """The NAS's memory model: the compiler's own planner on a light description of a network.
 
-A candidate network (an MCUNet/ProxylessNAS net config) becomes a
-:class:`~mcunet_tvm.aot.program.Program` of operator descriptors only (shapes,
-strides, no weights, no kernels), exactly the operators ``LowerQDQToInteger``
-produces for that network. It then goes through the very steps
-``compile_relax`` applies — in-place depthwise where the input dies, the SIMD
-kernels' overlap rules on DSP cores, the lowest-peak execution order, the
-arena layout — so the predicted arena is the compiler's, not a formula
-(``tests/test_nas_light.py`` checks they are identical). Flash is predicted
-as the exact constant bytes plus a per-kernel code allowance measured on
-built models.
+A candidate network (an MCUNet/ProxylessNAS net config) becomes a *light*
+integer module (:mod:`mcunet_tvm.ir`): exactly the operators
+``LowerQDQToInteger`` produces for that network, as stub kernels (descriptor
+and choice, no body, no weights). It then goes through the compiler's own
+pipeline (:func:`mcunet_tvm.pipeline.optimise`: in-place depthwise
+where the input dies, the SIMD kernels on DSP cores, the lowest-peak
+execution order, the ring widths) and the arena layout, so the predicted
+arena is the compiler's, not a formula (``tests/test_nas.py`` checks they
+are identical). Flash is predicted as the exact constant bytes plus a
+per-kernel code allowance measured on built models.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from ..aot.program import KernelCall, Program
-from ..aot.ring_width import narrow_peak_rings
+import tvm
+from tvm import relax
+
+from ..ir import emit_call, new_main, program_of
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc
-from ..patching.search import with_inplace_depthwise
+from ..pipeline import optimise
 from ..planner import plan_memory
-from ..planner.schedule import best_order
 
 #: flash of the runtime around the model (startup, semihosting, harness) on Cortex-M, bytes
 RUNTIME_FLASH = 3_200
@@ -46,50 +46,59 @@ class Prediction:
     params: int
 
 
-def netconfig_program(config: dict, resolution: int | None = None) -> Program:
-    """The integer program's operators for a net config (shapes only; no weights)."""
+def netconfig_module(config: dict, resolution: int | None = None) -> tvm.IRModule:
+    """The light integer module of a net config: its operators as stub kernels (no weights)."""
     res = int(resolution or config.get("resolution", 224))
     cin = int(config["first_conv"]["in_channels"])
-    prog = Program(shapes={"input": (1, res, res, cin)}, input="input")
-    state = {"n": 0}
+    bb = relax.BlockBuilder()
+    param = relax.Var("input", relax.TensorType((1, res, res, cin), "int8"))
+    with new_main(bb, param, {}) as result:
+        emit = _Emitter(bb)
+        fc = config["first_conv"]
+        x = emit.conv(param, int(fc["out_channels"]), int(fc["kernel_size"]), int(fc["stride"]))
+        for block in config["blocks"]:
+            layer, shortcut = block.get("mobile_inverted_conv"), block.get("shortcut")
+            if layer is None or layer.get("name") == "ZeroLayer":
+                continue
+            c_in = _shape(x)[3]
+            mid = int(layer.get("mid_channels") or round(c_in * float(layer["expand_ratio"])))
+            y = emit.conv(x, mid, 1, 1) if float(layer["expand_ratio"]) != 1 else x
+            y = emit.conv(y, mid, int(layer["kernel_size"]), int(layer["stride"]), depthwise=True)
+            y = emit.conv(y, int(layer["out_channels"]), 1, 1)
+            if shortcut is not None:
+                y = emit(Add(_shape(y), _shape(y)), [x, y], "add")
+            x = y
+        mix = config.get("feature_mix_layer")
+        if mix:
+            x = emit.conv(x, int(mix["out_channels"]), int(mix.get("kernel_size", 1)), 1)
+        _, h, w, c = _shape(x)
+        x = emit(Mean((1, h, w, c), (1, c)), [x], "mean")
+        result(emit(Dense((1, c), (1, int(config["classifier"]["out_features"]))), [x], "dense"))
+    return bb.get()
 
-    def emit(op: OpDesc, inputs: tuple[str, ...], kind: str) -> str:
-        state["n"] += 1
-        name = f"t{state['n']}"
-        prog.shapes[name] = tuple(op.out_shape)
-        prog.calls.append(KernelCall(f"k{state['n']}_{kind}", op, inputs, (), name))
-        return name
 
-    def conv(x: str, cout: int, k: int, stride: int, depthwise: bool = False) -> str:
-        _, h, w, c = prog.shapes[x]
+def _shape(x: relax.Expr) -> tuple[int, ...]:
+    return tuple(int(d) for d in x.ty.shape)
+
+
+class _Emitter:
+    """Emits a net config's operators as stub kernel calls, named ``k<n>_<kind>`` in order."""
+
+    def __init__(self, bb: relax.BlockBuilder) -> None:
+        self.bb = bb
+        self.n = 0
+
+    def __call__(self, op: OpDesc, inputs: list[relax.Expr], kind: str) -> relax.Expr:
+        self.n += 1
+        return emit_call(self.bb, f"k{self.n}_{kind}", op, inputs, (), light=True)
+
+    def conv(self, x: relax.Expr, cout: int, k: int, stride: int, depthwise: bool = False) -> relax.Expr:
+        _, h, w, c = _shape(x)
         pad = k // 2
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         op = Conv2D((1, h, w, c), (1, oh, ow, c if depthwise else cout), kernel=(k, k), strides=(stride, stride),
                     padding=(pad, pad, pad, pad), depthwise=depthwise)
-        return emit(op, (x,), "conv2d")
-
-    fc = config["first_conv"]
-    x = conv("input", int(fc["out_channels"]), int(fc["kernel_size"]), int(fc["stride"]))
-    for block in config["blocks"]:
-        layer, shortcut = block.get("mobile_inverted_conv"), block.get("shortcut")
-        if layer is None or layer.get("name") == "ZeroLayer":
-            continue
-        c_in = prog.shapes[x][3]
-        mid = int(layer.get("mid_channels") or round(c_in * float(layer["expand_ratio"])))
-        y = conv(x, mid, 1, 1) if float(layer["expand_ratio"]) != 1 else x
-        y = conv(y, mid, int(layer["kernel_size"]), int(layer["stride"]), depthwise=True)
-        y = conv(y, int(layer["out_channels"]), 1, 1)
-        if shortcut is not None:
-            y = emit(Add(prog.shapes[y], prog.shapes[y]), (x, y), "add")
-        x = y
-    mix = config.get("feature_mix_layer")
-    if mix:
-        x = conv(x, int(mix["out_channels"]), int(mix.get("kernel_size", 1)), 1)
-    _, h, w, c = prog.shapes[x]
-    x = emit(Mean((1, h, w, c), (1, c)), (x,), "mean")
-    classes = int(config["classifier"]["out_features"])
-    prog.output = emit(Dense((1, c), (1, classes)), (x,), "dense")
-    return prog
+        return self(op, [x], "conv2d")
 
 
 def _const_bytes(op: OpDesc) -> int:
@@ -109,7 +118,7 @@ def _const_bytes(op: OpDesc) -> int:
 
 
 def _code_bytes(op: OpDesc) -> int:
-    """The code allowance of ``op``'s kernel."""
+    """The code allowance of ``op``'s kernel (``op`` with its choice's fields, ``KernelChoice.realised``)."""
     code = KERNEL_CODE[_code_kind(op)]
     if isinstance(op, Conv2D) and op.unrolls_small_image():
         code += UNROLLED_TAP_CODE * op.out_shape[1] * op.out_shape[2] * op.kernel[0] * op.kernel[1]
@@ -131,19 +140,17 @@ def _code_kind(op: OpDesc) -> str:
     return op.kind
 
 
-def predict_program(prog: Program, dsp: bool = True, fast: bool = False, mve: bool = False) -> Prediction:
-    """Plan ``prog`` as ``compile_relax`` would (in-place depthwise, SIMD overlap rules, order, layout).
+def predict_program(mod: tvm.IRModule, dsp: bool = True, fast: bool = False, mve: bool = False) -> Prediction:
+    """Plan the light module ``mod`` as ``compile_relax`` would: its optimisation passes, then the layout.
 
     ``dsp`` / ``mve``: the core has the DSP extension / Helium (which kernels, hence which
     scratch and overlaps, the compiler picks). ``fast``: the planner's quick mode, an upper
     bound of the compiled arena (for scoring many candidates).
     """
-    prog = dataclasses.replace(with_inplace_depthwise(prog), assume_simd=dsp, assume_mve=mve)
-    prog = prog.reordered(best_order(prog.memory_graph()))
-    prog = narrow_peak_rings(prog)  # as compile_relax does
+    prog = program_of(optimise(mod, isa="mve" if mve else "dsp" if dsp else "plain")[0])
     plan = plan_memory(prog.memory_graph(), fast=fast)
     calls = [c for c in prog.calls if c.kernel]
-    code = sum(_code_bytes(c.op) for c in calls) + STEP_CODE * len(calls)
+    code = sum(_code_bytes(c.choice.realised(c.op)) for c in calls) + STEP_CODE * len(calls)
     flash = RUNTIME_FLASH + code + sum(_const_bytes(c.op) for c in calls)
     return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls))
 
@@ -152,12 +159,12 @@ def predict(
     config: dict, resolution: int | None = None, dsp: bool = True, fast: bool = False, mve: bool = False
 ) -> Prediction:
     """Arena, flash, MACs and parameters of the network ``config`` describes, as compiled."""
-    return predict_program(netconfig_program(config, resolution), dsp, fast, mve)
+    return predict_program(netconfig_module(config, resolution), dsp, fast, mve)
 
 
 def macs(config: dict, resolution: int | None = None) -> int:
     """Multiply-accumulates of one inference (no planning: cheap)."""
-    return netconfig_program(config, resolution).macs()
+    return program_of(netconfig_module(config, resolution)).macs()
 
 
-__all__ = ["Prediction", "macs", "netconfig_program", "predict", "predict_program"]
+__all__ = ["Prediction", "macs", "netconfig_module", "predict", "predict_program"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import McunetError
-from ..planner.report import parse_size
+from ..presentation import parse_size
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,29 @@
-"""mcunet-tvm's Relax passes, imported as ``mcunet_tvm.passes``.
+"""mcunet-tvm's passes, each a ``tvm.transform.Pass`` usable in your own TVM pipelines.
 
-Each is a ``tvm.transform.Pass`` usable in your own TVM pipelines:
+Before lowering (float and QDQ Relax):
 
 - :func:`FoldBatchNorm` — fold inference batch-norm into the preceding conv2d.
 - :func:`QuantizePTQ` — float NCHW graph + calibrated ranges → TFLite-style QDQ graph in NHWC.
-- :func:`LowerQDQToInteger` — QDQ patterns → ``call_tir`` of integer TIR kernels.
-- :func:`InplaceDepthwise` — depthwise convs whose input dies write over it.
+- :func:`LowerQDQToInteger` — QDQ patterns → ``call_tir`` of integer TIR kernels (the integer IR,
+  :mod:`mcunet_tvm.ir`).
+
+On the integer IR, in the order ``mcunet_tvm.pipeline`` runs them:
+
 - :func:`PatchInference` — run the first stage patch by patch (MCUNetV2).
-- :func:`UseSimdKernels` — conv2d/dense kernels become Cortex-M SIMD micro-kernels.
+- :func:`InplaceDepthwise` — depthwise convs whose input dies write over it.
+- :func:`UseSimdKernels` — conv2d/dense kernels become Cortex-M SIMD (or Helium) micro-kernels.
 - :func:`UseSharedKernels` — kernels take layer sizes at run time; layers share their code.
+- :func:`ReorderForPeak` — the topological order with the lowest peak of live bytes.
+- :func:`NarrowPeakRings` — int8 depthwise rings where int16 ones would set the arena's peak.
 """
 
 from .fold_batchnorm import FoldBatchNorm
 from .inplace_depthwise import InplaceDepthwise
 from .lower_qdq import LowerQDQToInteger
+from .narrow_rings import NarrowPeakRings
 from .patch_inference import PatchInference
 from .quantize_ptq import QuantizePTQ
+from .reorder import ReorderForPeak
 from .shared_kernels import UseSharedKernels
 from .simd_kernels import UseSimdKernels
 
@@ -23,8 +31,10 @@ __all__ = [
     "FoldBatchNorm",
     "InplaceDepthwise",
     "LowerQDQToInteger",
+    "NarrowPeakRings",
     "PatchInference",
     "QuantizePTQ",
+    "ReorderForPeak",
     "UseSharedKernels",
     "UseSimdKernels",
 ]

@@ -1,80 +1,63 @@
 """InplaceDepthwise: let a depthwise convolution write its output over its input (MCUNet).
 
 In an integer module (after ``LowerQDQToInteger``), a depthwise conv whose
-input tensor is not read by anything after it is switched to the in-place
-kernel variant (``Conv2D.inplace``): it computes one output channel into an
-OH x OW temporary and copies it over that channel of the input. The memory
-planner then gives the output the input's storage, so the layer needs
-``max(in, out) + OH*OW`` bytes instead of ``in + out``. Results are bit-exact
-with the out-of-place kernel (same arithmetic, different loop order).
+input storage is not read by anything after it takes the in-place kernel
+variant (``KernelChoice.inplace``, a new kernel ``<name>_inplace``): it
+computes one output channel into an OH x OW temporary and copies it over that
+channel of the input, or writes straight over the input where the access
+order allows. The memory planner then gives the output the input's storage,
+so the layer needs ``max(in, out) + OH*OW`` bytes instead of ``in + out``.
+Results are bit-exact with the out-of-place kernel (same arithmetic,
+different loop order). Light modules stay light (stub kernels).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections import Counter
 
 import tvm
 from tvm import relax
 
-from ..kernels import can_run_inplace, make_kernel
-from ..ops import op_from_prim_func
-from .rewrite_util import Substitute, function_attrs, module_pass
-
-
-def _is_call(value, name: str) -> bool:
-    return isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name == name
+from ..ir import bindings, emit_call, is_call, main_attrs, new_main, program_of
+from ..kernels import inplace_allowed
+from ..kernels.choice import is_stub
+from .rewrite_util import Substitute, module_pass
 
 
 def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
     """Switch every depthwise conv whose input dies at it to the in-place kernel."""
-    func = mod["main"]
-    bindings = [(b.var, b.value) for block in func.body.blocks for b in block.bindings]
-    # storage groups: a reshape view or a plain alias shares its source's storage
-    base: dict[relax.Var, relax.Var] = {}
-    for var, value in bindings:
-        if isinstance(value, relax.Var):
-            base[var] = base.get(value, value)
-        elif _is_call(value, "relax.reshape"):
-            base[var] = base.get(value.args[0], value.args[0])
-    reads: dict[relax.Var, int] = {}  # storage group -> number of reading bindings (+1 if returned)
-    for _, value in bindings:
-        if isinstance(value, relax.Var) or _is_call(value, "relax.reshape"):
-            continue
-        for v in relax.analysis.free_vars(value):
-            group = base.get(v, v)
-            reads[group] = reads.get(group, 0) + 1
-    out = func.body.body
-    reads[base.get(out, out)] = reads.get(base.get(out, out), 0) + 1
-
-    updated = {}
-    for var, value in bindings:
-        if not _is_call(value, "relax.call_tir"):
-            continue
-        op = op_from_prim_func(mod[value.args[0]])
-        src = value.args[1].fields[0]
-        if can_run_inplace(op, input_dies=reads.get(base.get(src, src), 0) == 1):
-            updated[var] = dataclasses.replace(op, inplace=True)
-    if not updated:
+    prog = program_of(mod)
+    graph = prog.memory_graph()
+    reads = Counter(graph.storage_of(n) for c in prog.calls if c.kernel for n in c.inputs)
+    reads[graph.storage_of(prog.output)] += 1
+    switch = {i for i, c in enumerate(prog.calls)
+              if c.kernel and inplace_allowed(c.op, c.choice, reads[graph.storage_of(c.inputs[0])] == 1)}
+    if not switch:
         return mod
-
+    func = mod["main"]
     bb = relax.BlockBuilder()
-    attrs = function_attrs(func)
     env: dict[relax.Var, relax.Expr] = {}
     gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
-    with bb.function("main", list(func.params), attrs=attrs):
-        with bb.dataflow():
-            for var, value in bindings:
-                new_value = Substitute(env).visit_expr(value)
-                if _is_call(value, "relax.call_tir"):
+    step = 0
+    with new_main(bb, func.params[0], main_attrs(mod)) as result:
+        for binding in bindings(mod):
+            var, value = binding.var, Substitute(env).visit_expr(binding.value)
+            if isinstance(binding.value, relax.Var):
+                env[var] = value
+                continue
+            if is_call(value, "relax.call_tir"):
+                call = prog.calls[step]
+                args = list(value.args[1].fields)
+                if step in switch:
                     old = value.args[0]
-                    if var in updated:
-                        gvar = bb.add_func(make_kernel(updated[var]), f"{old.name_hint}_inplace")
-                    else:
-                        gvar = gmap[old]
-                    new_value = relax.call_tir(gvar, list(new_value.args[1].fields), var.ty)
-                env[var] = bb.emit(new_value)
-            result = bb.emit_output(env.get(out, out))
-        bb.emit_func_output(result)
+                    env[var] = emit_call(bb, f"{old.name_hint}_inplace", call.op, args[: call.op.num_inputs],
+                                         call.consts, call.choice.with_(inplace=True), light=is_stub(mod[old]))
+                else:
+                    env[var] = bb.emit(relax.call_tir(gmap[value.args[0]], args, var.ty))
+            else:
+                env[var] = bb.emit(value)
+            step += 1
+        result(env.get(func.body.body, func.body.body))
     return relax.transform.DeadCodeElimination(["main"])(bb.get())
 
 

@@ -29,7 +29,8 @@ import tvm
 from tvm import relax
 
 from ..errors import UnsupportedModelError
-from ..kernels import make_kernel
+from ..ir import INPUT_QPARAMS, emit_call
+from ..kernels import KernelChoice
 from ..kernels.requant import fast_requant_applies
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Reshape, Softmax
 from ..quant import fixedpoint
@@ -83,7 +84,7 @@ class _Lowering:
         self.bb = relax.BlockBuilder()
         # old int8 var -> new var, and the op that produced it (for clip fusion)
         self.env: dict[relax.Var, relax.Expr] = {}
-        self.emitted: dict[relax.Var, tuple[OpDesc, list[relax.Expr]]] = {}
+        self.emitted: dict[relax.Var, tuple[OpDesc, list[relax.Expr], KernelChoice]] = {}
         self.index = 0
         #: vars computed from constants only (weights being reshaped/transposed)
         self.const_vars: set[relax.Var] = set()
@@ -149,18 +150,16 @@ class _Lowering:
         )
 
     # ---- emission ------------------------------------------------------
-    def emit(self, old_var: relax.Var, op: OpDesc, inputs: list[relax.Expr], consts: list[np.ndarray]) -> None:
+    def emit(self, old_var: relax.Var, op: OpDesc, inputs: list[relax.Expr], consts: list[np.ndarray],
+             choice: KernelChoice | None = None) -> None:
+        choice = choice or KernelChoice()
         if isinstance(op, Reshape):
             new = self.bb.emit(relax.op.reshape(inputs[0], op.out_shape))
         else:
             self.index += 1
-            kernel = make_kernel(op)
-            gvar = self.bb.add_func(kernel, f"k{self.index}_{op.kind}")
-            args = list(inputs) + [relax.const(c) for c in consts]
-            out = relax.TensorType(op.out_shape, "int8")
-            new = self.bb.emit(relax.call_tir(gvar, args, out))
+            new = emit_call(self.bb, f"k{self.index}_{op.kind}", op, inputs, consts, choice)
         self.env[old_var] = new
-        self.emitted[old_var] = (op, [*inputs, *consts])
+        self.emitted[old_var] = (op, [*inputs, *consts], choice)
 
     # ---- patterns ------------------------------------------------------
     def lower_quantize(self, var: relax.Var, call: relax.Call) -> None:
@@ -244,10 +243,9 @@ class _Lowering:
             in_scales=(x[1],),
             out_scale=out_scale,
             weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (cout,))),
-            fast_requant=fast_requant_applies(_abs_sums(weight, channel_axis=-1 if depthwise else 0),
-                                              bias_values, shift, x[2]),
         )
-        self.emit(var, op, [inp], [weight.astype(np.int8), bias_values, mult, shift])
+        fast = fast_requant_applies(_abs_sums(weight, channel_axis=-1 if depthwise else 0), bias_values, shift, x[2])
+        self.emit(var, op, [inp], [weight.astype(np.int8), bias_values, mult, shift], KernelChoice(fast_requant=fast))
 
     def lower_dense(self, var, mm, bias, out_scale, out_zp, where) -> None:
         x = self.dq(mm.args[0])
@@ -267,9 +265,10 @@ class _Lowering:
             in_zp=x[2],
             out_zp=out_zp,
             weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (n_out,))),
-            fast_requant=fast_requant_applies(_abs_sums(values, channel_axis=1), bias_values, shift, x[2]),
         )
-        self.emit(var, op, [inp], [np.ascontiguousarray(values.T).astype(np.int8), bias_values, mult, shift])
+        fast = fast_requant_applies(_abs_sums(values, channel_axis=1), bias_values, shift, x[2])
+        self.emit(var, op, [inp], [np.ascontiguousarray(values.T).astype(np.int8), bias_values, mult, shift],
+                  KernelChoice(fast_requant=fast))
 
     def lower_add(self, var, add, out_scale, out_zp, where) -> None:
         a, b = self.dq(add.args[0]), self.dq(add.args[1])
@@ -391,7 +390,7 @@ class _Lowering:
         hi = min(127, math.floor(float(call.args[2].value)))
         if src not in self.emitted:
             raise self.error(call, where + " (clip of a tensor that no supported operator produced)")
-        op, args = self.emitted[src]
+        op, args, choice = self.emitted[src]
         if not hasattr(op, "act_min"):
             raise self.error(call, where + f" (clip after '{op.kind}' cannot be fused)")
         if (lo, hi) == (op.act_min, op.act_max) or self.users.get(src, 0) > 1:
@@ -402,7 +401,7 @@ class _Lowering:
             return True
         fused = type(op)(**{**op.__dict__, "act_min": max(lo, op.act_min), "act_max": min(hi, op.act_max)})
         n_in = fused.num_inputs
-        self.emit(var, fused, list(args[:n_in]), list(args[n_in:]))
+        self.emit(var, fused, list(args[:n_in]), list(args[n_in:]), choice)
         return True
 
     def input_qparams(self, func: relax.Function) -> tuple[float, int] | None:
@@ -444,7 +443,7 @@ class _Lowering:
         attrs = {"global_symbol": "main"}
         in_qp = self.input_qparams(func)
         if in_qp is not None:
-            attrs["mcunet.input_qparams"] = [float(in_qp[0]), float(in_qp[1])]
+            attrs[INPUT_QPARAMS] = [float(in_qp[0]), float(in_qp[1])]
         with self.bb.function("main", list(func.params), attrs=attrs):
             with self.bb.dataflow():
                 for block in func.body.blocks:

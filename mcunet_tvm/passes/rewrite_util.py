@@ -1,4 +1,4 @@
-"""Helpers shared by the passes that rebuild ``main`` binding by binding."""
+"""Helpers shared by the passes: rebuilding ``main`` binding by binding, regenerating kernels."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from collections.abc import Callable
 
 import tvm
 from tvm import relax
+
+from ..kernels import KernelChoice, build_kernel
+from ..kernels.choice import choice_of, is_stub, op_of
+from ..ops import OpDesc
 
 
 @relax.expr_functor.mutator
@@ -31,3 +35,27 @@ def function_attrs(func: relax.Function) -> dict:
 def module_pass(fn: Callable[[tvm.IRModule], tvm.IRModule], name: str) -> tvm.transform.Pass:
     """Wrap a module-to-module function as a ``tvm.transform.Pass``."""
     return tvm.transform.module_pass(lambda mod, _ctx: fn(mod), opt_level=0, name=name)
+
+
+def rechoose_kernels(
+    mod: tvm.IRModule, choose: Callable[[OpDesc, KernelChoice], KernelChoice | None], names: set[str] | None = None
+) -> tvm.IRModule:
+    """``mod`` with every kernel (of ``names``, default all) whose choice ``choose`` changes
+    regenerated: same name, same graph.
+
+    ``choose(op, choice)`` returns the new choice, or None (or the same choice) to keep the
+    kernel; stubs stay stubs.
+    """
+    updates = {}
+    for gvar, func in mod.functions.items():
+        if not isinstance(func, tvm.tirx.PrimFunc) or (op := op_of(func)) is None:
+            continue
+        if names is not None and gvar.name_hint not in names:
+            continue
+        old = choice_of(func)
+        new = choose(op, old)
+        if new is not None and new != old:
+            updates[gvar] = build_kernel(op, new, light=gvar.name_hint if is_stub(func) else "")
+    if not updates:
+        return mod
+    return tvm.IRModule({gvar: updates.get(gvar, func) for gvar, func in mod.functions.items()}, attrs=mod.attrs)

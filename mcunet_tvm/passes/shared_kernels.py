@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import tvm
 
-from ..kernels import shared_kernel
-from .rewrite_util import module_pass
+from ..kernels import shared_choice
+from .rewrite_util import module_pass, rechoose_kernels
 
 
 def use_shared_kernels(mod: tvm.IRModule) -> tvm.IRModule:
-    """Replace every kernel that has a shape-generic form by it."""
-    updates = {}
-    for gvar, func in mod.functions.items():
-        if isinstance(func, tvm.tirx.PrimFunc) and (shared := shared_kernel(func)) is not None:
-            updates[gvar] = shared
-    if not updates:
-        return mod
-    functions = {gvar: updates.get(gvar, func) for gvar, func in mod.functions.items()}
-    return tvm.IRModule(functions, attrs=mod.attrs)
+    """Every kernel that has a shape-generic (or compact) form takes it (``kernels.shared_choice``)."""
+    return rechoose_kernels(mod, shared_choice)
 
 
 def UseSharedKernels() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)

@@ -16,7 +16,9 @@ to the image). Going forwards, every op is re-instantiated on its patch:
 Each patch ends with an :class:`~mcunet_tvm.ops.Insert` that writes the patch
 of S into S in place; the steps after the split are unchanged. Same
 arithmetic per output element, so the result is bit-exact with layer-based
-execution.
+execution. This module computes the plan (:func:`plan_patches`, pure data on
+the :class:`~mcunet_tvm.ir.Program` view); ``passes/patch_inference.py``
+rewrites the module with it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 
-from ..aot.program import KernelCall, Program
 from ..errors import UnsupportedModelError
+from ..ir import KernelCall, PatchInfo, Program
+from ..kernels import KernelChoice
 from ..ops import Add, Conv2D, InputRows, Insert, OpDesc, Pool2D
 
 #: (row0, row1, col0, col1), half-open, in the coordinates of a whole tensor
@@ -34,23 +37,15 @@ Region = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
-class PatchInfo:
-    """What a patch split did to the program."""
+class PatchPlan:
+    """The patch stage that replaces steps ``0..split_step``: its calls in order (tensor names
+    local to the plan; ``input`` names the model input), their shapes, and what the split did."""
 
-    split_step: int
-    split_tensor: str
-    grid: tuple[int, int]
-    #: steps of the new program that belong to the patch stage (they come first)
-    patch_stage_steps: int
-    layer_macs: int
-    macs: int
-    #: the model input is fetched band by band (``InputRows``) instead of held whole
-    stream_input: bool = False
-
-    @property
-    def mac_overhead(self) -> float:
-        """Extra MACs over layer-based execution, as a fraction of the whole network."""
-        return (self.macs - self.layer_macs) / max(self.layer_macs, 1)
+    calls: tuple[KernelCall, ...]
+    shapes: dict[str, tuple[int, ...]]
+    #: the plan's name of the assembled split tensor (the last ``Insert``'s output)
+    split: str
+    info: PatchInfo
 
 
 def split_bounds(size: int, parts: int) -> list[tuple[int, int]]:
@@ -103,7 +98,7 @@ def check_split(prog: Program, split_step: int) -> None:
     for i, call in enumerate(stage):
         op = call.op
         ok = isinstance(op, (Conv2D, Pool2D, Add)) and not op.windows and len(op.out_shape) == 4
-        if not ok or (isinstance(op, Conv2D) and op.inplace):
+        if not ok or call.choice.inplace:
             raise UnsupportedModelError(
                 f"step {i} ({op.kind} -> {call.output}) cannot run patch by patch",
                 where=f"patch stage ending at step {split_step}",
@@ -121,10 +116,8 @@ def check_split(prog: Program, split_step: int) -> None:
             )
 
 
-def patch_program(
-    prog: Program, split_step: int, grid: tuple[int, int], stream_input: bool = False
-) -> tuple[Program, PatchInfo]:
-    """``prog`` with its first ``split_step + 1`` steps run on a ``grid`` of patches.
+def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_input: bool = False) -> PatchPlan:
+    """The plan that runs the first ``split_step + 1`` steps of ``prog`` on a ``grid`` of patches.
 
     ``stream_input``: the model input is not kept whole; before each row of
     patches an ``InputRows`` step fetches the band of input rows that row
@@ -147,7 +140,7 @@ def patch_program(
     in_shape = prog.shapes[prog.input]
     shapes = {prog.input: in_shape}
     calls: list[KernelCall] = []
-    variants: dict[str, str] = {}  # op JSON -> kernel name (identical patch geometries share a kernel)
+    variants: dict[str, str] = {}  # op and choice -> kernel name (identical patch geometries share a kernel)
     assembled = None
     row_bounds = split_bounds(s_shape[1], rows)
     patches = [(r, c) for r in row_bounds for c in split_bounds(s_shape[2], cols)]
@@ -175,7 +168,7 @@ def patch_program(
             band_name = f"{prog.input}_rows{k // cols}"
             if k % cols == 0:  # first patch of its row: fetch the band
                 op = InputRows(in_shape=in_shape, out_shape=(1, b1 - b0, in_shape[2], in_shape[3]), row0=b0)
-                kernel = variants.setdefault(op.to_json(), f"input_rows_v{len(variants)}")
+                kernel = variants.setdefault(_key(op, KernelChoice()), f"input_rows_v{len(variants)}")
                 calls.append(KernelCall(kernel, op, (prog.input,), (), band_name))
                 shapes[band_name] = op.out_shape
             need[prog.input] = band
@@ -206,28 +199,27 @@ def patch_program(
             if isinstance(op, (Conv2D, Pool2D)):
                 fields["padding"] = pads
             new_op = dataclasses.replace(op, **fields)
-            kernel = variants.setdefault(new_op.to_json(), f"{call.kernel}_v{len(variants)}")
+            choice = call.choice.with_(simd=None)  # kernels are chosen for the patch geometry afterwards
+            kernel = variants.setdefault(_key(new_op, choice), f"{call.kernel}_v{len(variants)}")
             name = local(call.output)
             shapes[name] = new_op.out_shape
-            calls.append(KernelCall(kernel, new_op, tuple(local(i) for i in call.inputs), call.consts, name))
+            calls.append(KernelCall(kernel, new_op, tuple(local(i) for i in call.inputs), call.consts, name, choice))
         last = k == len(patches) - 1
         target = split if last else f"{split}_asm{k}"
         insert = Insert(
             in_shape=shapes[local(split)], out_shape=s_shape, offset=(r0, c0), first=assembled is None,
             in_scales=(stage[-1].op.out_scale,), out_scale=stage[-1].op.out_scale,
         )
-        kernel = variants.setdefault(insert.to_json(), f"insert_v{len(variants)}")
+        kernel = variants.setdefault(_key(insert, KernelChoice()), f"insert_v{len(variants)}")
         inputs = (local(split),) if assembled is None else (local(split), assembled)
         calls.append(KernelCall(kernel, insert, inputs, (), target))
         shapes[target] = s_shape
         assembled = target
-    stage_steps = len(calls)
-    rest = prog.calls[split_step + 1 :]
-    for call in rest:
-        for name in (*call.inputs, call.output):
-            shapes[name] = prog.shapes[name]
-        calls.append(call)
-    kernels = {c.kernel: prog.kernels[c.kernel] for c in rest if c.kernel in prog.kernels}
-    new = dataclasses.replace(prog, shapes=shapes, calls=calls, kernels=kernels, stream_input=stream_input)
-    info = PatchInfo(split_step, split, (rows, cols), stage_steps, prog.macs(), new.macs(), stream_input)
-    return new, info
+    layer_macs = prog.macs()
+    macs = layer_macs - sum(c.op.macs() for c in stage) + sum(c.op.macs() for c in calls)
+    info = PatchInfo(split_step, split, (rows, cols), len(calls), layer_macs, macs, stream_input)
+    return PatchPlan(tuple(calls), shapes, assembled, info)
+
+
+def _key(op: OpDesc, choice: KernelChoice) -> str:
+    return op.to_json() + choice.to_json()

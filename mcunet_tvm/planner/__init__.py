@@ -6,10 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 
 from .graph import Graph, Step, Tensor
-from .lifetimes import Interval, lifetimes, live_bytes_per_step, overlap_rules
+from .lifetimes import Interval, lifetimes, live_bytes, live_bytes_per_step, overlap_rules, peak_live_bytes
 from .offsets import ALIGN, Layout, assign_offsets
 
-__all__ = ["ALIGN", "Graph", "Interval", "Layout", "MemoryPlan", "Step", "Tensor", "plan_memory"]
+__all__ = ["ALIGN", "Graph", "Interval", "Layout", "MemoryPlan", "Step", "Tensor", "live_bytes", "peak_live_bytes",
+           "plan_memory"]
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,15 @@ class Graph:
 
     def storage_of(self, name: str) -> str:
         """The tensor whose storage ``name`` uses (follows reshape aliases)."""
+        return self.storage_map().get(name, name)
+
+    def storage_map(self) -> dict[str, str]:
+        """Every tensor -> the tensor whose storage it uses (one pass; for loops over many tensors)."""
         aliases = {s.output: s.alias_of for s in self.steps if s.alias_of}
-        while name in aliases:
-            name = aliases[name]
-        return name
+        base = {}
+        for name in self.tensors:
+            root = name
+            while root in aliases:
+                root = aliases[root]
+            base[name] = root
+        return base

@@ -32,9 +32,10 @@ def lifetimes(graph: Graph) -> dict[str, Interval]:
     n = len(graph.steps)
     first: dict[str, int] = {}
     last: dict[str, int] = {}
+    storage = graph.storage_map()
 
     def touch(name: str, step: int) -> None:
-        base = graph.storage_of(name)
+        base = storage.get(name, name)
         first[base] = min(first.get(base, step), step)
         last[base] = max(last.get(base, step), step)
 
@@ -56,10 +57,11 @@ def lifetimes(graph: Graph) -> dict[str, Interval]:
 def overlap_rules(graph: Graph, intervals: dict[str, Interval]) -> dict[tuple[str, str], int]:
     """(input storage, output storage) -> max offset delta, for inputs that die at their step."""
     rules: dict[tuple[str, str], int] = {}
+    storage = graph.storage_map()
     for i, step in enumerate(graph.steps):
-        out = graph.storage_of(step.output)
+        out = storage.get(step.output, step.output)
         for name, delta in step.overlap:
-            base = graph.storage_of(name)
+            base = storage.get(name, name)
             if base != out and intervals[base].last == i and intervals[out].first == i:
                 rules[(base, out)] = delta
     return rules
@@ -90,3 +92,14 @@ def live_bytes_per_step(
     for step, saved in best.values():
         live[step] -= saved
     return live
+
+
+def live_bytes(graph: Graph) -> list[int]:
+    """Bytes live at each step of ``graph`` as the planner counts them (lifetimes, provable overlaps)."""
+    intervals = lifetimes(graph)
+    return live_bytes_per_step(intervals, len(graph.steps), overlap_rules(graph, intervals))
+
+
+def peak_live_bytes(graph: Graph) -> int:
+    """The largest live total of any step: the lower bound of every arena layout."""
+    return max(live_bytes(graph), default=0)

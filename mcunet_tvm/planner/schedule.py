@@ -4,7 +4,11 @@ For a chain there is one order. Where the graph branches (parallel paths
 that later join), running one path to its narrow end before starting the
 next keeps fewer wide tensors alive. A dynamic programme over the sets of
 already executed steps finds the order with the smallest peak exactly; it
-falls back to the given order when the graph has too many such sets.
+falls back to the given order when the graph has too many such sets. The
+live bytes of a step are counted with the planner's lifetime model
+(:mod:`.lifetimes`: aliases folded, scratch live during its step, an output
+sharing bytes with an input that dies at its step), so the peak of an order
+here is the lower bound ``live_bytes`` gives the graph run in that order.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from functools import cache
 
 from .graph import Graph
+from .lifetimes import max_overlap
 
 MAX_STATES = 50_000
 
@@ -20,8 +25,9 @@ def peak_of(graph: Graph, order: list[int]) -> int:
     """Largest live total (tensor sizes, aliases folded) over the steps run in ``order``."""
     done: set[int] = set()
     peak = 0
+    storage = graph.storage_map()
     for i in order:
-        peak = max(peak, _live_at(graph, frozenset(done), i))
+        peak = max(peak, _live_at(graph, frozenset(done), i, storage))
         done.add(i)
     return peak
 
@@ -31,6 +37,7 @@ def best_order(graph: Graph) -> list[int]:
     n = len(graph.steps)
     producers = {graph.steps[i].output: i for i in range(n)}
     deps = [frozenset(producers[x] for x in s.inputs if x in producers) for s in graph.steps]
+    storage = graph.storage_map()
     states = 0
 
     @cache
@@ -45,7 +52,7 @@ def best_order(graph: Graph) -> list[int]:
         for i in range(n):
             if i in done or not deps[i] <= done:
                 continue
-            here = _live_at(graph, done, i)
+            here = _live_at(graph, done, i, storage)
             rest, order = solve(done | {i})
             cand = (max(here, rest), (i, *order))
             if best is None or cand[0] < best[0]:
@@ -65,15 +72,24 @@ class _SearchTooLargeError(Exception):
     pass
 
 
-def _live_at(graph: Graph, done: frozenset, i: int) -> int:
+def _live_at(graph: Graph, done: frozenset, i: int, storage: dict[str, str]) -> int:
     """Bytes live while step ``i`` runs after the steps in ``done`` (the planner's lifetime model)."""
     steps = graph.steps
-    base = graph.storage_of
+
+    def base(name: str) -> str:
+        return storage.get(name, name)
+
     available = {base(x) for x in graph.inputs} | {base(steps[j].output) for j in done}
     needed = {base(x) for k in range(len(steps)) if k not in done for x in steps[k].inputs}
     outputs = {base(o) for o in graph.outputs}
     live = {t for t in available if t in needed or t in outputs}
-    live.add(base(steps[i].output))
+    out = base(steps[i].output)
+    live.add(out)
     if steps[i].scratch:
         live.add(steps[i].scratch)
-    return sum(graph.tensors[t].nbytes for t in live)
+    later = {base(x) for k in range(len(steps)) if k not in done and k != i for x in steps[k].inputs}
+    saved = max((max_overlap(graph.tensors[src].nbytes, graph.tensors[out].nbytes, delta)
+                 for name, delta in steps[i].overlap
+                 if (src := base(name)) != out and out not in available and src not in later | outputs),
+                default=0)  # an output sharing bytes with an input that dies here (``overlap_rules``)
+    return sum(graph.tensors[t].nbytes for t in live) - saved

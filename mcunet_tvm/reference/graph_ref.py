@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..aot.program import KernelCall, Program
+from ..ir import KernelCall, Program
 from ..ops import Add, Conv2D, Dense, InputRows, Insert, Mean, Pad, Pool2D, Reshape, Softmax
 from ..quant.fixedpoint import AddParams
 from . import intops

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import tvm
+from tvm import relax
 
-from ..aot.program import KernelCall, Program, program_to_relax
 from ..errors import McunetError
+from ..ir import KernelCall, Program, emit_call, new_main
 from ..kernels.simd import SimdConfig, config_space, default_config, simd_supported
 from ..ops import OpDesc
 from ..targets import TargetSpec
@@ -58,22 +60,31 @@ def _rank(candidates: list[SimdConfig], op: OpDesc, db: TuningDatabase, target: 
     return [candidates[i] for i in np.argsort(pred, kind="stable")]
 
 
-def measure(target: TargetSpec, op: OpDesc, consts: tuple, cfg: SimdConfig, work: Path) -> int:
-    """Instructions of one layer with schedule ``cfg`` on QEMU; checks the output bit-exactly."""
+def layer_module(call: KernelCall) -> tvm.IRModule:
+    """An integer module of the one layer ``call`` (its kernel chosen afresh: no SIMD tile yet)."""
+    op = call.op
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(op.input_buffer_shape(0, tuple(op.in_shape)), "int8"))
+    with new_main(bb, x, {}) as result:
+        result(emit_call(bb, "layer", op, [x], call.consts, call.choice.with_(simd=None)))
+    return bb.get()
+
+
+def measure(target: TargetSpec, call: KernelCall, cfg: SimdConfig, work: Path) -> int:
+    """Instructions of the layer ``call`` with schedule ``cfg`` on QEMU; checks the output bit-exactly."""
     from .. import toolchain
     from ..pipeline import compile_relax
     from ..reference.graph_ref import run_reference
 
+    op = call.op
     shape = op.input_buffer_shape(0, tuple(op.in_shape))
-    prog = Program(shapes={"x": shape, "y": tuple(op.out_shape)}, input="x", output="y",
-                   calls=[KernelCall("layer", op, ("x",), consts, "y")])
-    compiled = compile_relax(program_to_relax(prog), target.mcpu, inplace=False, reorder=False,
+    compiled = compile_relax(layer_module(call), target.mcpu, inplace=False, reorder=False,
                              simd=True, schedule=lambda _: cfg)
     sources = compiled.write(work)
     objects = toolchain.compile_objects(target, sources, [work], work / "obj")
     exe = toolchain.link(target, objects, work / "layer.elf")
     x = np.random.default_rng(0).integers(-128, 128, shape, dtype=np.int8)
-    result = toolchain.run(target, exe, x.tobytes(), prog.nbytes("y"))
+    result = toolchain.run(target, exe, x.tobytes(), compiled.program.nbytes(compiled.program.output))
     if result.output != run_reference(compiled.program, x).tobytes():
         raise McunetError(f"schedule {cfg.to_json()} changed the results of a {op.kind} layer",
                           where=op.to_json(), hint="this is a compiler bug: please report it")
@@ -94,12 +105,12 @@ def tune_program(
                           hint="instruction counts come from QEMU: use e.g. --target cortex-m7")
     layers: dict[str, KernelCall] = {}
     for call in prog.calls:
-        if call.kernel and simd_supported(call.op):
-            layers.setdefault(call.op.to_json(), call)
+        if call.kernel and simd_supported(call.choice.realised(call.op)):
+            layers.setdefault(call.choice.realised(call.op).to_json(), call)
     new = 0
     with tempfile.TemporaryDirectory(prefix="mcunet-tune-") as tmp:
         for n, call in enumerate(layers.values()):
-            op = call.op
+            op = call.choice.realised(call.op)  # the database's layer key
             done = db.measured(target.name, op)
             budget = trials - len(done)
             if budget <= 0:
@@ -108,7 +119,7 @@ def tune_program(
             rest = [c for c in config_space(op) if c.to_json() not in done and c != default]
             order = ([default] if default.to_json() not in done else []) + _rank(rest, op, db, target.name, seed + n)
             for cfg in order[:budget]:
-                count = measure(target, op, call.consts, cfg, Path(tmp) / f"l{n}_{len(done) + new}")
+                count = measure(target, call, cfg, Path(tmp) / f"l{n}_{len(done) + new}")
                 db.record(target.name, op, cfg, count)
                 new += 1
                 db.save()

@@ -1,0 +1,275 @@
+"""Build a model end to end from Python: what ``build``, ``profile``, ``--tune`` and the NAS call.
+
+:func:`build` takes typed :class:`BuildOptions` (no argument strings), compiles the model
+through :func:`mcunet_tvm.pipeline.compile_relax`, writes the C sources, links the firmware,
+optionally runs it (QEMU or the host) and checks the output against the host reference and
+TF Lite Micro, and returns a :class:`BuildResult` whose ``report`` is what ``report.json``
+holds. Nothing is left claiming success on failure: ``report.json`` is written last, and
+removed first. The CLIs (``mcunet_tvm.build``, ``mcunet_tvm.profile``) only parse arguments
+into options and present the result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BudgetError, McunetError, ModelFileError
+
+#: ``BuildOptions.patch``: None (layer by layer), "auto", or (last step of the patch stage, (rows, cols))
+PatchSpec = str | tuple[int, tuple[int, int]] | None
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything one build needs (``python -m mcunet_tvm.build --help`` documents each)."""
+
+    model: str
+    out: Path
+    target: str = "cortex-m7"
+    run: bool = False
+    #: raw int8 input bytes (NHWC) for ``run``; None: a seeded random input
+    input: Path | None = None
+    seed: int = 0
+    calibration: Path | None = None
+    sram_budget: int | None = None
+    flash_budget: int | None = None
+    patch: PatchSpec = None
+    max_mac_overhead: float = 0.3
+    stream_input: bool = False
+    guards: bool = False
+    #: implies ``run``: per-operator instructions into ``profile.json``
+    profile: bool = False
+    #: "auto", "simd" or "plain"
+    kernels: str = "auto"
+    optimize: str = "speed"
+    tune: int = 0
+    tune_db: Path = Path("build") / "tuning.json"
+    #: receives progress lines of long work (tuning); None: silent
+    progress: Callable[[str], None] | None = field(default=None, compare=False)
+
+    def command_line(self) -> str:
+        """The ``python -m mcunet_tvm.build`` command that makes this build."""
+        args = ["--target", self.target, "--model", str(self.model), "--out", str(self.out)]
+        for flag, value in (("--calibration", self.calibration), ("--sram-budget", self.sram_budget),
+                            ("--flash-budget", self.flash_budget), ("--input", self.input)):
+            if value is not None:
+                args += [flag, str(value)]
+        if self.patch is not None:
+            args += ["--patch", self.patch if isinstance(self.patch, str)
+                     else f"{self.patch[1][0]}x{self.patch[1][1]}@{self.patch[0]}"]
+        args += [flag for flag, on in (("--run", self.run and not self.profile), ("--profile", self.profile),
+                                       ("--stream-input", self.stream_input), ("--guards", self.guards)) if on]
+        if self.optimize != "speed":
+            args += ["--optimize", self.optimize]
+        if self.kernels != "auto":
+            args += ["--kernels", self.kernels]
+        return "python -m mcunet_tvm.build " + " ".join(args)
+
+
+@dataclass
+class BuildResult:
+    """What a build produced: the report (``report.json``), the compiled model, the profile if measured."""
+
+    report: dict
+    compiled: object  # pipeline.CompiledModel
+    profile: dict | None = None
+
+    @property
+    def bit_exact(self) -> bool:
+        """Whether every reference the run was checked against agreed (True when nothing ran)."""
+        run = self.report.get("qemu") or self.report.get("host_run")
+        return not run or bool(run["bit_exact"] and run["bit_exact_layer_based"] and run.get("bit_exact_tflm", True))
+
+
+def input_bytes(options: BuildOptions, nbytes: int) -> bytes:
+    """The run's input: ``options.input``'s bytes (checked against the model's size) or a seeded random one."""
+    if options.input is None:
+        rng = np.random.default_rng(options.seed)
+        return rng.integers(-128, 128, nbytes, dtype=np.int8).tobytes()
+    try:
+        data = options.input.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(options.input)) from None
+    if len(data) != nbytes:
+        raise ModelFileError(
+            f"the input file has {len(data)} bytes but the model takes {nbytes} (int8, NHWC)",
+            where=str(options.input),
+        )
+    return data
+
+
+def build(options: BuildOptions) -> BuildResult:
+    """Compile (and with ``run`` execute) the model; writes ``options.out`` and returns the result."""
+    from . import toolchain
+    from .frontend import load_model
+    from .pipeline import HEADERS, compile_relax
+    from .planner.report import check_sram_budget, peak_step, step_table
+    from .presentation import plot_png
+    from .targets import get_target
+    from .tuning import TuningDatabase, tune_program
+
+    target = get_target(options.target)
+    toolchain.check_toolchain(target)
+    run = options.run or options.profile
+    if options.profile and not target.qemu_machine:
+        raise McunetError(
+            f"--profile needs an emulated Cortex-M target, not '{target.name}'",
+            where="--target",
+            hint="instruction counts come from QEMU's -icount clock: use e.g. --target cortex-m7",
+        )
+    out = options.out
+    report_path = out / "report.json"
+    report_path.unlink(missing_ok=True)
+
+    t0 = time.monotonic()
+    model = load_model(options.model, calibration=options.calibration)
+    db = TuningDatabase.load(options.tune_db) if options.tune or options.tune_db.exists() else None
+
+    def compile_model():
+        return compile_relax(
+            model.qdq_module,
+            target.mcpu,
+            guard_bytes=16 if options.guards else 0,
+            patch=options.patch,
+            max_mac_overhead=options.max_mac_overhead,
+            sram_budget=options.sram_budget,
+            simd={"auto": None, "simd": True, "plain": False}[options.kernels],
+            schedule=db.lookup(target.name) if db else None,
+            stream_input=options.stream_input,
+            optimize=options.optimize,
+        )
+
+    compiled = compile_model()
+    if options.tune:
+        tune_program(compiled.program, target, db, options.tune, progress=options.progress)
+        compiled = compile_model()
+    prog, plan = compiled.program, compiled.plan
+    graph = prog.memory_graph()
+    if options.sram_budget is not None:
+        check_sram_budget(graph, plan, options.sram_budget)
+    sources = compiled.write(out)
+    compile_s = time.monotonic() - t0
+
+    fw = out / "firmware"
+    objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
+    exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
+    flash = toolchain.flash_bytes(target, exe)
+    if options.flash_budget is not None and flash > options.flash_budget:
+        raise BudgetError(
+            f"the image needs {flash:,} B of flash but the budget is {options.flash_budget:,} B",
+            where=f"{exe} (model constants and kernels: {toolchain.object_flash_bytes(target, objects):,} B)",
+            hint="use a smaller model (width, depth, classes)",
+        )
+    table = step_table(graph, plan)
+    info = compiled.patch
+    stage_end = info.patch_stage_steps if info else None
+    plot_png(table, plan.arena_bytes, out / "memory.png", f"{model.name}: live activations per step", stage_end)
+    report: dict = {
+        "model": model.name,
+        "model_kind": model.kind,
+        "target": target.name,
+        "input_shape": list(prog.shapes[prog.input]),
+        "output_shape": list(prog.shapes[prog.output]),
+        "macs": prog.macs(),
+        "params": compiled.layer_program.params(),
+        "arena_bytes": plan.arena_bytes,
+        "arena_lower_bound_bytes": plan.lower_bound_bytes,
+        "flash_bytes": flash,
+        "model_flash_bytes": toolchain.object_flash_bytes(target, objects),
+        "code_bytes": toolchain.code_bytes(target, objects),  # kernels + entry point, no constants
+        "stack_bytes": None,
+        "compile_seconds": round(compile_s, 2),
+        "guards": bool(options.guards),
+        "files": sorted([*(p.name for p in sources), *HEADERS]),
+        "executable": str(exe.relative_to(out)),
+        "memory": {
+            "peak_step": peak_step(plan),
+            "strategy": plan.layout.strategy,
+            "proved_optimal": plan.layout.optimal,
+            "steps": table,
+        },
+        "patch": None if info is None else _patch_report(info, plan.live_bytes),
+        "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
+    }
+    profile = None
+    if run:
+        report["stack_bytes"], report_key, run_info, profile = _run(options, target, exe, model, compiled)
+        report.update({k: v for k, v in run_info.pop("tflm", {}).items()})
+        report[report_key] = run_info
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    return BuildResult(report, compiled, profile)
+
+
+def _run(options: BuildOptions, target, exe: Path, model, compiled):
+    """Run the firmware once; the output against the references; the profile when asked."""
+    from . import toolchain
+    from .op_profile import make_profile
+    from .reference.graph_ref import run_reference
+
+    prog, out = compiled.program, options.out
+    data = input_bytes(options, prog.nbytes(prog.input))
+    result = toolchain.run(target, exe, data, prog.nbytes(prog.output))
+    (out / "output.bin").write_bytes(result.output)
+    x = np.frombuffer(data, np.int8).reshape(prog.shapes[prog.input])
+    run_info: dict = {
+        "bit_exact": result.output == run_reference(prog, x).tobytes(),
+        "bit_exact_layer_based": result.output == run_reference(compiled.layer_program, x).tobytes(),
+        "instructions": result.instructions,
+        "machine": target.qemu_machine,
+    }
+    tflm = _tflm(model, compiled.layer_program, x)
+    if tflm is not None:
+        run_info["bit_exact_tflm"] = result.output == tflm.output.tobytes()
+        run_info["tflm"] = {"tflm_arena_bytes": tflm.arena_bytes, "tflm_tensor_arena_bytes": tflm.tensor_arena_bytes}
+    (out / "profile.json").unlink(missing_ok=True)
+    profile = None
+    if options.profile:
+        profile = make_profile(prog, result.step_instructions, result.instructions)
+        (out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+        run_info["instructions_per_mac"] = profile["instructions_per_mac"]
+    return result.stack_bytes, "qemu" if target.qemu_machine else "host_run", run_info, profile
+
+
+def _patch_report(info, live: list[int]) -> dict:
+    return {
+        "split_step": info.split_step,
+        "split_tensor": info.split_tensor,
+        "grid": list(info.grid),
+        "mac_overhead": round(info.mac_overhead, 4),
+        "layer_based_macs": info.layer_macs,
+        "patch_stage_steps": info.patch_stage_steps,
+        "patch_stage_peak_bytes": max(live[: info.patch_stage_steps]),
+        "rest_peak_bytes": max(live[info.patch_stage_steps :], default=0),
+        "stream_input": info.stream_input,
+    }
+
+
+def _tflm(model, prog, x: np.ndarray):
+    """TF Lite Micro on the same network: the .tflite itself, or our export of the integer program."""
+    from .export.tflite_writer import program_to_tflite
+    from .reference.tflm import run_tflm
+
+    if model.tflite_path is not None:
+        return run_tflm(model.tflite_path, x)
+    try:
+        return run_tflm(program_to_tflite(prog), x)
+    except McunetError:
+        return None  # not expressible in TFLite (e.g. a padding TFLite has no form for)
+
+
+def _kernel_summary(prog, db, target: str, aliases: dict[str, str]) -> dict:
+    """How many layers run SIMD micro-kernels (how many tuned), and how many C kernels they share."""
+    simd = [c for c in prog.calls if c.kernel and c.choice.simd is not None]
+    return {
+        "layers": sum(1 for c in prog.calls if c.kernel),
+        "kernel_functions": len({aliases.get(c.kernel, c.kernel) for c in prog.calls if c.kernel}),
+        "simd_layers": len(simd),
+        "tuned_layers": sum(1 for c in simd if db and db.best(target, c.choice.realised(c.op))),
+        "tune_db": str(db.path) if db else None,
+    }

@@ -1,0 +1,267 @@
+"""The integer IR: after lowering, one Relax module carries the network.
+
+``main`` is a straight line of ``R.call_tir(kernel, [activations..., constants...])``
+bindings and ``R.reshape`` views. Each kernel is a TIR PrimFunc tagged with
+its operator descriptor, its kernel choice and its signature
+(:mod:`mcunet_tvm.kernels.choice`); ``main``'s attributes record the input's
+quantisation (``mcunet.input_qparams``), a streamed input
+(``mcunet.stream_input``) and the patch split applied (``mcunet.patch``).
+Every pass of :mod:`mcunet_tvm.passes` rewrites this module and nothing else
+holds the network.
+
+This module writes it (:func:`emit_call`, :func:`new_main`) and reads it:
+:func:`program_of` gives the read-only :class:`Program` view the planner, the
+host reference and the C emitter consume. A *light* module has stub kernels
+(descriptor and choice, no body): the NAS and the patch search run the
+planning passes on it without generating code (:func:`lighten`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .kernels import KernelChoice, build_kernel
+from .kernels.choice import choice_of, is_stub, op_of, stub
+from .ops import Conv2D, Insert, OpDesc, Reshape
+from .planner import Graph, Step
+
+INPUT_QPARAMS = "mcunet.input_qparams"
+STREAM_INPUT = "mcunet.stream_input"
+PATCH = "mcunet.patch"
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    """What a patch split did to the program (``main``'s ``mcunet.patch`` attribute)."""
+
+    split_step: int
+    split_tensor: str
+    grid: tuple[int, int]
+    #: steps of the new program that belong to the patch stage (they come first)
+    patch_stage_steps: int
+    layer_macs: int
+    macs: int
+    #: the model input is fetched band by band (``InputRows``) instead of held whole
+    stream_input: bool = False
+
+    @property
+    def mac_overhead(self) -> float:
+        """Extra MACs over layer-based execution, as a fraction of the whole network."""
+        return (self.macs - self.layer_macs) / max(self.layer_macs, 1)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @staticmethod
+    def from_json(text: str) -> PatchInfo:
+        data = json.loads(text)
+        return PatchInfo(**{**data, "grid": tuple(data["grid"])})
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    """One step: ``output = kernel(inputs..., consts...)``."""
+
+    kernel: str  # name of the PrimFunc in the module ("" for a reshape view)
+    op: OpDesc
+    inputs: tuple[str, ...]
+    consts: tuple[np.ndarray, ...]
+    output: str
+    choice: KernelChoice = field(default_factory=KernelChoice)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A read-only view of an integer module: shapes, the calls in execution order, input and output."""
+
+    shapes: Mapping[str, tuple[int, ...]]
+    calls: tuple[KernelCall, ...]
+    input: str
+    output: str
+    kernels: Mapping[str, tvm.tirx.PrimFunc] = field(default_factory=dict)
+    #: (scale, zero point) of the int8 input, when the frontend recorded it
+    input_qparams: tuple[float, int] | None = None
+    #: the input is not in the arena: ``InputRows`` steps fetch bands of it from the application
+    stream_input: bool = False
+    #: the patch split applied to the module, if any
+    patch: PatchInfo | None = None
+
+    def nbytes(self, name: str) -> int:
+        return int(np.prod(self.shapes[name], dtype=np.int64))
+
+    def macs(self) -> int:
+        return sum(c.op.macs() for c in self.calls)
+
+    def params(self) -> int:
+        """Number of weights and biases (requantisation constants not counted)."""
+        return sum(int(a.size) for c in self.calls for a in c.consts[:2])
+
+    def memory_graph(self) -> Graph:
+        """The planner's view: tensor sizes and which step reads/writes what."""
+        graph = Graph(inputs=(self.input,), outputs=(self.output,))
+        for name in self.shapes:
+            streamed = self.stream_input and name == self.input
+            graph.add_tensor(name, 0 if streamed else self.nbytes(name))
+        for c in self.calls:
+            inplace = isinstance(c.op, Conv2D) and c.choice.inplace
+            alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
+            if isinstance(c.op, Insert) and not c.op.first:
+                alias = c.inputs[1]  # patches are written into the tensor being assembled
+            overlap = tuple((c.inputs[i], d) for i, d in c.choice.overlap(c.op)) if c.kernel else ()
+            scratch = None
+            scratch_bytes = c.choice.scratch_bytes(c.op) if c.kernel else 0
+            if scratch_bytes:
+                scratch = scratch_name(c.output)
+                graph.add_tensor(scratch, scratch_bytes)
+            graph.steps.append(
+                Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap, scratch=scratch)
+            )
+        return graph
+
+
+def scratch_name(output: str) -> str:
+    """Name of the scratch tensor of the step that writes ``output``."""
+    return f"{output}_scratch"
+
+
+# ---- reading -----------------------------------------------------------------------------------
+def bindings(mod: tvm.IRModule) -> list[relax.Binding]:
+    """The bindings of ``main`` in order."""
+    return [b for block in mod["main"].body.blocks for b in block.bindings]
+
+
+def main_attrs(mod: tvm.IRModule) -> dict:
+    """The attributes of ``main`` as a plain dict."""
+    func = mod["main"]
+    return {k: func.attrs[k] for k in func.attrs.keys()} if func.attrs is not None else {}
+
+
+def patch_of(mod: tvm.IRModule) -> PatchInfo | None:
+    """The patch split recorded on ``main``, if any."""
+    attrs = main_attrs(mod)
+    return PatchInfo.from_json(str(attrs[PATCH])) if PATCH in attrs else None
+
+
+def is_call(value, name: str) -> bool:
+    """Whether ``value`` is a call of the Relax operator ``name``."""
+    return isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name == name
+
+
+def program_of(mod: tvm.IRModule) -> Program:
+    """The :class:`Program` view of the integer module ``mod``."""
+    func = mod["main"]
+    if len(func.params) != 1:
+        raise ValueError("exactly one model input is supported")
+    names: dict[relax.Var, str] = {func.params[0]: "input"}
+
+    def name_of(expr: relax.Expr) -> str:
+        if expr not in names:
+            raise ValueError(f"unexpected non-activation argument {expr}")
+        return names[expr]
+
+    shapes = {"input": tuple(int(d) for d in func.params[0].ty.shape)}
+    calls: list[KernelCall] = []
+    kernels: dict[str, tvm.tirx.PrimFunc] = {}
+    for binding in bindings(mod):
+        var, value = binding.var, binding.value
+        if isinstance(value, relax.Var):
+            names[var] = name_of(value)
+            continue
+        out = f"t{len(calls)}"
+        names[var] = out
+        shapes[out] = tuple(int(d) for d in var.ty.shape)
+        if is_call(value, "relax.call_tir"):
+            gvar = value.args[0]
+            kernel = mod[gvar]
+            op = op_of(kernel)
+            args = list(value.args[1].fields)
+            acts = tuple(name_of(a) for a in args[: op.num_inputs])
+            consts = tuple(a.value.numpy() for a in args[op.num_inputs :])
+            kernels[gvar.name_hint] = kernel
+            calls.append(KernelCall(gvar.name_hint, op, acts, consts, out, choice_of(kernel)))
+        elif is_call(value, "relax.reshape"):
+            src = name_of(value.args[0])
+            calls.append(KernelCall("", Reshape(shapes[src], shapes[out]), (src,), (), out))
+        else:
+            raise ValueError(f"unexpected binding in lowered main: {value}")
+    attrs = main_attrs(mod)
+    qparams = None
+    if INPUT_QPARAMS in attrs:
+        scale, zp = (float(v) for v in attrs[INPUT_QPARAMS])
+        qparams = (scale, int(zp))
+    return Program(shapes, tuple(calls), "input", name_of(func.body.body), kernels, qparams,
+                   bool(attrs.get(STREAM_INPUT, False)), patch_of(mod))
+
+
+def is_integer(mod: tvm.IRModule) -> bool:
+    """True if ``main`` is already lowered: only kernel calls, reshapes and aliases."""
+    for binding in bindings(mod):
+        value = binding.value
+        if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op):
+            if value.op.name not in ("relax.call_tir", "relax.reshape"):
+                return False
+    return True
+
+
+def is_light(mod: tvm.IRModule) -> bool:
+    """Whether the module's kernels are stubs (planning only, see :func:`lighten`)."""
+    return any(is_stub(f) for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc))
+
+
+def lighten(mod: tvm.IRModule) -> tvm.IRModule:
+    """``mod`` with every kernel replaced by its stub: the same network and choices, no code."""
+    functions = {
+        gvar: stub(op_of(f), choice_of(f), _signature(f), gvar.name_hint) if isinstance(f, tvm.tirx.PrimFunc) else f
+        for gvar, f in mod.functions.items()
+    }
+    return tvm.IRModule(functions, attrs=mod.attrs)
+
+
+def _signature(func):
+    from .kernels.choice import SIGNATURE_ATTR, Signature, signature_of
+
+    return signature_of(func) if func.attrs is not None and SIGNATURE_ATTR in func.attrs else Signature(())
+
+
+# ---- writing -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def new_main(bb: relax.BlockBuilder, param: relax.Var, attrs: dict) -> Iterator[Callable[[relax.Expr], None]]:
+    """Build ``main(param)`` with ``attrs`` in ``bb``, its bindings in one dataflow block; the
+    context yields the function that sets its result::
+
+        with new_main(bb, x, attrs) as result:
+            result(emit_call(bb, ...))
+    """
+    outputs: list[relax.Expr] = []
+    with bb.function("main", [param], attrs=attrs):
+        with bb.dataflow():
+            yield outputs.append
+            if len(outputs) != 1:
+                raise ValueError("main needs exactly one result")
+            out = bb.emit_output(outputs[0])
+        bb.emit_func_output(out)
+
+
+def emit_call(
+    bb: relax.BlockBuilder,
+    name: str,
+    op: OpDesc,
+    inputs: list[relax.Expr],
+    consts: list[np.ndarray] | tuple[np.ndarray, ...],
+    choice: KernelChoice | None = None,
+    light: bool = False,
+    kernel: tvm.tirx.PrimFunc | None = None,
+) -> relax.Expr:
+    """Emit ``op`` as a kernel call: ``kernel`` (or one generated from ``op`` and ``choice``; a stub
+    when ``light``) added to the module as ``name``."""
+    func = kernel if kernel is not None else build_kernel(op, choice, light=name if light else "")
+    gvar = bb.add_func(func, name)
+    args = list(inputs) + [relax.const(c) for c in consts]
+    return bb.emit(relax.call_tir(gvar, args, relax.TensorType(op.out_shape, "int8")))

@@ -1,0 +1,182 @@
+"""Which kernel a layer runs: one typed choice per layer, made by the passes, serialised here only.
+
+An operator descriptor (:mod:`mcunet_tvm.ops`) says what the model computes. A
+:class:`KernelChoice` says how this compiler computes it: the SIMD or Helium
+tile (``simd``), the fast requantisation where the constants allow it, the
+in-place depthwise variant, the width of a depthwise ring, and the compact
+forms of ``--optimize size``. Passes decide it (``LowerQDQToInteger`` the
+requantisation form, ``InplaceDepthwise``, ``UseSimdKernels``,
+``UseSharedKernels``, ``NarrowPeakRings`` the rest); the kernel generators,
+the memory planner and the entry-point emitter only read it. The choice owns
+what follows from it: the scratch a kernel takes in the arena
+(:meth:`KernelChoice.scratch_bytes`), how its output may overlap its input
+(:meth:`KernelChoice.overlap`), and how its constants are packed
+(:meth:`KernelChoice.consts`).
+
+Every fact a kernel PrimFunc carries is written and read by this module:
+
+- ``mcunet.op``: the op descriptor (JSON),
+- ``mcunet.kernel``: the kernel choice (JSON),
+- ``mcunet.signature``: the role of each parameter, in order (:class:`Signature`),
+- ``mcunet.stub``: a kernel without a body (a *light* module: planning without generating
+  code); its value is the kernel's name, so stubs of distinct kernels stay distinct functions.
+
+``mcunet.no_preschedule`` (``common.NO_PRESCHEDULE``) is a code generation flag of the
+generated body, set by the generators and read by the C renderer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from dataclasses import dataclass
+
+from tvm import tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
+
+from ..ops import OpDesc, op_from_json
+from .simd import SimdConfig
+
+OP_ATTR = "mcunet.op"
+CHOICE_ATTR = "mcunet.kernel"
+SIGNATURE_ATTR = "mcunet.signature"
+STUB_ATTR = "mcunet.stub"
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """How one layer's kernel is generated (defaults: the plain TIR kernel)."""
+
+    #: SIMD (DSP) or, with ``helium``, MVE tile of a conv2d/dense kernel; None: plain TIR
+    simd: SimdConfig | None = None
+    #: conv2d/dense: every shift is a right shift and no int8 input drives |acc| to 2^30, so the
+    #: shorter, equal rounding of ``kernels.requant`` applies (decided from the constants at lowering)
+    fast_requant: bool = False
+    #: depthwise: the output overwrites the dying input channel by channel (``InplaceDepthwise``)
+    inplace: bool = False
+    #: depthwise row kernel: its ring may hold int16 (False where that would set the arena's peak)
+    wide_ring: bool = True
+    #: depthwise: a small image runs tap by tap with every pixel unrolled (``--optimize size``: not)
+    unroll_small_image: bool = True
+    #: depthwise: the compact form (one output pair per iteration, ``--optimize size``)
+    compact: bool = False
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps(data, sort_keys=True)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def from_json(text: str) -> KernelChoice:
+        data = json.loads(text)
+        simd = data.pop("simd")
+        return KernelChoice(simd=SimdConfig(**simd) if simd is not None else None, **data)
+
+    def with_(self, **changes) -> KernelChoice:
+        """This choice with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def realised(self, op: OpDesc) -> OpDesc:
+        """``op`` with the descriptor fields its generator reads today (transitional: the generators
+        still take the choice's fields on the descriptor)."""
+        fields = {f.name for f in dataclasses.fields(op)}
+        values = {k: getattr(self, k) for k in ("fast_requant", "inplace", "wide_ring", "unroll_small_image")
+                  if k in fields}
+        return dataclasses.replace(op, **values)
+
+    def scratch_bytes(self, op: OpDesc) -> int:
+        """Arena scratch the kernel takes (parameter role ``scratch``), live during its step only:
+        the depthwise row ring or in-place channel buffer, or a SIMD kernel's widened input windows."""
+        from .simd import staged_input_bytes
+
+        return self.realised(op).scratch_bytes() or staged_input_bytes(self.realised(op), self.simd)
+
+    def overlap(self, op: OpDesc) -> tuple[tuple[int, int], ...]:
+        """(input index, max offset delta) pairs where the output may overwrite a dying input."""
+        from . import output_overlap
+
+        return output_overlap(op, self.simd)
+
+    def consts(self, op: OpDesc, consts) -> list[tuple[str, object]]:
+        """The constant arrays the kernel takes, as (name, values), from the op's semantic constants."""
+        from . import kernel_consts
+
+        return kernel_consts(self.realised(op), consts, self.simd)
+
+    def describe(self) -> str:
+        """How the kernel was generated: plain TIR, a SIMD (DSP) or Helium tile, shared or not."""
+        if self.simd is None:
+            return "plain"
+        kind = "helium" if self.simd.helium else "simd"
+        return f"{kind} {self.simd.pixels}x{self.simd.channels}" + (" shared" if self.simd.shared else "")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The role of each parameter of a kernel, in PrimFunc order (the calling convention).
+
+    Roles: ``input`` (an activation; ``index`` = which input of the op), ``const`` (``index`` =
+    which packed constant array, :meth:`KernelChoice.consts`), ``scratch`` (arena working memory),
+    ``output``, and ``scalar`` (an int32 layer value of a shape-generic kernel, ``value`` passed
+    by the entry point).
+    """
+
+    roles: tuple[tuple[str, int], ...]
+
+    def to_json(self) -> str:
+        return json.dumps([list(r) for r in self.roles])
+
+    @staticmethod
+    def from_json(text: str) -> Signature:
+        return Signature(tuple((str(role), int(v)) for role, v in json.loads(text)))
+
+
+def tag(func: tirx.PrimFunc, op: OpDesc, choice: KernelChoice, signature: Signature) -> tirx.PrimFunc:
+    """``func`` carrying its descriptor, choice and signature."""
+    return func.with_attrs({OP_ATTR: op.to_json(), CHOICE_ATTR: choice.to_json(), SIGNATURE_ATTR: signature.to_json()})
+
+
+def _attr(func, name: str):
+    if func is None or func.attrs is None or name not in func.attrs:
+        return None
+    return func.attrs[name]
+
+
+def op_of(func: tirx.PrimFunc | None) -> OpDesc | None:
+    """The op descriptor a kernel computes (None: not one of ours)."""
+    text = _attr(func, OP_ATTR)
+    return op_from_json(str(text)) if text is not None else None
+
+
+def choice_of(func: tirx.PrimFunc | None) -> KernelChoice:
+    """The kernel choice of ``func`` (the plain kernel's if none is recorded)."""
+    text = _attr(func, CHOICE_ATTR)
+    return KernelChoice.from_json(str(text)) if text is not None else KernelChoice()
+
+
+def signature_of(func: tirx.PrimFunc) -> Signature:
+    text = _attr(func, SIGNATURE_ATTR)
+    if text is None:
+        raise ValueError("kernel has no recorded signature")
+    return Signature.from_json(str(text))
+
+
+def is_stub(func: tirx.PrimFunc | None) -> bool:
+    """Whether ``func`` is a kernel without a body (a light module's)."""
+    return _attr(func, STUB_ATTR) is not None
+
+
+def stub(op: OpDesc, choice: KernelChoice, signature: Signature, name: str) -> tirx.PrimFunc:
+    """Kernel ``name`` without a body: the descriptor, choice and signature only (planning, no code)."""
+    return _stub(op.to_json(), choice.to_json(), signature.to_json(), name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stub(op: str, choice: str, signature: str, name: str) -> tirx.PrimFunc:
+    with IRBuilder() as builder, T.prim_func():
+        T.func_name("stub")
+        T.func_attr({STUB_ATTR: name})
+        T.evaluate(0)
+    return builder.get().with_attrs({OP_ATTR: op, CHOICE_ATTR: choice, SIGNATURE_ATTR: signature})
