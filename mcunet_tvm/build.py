@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from .api import BuildOptions, PatchSpec
+from .api import BuildOptions, BuildResult, PatchSpec
 from .errors import DeviceRunError, McunetError
 
 
@@ -157,24 +158,34 @@ def _parse_patch(text: str) -> PatchSpec:
     return int(match.group(3)), (rows, cols)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_cli(options: BuildOptions, present: Callable[[BuildResult], None]) -> int:
+    """Build ``options``, ``present`` the result; the exit code (2: a user error, 1: not bit-exact)."""
     from .api import build
-    from .presentation import build_summary, text_bars
 
-    args = parse_args(argv)
     try:
-        result = build(options_from_args(args))
+        result = build(options)
     except McunetError as err:
         print(err.format(), file=sys.stderr)
         return err.exit_code
-    report = result.report
-    if not args.quiet:
-        print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
-    print(build_summary(report))
+    present(result)
     if not result.bit_exact:
         print(DeviceRunError("the device output differs from the reference").format(), file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .presentation import build_summary, text_bars
+
+    args = parse_args(argv)
+
+    def present(result: BuildResult) -> None:
+        report = result.report
+        if not args.quiet:
+            print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
+        print(build_summary(report))
+
+    return run_cli(options_from_args(args), present)
 
 
 if __name__ == "__main__":

@@ -126,89 +126,88 @@ def optimisation_passes(
     return tvm.transform.Sequential(passes, name="mcunet.OptimisationPasses")
 
 
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How :func:`optimise` (and so :func:`compile_relax`) compiles; each field is documented there."""
+
+    mcpu: str | None = "cortex-m7"
+    inplace: bool = True
+    reorder: bool = True
+    patch: str | tuple[int, tuple[int, int]] | None = None
+    max_mac_overhead: float = 0.3
+    sram_budget: int | None = None
+    simd: bool | None = None
+    schedule: ScheduleFn | None = None
+    stream_input: bool = False
+    optimize: str = "speed"
+
+    def isa(self) -> str:
+        """Which kernels to generate: the core's (:func:`kernel_isa`) unless ``simd`` forces them."""
+        isa = kernel_isa(self.mcpu)
+        if self.simd is None:
+            return isa
+        return ("mve" if isa == "mve" else "dsp") if self.simd else "plain"
+
+
 def optimise(
-    mod: tvm.IRModule,
-    mcpu: str | None = "cortex-m7",
-    inplace: bool = True,
-    reorder: bool = True,
-    patch: str | tuple[int, tuple[int, int]] | None = None,
-    max_mac_overhead: float = 0.3,
-    sram_budget: int | None = None,
-    simd: bool | None = None,
-    schedule: ScheduleFn | None = None,
-    stream_input: bool = False,
-    optimize: str = "speed",
-    isa: str | None = None,
-    light: bool = False,
+    mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False
 ) -> tuple[tvm.IRModule, Program]:
     """The pipeline up to the final integer module: lowering, patches, :func:`optimisation_passes`.
 
-    Arguments as :func:`compile_relax`; ``isa`` overrides the kernels ``mcpu`` and ``simd``
-    pick; ``light``: plan with stub kernels (no code generated: the NAS, benchmarks of the
-    planner). Returns the module and the view of the layer-based module before patching.
+    ``isa`` overrides the kernels the options pick; ``light``: plan with stub kernels (no code
+    generated: the NAS, benchmarks of the planner). Returns the module and the view of the
+    layer-based module before patching.
     """
+    o = options or PipelineOptions()
     integer = mod if is_integer(mod) else lower_to_integer(mod)
     if light:
         integer = lighten(integer)
     layer_program = program_of(integer)
+    patch = o.patch
     if patch == "auto":
-        choice = choose_patch(integer, max_mac_overhead, sram_budget, stream_input)
+        choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input)
         patch = (choice.split_step, choice.grid) if choice else None
-    if stream_input and patch is None:
+    if o.stream_input and patch is None:
         raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
                                     hint="add --patch auto (or RxC@STEP); no valid patch split exists otherwise")
     if patch is not None:
         split_step, grid = patch
-        integer = patch_inference(integer, split_step, grid, stream_input)
-    if isa is None:
-        isa = kernel_isa(mcpu)
-        if simd is not None:
-            isa = ("mve" if isa == "mve" else "dsp") if simd else "plain"
-    return optimisation_passes(isa, inplace, reorder, optimize, schedule)(integer), layer_program
+        integer = patch_inference(integer, split_step, grid, o.stream_input)
+    passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
+    return passes(integer), layer_program
 
 
-def compile_relax(
-    mod: tvm.IRModule,
-    mcpu: str | None = "cortex-m7",
-    inplace: bool = True,
-    guard_bytes: int = 0,
-    reorder: bool = True,
-    patch: str | tuple[int, tuple[int, int]] | None = None,
-    max_mac_overhead: float = 0.3,
-    sram_budget: int | None = None,
-    simd: bool | None = None,
-    schedule: ScheduleFn | None = None,
-    stream_input: bool = False,
-    optimize: str = "speed",
-) -> CompiledModel:
+def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0,
+                  **options) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
         mod: a Relax module whose ``main`` takes one int8 NHWC tensor, as the
             TFLite and PyTorch frontends of mcunet-tvm produce.
         mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
-        inplace: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs).
-        reorder: run the steps in the topological order with the lowest peak of live bytes.
         guard_bytes: test builds: guard zones around the arena and every tensor, checked after
             every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
-        patch: patch-based inference: ``None`` (layer by layer), ``"auto"`` (search the split
-            and grid, see :func:`~mcunet_tvm.patching.search.choose_patch`), or
-            ``(split_step, (rows, cols))``.
-        max_mac_overhead: ``"auto"`` only: cap on the extra MACs, as a fraction.
-        sram_budget: ``"auto"`` only: pick the least overhead whose peak fits this many bytes.
-        simd: use the SIMD micro-kernels (``UseSimdKernels``); default: when ``mcpu`` has DSP.
-        schedule: per-layer SIMD schedule choice (e.g. a tuning database's ``lookup``).
-        stream_input: with ``patch``: the input is not kept in the arena; before each row of
-            patches the entry point calls ``mcunet_read_input_rows`` for the rows it needs.
-        optimize: ``"speed"`` (kernels specialised to each layer) or ``"size"`` (kernels take
-            layer sizes at run time and layers share them: less flash, a few % more instructions).
+        options: the fields of :class:`PipelineOptions`:
+
+            - ``inplace``: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs);
+            - ``reorder``: run the steps in the topological order with the lowest peak of live bytes;
+            - ``patch``: patch-based inference: ``None`` (layer by layer), ``"auto"`` (search the
+              split and grid, see :func:`~mcunet_tvm.patching.search.choose_patch`), or
+              ``(split_step, (rows, cols))``;
+            - ``max_mac_overhead``: ``"auto"`` only: cap on the extra MACs, as a fraction;
+            - ``sram_budget``: ``"auto"`` only: pick the least overhead whose peak fits this many bytes;
+            - ``simd``: use the SIMD micro-kernels (``UseSimdKernels``); default: when ``mcpu`` has DSP;
+            - ``schedule``: per-layer SIMD schedule choice (e.g. a tuning database's ``lookup``);
+            - ``stream_input``: with ``patch``: the input is not kept in the arena; before each row of
+              patches the entry point calls ``mcunet_read_input_rows`` for the rows it needs;
+            - ``optimize``: ``"speed"`` (kernels specialised to each layer) or ``"size"`` (kernels take
+              layer sizes at run time and layers share them: less flash, more instructions).
 
     Returns:
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
-    integer, layer_program = optimise(mod, mcpu, inplace, reorder, patch, max_mac_overhead, sram_budget, simd,
-                                      schedule, stream_input, optimize)
+    integer, layer_program = optimise(mod, PipelineOptions(mcpu=mcpu, **options))
     program = program_of(integer)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel

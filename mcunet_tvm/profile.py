@@ -12,31 +12,23 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .errors import DeviceRunError, McunetError
-
 
 def main(argv: list[str] | None = None) -> int:
-    from .api import build
-    from .build import options_from_args, parse_args
+    from .build import options_from_args, parse_args, run_cli
     from .presentation import build_summary, format_profile
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a == "--out" or a.startswith("--out=") for a in argv):
         argv += ["--out", str(Path("build") / "profile")]
     options = dataclasses.replace(options_from_args(parse_args(argv)), run=True, profile=True)
-    try:
-        result = build(options)
-    except McunetError as err:
-        print(err.format(), file=sys.stderr)
-        return err.exit_code
-    print(build_summary(result.report))
-    print()
-    print(format_profile(result.profile))
-    print(f"\nwritten: {options.out / 'profile.json'}")
-    if not result.bit_exact:
-        print(DeviceRunError("the device output differs from the reference").format(), file=sys.stderr)
-        return 1
-    return 0
+
+    def present(result) -> None:
+        print(build_summary(result.report))
+        print()
+        print(format_profile(result.profile))
+        print(f"\nwritten: {options.out / 'profile.json'}")
+
+    return run_cli(options, present)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,10 @@ PUBLISHED = {
 def plan(name: str, qdq, inplace: bool):
     """The compiler's pipeline with plain kernels (light: no code generated), then the arena."""
     from mcunet_tvm.ir import program_of
-    from mcunet_tvm.pipeline import optimise
+    from mcunet_tvm.pipeline import PipelineOptions, optimise
     from mcunet_tvm.planner import plan_memory
 
-    prog = program_of(optimise(qdq, isa="plain", inplace=inplace, reorder=False, light=True)[0])
+    prog = program_of(optimise(qdq, PipelineOptions(inplace=inplace, reorder=False), isa="plain", light=True)[0])
     return prog, plan_memory(prog.memory_graph())
 
 

@@ -29,7 +29,7 @@ def main() -> int:
     from mcunet_tvm.frontend import load_model
     from mcunet_tvm.ir import lighten, program_of
     from mcunet_tvm.patching.search import choose_patch
-    from mcunet_tvm.pipeline import lower_to_integer, optimise
+    from mcunet_tvm.pipeline import PipelineOptions, lower_to_integer, optimise
     from mcunet_tvm.planner import plan_memory
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,7 +46,8 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         integer = lighten(lower_to_integer(load_model(name).qdq_module))
-        layer = program_of(optimise(integer, isa="dsp", reorder=False)[0])  # the compiler's pipeline, on stubs
+        # the compiler's pipeline, on stub kernels
+        layer = program_of(optimise(integer, PipelineOptions(reorder=False), isa="dsp")[0])
         base = plan_memory(layer.memory_graph()).arena_bytes
         for cap, stream in [(c, m) for c in args.caps for m in modes]:
             mode = "streamed" if stream else "in arena"
@@ -57,7 +58,8 @@ def main() -> int:
                 print(f"| {name} | {cap:.0%} | {mode} | - | - | - | {base / 1024:.1f} | (layer-based is best) | "
                       f"1.0x | | {search_s:.1f} |")
                 continue
-            patched, _ = optimise(integer, isa="dsp", patch=(choice.split_step, choice.grid), stream_input=stream)
+            patched, _ = optimise(integer, PipelineOptions(patch=(choice.split_step, choice.grid), stream_input=stream),
+                                  isa="dsp")
             prog = program_of(patched)
             info = prog.patch
             plan = plan_memory(prog.memory_graph())
