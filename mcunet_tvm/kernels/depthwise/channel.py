@@ -18,13 +18,18 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ...ops import Conv2D
 from ..requant import requant_args
 
+#: a TIR value the emitters build expressions from
+Expr = tirx.Expr
+#: an index: a compile-time int or a TIR expression (a loop variable)
+Index = tirx.Expr | int
 
-def i32(v: int):
+
+def i32(v: int) -> Expr:
     """An int32 constant."""
     return tirx.const(v, "int32")
 
 
-def folded_bias(bias_k, taps: list, zp: int):
+def folded_bias(bias_k: Expr, taps: list, zp: int) -> Expr:
     """``bias - zp * sum(w)``: the input zero point folded out of every tap of a channel
     (``bias_k`` and ``taps`` as the kernel uses them, see :func:`scaled`)."""
     total = taps[0]
@@ -33,7 +38,7 @@ def folded_bias(bias_k, taps: list, zp: int):
     return T.bind(bias_k - i32(zp) * total)
 
 
-def scaled(value, doubled: bool):
+def scaled(value: Expr, doubled: bool) -> Expr:
     """A weight or bias as the kernel uses it: doubled (a weight still fits a 16-bit lane) where the
     requantisation takes ``2 acc`` (``requant.fast_requantize``): no doubling per output."""
     return T.bind(value * i32(2) if doubled else value)
@@ -71,7 +76,7 @@ class Geometry:
         return Geometry(h, w, c, oh, ow, *op.kernel, *op.strides, *op.dilation, op.padding[0], op.padding[1],
                         r0, c0, buf[2], math.prod(buf))
 
-    def x_index(self, r, q, k):
+    def x_index(self, r: Index, q: Index, k: Index) -> Index:
         """Element (row r, column q, channel k) of the op's input in the input buffer."""
         return ((r + self.r0) * self.bw + q + self.c0) * self.c + k
 

@@ -27,7 +27,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ...ops import Conv2D
 from ..common import NO_PRESCHEDULE, OUT, SCRATCH, pack_halves
 from ..requant import channel_requantizer, clamp_to_int8
-from .channel import ConstArgs, Geometry, folded_bias, i32, scaled
+from .channel import ConstArgs, Expr, Geometry, Index, folded_bias, i32, scaled
 from .plan import COMPACT, PlanItem, one_pair_per_iteration, row_plan
 
 
@@ -62,7 +62,7 @@ class RingChannel:
     packed: dict[tuple[int, int, int], Any] = field(default_factory=dict)
 
 
-def _channel(rk: RingKernel, k) -> RingChannel:
+def _channel(rk: RingKernel, k: Index) -> RingChannel:
     """Bind channel k's weights, folded bias and requantisation."""
     op, g, doubled = rk.op, rk.g, rk.op.fast_requant
     wk = [[scaled(rk.args.weight[(ki * g.kw + kj) * g.c + k].astype("int32"), doubled) for kj in range(g.kw)]
@@ -74,7 +74,7 @@ def _channel(rk: RingKernel, k) -> RingChannel:
     return RingChannel(k, wk, base, requant, pairs)
 
 
-def weight_reg(ch: RingChannel, ki: int, lo: int, hi: int):
+def weight_reg(ch: RingChannel, ki: int, lo: int, hi: int) -> Expr:
     """Taps (lo, hi) of kernel row ki in the bottom / top half of a register (-1: weight 0)."""
     if (ki, lo, hi) not in ch.packed:
         ch.packed[(ki, lo, hi)] = T.bind(pack_halves(ch.wk[ki][lo] if lo >= 0 else i32(0),
@@ -100,7 +100,7 @@ def pad_ring(rk: RingKernel) -> None:
             T.buffer_store(rk.ring, rk.zp_lane, [slot * rk.row_len + q])
 
 
-def load_row(rk: RingKernel, ch: RingChannel, r, slot) -> None:
+def load_row(rk: RingKernel, ch: RingChannel, r: Index, slot: Index) -> None:
     """Input row r of channel k into ``slot`` and ``slot + KH`` (the zero point outside the image)."""
     g, ring = rk.g, rk.ring
     dst = slot * rk.row_len + g.pl
@@ -124,7 +124,7 @@ def load_row(rk: RingKernel, ch: RingChannel, r, slot) -> None:
         gather(q)
 
 
-def mac(rk: RingKernel, ch: RingChannel, ki: int, p: int, word, lo: int, hi: int) -> None:
+def mac(rk: RingKernel, ch: RingChannel, ki: int, p: int, word: Expr, lo: int, hi: int) -> None:
     """Taps lo / hi (bottom / top half of ``word``) of kernel row ki into output p."""
     acc = rk.acc
     if lo >= 0 and hi >= 0:
@@ -136,7 +136,7 @@ def mac(rk: RingKernel, ch: RingChannel, ki: int, p: int, word, lo: int, hi: int
     T.buffer_store(acc, value, [p])
 
 
-def _kernel_row(rk: RingKernel, ch: RingChannel, row, at, ki: int, count: int) -> None:
+def _kernel_row(rk: RingKernel, ch: RingChannel, row: Index, at: Index, ki: int, count: int) -> None:
     """Kernel row ki of ``count`` outputs: each ring word read once, each lane widened once."""
     lane_bytes = rk.lane_bytes
     words, lanes = {}, {}
@@ -152,14 +152,14 @@ def _kernel_row(rk: RingKernel, ch: RingChannel, row, at, ki: int, count: int) -
             mac(rk, ch, ki, p, lanes[(word, lane)], lo, hi)
 
 
-def _store(rk: RingKernel, ch: RingChannel, i, j, value) -> None:
+def _store(rk: RingKernel, ch: RingChannel, i: Index, j: Index, value: Expr) -> None:
     """Output (i, j) of the channel, requantised."""
     g = rk.g
     q = clamp_to_int8(ch.requant(value), rk.op.act_min, rk.op.act_max)
     T.buffer_store(rk.out, q, [(i * g.ow + j) * g.c + ch.k])
 
 
-def outputs(rk: RingKernel, ch: RingChannel, i, j, rows: list, count: int) -> None:
+def outputs(rk: RingKernel, ch: RingChannel, i: Index, j: Index, rows: list, count: int) -> None:
     """``count`` (1 or 2) outputs of row i from column j (even); ``rows[ki]`` = ring words.
 
     The pair's words start at element ``j * stride``: stride 1 outputs share them."""
@@ -173,7 +173,7 @@ def outputs(rk: RingKernel, ch: RingChannel, i, j, rows: list, count: int) -> No
         _store(rk, ch, i, j + p, rk.acc[p])
 
 
-def _add_rows(rk: RingKernel, ch: RingChannel, i, inside: bool) -> None:
+def _add_rows(rk: RingKernel, ch: RingChannel, i: Index, inside: bool) -> None:
     """The input rows output row i adds to the window (past the image: zero point rows)."""
     g, stride = rk.g, rk.g.sh
     for u in range(stride):
@@ -189,7 +189,7 @@ def _add_rows(rk: RingKernel, ch: RingChannel, i, inside: bool) -> None:
                     load_row(rk, ch, g.h, slot)  # any row past the image: zeros
 
 
-def output_row(rk: RingKernel, ch: RingChannel, i, inside: bool) -> None:
+def output_row(rk: RingKernel, ch: RingChannel, i: Index, inside: bool) -> None:
     """Output row i: its new input rows into the ring, then its outputs pair by pair."""
     g, ow = rk.g, rk.g.ow
     _add_rows(rk, ch, i, inside)
@@ -209,7 +209,7 @@ def output_row(rk: RingKernel, ch: RingChannel, i, inside: bool) -> None:
         outputs(rk, ch, i, ow - 1, rows, 1)
 
 
-def channel_body(rk: RingKernel, k) -> None:
+def channel_body(rk: RingKernel, k: Index) -> None:
     """Channel k: the rows above output row 0 into the ring, then every output row."""
     g, stride = rk.g, rk.g.sh
     ch = _channel(rk, k)

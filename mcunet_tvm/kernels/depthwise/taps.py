@@ -26,7 +26,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ...ops import Conv2D
 from ..common import OUT, SCRATCH, pack_halves
 from ..requant import channel_requantizer, clamp_to_int8
-from .channel import ConstArgs, Geometry, folded_bias, i32, scaled
+from .channel import ConstArgs, Expr, Geometry, Index, folded_bias, i32, scaled
 from .plan import COMPACT, ZP_TAPS_SLACK, interior
 
 
@@ -58,7 +58,7 @@ class TapChannel:
     packed: list  # the weights as halfword pairs
 
 
-def _channel(kt: TapKernel, k) -> TapChannel:
+def _channel(kt: TapKernel, k: Index) -> TapChannel:
     """Bind channel k's weights, bias, folded bias, requantisation and weight pairs."""
     op, g, doubled = kt.op, kt.g, kt.op.fast_requant
     wk = [scaled(kt.args.weight[(ki * g.kw + kj) * g.c + k].astype("int32"), doubled) for ki, kj in kt.taps]
@@ -77,7 +77,7 @@ def _channel(kt: TapKernel, k) -> TapChannel:
     return TapChannel(k, wk, bias_k, fast_base, requant, packed)
 
 
-def _store(kt: TapKernel, ch: TapChannel, i, j, value) -> None:
+def _store(kt: TapKernel, ch: TapChannel, i: Index, j: Index, value: Expr) -> None:
     """Output (i, j) of the channel, requantised (to the channel scratch in place)."""
     q = clamp_to_int8(ch.requant(value), kt.op.act_min, kt.op.act_max)
     if kt.scratch is not None:
@@ -86,13 +86,13 @@ def _store(kt: TapKernel, ch: TapChannel, i, j, value) -> None:
         T.buffer_store(kt.out, q, [(i * kt.g.ow + j) * kt.g.c + ch.k])
 
 
-def _smla(t: int, xv, ch: TapChannel, total):
+def _smla(t: int, xv: Expr, ch: TapChannel, total: Expr) -> Expr:
     """Tap t's multiply-accumulate: its weight from the bottom (even t) or top half of a pair."""
     name = "mcunet_smlabb" if t % 2 == 0 else "mcunet_smlabt"
     return T.call_extern("int32", name, xv, ch.packed[t // 2], total)
 
 
-def fast(kt: TapKernel, ch: TapChannel, i, j, pixels: int = 1) -> None:
+def fast(kt: TapKernel, ch: TapChannel, i: Index, j: Index, pixels: int = 1) -> None:
     """``pixels`` neighbouring interior outputs at once (their windows share input loads)."""
     g, x = kt.g, kt.args.x
     for p in range(pixels):
@@ -120,7 +120,7 @@ def _checked_from_folded(kt: TapKernel, ch: TapChannel, i: int, j: int, inside: 
     _store(kt, ch, i, j, kt.acc[0])
 
 
-def checked(kt: TapKernel, ch: TapChannel, i, j) -> None:
+def checked(kt: TapKernel, ch: TapChannel, i: Index, j: Index) -> None:
     """A border output, tap by tap, each tap checked (with i, j known the checks fold away:
     outside taps cost nothing)."""
     g, x, acc = kt.g, kt.args.x, kt.acc
@@ -153,7 +153,7 @@ def span(kt: TapKernel, lo: int, hi: int, body: Callable) -> None:
         body(v)
 
 
-def output_row(kt: TapKernel, ch: TapChannel, i, interior_row: bool) -> None:
+def output_row(kt: TapKernel, ch: TapChannel, i: Index, interior_row: bool) -> None:
     """Output row i: border columns checked, interior ones in pairs (then an odd one) unchecked."""
     col_lo, col_hi = kt.cols
     ranges = [(0, col_lo, False), (col_lo, col_hi, True), (col_hi, kt.g.ow, False)]
@@ -167,7 +167,7 @@ def output_row(kt: TapKernel, ch: TapChannel, i, interior_row: bool) -> None:
             span(kt, lo, hi, lambda j, inside=inside: (fast if inside else checked)(kt, ch, i, j))
 
 
-def channel_body(kt: TapKernel, k) -> None:
+def channel_body(kt: TapKernel, k: Index) -> None:
     """Channel k: its row ranges (border, interior, border), then the scratch copy in place."""
     ch = _channel(kt, k)
     row_lo, row_hi = kt.rows

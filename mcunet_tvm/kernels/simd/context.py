@@ -22,7 +22,7 @@ from ...ops import Conv2D, OpDesc
 from ..common import OUT, SCRATCH, ScalarArgs
 from ..requant import requant_args
 from .config import SimdConfig
-from .geometry import Geometry
+from .geometry import Expr, Geometry, Index
 from .layout import record_word, record_words, staged_slot
 from .schedule import (
     channel_records,
@@ -38,12 +38,12 @@ from .schedule import (
 Buffer = Any
 
 
-def i32(v: int):
+def i32(v: int) -> Expr:
     """An int32 constant."""
     return tirx.const(v, "int32")
 
 
-def call(name: str, *args):
+def call(name: str, *args: Expr | int) -> Expr:
     """An int32 ``call_extern`` to a primitive of ``mcunet_simd.h``."""
     return T.call_extern("int32", name, *args)
 
@@ -91,29 +91,29 @@ class SimdContext:
     def tc_max(self) -> int:
         return self.cfg.channels
 
-    def scaled(self, v):
+    def scaled(self, v: Expr) -> Expr:
         """Doubled kernels stage 2 (x - zp) and start from 2 bias."""
         return v * i32(2) if self.doubled else v
 
-    def x_index(self, ih, iw):
+    def x_index(self, ih: Index, iw: Index) -> Index:
         """Byte offset of pixel (ih, iw) of the op's input in the input buffer."""
         g = self.g
         return ((ih + g.r0) * g.buf_w + iw + g.c0) * g.c
 
-    def weight_word(self, o, ki, q):
+    def weight_word(self, o: Index, ki: Index, q: Index) -> Index:
         """Byte offset of weight word q of kernel row ki of output channel o (OHWI)."""
         return (o * self.kh_s + ki) * self.seg + q * 4
 
-    def record_word(self, o0, t: int, what: int):
+    def record_word(self, o0: Index, t: int, what: int) -> Index:
         """The constant ``what`` (0 bias, 1 multiplier, 2 exponent, 3 rounding) of channel
         ``o0 + t`` in its record (``o0`` a multiple of the record's channels)."""
         return record_word(o0, t, what, self.group, self.weight_words)
 
-    def widen_input(self, v):
+    def widen_input(self, v: Expr) -> tuple[Expr, Expr]:
         """(lanes 0/2, lanes 1/3) of input word ``v`` widened to halfwords, ``-zp`` added (SXTAB16)."""
         return call("mcunet_sxtab16", self.offset, v), call("mcunet_sxtab16_ror8", self.offset, v)
 
-    def slot(self, p, ki, q, h):
+    def slot(self, p: Index, ki: Index, q: Index, h: Index) -> Index:
         """Staged word q, lanes h of kernel row ki of pixel p (:func:`~.layout.staged_slot`)."""
         return staged_slot(p, ki, q, h, self.row_words, self.tp_max)
 

@@ -16,19 +16,20 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..requant import channel_requantizer, clamp_to_int8, fast_requantize
 from .context import SimdContext
+from .geometry import Expr, Index
 
 #: a channel's requantisation of an accumulator, its constants bound
 Requantizer = Callable[[object], object]
 
 
-def channel_bias(ctx: SimdContext, o0, t: int):
+def channel_bias(ctx: SimdContext, o0: Index, t: int) -> Expr:
     """The bias of channel ``o0 + t``, bound (doubled with the staged input)."""
     if ctx.records:  # doubled at compile time where the kernel is
         return T.bind(ctx.wt[ctx.record_word(o0, t, 0)])
     return T.bind(ctx.scaled(ctx.bias[o0 + t]))
 
 
-def requantizer(ctx: SimdContext, o0, t: int) -> Requantizer:
+def requantizer(ctx: SimdContext, o0: Index, t: int) -> Requantizer:
     """Output channel ``o0 + t`` 's requantisation, its constants bound once."""
     if ctx.records:
         m, e, r = (T.bind(ctx.wt[ctx.record_word(o0, t, k)]) for k in (1, 2, 3))
@@ -43,7 +44,7 @@ def init_accumulators(ctx: SimdContext, tp: int, tc: int, biases: list) -> None:
             T.buffer_store(ctx.acc, biases[t], [p * ctx.tc_max + t])
 
 
-def store_by_channel(ctx: SimdContext, i, j0, o0, tp: int, tc: int) -> None:
+def store_by_channel(ctx: SimdContext, i: Index, j0: Index, o0: Index, tp: int, tc: int) -> None:
     """The tile's outputs channel by channel, each channel's constants loaded just before
     its outputs: accumulators already stored free the registers the next channel needs."""
     g = ctx.g
@@ -55,7 +56,8 @@ def store_by_channel(ctx: SimdContext, i, j0, o0, tp: int, tc: int) -> None:
                            [(i * g.ow + j0 + p) * g.oc + o0 + t])
 
 
-def store_outputs(ctx: SimdContext, i, j0, o0, tp: int, tc: int, requants: list[Requantizer]) -> None:
+def store_outputs(ctx: SimdContext, i: Index, j0: Index, o0: Index, tp: int, tc: int,
+                  requants: list[Requantizer]) -> None:
     """The tile's outputs pixel by pixel (a run-time channel count: through the output cursor)."""
     g, cursor = ctx.g, ctx.cursor
     if cursor is not None:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tvm import tirx
+
 from ...ops import Conv2D, Dense, OpDesc
+
+#: a TIR value the emitters build expressions from
+Expr = tirx.Expr
+#: an index or size: a compile-time int or a TIR expression (a loop variable, a run-time size)
+Index = tirx.Expr | int
 
 
 @dataclass(frozen=True)

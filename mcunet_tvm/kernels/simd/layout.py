@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from tvm import tirx
 
+from .geometry import Index
+
 #: int32 words of a channel pair's constants in a record: bias of both channels, their
 #: multipliers, then (exponent, rounding) of each (:func:`~.schedule.channel_records`)
 RECORD_CONST_WORDS = 8
@@ -71,7 +73,7 @@ def pack_records(weights: np.ndarray, bias: np.ndarray, mult: np.ndarray, rq: np
     return np.ascontiguousarray(np.concatenate([words, consts.astype(np.int32)], axis=1)).reshape(-1)
 
 
-def record_word(o0, t: int, what: int, group: int, weight_words: int):
+def record_word(o0: Index, t: int, what: int, group: int, weight_words: int) -> Index:
     """Index (int32 words) of constant ``what`` (0 bias, 1 multiplier, 2 exponent, 3 rounding) of
     channel ``o0 + t`` in the records of :func:`pack_records` (``o0`` a multiple of the record's
     ``2 * group`` channels; ``weight_words`` per channel pair)."""
@@ -81,7 +83,7 @@ def record_word(o0, t: int, what: int, group: int, weight_words: int):
     return (tirx.floordiv(o0, 2 * group) + t // (2 * group)) * rec_words + group * weight_words + at
 
 
-def staged_slot(p, ki, q, h, row_words, tp_max: int):
+def staged_slot(p: Index, ki: Index, q: Index, h: Index, row_words: Index, tp_max: int) -> Index:
     """Index (int32 words) of staged word q, lanes h (0: bytes 0/2, 1: bytes 1/3) of kernel row ki
     of pixel p. The pixels of a tile interleave, so one step of the tile reads consecutive words
     (one base, constant offsets; two pixels at a time with LDRD)."""

@@ -17,10 +17,12 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from .config import UNROLL_WINDOW_WORDS, UNROLL_WORDS
 from .context import SimdContext, call
+from .geometry import Index
 from .schedule import fused_steps
 
 
-def _weight_address(ctx: SimdContext, o0, ki_run, ki_c: int, q_run, q: int, h: int, j: int) -> tuple:
+def _weight_address(ctx: SimdContext, o0: Index, ki_run: Index, ki_c: int, q_run: Index, q: int, h: int,
+                    j: int) -> tuple:
     """(base in elements of the weights, offset in bytes) of pair j's weight word for half h of
     word ``q_run + q`` of kernel row ``ki_run + ki_c`` (pairs of a record side by side for each
     word position); the offset is spelled out when 0 so that it stays an int with a run-time row length."""
@@ -35,7 +37,7 @@ def _weight_address(ctx: SimdContext, o0, ki_run, ki_c: int, q_run, q: int, h: i
     return w_base, w_off
 
 
-def _pair_weight_lanes(ctx: SimdContext, o0, tc: int, ki_run, ki_c: int, q_run, q: int, h: int,
+def _pair_weight_lanes(ctx: SimdContext, o0: Index, tc: int, ki_run: Index, ki_c: int, q_run: Index, q: int, h: int,
                        fused: bool) -> list:
     """The tile's widened weights for half h of one staged word: one per channel."""
     wt, wv = ctx.wt, []
@@ -55,7 +57,8 @@ def _pair_weight_lanes(ctx: SimdContext, o0, tc: int, ki_run, ki_c: int, q_run, 
     return wv
 
 
-def _paired_macs(ctx: SimdContext, tp: int, tc: int, ki_run, ki_c: int, q_run, q: int, h: int, fused: bool,
+def _paired_macs(ctx: SimdContext, tp: int, tc: int, ki_run: Index, ki_c: int, q_run: Index, q: int, h: int,
+                 fused: bool,
                  wv: list) -> None:
     """Each pixel's staged word (half h) times the tile's weights ``wv`` into the accumulators."""
     acc, staged, tp_max, tc_max = ctx.acc, ctx.staged, ctx.tp_max, ctx.tc_max
@@ -78,7 +81,7 @@ def _paired_macs(ctx: SimdContext, tp: int, tc: int, ki_run, ki_c: int, q_run, q
             T.buffer_store(acc, call("mcunet_smlad", xv, wv[t], acc[idx]), [idx])
 
 
-def paired_step(ctx: SimdContext, o0, tp: int, tc: int, ki, q_run, q: int, fused: bool) -> None:
+def paired_step(ctx: SimdContext, o0: Index, tp: int, tc: int, ki: Index, q_run: Index, q: int, fused: bool) -> None:
     """Word ``q_run + q`` of kernel row ki from channel-pair weights: per half, the tile's
     weights (one load, two widenings per channel pair), then each pixel's staged word.
 
@@ -98,7 +101,7 @@ def paired_step(ctx: SimdContext, o0, tp: int, tc: int, ki, q_run, q: int, fused
         _paired_macs(ctx, tp, tc, ki_run, ki_c, q_run, q, h, fused, wv)
 
 
-def paired_row(ctx: SimdContext, o0, tp: int, tc: int, ki) -> None:
+def paired_row(ctx: SimdContext, o0: Index, tp: int, tc: int, ki: Index) -> None:
     """Kernel row ki, all its staged words (the partial one too: its weights are padded)."""
     row_words = ctx.row_words
     if isinstance(row_words, int) and row_words <= (UNROLL_WINDOW_WORDS if ctx.flat else UNROLL_WORDS):

@@ -19,9 +19,10 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ..common import pack_halves
 from .config import UNROLL_WORDS
 from .context import SimdContext, call, i32
+from .geometry import Expr, Index
 
 
-def stage_tile(ctx: SimdContext, i, j0, tp: int) -> None:
+def stage_tile(ctx: SimdContext, i: Index, j0: Index, tp: int) -> None:
     """Widen the tile's input windows once (im2col), for all its channel tiles."""
     g = ctx.g
     if ctx.flat:
@@ -39,7 +40,7 @@ def stage_tile(ctx: SimdContext, i, j0, tp: int) -> None:
             stage_row(ctx, i * g.sh - g.pt + ki, iw, p, ki)
 
 
-def _stage_words(ctx: SimdContext, bases: list, ki, q) -> None:
+def _stage_words(ctx: SimdContext, bases: list, ki: Index, q: Index) -> None:
     """Whole word q of kernel row ki of each window ``(pixel, byte offset)``, widened."""
     for p, base in bases:
         v = T.bind(call("mcunet_read_s8x4", T.address_of(ctx.x[base + q * 4])))
@@ -51,7 +52,7 @@ def _stage_words(ctx: SimdContext, bases: list, ki, q) -> None:
         T.buffer_store(ctx.staged, hi, [ctx.slot(p, ki, q, 1)])
 
 
-def stage_direct(ctx: SimdContext, ih, windows: list, ki) -> None:
+def stage_direct(ctx: SimdContext, ih: Index, windows: list, ki: Index) -> None:
     """Widen kernel row ``ki`` of the windows ``(pixel, column)`` (inside the image):
     whole words of all of them in one loop, then each partial word."""
     seg, x, staged = ctx.seg, ctx.x, ctx.staged
@@ -69,7 +70,7 @@ def stage_direct(ctx: SimdContext, ih, windows: list, ki) -> None:
         T.buffer_store(staged, pack_halves(v[1]) if rest >= 2 else i32(0), [ctx.slot(p, ki, seg // 4, 1)])
 
 
-def _stage_bytewise(ctx: SimdContext, ih, iw, p, ki) -> None:
+def _stage_bytewise(ctx: SimdContext, ih: Index, iw: Index, p: Index, ki: Index) -> None:
     """Kernel row ``ki`` of a window across the left or right border: byte by byte, each checked."""
     g, x, staged = ctx.g, ctx.x, ctx.staged
     with T.serial(0, ctx.row_words) as q:
@@ -84,7 +85,7 @@ def _stage_bytewise(ctx: SimdContext, ih, iw, p, ki) -> None:
         T.buffer_store(staged, pack_halves(v[1], v[3]), [ctx.slot(p, ki, q, 1)])
 
 
-def stage_row(ctx: SimdContext, ih, iw, p, ki) -> None:
+def stage_row(ctx: SimdContext, ih: Index, iw: Index, p: Index, ki: Index) -> None:
     """Widen kernel row ``ki`` of pixel ``p``'s window (it may cross the border)."""
     g = ctx.g
     if not ctx.padded:
@@ -103,7 +104,7 @@ def stage_row(ctx: SimdContext, ih, iw, p, ki) -> None:
                 T.buffer_store(ctx.staged, i32(0), [ctx.slot(p, ki, q, 1)])
 
 
-def stage_flat(ctx: SimdContext, i, j0, tp: int) -> None:
+def stage_flat(ctx: SimdContext, i: Index, j0: Index, tp: int) -> None:
     """Each pixel's whole window as one segment (:func:`~.schedule.flat_window`): inside the image
     word by word, spliced from the kernel rows (:func:`window_word`); a window across the
     border byte by byte, every byte checked."""
@@ -120,7 +121,7 @@ def stage_flat(ctx: SimdContext, i, j0, tp: int) -> None:
                 gather_window(ctx, p, ih0, iw0, True)
 
 
-def _window_element(ctx: SimdContext, ih0, iw0, e: int, checked: bool):
+def _window_element(ctx: SimdContext, ih0: Index, iw0: Index, e: int, checked: bool) -> Expr:
     """Element e of the window at (ih0, iw0) (0 past it); ``checked``: ``- zp``, 0 outside the image."""
     g = ctx.g
     if e >= ctx.seg:
@@ -133,7 +134,7 @@ def _window_element(ctx: SimdContext, ih0, iw0, e: int, checked: bool):
     return tirx.if_then_else(tirx.all(ih >= 0, ih < g.h, iw >= 0, iw < g.w), v - ctx.zp, i32(0))
 
 
-def gather_window(ctx: SimdContext, p: int, ih0, iw0, checked: bool) -> None:
+def gather_window(ctx: SimdContext, p: int, ih0: Index, iw0: Index, checked: bool) -> None:
     """Pixel p's window from (ih0, iw0) into its staged words; ``checked``: it crosses the border."""
     g = ctx.g
     row_len = g.kw * g.c
@@ -156,7 +157,7 @@ def gather_window(ctx: SimdContext, p: int, ih0, iw0, checked: bool) -> None:
             T.buffer_store(ctx.staged, word, [ctx.slot(p, 0, q, h)])
 
 
-def window_word(ctx: SimdContext, ih0, iw0, q: int):
+def window_word(ctx: SimdContext, ih0: Index, iw0: Index, q: int) -> Expr:
     """Bytes 4q .. 4q + 3 of an inside window (kernel rows of at least 4 bytes, one after
     the other) as one word: a load, or two spliced (the end of one row, a load ending
     there shifted down, and the start of the next); bytes past the window are don't-cares
@@ -164,7 +165,7 @@ def window_word(ctx: SimdContext, ih0, iw0, q: int):
     g = ctx.g
     row_len = g.kw * g.c
 
-    def load(ki, b):
+    def load(ki: int, b: int) -> Expr:
         return call("mcunet_read_s8x4", T.address_of(ctx.x[ctx.x_index(ih0 + ki, iw0) + b]))
 
     ki, b = divmod(4 * q, row_len)
@@ -178,7 +179,7 @@ def window_word(ctx: SimdContext, ih0, iw0, q: int):
     return tirx.Cast("int32", tail_part | head)
 
 
-def offset_of_lanes(ctx: SimdContext, e: int):
+def offset_of_lanes(ctx: SimdContext, e: int) -> Expr:
     """``-zp`` in the lanes holding window elements ``e`` and ``e + 2`` (0 past the window)."""
     lo = (-ctx.op.in_zp) & 0xFFFF if e < ctx.seg else 0
     hi = (-ctx.op.in_zp) & 0xFFFF if e + 2 < ctx.seg else 0

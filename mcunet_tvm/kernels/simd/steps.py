@@ -19,13 +19,14 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ..common import pack_halves
 from .config import UNROLL_WORDS
 from .context import SimdContext, call, i32
+from .geometry import Index
 from .paired import paired_row
 
 #: ``lanes(p, q)``: (lanes 0/2, lanes 1/3) of word q of pixel p, widened
 Lanes = Callable[[int, object], tuple]
 
 
-def widen_weights(ctx: SimdContext, o0, tc: int, ki, q) -> list[tuple]:
+def widen_weights(ctx: SimdContext, o0: Index, tc: int, ki: Index, q: Index) -> list[tuple]:
     """(lanes 0/2, lanes 1/3) of weight word q of each channel of the tile."""
     lanes = []
     for t in range(tc):
@@ -34,7 +35,7 @@ def widen_weights(ctx: SimdContext, o0, tc: int, ki, q) -> list[tuple]:
     return lanes
 
 
-def word_step(ctx: SimdContext, lanes: Lanes, q, tp: int, tc: int, wlanes: list[tuple]) -> None:
+def word_step(ctx: SimdContext, lanes: Lanes, q: Index, tp: int, tc: int, wlanes: list[tuple]) -> None:
     """One word of the segment: each pixel's widened input (``lanes``), two SMLADs per output."""
     acc = ctx.acc
     xl = [lanes(p, q) for p in range(tp)]
@@ -48,7 +49,7 @@ def word_step(ctx: SimdContext, lanes: Lanes, q, tp: int, tc: int, wlanes: list[
             T.buffer_store(acc, a, [idx])
 
 
-def words_loop(ctx: SimdContext, lanes: Lanes, o0, tp: int, tc: int, ki, words) -> None:
+def words_loop(ctx: SimdContext, lanes: Lanes, o0: Index, tp: int, tc: int, ki: Index, words: Index) -> None:
     """Words 0 .. words - 1 of kernel row ki: unrolled when short, else two per iteration."""
     if isinstance(words, int) and words <= UNROLL_WORDS:  # short rows: straight-line code
         for q in range(words):
@@ -61,7 +62,8 @@ def words_loop(ctx: SimdContext, lanes: Lanes, o0, tp: int, tc: int, ki, words) 
         word_step(ctx, lanes, words - 1, tp, tc, widen_weights(ctx, o0, tc, ki, words - 1))
 
 
-def simd_row(ctx: SimdContext, ih, iw0, o0, tp: int, tc: int, ki, hoisted: list | None) -> None:
+def simd_row(ctx: SimdContext, ih: Index, iw0: Index, o0: Index, tp: int, tc: int, ki: Index,
+             hoisted: list | None) -> None:
     """The whole kernel row in words: SXTAB16/SXTB16 widening, SMLAD accumulation."""
     g, x, wt, acc, seg, tail = ctx.g, ctx.x, ctx.wt, ctx.acc, ctx.seg, ctx.tail
     xb = [ctx.x_index(ih, iw0 + p * g.sw) for p in range(tp)]
@@ -85,7 +87,7 @@ def simd_row(ctx: SimdContext, ih, iw0, o0, tp: int, tc: int, ki, hoisted: list 
                 T.buffer_store(acc, acc[idx] + xv * wv, [idx])
 
 
-def scalar_row(ctx: SimdContext, ih, iw0, o0, tp: int, tc: int, ki) -> None:
+def scalar_row(ctx: SimdContext, ih: Index, iw0: Index, o0: Index, tp: int, tc: int, ki: Index) -> None:
     """Border tiles: tap by tap, a tap outside the image contributes nothing."""
     g, acc = ctx.g, ctx.acc
     with T.grid(g.kw, g.c) as (kj, ch):
@@ -102,7 +104,7 @@ def scalar_row(ctx: SimdContext, ih, iw0, o0, tp: int, tc: int, ki) -> None:
                 T.buffer_store(acc, acc[idx] + xv * wv, [idx])
 
 
-def partial_weights(ctx: SimdContext, o0, tc: int, ki) -> list[tuple]:
+def partial_weights(ctx: SimdContext, o0: Index, tc: int, ki: Index) -> list[tuple]:
     """Lanes of the last, partial weight word of kernel row ki: 0 past the row (where a
     staged lane may hold anything, see :func:`~.staging.window_word`)."""
     base, rest = ctx.seg - ctx.tail, ctx.tail
@@ -115,7 +117,7 @@ def partial_weights(ctx: SimdContext, o0, tc: int, ki) -> list[tuple]:
     return lanes
 
 
-def staged_row(ctx: SimdContext, o0, tp: int, tc: int, ki) -> None:
+def staged_row(ctx: SimdContext, o0: Index, tp: int, tc: int, ki: Index) -> None:
     """Kernel row ki from the staged, widened windows: no border case, no scalar tail."""
     if ctx.pairs:
         paired_row(ctx, o0, tp, tc, ki)

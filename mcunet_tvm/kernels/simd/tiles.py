@@ -17,15 +17,16 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from .config import HOIST_WORDS, UNROLL_WINDOW_WORDS
 from .context import SimdContext
-from .epilogue import channel_bias, init_accumulators, requantizer, store_by_channel, store_outputs
+from .epilogue import Requantizer, channel_bias, init_accumulators, requantizer, store_by_channel, store_outputs
+from .geometry import Index
 from .staging import stage_tile
 from .steps import scalar_row, simd_row, staged_row, widen_weights
 
 #: per channel tile: (biases, requantisers or None, hoisted widened weights or None)
-Setup = tuple
+Setup = tuple[list, list[Requantizer] | None, list | None]
 
 
-def channel_setup(ctx: SimdContext, o0, tc: int) -> Setup:
+def channel_setup(ctx: SimdContext, o0: Index, tc: int) -> Setup:
     """Per channel tile: bias, requantisation constants, and (short rows) widened weights."""
     biases = [channel_bias(ctx, o0, t) for t in range(tc)]
     requants = None
@@ -37,7 +38,8 @@ def channel_setup(ctx: SimdContext, o0, tc: int) -> Setup:
     return biases, requants, hoisted
 
 
-def _staged_tile(ctx: SimdContext, i, j0, o0, tp: int, tc: int, requants) -> None:
+def _staged_tile(ctx: SimdContext, i: Index, j0: Index, o0: Index, tp: int, tc: int,
+                 requants: list[Requantizer] | None) -> None:
     """The reduction over the staged windows, then the outputs."""
     kh_s, row_words = ctx.kh_s, ctx.row_words
     if kh_s == 1 or (isinstance(row_words, int) and kh_s * row_words <= UNROLL_WINDOW_WORDS):
@@ -54,7 +56,8 @@ def _staged_tile(ctx: SimdContext, i, j0, o0, tp: int, tc: int, requants) -> Non
                       if ctx.cfg.order == "pixels" else requants)
 
 
-def _direct_tile(ctx: SimdContext, i, j0, o0, tp: int, tc: int, requants, hoisted) -> None:
+def _direct_tile(ctx: SimdContext, i: Index, j0: Index, o0: Index, tp: int, tc: int,
+                 requants: list[Requantizer] | None, hoisted: list | None) -> None:
     """The reduction straight from the image, border rows tap by tap, then the outputs."""
     g = ctx.g
     with T.serial(0, g.kh) as ki:
@@ -74,7 +77,7 @@ def _direct_tile(ctx: SimdContext, i, j0, o0, tp: int, tc: int, requants, hoiste
     store_outputs(ctx, i, j0, o0, tp, tc, requants)
 
 
-def tile(ctx: SimdContext, i, j0, o0, tp: int, tc: int, setup: Setup) -> None:
+def tile(ctx: SimdContext, i: Index, j0: Index, o0: Index, tp: int, tc: int, setup: Setup) -> None:
     """The ``tp x tc`` outputs from pixel ``(i, j0)`` and channel ``o0``."""
     biases, requants, hoisted = setup
     init_accumulators(ctx, tp, tc, biases)
