@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from tvm import tirx
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
@@ -35,7 +34,7 @@ from .schedule import (
 )
 
 #: a TIR buffer of the IRBuilder (or None where the kernel has none)
-Buffer = Any
+Buffer = tirx.Buffer | None
 
 
 def i32(v: int) -> Expr:
@@ -60,18 +59,18 @@ class SimdContext:
     records: bool  # weights and constants in channel-pair records (:func:`~.schedule.channel_records`)
     flat: bool  # the whole window staged as one segment (:func:`~.schedule.flat_window`)
     kh_s: int  # staged segments per pixel: kernel rows, or 1 for the whole window
-    seg: Any  # bytes per segment
+    seg: Index  # bytes per segment
     tail: int  # bytes of the segment's last, partial word
-    row_words: Any  # staged words per pixel and segment
+    row_words: Index  # staged words per pixel and segment
     group: int  # channel pairs per record
-    weight_words: Any  # int32 words of one channel pair's weights
-    rec_words: Any  # int32 words of one record
-    pair_stride: Any  # without records: bytes from one pair's weights to the next
+    weight_words: Index  # int32 words of one channel pair's weights
+    rec_words: Index  # int32 words of one record
+    pair_stride: Index  # without records: bytes from one pair's weights to the next
     doubled: bool  # staged 2 (x - zp) from 2 bias (:func:`~.schedule.doubled_input`)
-    zp: Any  # the input zero point (compiled in, or a run-time scalar)
-    offset: Any  # -zp in both halfwords (SXTAB16's addend)
-    act_min: Any
-    act_max: Any
+    zp: Index  # the input zero point (compiled in, or a run-time scalar)
+    offset: Expr  # -zp in both halfwords (SXTAB16's addend)
+    act_min: Index  # (-128 / 127: no clamp to emit)
+    act_max: Index
     x: Buffer
     wt: Buffer
     bias: Buffer
