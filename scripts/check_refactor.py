@@ -177,12 +177,15 @@ def _in_tree(tree: Path, selected: list[dict], out: Path, run: bool, save: Path 
 
 
 def _results(tree: Path, label: str, selected: list[dict], cache: bool) -> dict:
+    """The tree's results for ``selected``; with ``cache``, only cases not computed before are run."""
     out = WORK / f"{label}.json"
-    if cache and out.exists():
-        cached = json.loads(out.read_text())
-        if all(case_id(c) in cached for c in selected):
-            return cached
-    return _in_tree(tree, selected, out, run=False, save=None)
+    cached = json.loads(out.read_text()) if cache and out.exists() else {}
+    missing = [c for c in selected if case_id(c) not in cached]
+    if missing or "nas" not in cached:
+        fresh = _in_tree(tree, missing, WORK / f"{label}-new.json", run=False, save=None)
+        cached.update(fresh)
+        out.write_text(json.dumps(cached, indent=1, sort_keys=True))
+    return cached
 
 
 def _compare(base: dict, head: dict, keys: list[str]) -> list[str]:
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", default="HEAD~1", help="the revision to compare with (default HEAD~1)")
     p.add_argument("--head", default=None, help="a revision instead of the working tree")
     p.add_argument("--only", nargs="*", help="cases whose id contains one of these strings")
+    p.add_argument("--skip", nargs="*", default=[], help="leave out cases whose id contains one of these")
     p.add_argument("--run", action="store_true", help="run cases whose C differs on QEMU")
     p.add_argument("--record", action="store_true", help="only compute (and cache) the base's results")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -215,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     WORK.mkdir(parents=True, exist_ok=True)
-    selected = [c for c in cases() if not args.only or any(s in case_id(c) for s in args.only)]
+    selected = [c for c in cases() if (not args.only or any(s in case_id(c) for s in args.only))
+                and not any(s in case_id(c) for s in args.skip)]
     base_tree, base_sha = _tree_of(args.base)
     head_tree, head_label = (ROOT, "worktree") if args.head is None else _tree_of(args.head)
     t0 = time.monotonic()

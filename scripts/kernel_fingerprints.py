@@ -5,14 +5,17 @@
 
 Generates a large deterministic set of kernels (every op of ``tests/opcases.py``
 and ``tests/patchcases.py``, their patch-inference windows, seeded random
-Conv2D / Dense / depthwise geometries with every variant flag) in every form
-(plain ``make_kernel``, every SIMD schedule of ``config_space`` and the default
-one, Helium, the shape-generic ``shared_kernel`` form, the depthwise compact
-forms) and records ``tvm_ffi.structural_hash`` of each PrimFunc, with the
-SHA-256 of its TVMScript text (stricter: variable names too). The compile-time
-packing (``kernel_consts``, ``pair_weights``, ``pack_records``,
-``add_rescale_table``, ...) and the SIMD predicates are hashed on seeded
-inputs. A refactoring that keeps the kernels keeps every entry.
+Conv2D / Dense / depthwise geometries with every kernel choice that changes
+their code: fast requantisation, in place, ring width, small images unrolled)
+in every form (``build_kernel`` with the plain choice, every SIMD schedule of
+``config_space`` and the default one, Helium, the shape-generic and compact
+forms of ``shared_choice``) and records ``tvm_ffi.structural_hash`` of each
+kernel's code (its parameters and body: the attributes that tag it are not
+code), with the SHA-256 of its TVMScript text (stricter: variable names too).
+The compile-time packing (``KernelChoice.consts``, ``pair_weights``,
+``pack_records``, ``add_rescale_table``, ...), scratch, overlaps and SIMD
+predicates are hashed on seeded inputs. A refactoring that keeps the kernels
+keeps every entry.
 """
 
 from __future__ import annotations
@@ -30,15 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import tvm_ffi  # noqa: E402
+from tvm import tirx  # noqa: E402
 
-from mcunet_tvm import kernels  # noqa: E402
-from mcunet_tvm.kernels import simd  # noqa: E402
-from mcunet_tvm.kernels.depthwise import compact_form, depthwise_conv2d  # noqa: E402
+from mcunet_tvm.kernels import KernelChoice, build_kernel, shared_choice, simd  # noqa: E402
 from mcunet_tvm.kernels.elementwise import add_rescale_table  # noqa: E402
 from mcunet_tvm.kernels.helium import fold_input_zero_point  # noqa: E402
 from mcunet_tvm.kernels.requant import pack_fast_requant  # noqa: E402
 from mcunet_tvm.ops import Add, Conv2D, Dense, OpDesc  # noqa: E402
-from mcunet_tvm.patching.regions import patch_program  # noqa: E402
 
 from opcases import (  # noqa: E402
     add_case,
@@ -48,7 +49,7 @@ from opcases import (  # noqa: E402
     pad_case,
     pool_case,
 )
-from patchcases import random_chain, random_grid  # noqa: E402
+from patchcases import patch_program, random_chain, random_grid  # noqa: E402
 
 
 def _array_digest(a: np.ndarray) -> str:
@@ -57,9 +58,20 @@ def _array_digest(a: np.ndarray) -> str:
     return hashlib.sha256(head + a.tobytes()).hexdigest()[:24]
 
 
+#: kernel fields an op descriptor carried before they moved to ``KernelChoice`` (stripped if present)
+_CHOICE_FIELDS = ("fast_requant", "inplace", "wide_ring", "unroll_small_image")
+
+
 def _func_entry(func) -> str:
-    script = hashlib.sha256(func.script().encode()).hexdigest()[:24]
-    return f"{tvm_ffi.structural_hash(func)}:{script}"
+    code = tirx.PrimFunc(func.params, func.body, func.ret_type)  # the code, not the tags
+    script = hashlib.sha256(code.script().encode()).hexdigest()[:24]
+    return f"{tvm_ffi.structural_hash(code)}:{script}"
+
+
+def _bare(op: OpDesc) -> OpDesc:
+    """``op`` without kernel fields (descriptors of older trees carried them)."""
+    present = {f.name for f in dataclasses.fields(op)} & set(_CHOICE_FIELDS)
+    return dataclasses.replace(op, **{n: getattr(KernelChoice(), n) for n in present})
 
 
 class Collector:
@@ -155,8 +167,7 @@ def _dilated(seed: int, n: int) -> list[tuple[OpDesc, list]]:
         ow = (w + pads[1] + pads[3] - d * (k - 1) - 1) // s + 1
         op = Conv2D((1, h, w, c), (1, oh, ow, oc), kernel=(k, k), strides=(s, s), padding=pads, dilation=(d, d),
                     depthwise=dw, in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)),
-                    act_min=int(rng.choice([-128, -90])), act_max=int(rng.choice([127, 90])),
-                    fast_requant=bool(rng.integers(0, 2)))
+                    act_min=int(rng.choice([-128, -90])), act_max=int(rng.choice([127, 90])))
         wshape = (k, k, c) if dw else (oc, k, k, c)
         consts = [rng.integers(-127, 128, wshape, dtype=np.int8), rng.integers(-5000, 5000, oc, dtype=np.int32),
                   rng.integers(1 << 30, (1 << 31) - 1, oc, dtype=np.int64).astype(np.int32),
@@ -201,33 +212,36 @@ def _wide(seed: int) -> list[tuple[OpDesc, list]]:
 def _patched(seeds) -> list[tuple[OpDesc, list]]:
     """Every op of ``patchcases.random_chain`` layer-based and on its patch grid (windows), streamed too."""
     cases = []
+    from mcunet_tvm.ir import program_of
+
     for seed in seeds:
-        prog = random_chain(seed)
-        cases += [(c.op, list(c.consts)) for c in prog.calls]
-        split, grid = random_grid(seed, prog)
+        mod = random_chain(seed)
+        cases += [(c.op, list(c.consts)) for c in program_of(mod).calls]
+        split, grid = random_grid(seed, mod)
         for stream in (False, True):
             try:
-                patched, _ = patch_program(prog, split, grid, stream_input=stream)
+                patched, _ = patch_program(mod, split, grid, stream_input=stream)
             except Exception:
                 continue
             cases += [(c.op, list(c.consts)) for c in patched.calls]
     return cases
 
 
-def _variants(op: OpDesc) -> list[tuple[str, OpDesc]]:
-    """The flag variants of a conv / dense op (each flag of the descriptor that changes its kernels)."""
-    out = [("", op)]
+def _variants(op: OpDesc) -> list[tuple[str, KernelChoice]]:
+    """The kernel choices that change a conv / dense op's plain kernel (named by their values)."""
+    choices = [KernelChoice()]
     if isinstance(op, Conv2D | Dense):
-        out.append(("fr", dataclasses.replace(op, fast_requant=not op.fast_requant)))
+        choices += [KernelChoice(fast_requant=True)]
     if isinstance(op, Conv2D) and op.depthwise:
-        out.append(("nr", dataclasses.replace(op, wide_ring=False)))
-        out.append(("nu", dataclasses.replace(op, unroll_small_image=False)))
-        out.append(("nrnu", dataclasses.replace(op, wide_ring=False, unroll_small_image=False)))
-        if not op.windows:
-            out.append(("ip", dataclasses.replace(op, inplace=True)))
-            out.append(("ipnu", dataclasses.replace(op, inplace=True, unroll_small_image=False)))
-            out.append(("ipnr", dataclasses.replace(op, inplace=True, wide_ring=False)))
-    return out
+        for fast in (False, True):
+            for wide, unroll, inplace in ((False, True, False), (True, False, False), (False, False, False),
+                                          (True, True, True), (True, False, True), (False, True, True)):
+                if not (inplace and op.windows):
+                    choices.append(KernelChoice(fast_requant=fast, inplace=inplace, wide_ring=wide,
+                                                unroll_small_image=unroll))
+    names = ("fr", "ip", "nr", "nu")
+    flags = lambda c: (c.fast_requant, c.inplace, not c.wide_ring, not c.unroll_small_image)  # noqa: E731
+    return [(".".join(n for n, on in zip(names, flags(c), strict=True) if on), c) for c in choices]
 
 
 # --- the kernels ---------------------------------------------------------------------------------
@@ -246,33 +260,37 @@ def _simd_configs(op: OpDesc) -> list[tuple[str, simd.SimdConfig]]:
     return cfgs
 
 
-_PREDICATES = ("staged_input_bytes", "doubled_input", "paired_weights", "channel_records", "shape_generic",
-               "straight_line_tile")
+_PREDICATES = ("staged_input_bytes", "paired_weights", "shape_generic", "straight_line_tile")
 
 
-def _record_op(col: Collector, key: str, op: OpDesc, consts: list) -> None:
-    col.func(f"{key}/plain", lambda: kernels.make_kernel(op))
-    col.value(f"{key}/scratch", lambda: [kernels.kernel_scratch_bytes(op), list(kernels.output_overlap(op))])
+def _record_op(col: Collector, key: str, op: OpDesc, choice: KernelChoice, consts: list) -> None:
+    col.func(f"{key}/plain", lambda: build_kernel(op, choice))
+    col.value(f"{key}/scratch", lambda: [choice.scratch_bytes(op), list(choice.overlap(op))])
     if consts:
-        col.value(f"{key}/consts", lambda: kernels.kernel_consts(op, consts))
+        col.value(f"{key}/consts", lambda: choice.consts(op, consts))
     if isinstance(op, Conv2D) and op.depthwise:
-        plain = kernels.make_kernel(op)
-        col.func(f"{key}/compact", lambda: depthwise_conv2d(op, compact=True))
-        col.func(f"{key}/compact_form", lambda: compact_form(plain, op))
-        col.func(f"{key}/shared", lambda: kernels.shared_kernel(plain))
+        col.func(f"{key}/compact", lambda: build_kernel(op, choice.with_(compact=True)))
+        col.func(f"{key}/shared", lambda: _shared(op, choice))
     if not simd.simd_supported(op):
         return
     col.value(f"{key}/flat", lambda: [simd.flat_window(op), simd.staged_rows(op)])
     for name, cfg in _simd_configs(op):
         k = f"{key}/simd:{name}"
-        col.func(k, lambda cfg=cfg: simd.simd_kernel(op, cfg))
+        tiled = choice.with_(simd=cfg)
+        col.func(k, lambda tiled=tiled: build_kernel(op, tiled))
         if not cfg.helium:
-            col.value(f"{k}/pred", lambda cfg=cfg: [getattr(simd, p)(op, cfg) for p in _PREDICATES]
-                      + [kernels.kernel_scratch_bytes(op, cfg), list(kernels.output_overlap(op, cfg))])
+            col.value(f"{k}/pred", lambda cfg=cfg, tiled=tiled: [getattr(simd, p)(op, cfg) for p in _PREDICATES]
+                      + [tiled.scratch_bytes(op), list(tiled.overlap(op))])
         if consts:
-            col.value(f"{k}/consts", lambda cfg=cfg: kernels.kernel_consts(op, consts, cfg))
+            col.value(f"{k}/consts", lambda tiled=tiled: tiled.consts(op, consts))
         if name in ("default",) or name.startswith("cs"):
-            col.func(f"{k}/shared", lambda cfg=cfg: kernels.shared_kernel(simd.simd_kernel(op, cfg)))
+            col.func(f"{k}/shared", lambda tiled=tiled: _shared(op, tiled))
+
+
+def _shared(op: OpDesc, choice: KernelChoice):
+    """The kernel ``UseSharedKernels`` gives ``op`` (None: it keeps its kernel)."""
+    shared = shared_choice(op, choice)
+    return None if shared is None else build_kernel(op, shared)
 
 
 def _record_packing(col: Collector) -> None:
@@ -307,7 +325,7 @@ def _record_packing(col: Collector) -> None:
         elif i % 3 == 1:
             op = dataclasses.replace(op, in2_multiplier=1 << 30, in2_shift=0)
         col.value(f"addtable{i}", lambda op=op: add_rescale_table(op))
-        col.func(f"addtable{i}/plain", lambda op=op: kernels.make_kernel(op))
+        col.func(f"addtable{i}/plain", lambda op=op: build_kernel(op))
         assert isinstance(op, Add)
     col.value("config_space_all", lambda: [c.to_json() for c in simd.CONFIG_SPACE])
     col.value("fused_steps", lambda: [simd.fused_steps(kh, words) for kh in range(1, 8) for words in range(1, 10)])
@@ -326,12 +344,13 @@ def collect() -> Collector:
     seen: set[str] = set()
     for group, cases in groups.items():
         for n, (op, consts) in enumerate(cases):
-            for tag, variant in _variants(op):
-                ident = variant.to_json()
+            op = _bare(op)
+            for tag, choice in _variants(op):
+                ident = op.to_json() + choice.to_json()
                 if ident in seen:  # the same op from two sources: once is enough
                     continue
                 seen.add(ident)
-                _record_op(col, f"{group}:{n}{'.' + tag if tag else ''}", variant, consts)
+                _record_op(col, f"{group}:{n}{'.' + tag if tag else ''}", op, choice, consts)
     _record_packing(col)
     return col
 
