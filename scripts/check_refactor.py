@@ -62,7 +62,8 @@ def cases() -> list[dict]:
 
 
 def case_id(case: dict) -> str:
-    parts = [Path(case["model"]).stem, case["mcpu"] or "host"]
+    model = case["model"]
+    parts = [Path(model).stem if model.endswith(".tflite") else model, case["mcpu"] or "host"]
     parts += [f"{k}={v}" for k, v in sorted(case.items()) if k not in ("model", "mcpu")]
     return ",".join(parts)
 

@@ -229,11 +229,15 @@ def build_kernel(op: OpDesc, choice: KernelChoice | None = None, light: str = ""
 
 
 def _signature(op: OpDesc, choice: KernelChoice, func: tirx.PrimFunc, scalars: list[int]) -> Signature:
-    """The roles of ``func``'s parameters by the generators' calling convention: activation inputs,
-    packed constants, scratch (when the choice takes any), output, scalar layer values."""
+    """The roles of ``func``'s parameters by the generators' calling convention: buffers in the order
+    activation inputs, packed constants, scratch (when the choice takes any), output; int32 scalar
+    parameters (shape-generic kernels) take the layer's values in order."""
+    is_buffer = [isinstance(p.ty, tirx.BufferType) for p in func.params]
     scratch = [("scratch", 0)] if choice.scratch_bytes(op) else []
-    n_consts = len(func.params) - op.num_inputs - len(scratch) - 1 - len(scalars)
-    if n_consts < 0:
+    n_consts = sum(is_buffer) - op.num_inputs - len(scratch) - 1
+    if n_consts < 0 or len(is_buffer) - sum(is_buffer) != len(scalars):
         raise RuntimeError(f"{op.kind} kernel with {len(func.params)} parameters breaks the calling convention")
-    roles = [("input", i) for i in range(op.num_inputs)] + [("const", i) for i in range(n_consts)]
-    return Signature(tuple([*roles, *scratch, ("output", 0), *(("scalar", v) for v in scalars)]))
+    buffers = iter([*(("input", i) for i in range(op.num_inputs)), *(("const", i) for i in range(n_consts)),
+                    *scratch, ("output", 0)])
+    values = iter(("scalar", v) for v in scalars)
+    return Signature(tuple(next(buffers) if b else next(values) for b in is_buffer))
