@@ -270,6 +270,6 @@ def _kernel_summary(prog, db, target: str, aliases: dict[str, str]) -> dict:
         "layers": sum(1 for c in prog.calls if c.kernel),
         "kernel_functions": len({aliases.get(c.kernel, c.kernel) for c in prog.calls if c.kernel}),
         "simd_layers": len(simd),
-        "tuned_layers": sum(1 for c in simd if db and db.best(target, c.choice.realised(c.op))),
+        "tuned_layers": sum(1 for c in simd if db and db.best(target, c.op)),
         "tune_db": str(db.path) if db else None,
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tvm
 from tvm import relax
@@ -58,9 +56,6 @@ def conv_case(rng, h, w, cin, cout, k, s, padding="same", depthwise=False) -> tu
     bias = rng.integers(-5000, 5000, cout, dtype=np.int32)
     taps = k * k * (1 if depthwise else cin)
     mult, shift = requant_params(rng, cout, 128 * 64 * np.sqrt(taps))
-    sums = np.abs(weight.astype(np.int64)).reshape(-1, cout).sum(0) if depthwise else \
-        np.abs(weight.astype(np.int64)).reshape(cout, -1).sum(1)
-    op = dataclasses.replace(op, fast_requant=fast_requant_applies(sums, bias, shift, op.in_zp))
     return op, [weight, bias, mult, shift]
 
 
@@ -69,8 +64,6 @@ def dense_case(rng, n_in, n_out) -> tuple[OpDesc, list]:
     mult, shift = requant_params(rng, n_out, 128 * 64 * np.sqrt(n_in))
     weight = rng.integers(-127, 128, (n_out, n_in), dtype=np.int8)
     bias = rng.integers(-5000, 5000, n_out, dtype=np.int32)
-    sums = np.abs(weight.astype(np.int64)).sum(1)
-    op = dataclasses.replace(op, fast_requant=fast_requant_applies(sums, bias, shift, op.in_zp))
     return op, [weight, bias, mult, shift]
 
 
@@ -113,23 +106,28 @@ def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
     return Pad((1, h, w, c), out, pads=pads, value=int(rng.integers(-128, 128))), []
 
 
-def split_choice(op: OpDesc) -> tuple[OpDesc, KernelChoice]:
-    """The kernel fields a test set on ``op`` as a :class:`KernelChoice`, and ``op`` without them."""
-    names = ("fast_requant", "inplace", "wide_ring", "unroll_small_image")
-    defaults = KernelChoice()
-    present = {n: getattr(op, n) for n in names if hasattr(op, n)}
-    bare = dataclasses.replace(op, **{n: getattr(defaults, n) for n in present})
-    return bare, KernelChoice(**present)
+def lowered_choice(op: OpDesc, consts) -> KernelChoice:
+    """The kernel choice ``LowerQDQToInteger`` makes for ``op``: the fast requantisation where the
+    constants allow it (``requant.fast_requant_applies``)."""
+    if not isinstance(op, Conv2D | Dense):
+        return KernelChoice()
+    weight, bias, _, shift = consts
+    if isinstance(op, Conv2D) and op.depthwise:
+        sums = np.abs(weight.astype(np.int64)).reshape(-1, op.out_shape[3]).sum(0)
+    else:
+        sums = np.abs(weight.astype(np.int64)).reshape(weight.shape[0], -1).sum(1)
+    return KernelChoice(fast_requant=fast_requant_applies(sums, bias, shift, op.in_zp))
 
 
-def emit_op(bb: relax.BlockBuilder, name: str, op: OpDesc, inputs: list, consts) -> relax.Expr:
-    """Emit ``op`` (kernel fields set on it by the test, see :func:`split_choice`) as a kernel call."""
-    bare, choice = split_choice(op)
-    return emit_call(bb, name, bare, inputs, consts, choice)
+def emit_op(bb: relax.BlockBuilder, name: str, op: OpDesc, inputs: list, consts,
+            choice: KernelChoice | None = None) -> relax.Expr:
+    """Emit ``op`` as a kernel call, with ``choice`` (default: the one lowering makes)."""
+    return emit_call(bb, name, op, inputs, consts, choice or lowered_choice(op, consts))
 
 
-def single_op_module(op: OpDesc, consts: list[np.ndarray]) -> tvm.IRModule:
-    """An integer Relax module running ``op``; a two-input op adds ``x`` and a 1x1 conv of ``x``."""
+def single_op_module(op: OpDesc, consts: list[np.ndarray], choice: KernelChoice | None = None) -> tvm.IRModule:
+    """An integer Relax module running ``op`` (with ``choice``: see :func:`emit_op`); a two-input op adds
+    ``x`` and a 1x1 conv of ``x``."""
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(op.in_shape, "int8"))
     with new_main(bb, x, {}) as result:
@@ -138,5 +136,5 @@ def single_op_module(op: OpDesc, consts: list[np.ndarray]) -> tvm.IRModule:
             c = op.in_shape[-1]
             mix, mix_consts = conv_case(np.random.default_rng(7), op.in_shape[1], op.in_shape[2], c, c, 1, 1)
             inputs = [x, emit_op(bb, "k_mix", mix, [x], mix_consts)]
-        result(emit_op(bb, f"k_{op.kind}", op, inputs, consts))
+        result(emit_op(bb, f"k_{op.kind}", op, inputs, consts, choice))
     return bb.get()

@@ -18,7 +18,8 @@ from tvm import relax, tirx
 from mcunet_tvm import toolchain
 from mcunet_tvm.codegen.tir_to_c import deduplicate
 from mcunet_tvm.ir import new_main, program_of
-from mcunet_tvm.kernels import kernel_consts, make_kernel
+from mcunet_tvm.kernels import KernelChoice, kernel_consts, make_kernel
+from mcunet_tvm.kernels.depthwise.plan import ring_lane_bytes, row_buffer_shape, unrolls_small_image
 from mcunet_tvm.kernels.elementwise import add_rescale_table
 from mcunet_tvm.kernels.requant import MAX_FAST_EXPONENT, pack_fast_requant
 from mcunet_tvm.ops import Conv2D
@@ -28,6 +29,9 @@ from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
 from opcases import add_case, conv_case, emit_op, mean_case, single_op_module
+
+#: the plain kernel choice (what lowering gives a layer before the passes choose)
+PLAIN = KernelChoice()
 
 
 def _smmlar(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -59,7 +63,7 @@ def test_fast_requantisation_equals_tflite() -> None:
 
 def _depthwise_cases(n: int, seed: int, small: bool = False):
     """Random depthwise layers the row kernel runs (``small``: images of at most
-    ``Conv2D.unrolls_small_image``: the tap kernel runs them fully unrolled)."""
+    ``plan.unrolls_small_image``: the tap kernel runs them fully unrolled)."""
     rng = np.random.default_rng(seed)
     cases = []
     while len(cases) < n:
@@ -68,7 +72,7 @@ def _depthwise_cases(n: int, seed: int, small: bool = False):
         h, w = int(rng.integers(k, 8 if small else 13)), int(rng.integers(k, 8 if small else 13))
         c = int(rng.integers(1, 11))
         case = conv_case(rng, h, w, c, c, k, s, padding=str(rng.choice(["same", "valid"])), depthwise=True)
-        if case[0].unrolls_small_image() == small:
+        if unrolls_small_image(case[0], PLAIN) == small:
             cases.append(case)
     return cases
 
@@ -82,10 +86,9 @@ def _check(tmp_path, target_name: str, op: Conv2D, consts, inplace: bool, ring: 
     target = get_target(target_name)
     compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, inplace=inplace)
     call = compiled.program.calls[0]
-    depthwise = call.choice.realised(call.op)
-    assert (depthwise.row_buffer_shape() is not None) == ring
+    assert (row_buffer_shape(call.op, call.choice) is not None) == ring
     if ring:
-        kh, row = depthwise.row_buffer_shape()
+        kh, row = row_buffer_shape(call.op, call.choice)
         assert call.choice.scratch_bytes(call.op) == kh * row  # the ring only, in place or not
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
@@ -122,11 +125,11 @@ def test_small_depthwise_images_unrolled_on_qemu(tmp_path, index: int) -> None:
 def test_dilated_depthwise_keeps_the_tap_kernel() -> None:
     op, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 1, depthwise=True)
     op = dataclasses.replace(op, dilation=(2, 2))
-    assert op.row_buffer_shape() is None and op.scratch_bytes() == 0
+    assert row_buffer_shape(op, PLAIN) is None and PLAIN.scratch_bytes(op) == 0
     strided, _ = conv_case(np.random.default_rng(1), 9, 9, 4, 4, 3, 2, depthwise=True)
-    assert strided.row_buffer_shape() is None  # 3x3 stride 2: tap by tap is cheaper
+    assert row_buffer_shape(strided, PLAIN) is None  # 3x3 stride 2: tap by tap is cheaper
     strided, _ = conv_case(np.random.default_rng(1), 11, 11, 4, 4, 5, 2, depthwise=True)
-    assert strided.row_buffer_shape() is not None
+    assert row_buffer_shape(strided, PLAIN) is not None
 
 
 def test_identical_kernels_are_compiled_once() -> None:
@@ -185,7 +188,7 @@ def test_add_rescaling_table_on_qemu(tmp_path, big: int) -> None:
         expected = 2 * int(multiply_by_quantized_multiplier(np.array([(x - zp_small) << op.left_shift]), mult,
                                                             shift)[0]) - (zp_big << op.left_shift)
         assert int(table[u]) == expected, u
-    assert [n for n, _ in kernel_consts(op, [])] == ["table"]
+    assert [n for n, _ in kernel_consts(op, [], PLAIN)] == ["table"]
     _assert_op_matches_reference(tmp_path, op, rng, "cortex-m7")
 
 
@@ -236,17 +239,16 @@ def test_depthwise_ring_lanes_on_qemu(tmp_path, w: int, k: int, s: int) -> None:
     rng = np.random.default_rng(w * k)
     op, consts = conv_case(rng, 7, w, 5, 5, k, s, padding="same", depthwise=True)
     wide = op.out_shape[2] >= 8
-    assert op.ring_lane_bytes() == (2 if wide else 1)
-    rows, row_bytes = op.row_buffer_shape()
-    assert rows == 2 * k and row_bytes % 4 == 0 and row_bytes >= (w + k - 1 + 4) * op.ring_lane_bytes()
+    assert ring_lane_bytes(op, PLAIN) == (2 if wide else 1)
+    rows, row_bytes = row_buffer_shape(op, PLAIN)
+    assert rows == 2 * k and row_bytes % 4 == 0 and row_bytes >= (w + k - 1 + 4) * ring_lane_bytes(op, PLAIN)
     target = get_target("cortex-m7")
     for name, mod, at_peak, inplace in [("chain", _after_pointwise(op, consts, rng), False, True),
                                         ("alone", single_op_module(op, consts), True, bool(w % 2))]:
         compiled = compile_relax(mod, mcpu=target.mcpu, inplace=inplace)
         last = compiled.program.calls[-1]
-        depthwise = last.choice.realised(last.op)
-        assert depthwise.ring_lane_bytes() == (2 if wide and not at_peak else 1), name
-        assert depthwise.wide_ring != (wide and at_peak), name  # narrowed only where it set the peak
+        assert ring_lane_bytes(last.op, last.choice) == (2 if wide and not at_peak else 1), name
+        assert last.choice.wide_ring != (wide and at_peak), name  # narrowed only where it set the peak
         assert compiled.plan.arena_bytes >= compiled.plan.lower_bound_bytes
         sources = compiled.write(tmp_path / name)
         exe = toolchain.link(target, toolchain.compile_objects(target, sources, [tmp_path / name],

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import tvm
 
 from mcunet_tvm import toolchain
-from mcunet_tvm.kernels import kernel_consts
+from mcunet_tvm.kernels import KernelChoice, kernel_consts
 from mcunet_tvm.kernels.choice import choice_of
 from mcunet_tvm.kernels.helium import fold_input_zero_point, helium_supported, helium_tile
 from mcunet_tvm.kernels.simd import SimdConfig, helium_config
@@ -56,10 +54,9 @@ QEMU_CASES = _cases(12, seed=55)
 def test_helium_kernel_on_the_cortex_m55(tmp_path, index: int) -> None:
     """VMLADAVA kernels (full vectors and the predicated tail) == host reference == DSP kernel."""
     op, consts = QEMU_CASES[index]
-    if index % 3 == 1:
-        op = dataclasses.replace(op, fast_requant=False)
+    choice = KernelChoice(fast_requant=False) if index % 3 == 1 else None
     assert helium_supported(op)
-    mod = single_op_module(op, consts)
+    mod = single_op_module(op, consts, choice)
     compiled, out = _run(tmp_path / "mve", "cortex-m55", mod, op.in_shape, index)
     schedules = [choice_of(f).simd for f in compiled.program.kernels.values()]
     assert all(s is not None and s.helium for s in schedules)
@@ -83,12 +80,12 @@ def test_helium_choice_and_constants() -> None:
     cfg = helium_config(op, SimdConfig(pixels=4, channels=2))
     assert cfg.helium and cfg.pixels * cfg.channels <= 6  # VMLADAVA writes even registers only
     assert all(p * c <= 6 for p, c in (helium_tile(op, 4, 4), helium_tile(op, 8, 1), helium_tile(op, 1, 8)))
-    bias = dict(kernel_consts(op, consts, cfg))["bias"]
+    bias = dict(kernel_consts(op, consts, KernelChoice(simd=cfg)))["bias"]
     expected = consts[1].astype(np.int64) - op.in_zp * consts[0].reshape(10, -1).astype(np.int64).sum(1)
     assert np.array_equal(bias, expected) and np.array_equal(bias, fold_input_zero_point(consts[1], consts[0],
                                                                                        op.in_zp))
     plain = SimdConfig(order="channels")  # an unstaged DSP kernel takes TFLite's bias as it is
-    assert dict(kernel_consts(op, consts, plain))["bias"] is consts[1]
+    assert dict(kernel_consts(op, consts, KernelChoice(simd=plain)))["bias"] is consts[1]
 
 
 def test_lower_then_helium_in_a_user_pipeline() -> None:

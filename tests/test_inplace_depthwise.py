@@ -8,10 +8,15 @@ import numpy as np
 
 from mcunet_tvm import toolchain
 from mcunet_tvm.frontend import load_model
+from mcunet_tvm.kernels import KernelChoice
+from mcunet_tvm.kernels.depthwise.plan import row_buffer_shape, writes_over_input
 from mcunet_tvm.ops import Conv2D
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
+
+#: the in-place depthwise kernel choice
+INPLACE = KernelChoice(inplace=True)
 
 
 def _run(compiled, tmp_path, name, x):
@@ -60,12 +65,11 @@ def test_inplace_scratch_lives_in_the_arena() -> None:
         _, _, w, _ = call.op.in_shape
         kh, _ = call.op.kernel
         _, pl, _, pr = call.op.padding
-        realised = call.choice.realised(call.op)
-        if realised.row_buffer_shape():  # the row kernel (stride 1, 2 with 5x5+, more than 25 outputs)
+        if row_buffer_shape(call.op, call.choice):  # the row kernel (stride 1, 2 with 5x5+, more than 25 outputs)
             lane = 2 if ow >= 8 else 1
             expected = 2 * kh * -(-(w + pl + pr + 4) * lane // 4) * 4
         else:  # tap by tap: a channel temporary only where outputs may not go straight over the input
-            expected = oh * ow if call.choice.inplace and not realised.writes_over_input() else 0
+            expected = oh * ow if call.choice.inplace and not writes_over_input(call.op, call.choice) else 0
         if not expected:
             assert step.scratch is None
             continue
@@ -116,23 +120,23 @@ def test_writes_over_input_only_where_no_later_output_reads_a_stored_pixel() -> 
         if oh < 1 or ow < 1 or oh * ow > h * w:
             continue
         op = Conv2D(in_shape=(1, h, w, 1), out_shape=(1, oh, ow, 1), kernel=(k, k), strides=(s, s), padding=pad,
-                    dilation=(d, d), depthwise=True, inplace=True)
-        if op.row_buffer_shape():  # the row kernel: always straight over the input, through its ring
+                    dilation=(d, d), depthwise=True)
+        if row_buffer_shape(op, INPLACE):  # the row kernel: always straight over the input, through its ring
             continue
         plane = rng.integers(-128, 128, (h, w))
         weights = rng.integers(-127, 128, (k, k))
-        if op.writes_over_input():
+        if writes_over_input(op, INPLACE):
             allowed += 1
             assert np.array_equal(_tap_outputs(op, plane, weights, True), _tap_outputs(op, plane, weights, False))
-            assert op.scratch_bytes() == 0
+            assert INPLACE.scratch_bytes(op) == 0
         else:
-            assert op.scratch_bytes() == oh * ow
+            assert INPLACE.scratch_bytes(op) == oh * ow
             clobbered += not np.array_equal(_tap_outputs(op, plane, weights, True),
                                             _tap_outputs(op, plane, weights, False))
     assert allowed > 50 and clobbered > 10  # (the simulation does see outputs read stored pixels)
     common = Conv2D(in_shape=(1, 72, 72, 8), out_shape=(1, 36, 36, 8), kernel=(3, 3), strides=(2, 2),
-                    padding=(0, 0, 1, 1), depthwise=True, inplace=True)
-    assert common.writes_over_input() and common.scratch_bytes() == 0
+                    padding=(0, 0, 1, 1), depthwise=True)
+    assert writes_over_input(common, INPLACE) and INPLACE.scratch_bytes(common) == 0
     dilated = Conv2D(in_shape=(1, 9, 9, 8), out_shape=(1, 9, 9, 8), kernel=(3, 3), dilation=(2, 2),
-                     padding=(2, 2, 2, 2), depthwise=True, inplace=True)
-    assert not dilated.writes_over_input() and dilated.scratch_bytes() == 81
+                     padding=(2, 2, 2, 2), depthwise=True)
+    assert not writes_over_input(dilated, INPLACE) and INPLACE.scratch_bytes(dilated) == 81

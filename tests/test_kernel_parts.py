@@ -12,11 +12,17 @@ import pytest
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from mcunet_tvm.kernels import kernel_consts
+from mcunet_tvm.kernels import KernelChoice, kernel_consts
 from mcunet_tvm.kernels.common import ScalarArgs
-from mcunet_tvm.kernels.depthwise import COMPACT, depthwise_conv2d
 from mcunet_tvm.kernels.depthwise.channel import Geometry as DwGeometry
-from mcunet_tvm.kernels.depthwise.plan import compact_op, interior, one_pair_per_iteration, row_plan
+from mcunet_tvm.kernels.depthwise.plan import (
+    compact_choice,
+    interior,
+    one_pair_per_iteration,
+    row_buffer_shape,
+    row_plan,
+    unrolls_small_image,
+)
 from mcunet_tvm.kernels.requant import pack_fast_requant
 from mcunet_tvm.kernels.simd import (
     CONFIG_SPACE,
@@ -102,16 +108,16 @@ def _dw(h: int, w: int, k: int, s: int = 1, **kw) -> Conv2D:
 
 def test_compact_policy() -> None:
     ring3, ring5, small = _dw(12, 12, 3), _dw(12, 12, 5), _dw(4, 4, 3)
-    assert ring3.row_buffer_shape() and ring5.row_buffer_shape() and small.unrolls_small_image()
+    plain = KernelChoice()
+    assert row_buffer_shape(ring3, plain) and row_buffer_shape(ring5, plain) and unrolls_small_image(small, plain)
     assert not one_pair_per_iteration(ring3, False) and one_pair_per_iteration(ring3, True)
     assert one_pair_per_iteration(ring5, False)
-    assert compact_op(depthwise_conv2d(ring3), ring3) == ring3
-    assert compact_op(depthwise_conv2d(ring5), ring5) is None  # already one pair per iteration
-    assert compact_op(depthwise_conv2d(small), small) == dataclasses.replace(small, unroll_small_image=False)
-    compact = depthwise_conv2d(ring3, compact=True)
-    assert COMPACT in compact.attrs and compact_op(compact, ring3) is None
+    assert compact_choice(ring3, plain) == plain.with_(compact=True)
+    assert compact_choice(ring5, plain) is None  # already one pair per iteration
+    assert compact_choice(small, plain) == plain.with_(unroll_small_image=False, compact=True)
+    assert compact_choice(ring3, plain.with_(compact=True)) is None  # already compact
     tap = _dw(12, 12, 3, 2)  # 3x3 stride 2: tap by tap, no compact form
-    assert not tap.row_buffer_shape() and compact_op(depthwise_conv2d(tap), tap) is None
+    assert not row_buffer_shape(tap, plain) and compact_choice(tap, plain) is None
 
 
 def test_depthwise_geometry_indexes_the_window_of_the_buffer() -> None:
@@ -231,16 +237,16 @@ def test_config_space_predicates() -> None:
     assert helium_config(conv3) is None and helium_config(pointwise).helium
     for base in (pointwise, conv3, dense):
         for fast in (False, True):
-            op = dataclasses.replace(base, fast_requant=fast)
+            op = base
             for cfg in [*config_space(op), *(dataclasses.replace(c, shared=True) for c in config_space(op))]:
                 staged = staged_input_bytes(op, cfg)
                 assert (staged > 0) == (cfg.order == "pixels" and -(-op.out_shape[-1] // cfg.channels) >= 3)
                 if staged:
                     rows, words = staged_rows(op)
                     assert staged == cfg.pixels * rows * words * 8
-                assert doubled_input(op, cfg) <= (bool(staged) and fast and not cfg.shared)
+                assert doubled_input(op, cfg, fast) <= (bool(staged) and fast and not cfg.shared)
                 assert paired_weights(op, cfg) == (bool(staged) and cfg.channels % 2 == 0)
-                assert channel_records(op, cfg) == (paired_weights(op, cfg) and fast and not cfg.shared)
+                assert channel_records(op, cfg, fast) == (paired_weights(op, cfg) and fast and not cfg.shared)
                 assert shape_generic(op, cfg) == (cfg.shared and isinstance(op, Conv2D) and op.kernel == (1, 1))
                 assert record_pairs(cfg) == (2 if cfg.channels >= 4 else 1)
 
@@ -253,11 +259,11 @@ def test_flat_window_packs_short_kernel_rows() -> None:
     assert not flat_window(Conv2D((1, 8, 8, 3), (1, 8, 8, 8)))  # one kernel row
 
 
-def _declared(op, cfg: SimdConfig, generic: bool = False):
+def _declared(op, cfg: SimdConfig, generic: bool = False, fast: bool = False):
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            ctx = declare(op, Geometry.of(op), cfg, generic, ScalarArgs(generic))
+            ctx = declare(op, Geometry.of(op), cfg, fast, generic, ScalarArgs(generic))
             T.evaluate(0)
     return ctx, [p.name for p in builder.get().params]
 
@@ -267,14 +273,14 @@ def test_declared_buffers_match_the_packed_constants_and_scratch() -> None:
     for base, consts in [conv_case(rng, 6, 5, 8, 12, 1, 1), conv_case(rng, 7, 7, 3, 9, 3, 2),
                          conv_case(rng, 6, 6, 5, 7, 3, 1), dense_case(rng, 37, 10)]:
         for fast in (False, True):
-            op = dataclasses.replace(base, fast_requant=fast)
+            op = base
             for cfg in config_space(op):
-                ctx, names = _declared(op, cfg)
-                packed = kernel_consts(op, consts, cfg)
+                ctx, names = _declared(op, cfg, fast=fast)
+                packed = kernel_consts(op, consts, KernelChoice(simd=cfg, fast_requant=fast))
                 assert [n.split("_", 1)[0] for n in names] == (
                     ["p0", "p1"] + ([] if ctx.records else ["p2", "p3", "p4"])
                     + (["p8"] if ctx.staged is not None else []) + ["p9"])
-                assert ctx.records == channel_records(op, cfg) and len(packed) == (1 if ctx.records else 4)
+                assert ctx.records == channel_records(op, cfg, fast) and len(packed) == (1 if ctx.records else 4)
                 assert int(ctx.wt.shape[0]) == packed[0][1].size, (op, cfg)  # weights / records
                 staged = staged_input_bytes(op, cfg)
                 assert (ctx.staged is None and not staged) or int(ctx.staged.shape[0]) * 4 == staged

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from mcunet_tvm import toolchain
 from mcunet_tvm.ir import program_of
+from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.ops import Softmax
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
@@ -38,7 +37,7 @@ def _cases():
     for name, (op, consts) in [("conv_k3_general_requant", conv_case(rng, 7, 8, 5, 6, 3, 1)),
                                ("dw_k3_general_requant", conv_case(rng, 8, 7, 5, 5, 3, 2, depthwise=True)),
                                ("dense_general_requant", dense_case(rng, 21, 6))]:
-        cases.append((name, (dataclasses.replace(op, fast_requant=False), consts)))  # left shifts allowed
+        cases.append((name, (op, consts, KernelChoice(fast_requant=False))))  # left shifts allowed
     cases.append(("conv_valid_k3_s2", conv_case(rng, 12, 12, 3, 8, 3, 2, padding="valid")))
     cases.append(("pointwise_odd", conv_case(rng, 7, 5, 13, 9, 1, 1)))
     cases.append(("pointwise_expand", conv_case(rng, 6, 6, 4, 24, 1, 1)))
@@ -65,8 +64,8 @@ CASES = _cases()
 
 @pytest.mark.parametrize("name,case", CASES, ids=[c[0] for c in CASES])
 def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
-    op, consts = case
-    mod = single_op_module(op, consts)
+    op, consts, *choice = case
+    mod = single_op_module(op, consts, *choice)
     compiled = compile_relax(mod, mcpu=None)
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(HOST, sources, [tmp_path], tmp_path / "obj")

@@ -11,8 +11,9 @@ from tvm import relax
 
 from mcunet_tvm import toolchain
 from mcunet_tvm.ir import new_main
-from mcunet_tvm.kernels import kernel_consts
+from mcunet_tvm.kernels import KernelChoice, kernel_consts
 from mcunet_tvm.kernels.choice import choice_of, signature_of
+from mcunet_tvm.kernels.depthwise.plan import row_buffer_shape, unrolls_small_image
 from mcunet_tvm.kernels.requant import pack_fast_requant
 from mcunet_tvm.kernels.simd import (
     SimdConfig,
@@ -28,7 +29,7 @@ from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, emit_op, single_op_module
+from opcases import conv_case, emit_op, lowered_choice, single_op_module
 
 
 def _sxtb16(word: np.ndarray, ror8: bool) -> np.ndarray:
@@ -91,16 +92,18 @@ def test_staged_kernels_of_fast_layers_take_channel_records() -> None:
     rng = np.random.default_rng(3)
     op, consts = conv_case(rng, 6, 6, 16, 24, 1, 1)
     staged = SimdConfig(pixels=4, channels=2)
-    assert op.fast_requant and channel_records(op, staged)
-    named = kernel_consts(op, consts, staged)
+    fast = lowered_choice(op, consts).fast_requant
+    assert fast and channel_records(op, staged, fast)
+    named = kernel_consts(op, consts, KernelChoice(simd=staged, fast_requant=fast))
     assert [n for n, _ in named] == ["weight"] and named[0][1].dtype == np.int32
-    scale = 2 if doubled_input(op, staged) else 1  # the bias as the kernel starts from it
+    scale = 2 if doubled_input(op, staged, fast) else 1  # the bias as the kernel starts from it
     records = named[0][1].reshape(12, -1)  # 12 pairs: 8 weight words (16 channels), then 8 constants
     assert records.shape[1] == 16 and list(records[:, 8]) == list(consts[1][0::2] * scale)
-    assert not channel_records(op, dataclasses.replace(staged, shared=True))
-    assert not channel_records(dataclasses.replace(op, fast_requant=False), staged)
-    assert not channel_records(op, SimdConfig(pixels=4, channels=1))
-    assert [n for n, _ in kernel_consts(op, consts, SimdConfig(order="channels"))] == [
+    assert not channel_records(op, dataclasses.replace(staged, shared=True), fast)
+    assert not channel_records(op, staged, False)
+    assert not channel_records(op, SimdConfig(pixels=4, channels=1), fast)
+    channels = KernelChoice(simd=SimdConfig(order="channels"), fast_requant=fast)
+    assert [n for n, _ in kernel_consts(op, consts, channels)] == [
         "weight", "bias", "multiplier", "rq"]  # (the shifts packed for the fast requantisation)
 
 
@@ -175,12 +178,13 @@ def test_staged_kernels_take_channel_pair_weights() -> None:
     assert shape_generic(short, shared) and shape_generic(long, shared)
     assert not shape_generic(long, SimdConfig(pixels=4, channels=2))  # the speed build
     assert paired_weights(long, shared) and paired_weights(long, SimdConfig(pixels=4, channels=2))
-    packed = dict(kernel_consts(long, long_consts, shared))["weight"]
+    packed = dict(kernel_consts(long, long_consts, KernelChoice(simd=shared)))["weight"]
     assert np.array_equal(packed, pair_weights(long_consts[0]))
     # unstaged (too few channel tiles reuse a widened window) or odd tiles keep OHWI weights
     assert not paired_weights(long, SimdConfig(pixels=4, channels=4))
     assert not paired_weights(long, SimdConfig(pixels=4, channels=1))
-    assert dict(kernel_consts(long, long_consts, SimdConfig(pixels=4, channels=4)))["weight"] is long_consts[0]
+    unstaged = KernelChoice(simd=SimdConfig(pixels=4, channels=4))
+    assert dict(kernel_consts(long, long_consts, unstaged))["weight"] is long_consts[0]
     # a 3x3 convolution and a windowed (patch) pointwise layer keep their specialised kernels
     conv, _ = conv_case(rng, 6, 6, 16, 8, 3, 1)
     assert not shape_generic(conv, shared)
@@ -225,9 +229,9 @@ def test_compact_depthwise_kernels_on_host(tmp_path, index: int) -> None:
     (func,) = compiled.program.kernels.values()
     assert choice_of(func).compact
     call = compiled.program.calls[0]
-    kh, row = call.choice.realised(call.op).row_buffer_shape()
+    kh, row = row_buffer_shape(call.op, call.choice)
     assert call.choice.scratch_bytes(call.op) == kh * row
-    small = op.unrolls_small_image()
+    small = unrolls_small_image(op, KernelChoice())
     assert call.choice.unroll_small_image != small  # (a small image's op now asks for the ring)
     sources = compiled.write(tmp_path)
     objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from mcunet_tvm import toolchain
 from mcunet_tvm.ir import program_of
-from mcunet_tvm.kernels import output_overlap
+from mcunet_tvm.kernels import KernelChoice, output_overlap
 from mcunet_tvm.kernels.choice import choice_of
 from mcunet_tvm.kernels.simd import (
     CONFIG_SPACE,
@@ -48,9 +46,10 @@ def _random_cases(n: int, seed: int):
     return cases
 
 
-def _build_and_run(tmp_path, target_name: str, op, consts, simd: bool, cfg: SimdConfig | None, inputs):
+def _build_and_run(tmp_path, target_name: str, op, consts, simd: bool, cfg: SimdConfig | None, inputs,
+                   choice: KernelChoice | None = None):
     target = get_target(target_name)
-    compiled = compile_relax(single_op_module(op, consts), mcpu=target.mcpu, simd=simd,
+    compiled = compile_relax(single_op_module(op, consts, choice), mcpu=target.mcpu, simd=simd,
                              schedule=(lambda _: cfg) if cfg else None)
     if simd:
         assert all(choice_of(f).simd is not None for f in compiled.program.kernels.values())
@@ -69,14 +68,14 @@ HOST_CASES = _random_cases(36, seed=11)
 def test_simd_kernel_matches_reference_on_host(tmp_path, index: int) -> None:
     """The portable C build of each SIMD primitive, every schedule in turn."""
     op, consts = HOST_CASES[index]
-    if index % 3 == 0:  # the general requantisation (left shifts, large accumulators) too
-        op = dataclasses.replace(op, fast_requant=False)
+    # the general requantisation (left shifts, large accumulators) too
+    choice = KernelChoice(fast_requant=False) if index % 3 == 0 else None
     assert simd_supported(op)
     space = config_space(op)
     cfg = space[index % len(space)]
     rng = np.random.default_rng(index)
     inputs = [rng.integers(-128, 128, op.in_shape, dtype=np.int8) for _ in range(2)]
-    compiled, outs = _build_and_run(tmp_path, "host", op, consts, True, cfg, inputs)
+    compiled, outs = _build_and_run(tmp_path, "host", op, consts, True, cfg, inputs, choice)
     for x, out in zip(inputs, outs, strict=True):
         assert out == run_reference(compiled.program, x).tobytes(), (op, cfg)
 
@@ -88,13 +87,12 @@ QEMU_CASES = _random_cases(8, seed=5)
 def test_simd_kernel_equals_plain_kernel_on_qemu(tmp_path, index: int) -> None:
     """On the Cortex-M7 (DSP intrinsics): SIMD == plain TIR kernel == host reference."""
     op, consts = QEMU_CASES[index]
-    if index % 2:
-        op = dataclasses.replace(op, fast_requant=False)
+    choice = KernelChoice(fast_requant=False) if index % 2 else None
     space = config_space(op)
     cfg = space[(3 * index) % len(space)]
     x = np.random.default_rng(index).integers(-128, 128, op.in_shape, dtype=np.int8)
-    compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x])
-    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x])
+    compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x], choice)
+    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x], choice)
     assert simd_out == plain_out == run_reference(compiled.program, x).tobytes(), (op, cfg)
 
 
@@ -137,8 +135,10 @@ def test_config_space_keeps_pointwise_overlap() -> None:
 def _fast(case):
     """The case with the fast requantisation forced on (its bias is small enough for any input)."""
     op, consts = case
-    op = dataclasses.replace(op, fast_requant=True)
     return op, [consts[0], np.clip(consts[1], -1000, 1000).astype(np.int32), consts[2], -np.abs(consts[3]) - 1]
+
+
+FAST = KernelChoice(fast_requant=True)
 
 
 @pytest.mark.parametrize("shape", [(6, 5, 40, 45, 1, 1), (11, 9, 3, 37, 3, 2), (7, 6, 10, 101, 3, 1)])
@@ -150,10 +150,10 @@ def test_doubled_staging_and_fused_micro_steps_on_qemu(tmp_path, shape) -> None:
     rng = np.random.default_rng(cin)
     op, consts = _fast(conv_case(rng, h, w, cin, cout, k, s))
     cfg = SimdConfig(pixels=4, channels=2)
-    assert doubled_input(op, cfg) and paired_weights(op, cfg)
+    assert doubled_input(op, cfg, True) and paired_weights(op, cfg)
     x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
-    compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x])
-    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x])
+    compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x], FAST)
+    _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x], FAST)
     assert simd_out == plain_out == run_reference(compiled.program, x).tobytes()
     # tiles of more than two staged words run the asm micro-steps (two pixels per LDRD)
     assert ("mcunet_smlad4d" in (tmp_path / "simd" / "mcunet_kernels.c").read_text()) == fused_steps(*staged_rows(op))
@@ -168,9 +168,9 @@ def test_grouped_records_of_four_channel_tiles_on_qemu(tmp_path, pixels: int) ->
              _fast(conv_case(rng, 7, 6, 5, 10, 3, 2))]
     cfg = SimdConfig(pixels=pixels, channels=4)
     for n, (op, consts) in enumerate(cases):
-        assert channel_records(op, cfg) and record_pairs(cfg) == 2
+        assert channel_records(op, cfg, True) and record_pairs(cfg) == 2
         x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
-        compiled, (out,) = _build_and_run(tmp_path / str(n), "cortex-m7", op, consts, True, cfg, [x])
+        compiled, (out,) = _build_and_run(tmp_path / str(n), "cortex-m7", op, consts, True, cfg, [x], FAST)
         assert out == run_reference(compiled.program, x).tobytes(), op
 
 
@@ -197,5 +197,5 @@ def test_depthwise_with_doubled_weights_on_qemu(tmp_path, k: int, s: int) -> Non
     rng = np.random.default_rng(10 * k + s)
     op, consts = _fast(conv_case(rng, 11, 9, 7, 7, k, s, depthwise=True))
     x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
-    compiled, (out,) = _build_and_run(tmp_path, "cortex-m7", op, consts, False, None, [x])
+    compiled, (out,) = _build_and_run(tmp_path, "cortex-m7", op, consts, False, None, [x], FAST)
     assert out == run_reference(compiled.program, x).tobytes()

@@ -25,7 +25,7 @@ from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
 from .dense import dense
-from .depthwise import COMPACT, depthwise_conv2d
+from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, input_rows, insert, pad
 from .helium import fold_input_zero_point
 from .pool import pool2d
@@ -65,9 +65,8 @@ __all__ = [
     "simd_supported",
 ]
 
-_GENERATORS: dict[type[OpDesc], Callable[..., tirx.PrimFunc]] = {
-    Conv2D: conv2d,
-    Dense: dense,
+#: the plain generators of ops whose kernel no choice changes
+_GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Add: add,
     Pad: pad,
     Insert: insert,
@@ -132,16 +131,14 @@ def pointwise_conv(op: Conv2D) -> bool:
     )
 
 
-def kernel_consts(
-    op: OpDesc, consts: Sequence[np.ndarray], schedule: SimdConfig | None = None
-) -> list[tuple[str, np.ndarray]]:
+def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray], choice: KernelChoice) -> list[tuple[str, np.ndarray]]:
     """The constant arrays a kernel takes, as (name, values), from the op's semantic constants.
 
     Programs keep TFLite's constants (``OpDesc.const_args``: what the reference
     and the exporter read); this is the compile-time packing the kernels are
-    written for. A conv/dense layer with ``fast_requant`` takes its shifts as
+    written for. A conv/dense layer whose ``choice.fast_requant`` takes its shifts as
     (exponent, rounding + zero point) pairs (``requant.pack_fast_requant``);
-    a staged SIMD kernel (``schedule``) takes its weights in channel-pair order
+    a staged SIMD kernel (``choice.simd``) takes its weights in channel-pair order
     (``simd.pair_weights``), and all of them in one array of channel-pair
     records where it can (``simd.channel_records``); a Helium kernel its bias
     with the input zero point folded in; an ADD its rescaling table
@@ -150,14 +147,15 @@ def kernel_consts(
     named = list(zip(op.const_args, consts, strict=True))
     if isinstance(op, Add) and (table := add_rescale_table(op)) is not None:
         return [("table", table)]
-    if isinstance(op, (Conv2D, Dense)) and op.fast_requant:
+    schedule, fast = choice.simd, choice.fast_requant
+    if isinstance(op, (Conv2D, Dense)) and fast:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
     weights = consts[0] if consts else None
     if flat_window(op) and staged_input_bytes(op, schedule):  # the window is one segment (OHWI: contiguous)
         weights = weights.reshape(weights.shape[0], 1, 1, -1)
-    if channel_records(op, schedule):
+    if channel_records(op, schedule, fast):
         return [(named[0][0], pack_records(weights, consts[1], consts[2], named[3][1],
-                                           doubled_input(op, schedule), record_pairs(schedule)))]
+                                           doubled_input(op, schedule, fast), record_pairs(schedule)))]
     if paired_weights(op, schedule):
         named[0] = (named[0][0], pair_weights(weights))
     if schedule is not None and schedule.helium:  # the MVE kernel multiplies raw inputs
@@ -169,12 +167,11 @@ def simd_choice(op: OpDesc, choice: KernelChoice, schedule: SimdConfig | None, m
     """The choice of ``UseSimdKernels`` for ``op``: the SIMD micro-kernel with ``schedule`` (a tuning
     database's, or the untuned default), or on a core with Helium (``mve``) the MVE kernel where one
     exists; ``choice`` unchanged for ops without a SIMD kernel."""
-    realised = choice.realised(op)
-    if not simd_supported(realised):
+    if not simd_supported(op):
         return choice
     if mve:
-        schedule = helium_config(realised, schedule) or schedule
-    return choice.with_(simd=schedule or default_config(realised))
+        schedule = helium_config(op, schedule) or schedule
+    return choice.with_(simd=schedule or default_config(op))
 
 
 def shared_choice(op: OpDesc, choice: KernelChoice) -> KernelChoice | None:
@@ -187,21 +184,22 @@ def shared_choice(op: OpDesc, choice: KernelChoice) -> KernelChoice | None:
     (Depthwise kernels stay specialised: with the channel count, the NHWC stride of every
     gathered byte, at run time they measured 13-58 % slower.)
     """
-    realised = choice.realised(op)
     if choice.simd is not None:
         shared = dataclasses.replace(choice.simd, shared=True)
-        return choice.with_(simd=shared) if not choice.simd.shared and shape_generic(realised, shared) else None
-    if not (isinstance(op, Conv2D) and op.depthwise) or choice.compact:
-        return None
-    if realised.unrolls_small_image():
-        return choice.with_(unroll_small_image=False, compact=True)
-    if not realised.row_buffer_shape() or min(op.kernel) >= 5:  # 5x5+ row kernels: one pair already
-        return None
-    return choice.with_(compact=True)
+        return choice.with_(simd=shared) if not choice.simd.shared and shape_generic(op, shared) else None
+    return compact_choice(op, choice) if isinstance(op, Conv2D) else None
 
 
-def make_kernel(op: OpDesc) -> tirx.PrimFunc:
-    """The plain TIR PrimFunc computing ``op`` (depthwise: its row or tap kernel)."""
+def make_kernel(op: OpDesc, choice: KernelChoice | None = None) -> tirx.PrimFunc:
+    """The untagged PrimFunc of ``op`` as ``choice`` (default: the plain kernel) says: the SIMD or
+    Helium kernel of ``choice.simd``, a depthwise row or tap kernel, or the plain TIR kernel."""
+    choice = choice or KernelChoice()
+    if choice.simd is not None:
+        return simd_kernel(op, choice)
+    if isinstance(op, Conv2D):
+        return depthwise_conv2d(op, choice) if op.depthwise else conv2d(op, choice.fast_requant)
+    if isinstance(op, Dense):
+        return dense(op, choice.fast_requant)
     return _GENERATORS[type(op)](op)
 
 
@@ -214,17 +212,11 @@ def build_kernel(op: OpDesc, choice: KernelChoice | None = None, light: str = ""
     choice = choice or KernelChoice()
     if light:
         return stub(op, choice, Signature(()), light)
-    realised = choice.realised(op)
-    if choice.simd is not None:
-        func = simd_kernel(realised, choice.simd)
-    elif choice.compact:
-        func = depthwise_conv2d(realised, compact=True)
-    else:
-        func = make_kernel(realised)
-    scalars = [int(v) for v in func.attrs[SCALAR_ARGS]] if SCALAR_ARGS in func.attrs else []
-    for name in ("mcunet.op", "mcunet.schedule", COMPACT, SCALAR_ARGS):
-        if name in func.attrs:
-            func = func.without_attr(name)
+    func = make_kernel(op, choice)
+    scalars = []
+    if func.attrs is not None and SCALAR_ARGS in func.attrs:  # a shape-generic kernel's layer values
+        scalars = [int(v) for v in func.attrs[SCALAR_ARGS]]
+        func = func.without_attr(SCALAR_ARGS)
     return tag(func, op, choice, _signature(op, choice, func, scalars))
 
 

@@ -36,7 +36,7 @@ from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import OpDesc, op_from_json
+from ..ops import Conv2D, OpDesc, op_from_json
 from .simd import SimdConfig
 
 OP_ATTR = "mcunet.op"
@@ -78,20 +78,15 @@ class KernelChoice:
         """This choice with some fields changed."""
         return dataclasses.replace(self, **changes)
 
-    def realised(self, op: OpDesc) -> OpDesc:
-        """``op`` with the descriptor fields its generator reads today (transitional: the generators
-        still take the choice's fields on the descriptor)."""
-        fields = {f.name for f in dataclasses.fields(op)}
-        values = {k: getattr(self, k) for k in ("fast_requant", "inplace", "wide_ring", "unroll_small_image")
-                  if k in fields}
-        return dataclasses.replace(op, **values)
-
     def scratch_bytes(self, op: OpDesc) -> int:
         """Arena scratch the kernel takes (parameter role ``scratch``), live during its step only:
         the depthwise row ring or in-place channel buffer, or a SIMD kernel's widened input windows."""
+        from .depthwise.plan import scratch_bytes
         from .simd import staged_input_bytes
 
-        return self.realised(op).scratch_bytes() or staged_input_bytes(self.realised(op), self.simd)
+        if isinstance(op, Conv2D) and op.depthwise:
+            return scratch_bytes(op, self)
+        return staged_input_bytes(op, self.simd)
 
     def overlap(self, op: OpDesc) -> tuple[tuple[int, int], ...]:
         """(input index, max offset delta) pairs where the output may overwrite a dying input."""
@@ -103,7 +98,7 @@ class KernelChoice:
         """The constant arrays the kernel takes, as (name, values), from the op's semantic constants."""
         from . import kernel_consts
 
-        return kernel_consts(self.realised(op), consts, self.simd)
+        return kernel_consts(op, consts, self)
 
     def describe(self) -> str:
         """How the kernel was generated: plain TIR, a SIMD (DSP) or Helium tile, shared or not."""

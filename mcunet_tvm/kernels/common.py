@@ -82,8 +82,8 @@ def in_bounds(h, w, height: int, width: int):
     return tirx.all(h >= 0, h < height, w >= 0, w < width)
 
 
-def finish(args: list[te.Tensor], op: OpDesc, local_blocks: tuple[str, ...] = ()) -> tirx.PrimFunc:
-    """Build the PrimFunc and attach the op descriptor.
+def finish(args: list[te.Tensor], local_blocks: tuple[str, ...] = ()) -> tirx.PrimFunc:
+    """Build the PrimFunc of a TE kernel.
 
     Each block named in ``local_blocks`` (a reduction accumulator) is computed
     at the innermost loop of its consumer, so it shrinks to one element and
@@ -102,4 +102,4 @@ def finish(args: list[te.Tensor], op: OpDesc, local_blocks: tuple[str, ...] = ()
             if len(loops) > len(outer):  # unit reduction loops are folded away
                 sch.decompose_reduction(block, loops[len(outer)])
         func = sch.mod["main"]
-    return func.with_attr("mcunet.op", op.to_json())
+    return func

@@ -11,13 +11,11 @@ from tvm import te, tirx
 
 from ..ops import Conv2D
 from .common import OUT, arg, finish, in_bounds, window_arg
-from .depthwise import depthwise_conv2d
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 
-def conv2d(op: Conv2D) -> tirx.PrimFunc:
-    if op.depthwise:
-        return depthwise_conv2d(op)
+def conv2d(op: Conv2D, fast: bool) -> tirx.PrimFunc:
+    """A regular convolution's plain kernel (``fast``: the fast requantisation)."""
     _, h, w, c = op.in_shape
     oc = op.out_shape[3]
     kh, kw = op.kernel
@@ -29,7 +27,7 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     weight = arg(1, (oc, kh, kw, c), "int8", "w")
     bias = arg(2, (oc,), "int32", "bias")
     mult = arg(3, (oc,), "int32", "mult")
-    rq_shape, rq_name = requant_args(oc, op.fast_requant)
+    rq_shape, rq_name = requant_args(oc, fast)
     rq = arg(4, rq_shape, "int32", rq_name)
     rh = te.reduce_axis((0, kh), name="rh")
     rw = te.reduce_axis((0, kw), name="rw")
@@ -52,10 +50,10 @@ def conv2d(op: Conv2D) -> tirx.PrimFunc:
     out = te.compute(
         op.out_shape,
         lambda b, i, j, k: clamp_to_int8(
-            channel_requantizer(op, mult, rq, k)(acc[b, i, j, k] + bias[k]),
+            channel_requantizer(op, fast, mult, rq, k)(acc[b, i, j, k] + bias[k]),
             op.act_min,
             op.act_max,
         ),
         name=OUT,
     )
-    return finish([x, weight, bias, mult, rq, out], op, local_blocks=("acc",))
+    return finish([x, weight, bias, mult, rq, out], local_blocks=("acc",))

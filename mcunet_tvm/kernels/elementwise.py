@@ -32,7 +32,7 @@ def add(op: Add) -> tirx.PrimFunc:
         a, load_a = window_arg(0, op, op.in_shape, "a")
         b, load_b = window_arg(1, op, op.in_shape, "b")
         out = te.compute(op.out_shape, lambda *idx: _add_value(op, load_a(*idx), load_b(*idx)), name=OUT)
-        return finish([a, b, out], op)
+        return finish([a, b, out])
     n = math.prod(op.out_shape)
     table = add_rescale_table(op)
     with IRBuilder() as builder:
@@ -59,7 +59,7 @@ def add(op: Add) -> tirx.PrimFunc:
                     element(q * 4 + u)
             for i in range(n - n % 4, n):
                 element(i)
-    return builder.get().with_attr("mcunet.op", op.to_json())
+    return builder.get()
 
 
 def _larger_scale_input(op: Add) -> int | None:
@@ -128,7 +128,7 @@ def pad(op: Pad) -> tirx.PrimFunc:
         return tirx.if_then_else(inside, x[tuple(src)], tirx.const(op.value, "int8"))
 
     out = te.compute(op.out_shape, body, name=OUT)
-    return finish([x, out], op)
+    return finish([x, out])
 
 
 def insert(op: Insert) -> tirx.PrimFunc:
@@ -149,11 +149,11 @@ def insert(op: Insert) -> tirx.PrimFunc:
             out = T.arg(OUT, T.buffer(op.out_shape, "int8"))
             with T.grid(ph, pw, c) as (i, j, k):
                 T.buffer_store(out, patch[0, i, j, k], [0, i + r0, j + c0, k])
-    return builder.get().with_attr("mcunet.op", op.to_json())
+    return builder.get()
 
 
 def input_rows(op: InputRows) -> tirx.PrimFunc:
     """Copy rows ``row0 ..`` of the input (the reference semantics of a streamed-input band)."""
     x = arg(0, op.in_shape, "int8", "x")
     out = te.compute(op.out_shape, lambda b, i, j, c: x[b, i + op.row0, j, c], name=OUT)
-    return finish([x, out], op)
+    return finish([x, out])

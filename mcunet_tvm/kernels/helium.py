@@ -36,7 +36,6 @@ def helium_supported(op: OpDesc) -> bool:
     return (
         isinstance(op, Conv2D)
         and not op.depthwise
-        and not op.inplace
         and not op.windows
         and op.kernel == (1, 1)
         and op.strides == (1, 1)
@@ -63,8 +62,9 @@ def fold_input_zero_point(bias: np.ndarray, weight: np.ndarray, in_zp: int) -> n
     return folded.astype(np.int32)
 
 
-def helium_kernel(op: OpDesc, pixels: int, channels: int) -> tirx.PrimFunc:
-    """The MVE PrimFunc for ``op`` (see :func:`helium_supported`) with a ``pixels x channels`` tile."""
+def helium_kernel(op: OpDesc, pixels: int, channels: int, fast: bool) -> tirx.PrimFunc:
+    """The MVE PrimFunc for ``op`` (see :func:`helium_supported`) with a ``pixels x channels`` tile
+    (``fast``: the fast requantisation)."""
     assert helium_supported(op)
     if isinstance(op, Dense):
         n, c = op.in_shape
@@ -81,7 +81,7 @@ def helium_kernel(op: OpDesc, pixels: int, channels: int) -> tirx.PrimFunc:
             wt = T.arg("p1_w", T.buffer((oc * c,), "int8"))
             bias = T.arg("p2_bias", T.buffer((oc,), "int32"))  # input zero point folded in
             mult = T.arg("p3_mult", T.buffer((oc,), "int32"))
-            rq_shape, rq_name = requant_args(oc, op.fast_requant)
+            rq_shape, rq_name = requant_args(oc, fast)
             rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
             out = T.arg(OUT, T.buffer((n * oc,), "int8"))
             acc = T.alloc_buffer((tp_max * tc_max,), "int32")
@@ -109,7 +109,7 @@ def helium_kernel(op: OpDesc, pixels: int, channels: int) -> tirx.PrimFunc:
                 if rest:
                     step(full * LANES, tail=True)
                 for t in range(tc):
-                    requant = channel_requantizer(op, mult, rq, o0 + t, T.bind)
+                    requant = channel_requantizer(op, fast, mult, rq, o0 + t, T.bind)
                     for p in range(tp):
                         value = clamp_to_int8(requant(acc[p * tc_max + t]), op.act_min, op.act_max)
                         T.buffer_store(out, value, [(p0 + p) * oc + o0 + t])

@@ -61,4 +61,4 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
         ),
         name=OUT,
     )
-    return finish([x, out], op, local_blocks=("acc",))
+    return finish([x, out], local_blocks=("acc",))

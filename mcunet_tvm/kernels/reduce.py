@@ -41,7 +41,7 @@ def mean(op: Mean) -> tirx.PrimFunc:
         return clamp_to_int8(value + tirx.const(op.out_zp, "int32"), -128, 127)
 
     out = te.compute(op.out_shape, body, name=OUT)
-    return finish([x, out], op, local_blocks=("acc",))
+    return finish([x, out], local_blocks=("acc",))
 
 
 def _mean_lanes(op: Mean) -> tirx.PrimFunc:
@@ -77,4 +77,4 @@ def _mean_lanes(op: Mean) -> tirx.PrimFunc:
                     value = requantize_const(total - tirx.const(op.in_zp * pixels, "int32"), op.multiplier,
                                              op.shift, bound, op.out_zp)
                     T.buffer_store(out, clamp_to_int8(value, -128, 127), [g * 4 + k])
-    return builder.get().with_attr("mcunet.op", op.to_json())
+    return builder.get()

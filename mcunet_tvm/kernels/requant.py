@@ -195,8 +195,10 @@ def requant_args(n: int, fast: bool) -> tuple[tuple[int, ...], str]:
     return ((2 * n,), "rq") if fast else ((n,), "shift")
 
 
-def channel_requantizer(op, mult, rq, k: PrimExpr, bind=None, doubled: bool = False) -> Callable[[PrimExpr], PrimExpr]:
-    """``acc -> requantised + out_zp`` for output channel ``k`` of a conv/dense ``op``.
+def channel_requantizer(op, fast: bool, mult, rq, k: PrimExpr, bind=None,
+                        doubled: bool = False) -> Callable[[PrimExpr], PrimExpr]:
+    """``acc -> requantised + out_zp`` for output channel ``k`` of a conv/dense ``op``
+    (``fast``: the layer's kernel choice takes the fast requantisation).
 
     ``mult`` and ``rq`` are the kernel's multiplier and :func:`requant_args`
     buffers; ``bind`` binds the per-channel constants once (``T.bind`` in
@@ -205,7 +207,7 @@ def channel_requantizer(op, mult, rq, k: PrimExpr, bind=None, doubled: bool = Fa
     :func:`fast_requantize`).
     """
     bind = bind or _expr
-    if op.fast_requant:
+    if fast:
         m, e, r = bind(mult[k]), bind(rq[2 * k]), bind(rq[2 * k + 1])
         return lambda acc: fast_requantize(acc, m, e, r, doubled)
     assert not doubled, "only the fast requantisation takes doubled accumulators"

@@ -20,6 +20,8 @@ import tvm
 from tvm import relax
 
 from ..ir import emit_call, new_main, program_of
+from ..kernels import KernelChoice
+from ..kernels.depthwise.plan import unrolls_small_image
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc
 from ..pipeline import optimise
 from ..planner import plan_memory
@@ -28,7 +30,7 @@ from ..planner import plan_memory
 RUNTIME_FLASH = 3_200
 #: code allowance per generated kernel, bytes (measured SIMD conv kernels stay below it)
 KERNEL_CODE = {"conv2d": 2_000, "depthwise": 1_500, "add": 500, "mean": 400, "dense": 800}
-#: code allowance per tap of a depthwise image run fully unrolled (``Conv2D.unrolls_small_image``)
+#: code allowance per tap of a depthwise image run fully unrolled (``kernels.depthwise.plan.unrolls_small_image``)
 UNROLLED_TAP_CODE = 10
 #: ADD's rescaling table (256 int32, ``kernels.elementwise.add_rescale_table``)
 ADD_TABLE_BYTES = 1_024
@@ -117,10 +119,10 @@ def _const_bytes(op: OpDesc) -> int:
     return 0
 
 
-def _code_bytes(op: OpDesc) -> int:
-    """The code allowance of ``op``'s kernel (``op`` with its choice's fields, ``KernelChoice.realised``)."""
+def _code_bytes(op: OpDesc, choice: KernelChoice) -> int:
+    """The code allowance of ``op``'s kernel, generated as ``choice`` says."""
     code = KERNEL_CODE[_code_kind(op)]
-    if isinstance(op, Conv2D) and op.unrolls_small_image():
+    if isinstance(op, Conv2D) and unrolls_small_image(op, choice):
         code += UNROLLED_TAP_CODE * op.out_shape[1] * op.out_shape[2] * op.kernel[0] * op.kernel[1]
     return code
 
@@ -150,7 +152,7 @@ def predict_program(mod: tvm.IRModule, dsp: bool = True, fast: bool = False, mve
     prog = program_of(optimise(mod, isa="mve" if mve else "dsp" if dsp else "plain")[0])
     plan = plan_memory(prog.memory_graph(), fast=fast)
     calls = [c for c in prog.calls if c.kernel]
-    code = sum(_code_bytes(c.choice.realised(c.op)) for c in calls) + STEP_CODE * len(calls)
+    code = sum(_code_bytes(c.op, c.choice) for c in calls) + STEP_CODE * len(calls)
     flash = RUNTIME_FLASH + code + sum(_const_bytes(c.op) for c in calls)
     return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls))
 

@@ -1,6 +1,6 @@
 """NarrowPeakRings: a depthwise ring is int8 where its int16 form would set the arena's peak.
 
-The row depthwise kernel keeps wide rows as int16 (``ring_lane_bytes``: taps
+The row depthwise kernel keeps wide rows as int16 (``plan.ring_lane_bytes``: taps
 paired without widening, 5-7 % fewer instructions), which doubles its ring.
 Where that depthwise step holds the most live bytes of the schedule, the ring
 would set the arena: such steps take the int8 ring instead
@@ -18,14 +18,16 @@ import dataclasses
 import tvm
 
 from ..ir import Program, program_of
+from ..kernels.depthwise.plan import ring_lane_bytes, row_buffer_shape
 from ..ops import Conv2D
 from ..planner import live_bytes
 from .rewrite_util import module_pass, rechoose_kernels
 
 
 def _wide(call) -> bool:
-    op = call.choice.realised(call.op)
-    return isinstance(op, Conv2D) and op.depthwise and bool(op.row_buffer_shape()) and op.ring_lane_bytes() == 2
+    op, choice = call.op, call.choice
+    return (isinstance(op, Conv2D) and op.depthwise and bool(row_buffer_shape(op, choice))
+            and ring_lane_bytes(op, choice) == 2)
 
 
 def peak_rings(prog: Program) -> set[str]:

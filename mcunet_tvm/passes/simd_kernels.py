@@ -30,7 +30,7 @@ def use_simd_kernels(mod: tvm.IRModule, schedule: ScheduleFn | None = None, mve:
     """Every kernel with a SIMD variant takes it (schedule per layer from ``schedule``; ``mve``:
     Helium kernels where they exist)."""
     def choose(op, choice):
-        return simd_choice(op, choice, schedule(choice.realised(op)) if schedule else None, mve)
+        return simd_choice(op, choice, schedule(op) if schedule else None, mve)
 
     return rechoose_kernels(mod, choose)
 

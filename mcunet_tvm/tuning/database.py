@@ -18,7 +18,8 @@ from ..errors import McunetError
 from ..kernels.simd import SimdConfig
 from ..ops import OpDesc
 
-VERSION = 1
+#: 2: layers keyed by their op descriptor alone (the kernel choice is no longer part of it)
+VERSION = 2
 
 
 def layer_key(target: str, op: OpDesc) -> str:

@@ -105,12 +105,12 @@ def tune_program(
                           hint="instruction counts come from QEMU: use e.g. --target cortex-m7")
     layers: dict[str, KernelCall] = {}
     for call in prog.calls:
-        if call.kernel and simd_supported(call.choice.realised(call.op)):
-            layers.setdefault(call.choice.realised(call.op).to_json(), call)
+        if call.kernel and simd_supported(call.op):
+            layers.setdefault(call.op.to_json(), call)
     new = 0
     with tempfile.TemporaryDirectory(prefix="mcunet-tune-") as tmp:
         for n, call in enumerate(layers.values()):
-            op = call.choice.realised(call.op)  # the database's layer key
+            op = call.op
             done = db.measured(target.name, op)
             budget = trials - len(done)
             if budget <= 0:

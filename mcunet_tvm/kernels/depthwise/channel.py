@@ -92,11 +92,11 @@ class ConstArgs:
     rq: Any
 
     @staticmethod
-    def declare(op: Conv2D, g: Geometry) -> ConstArgs:
+    def declare(g: Geometry, fast: bool) -> ConstArgs:
         x = T.arg("p0_x", T.buffer((g.buf_elems,), "int8"))
         weight = T.arg("p1_w", T.buffer((g.kh * g.kw * g.c,), "int8"))
         bias = T.arg("p2_bias", T.buffer((g.c,), "int32"))
         mult = T.arg("p3_mult", T.buffer((g.c,), "int32"))
-        rq_shape, rq_name = requant_args(g.c, op.fast_requant)
+        rq_shape, rq_name = requant_args(g.c, fast)
         rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
         return ConstArgs(x, weight, bias, mult, rq)

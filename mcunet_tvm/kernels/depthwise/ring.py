@@ -3,7 +3,7 @@
 For channel k, input rows are gathered from NHWC into a ring of KH slots
 padded with the input zero point, so every output pixel is an interior
 one; each row is written to two slots KH apart, so a window's rows are
-contiguous. Wide rows keep the ring as int16 (``Conv2D.ring_lane_bytes``):
+contiguous. Wide rows keep the ring as int16 (``plan.ring_lane_bytes``):
 a word is then two neighbouring inputs, so SMLAD multiplies a pair of taps
 with a packed weight pair without widening (a 3x3 kernel row of two
 neighbouring stride-1 outputs: two loads and four multiply-accumulates
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
@@ -28,7 +28,10 @@ from ...ops import Conv2D
 from ..common import NO_PRESCHEDULE, OUT, SCRATCH, pack_halves
 from ..requant import channel_requantizer, clamp_to_int8
 from .channel import ConstArgs, Expr, Geometry, Index, folded_bias, i32, scaled
-from .plan import COMPACT, PlanItem, one_pair_per_iteration, row_plan
+from .plan import PlanItem, one_pair_per_iteration, ring_lane_bytes, row_buffer_shape, row_plan, scratch_bytes
+
+if TYPE_CHECKING:
+    from ..choice import KernelChoice
 
 
 @dataclass
@@ -36,8 +39,9 @@ class RingKernel:
     """What the ring kernel's emitters share: the op, the ring's layout and plans, the buffers."""
 
     op: Conv2D
+    fast: bool  # the fast requantisation (``KernelChoice.fast_requant``): weights doubled
     g: Geometry
-    lane_bytes: int  # bytes per ring element (``Conv2D.ring_lane_bytes``)
+    lane_bytes: int  # bytes per ring element (``plan.ring_lane_bytes``)
     row_len: int  # elements per ring row
     row_words: int  # words per ring row
     ring_type: str
@@ -64,11 +68,11 @@ class RingChannel:
 
 def _channel(rk: RingKernel, k: Index) -> RingChannel:
     """Bind channel k's weights, folded bias and requantisation."""
-    op, g, doubled = rk.op, rk.g, rk.op.fast_requant
+    op, g, doubled = rk.op, rk.g, rk.fast
     wk = [[scaled(rk.args.weight[(ki * g.kw + kj) * g.c + k].astype("int32"), doubled) for kj in range(g.kw)]
           for ki in range(g.kh)]
     base = folded_bias(scaled(rk.args.bias[k], doubled), [v for row in wk for v in row], op.in_zp)
-    requant = channel_requantizer(op, rk.args.mult, rk.args.rq, k, T.bind, doubled)
+    requant = channel_requantizer(op, rk.fast, rk.args.mult, rk.args.rq, k, T.bind, doubled)
     # the weight pairs the plans multiply; a lone tap takes its weight from the half of one
     pairs = sorted({(lo, hi) for plan in rk.plans for _, _, lo, hi in plan if lo >= 0 and hi >= 0})
     return RingChannel(k, wk, base, requant, pairs)
@@ -224,14 +228,14 @@ def channel_body(rk: RingKernel, k: Index) -> None:
             output_row(rk, ch, i, inside)
 
 
-def row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
+def row_kernel(op: Conv2D, choice: KernelChoice) -> tirx.PrimFunc:
     """Depthwise, stride 1 or 2: each channel through a ring of padded input rows (TinyEngine's plane).
 
-    See the module docstring for the ring's layout; ``compact``: one output pair per loop iteration.
+    See the module docstring for the ring's layout; ``choice.compact``: one output pair per loop iteration.
     """
     g = Geometry.of(op)
-    _, row_bytes = op.row_buffer_shape()
-    lane_bytes = op.ring_lane_bytes()
+    _, row_bytes = row_buffer_shape(op, choice)
+    lane_bytes = ring_lane_bytes(op, choice)
     ring_type = "int16" if lane_bytes == 2 else "int8"
     # output p of a pair starts at element p * stride of the pair's words
     plans = [row_plan(g.kw, p * g.sh, lane_bytes) for p in range(2)]
@@ -239,17 +243,16 @@ def row_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            args = ConstArgs.declare(op, g)
-            ring = T.arg(SCRATCH, T.buffer((op.scratch_bytes() // lane_bytes,), ring_type))
+            args = ConstArgs.declare(g, choice.fast_requant)
+            ring = T.arg(SCRATCH, T.buffer((scratch_bytes(op, choice) // lane_bytes,), ring_type))
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
-            rk = RingKernel(op, g, lane_bytes, row_bytes // lane_bytes, row_bytes // 4, ring_type, plans,
-                            one_pair_per_iteration(op, compact), args, ring, out, acc,
+            rk = RingKernel(op, choice.fast_requant, g, lane_bytes, row_bytes // lane_bytes, row_bytes // 4,
+                            ring_type, plans, one_pair_per_iteration(op, choice.compact), args, ring, out, acc,
                             tirx.const(op.in_zp, ring_type))
             pad_ring(rk)
             with T.serial(0, g.c) as k:
                 channel_body(rk, k)
     # straight-line multiply-accumulates over many live registers: no pre-allocation scheduling
     # (measured 2-4 % fewer instructions; the tap kernel measured 15-20 % more without it)
-    func = builder.get().with_attr("mcunet.op", op.to_json()).with_attr(NO_PRESCHEDULE, True)
-    return func.with_attr(COMPACT, True) if compact else func
+    return builder.get().with_attr(NO_PRESCHEDULE, True)

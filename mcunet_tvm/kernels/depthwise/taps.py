@@ -7,17 +7,17 @@ constant offsets from one base address. Rows and columns are split at
 compile time (:func:`~.plan.interior`) into interior ranges, whose pixels run
 in pairs from the folded bias with no check, and border ranges, whose pixels
 check every tap (a tap outside the image contributes nothing, TFLite's
-padding semantics). A small image (``Conv2D.unrolls_small_image``) has every
+padding semantics). A small image (``plan.unrolls_small_image``) has every
 pixel unrolled, so those checks are settled at compile time. In place, the
 outputs go to a channel scratch and are copied over the channel afterwards
-unless they may go straight over the input (``Conv2D.writes_over_input``).
+unless they may go straight over the input (``plan.writes_over_input``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
@@ -27,7 +27,10 @@ from ...ops import Conv2D
 from ..common import OUT, SCRATCH, pack_halves
 from ..requant import channel_requantizer, clamp_to_int8
 from .channel import ConstArgs, Expr, Geometry, Index, folded_bias, i32, scaled
-from .plan import COMPACT, ZP_TAPS_SLACK, interior
+from .plan import ZP_TAPS_SLACK, interior, scratch_bytes, unrolls_small_image
+
+if TYPE_CHECKING:
+    from ..choice import KernelChoice
 
 
 @dataclass
@@ -35,6 +38,7 @@ class TapKernel:
     """What the tap kernel's emitters share: the op, its plan and buffers."""
 
     op: Conv2D
+    fast: bool  # the fast requantisation (``KernelChoice.fast_requant``): weights doubled
     g: Geometry
     taps: list[tuple[int, int]]  # (ki, kj) in row-major order
     rows: tuple[int, int]  # interior output rows [lo, hi)
@@ -60,14 +64,14 @@ class TapChannel:
 
 def _channel(kt: TapKernel, k: Index) -> TapChannel:
     """Bind channel k's weights, bias, folded bias, requantisation and weight pairs."""
-    op, g, doubled = kt.op, kt.g, kt.op.fast_requant
+    op, g, doubled = kt.op, kt.g, kt.fast
     wk = [scaled(kt.args.weight[(ki * g.kw + kj) * g.c + k].astype("int32"), doubled) for ki, kj in kt.taps]
     bias_k = scaled(kt.args.bias[k], doubled)
     fast_base = None
     (row_lo, row_hi), (col_lo, col_hi) = kt.rows, kt.cols
     if kt.small or (row_hi > row_lo and col_hi > col_lo):  # some pixel takes the fast path
         fast_base = folded_bias(bias_k, wk, op.in_zp)
-    requant = channel_requantizer(op, kt.args.mult, kt.args.rq, k, T.bind, doubled)
+    requant = channel_requantizer(op, kt.fast, kt.args.mult, kt.args.rq, k, T.bind, doubled)
     # taps pair up into halfwords: SMLABB / SMLABT pick the weight from the bottom / top
     # half, so a 3x3 channel's nine weights live in five registers
     packed = [
@@ -179,25 +183,24 @@ def channel_body(kt: TapKernel, k: Index) -> None:
             T.buffer_store(kt.out, kt.scratch[p], [p * kt.g.c + k])
 
 
-def tap_kernel(op: Conv2D, compact: bool = False) -> tirx.PrimFunc:
+def tap_kernel(op: Conv2D, choice: KernelChoice) -> tirx.PrimFunc:
     """Tap by tap in NHWC (3x3 stride 2, dilated, other strides, small images), border pixels
     checked (small images: every pixel unrolled, the checks decided at compile time)."""
     g = Geometry.of(op)
     taps = [(ki, kj) for ki in range(g.kh) for kj in range(g.kw)]
     rows = interior(g.oh, g.sh, g.dh, g.kh, g.pt, g.h)
     cols = interior(g.ow, g.sw, g.dw, g.kw, g.pl, g.w)
-    small = op.unrolls_small_image() and not compact  # every pixel unrolled
+    small = unrolls_small_image(op, choice) and not choice.compact  # every pixel unrolled
 
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            args = ConstArgs.declare(op, g)
+            args = ConstArgs.declare(g, choice.fast_requant)
             # in place, outputs go through a channel temporary unless they may be stored over the input
-            scratch = T.arg(SCRATCH, T.buffer((g.oh * g.ow,), "int8")) if op.scratch_bytes() else None
+            scratch = T.arg(SCRATCH, T.buffer((g.oh * g.ow,), "int8")) if scratch_bytes(op, choice) else None
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
-            kt = TapKernel(op, g, taps, rows, cols, small, args, scratch, out, acc)
+            kt = TapKernel(op, choice.fast_requant, g, taps, rows, cols, small, args, scratch, out, acc)
             with T.serial(0, g.c) as k:
                 channel_body(kt, k)
-    func = builder.get().with_attr("mcunet.op", op.to_json())
-    return func.with_attr(COMPACT, True) if compact else func
+    return builder.get()

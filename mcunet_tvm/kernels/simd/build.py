@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
@@ -15,23 +17,26 @@ from .geometry import Geometry
 from .schedule import shape_generic, straight_line_tile
 from .tiles import emit_tiles
 
+if TYPE_CHECKING:
+    from ..choice import KernelChoice
 
-def simd_kernel(op: OpDesc, cfg: SimdConfig | None = None) -> tirx.PrimFunc:
-    """The SIMD PrimFunc for ``op`` (see :func:`~.config.simd_supported`) with schedule ``cfg``."""
-    cfg = cfg or default_config(op)
+
+def simd_kernel(op: OpDesc, choice: KernelChoice) -> tirx.PrimFunc:
+    """The SIMD PrimFunc for ``op`` (see :func:`~.config.simd_supported`) with ``choice``'s schedule
+    (``choice.simd``; None: the default) and requantisation form."""
+    cfg = choice.simd or default_config(op)
     if cfg.helium:
-        func = helium_kernel(op, cfg.pixels, cfg.channels)
-    else:
-        func = build(op, Geometry.of(op), cfg, generic=shape_generic(op, cfg))
-    return func.with_attr("mcunet.op", op.to_json()).with_attr("mcunet.schedule", "simd:" + cfg.to_json())
+        return helium_kernel(op, cfg.pixels, cfg.channels, choice.fast_requant)
+    return build(op, Geometry.of(op), cfg, choice.fast_requant, generic=shape_generic(op, cfg))
 
 
-def build(op: OpDesc, g: Geometry, cfg: SimdConfig, generic: bool = False) -> tirx.PrimFunc:
-    """The DSP kernel of ``op`` over geometry ``g``; ``generic``: the layer's sizes as run-time scalars."""
+def build(op: OpDesc, g: Geometry, cfg: SimdConfig, fast: bool, generic: bool = False) -> tirx.PrimFunc:
+    """The DSP kernel of ``op`` over geometry ``g``; ``fast``: the fast requantisation; ``generic``:
+    the layer's sizes as run-time scalars."""
     scalars = ScalarArgs(generic)
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            emit_tiles(declare(op, g, cfg, generic, scalars))
+            emit_tiles(declare(op, g, cfg, fast, generic, scalars))
     func = scalars.attach(builder.get())
     return func.with_attr(NO_PRESCHEDULE, True) if straight_line_tile(op, cfg) else func

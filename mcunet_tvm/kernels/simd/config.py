@@ -56,7 +56,6 @@ def simd_supported(op: OpDesc) -> bool:
     return (
         isinstance(op, Conv2D)
         and not op.depthwise
-        and not op.inplace
         and op.in_shape[0] == 1
         and op.dilation == (1, 1)
     )

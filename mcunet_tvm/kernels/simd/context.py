@@ -52,6 +52,7 @@ class SimdContext:
     """What the emitters of one SIMD kernel share (what ``_build``'s closures captured)."""
 
     op: OpDesc
+    fast: bool  # the fast requantisation (``KernelChoice.fast_requant``)
     g: Geometry  # (shape-generic kernels: some sizes are run-time variables)
     cfg: SimdConfig
     padded: bool  # some window crosses the image border
@@ -131,10 +132,10 @@ def _generic_geometry(g: Geometry, pairs: bool, scalars: ScalarArgs) -> Geometry
     return dataclasses.replace(g, w=pixels, ow=pixels, buf_w=pixels, oc=channels, c=cin, in_bytes=pixels * cin)
 
 
-def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, generic: bool, scalars: ScalarArgs) -> SimdContext:
+def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, fast: bool, generic: bool, scalars: ScalarArgs) -> SimdContext:
     """Declare the kernel's parameters and local buffers (inside ``T.prim_func``), in their order."""
     tail = g.kw * g.c % 4  # bytes of the last, partial word of a kernel row (always compiled in)
-    pairs, records = paired_weights(op, cfg), channel_records(op, cfg)
+    pairs, records = paired_weights(op, cfg), channel_records(op, cfg, fast)
     if generic:  # a flattened pointwise layer: sizes, zero point, activation range at run time
         g = _generic_geometry(g, pairs, scalars)
     zp = scalars("x_zp", op.in_zp)
@@ -158,7 +159,7 @@ def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, generic: bool, scalars: Sc
         wt = T.arg("p1_w", T.buffer((w_bytes,), "int8"))
         bias = T.arg("p2_bias", T.buffer((g.oc,), "int32"))
         mult = T.arg("p3_mult", T.buffer((g.oc,), "int32"))
-        rq_shape, rq_name = requant_args(g.oc, op.fast_requant)
+        rq_shape, rq_name = requant_args(g.oc, fast)
         rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
     staged = None
     if staged_input_bytes(op, cfg):
@@ -170,9 +171,9 @@ def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, generic: bool, scalars: Sc
     # (one register) instead of keeping one offset per pixel live across the channel loop
     cursor = T.alloc_buffer((1,), "int32") if not isinstance(g.oc, int) else None
     return SimdContext(
-        op=op, g=g, cfg=cfg, padded=any(op.padding) if isinstance(op, Conv2D) else False, pairs=pairs,
+        op=op, fast=fast, g=g, cfg=cfg, padded=any(op.padding) if isinstance(op, Conv2D) else False, pairs=pairs,
         records=records, flat=flat, kh_s=kh_s, seg=seg, tail=tail, row_words=row_words, group=group,
         weight_words=weight_words, rec_words=rec_words, pair_stride=weight_words * 4,
-        doubled=staged is not None and doubled_input(op, cfg), zp=zp, offset=offset, act_min=act_min,
+        doubled=staged is not None and doubled_input(op, cfg, fast), zp=zp, offset=offset, act_min=act_min,
         act_max=act_max, x=x, wt=wt, bias=bias, mult=mult, rq=rq, staged=staged, out=out, acc=acc, wreg=wreg,
         cursor=cursor)

@@ -34,7 +34,7 @@ def requantizer(ctx: SimdContext, o0: Index, t: int) -> Requantizer:
     if ctx.records:
         m, e, r = (T.bind(ctx.wt[ctx.record_word(o0, t, k)]) for k in (1, 2, 3))
         return lambda acc: fast_requantize(acc, m, e, r, ctx.doubled)
-    return channel_requantizer(ctx.op, ctx.mult, ctx.rq, o0 + t, T.bind, ctx.doubled)
+    return channel_requantizer(ctx.op, ctx.fast, ctx.mult, ctx.rq, o0 + t, T.bind, ctx.doubled)
 
 
 def init_accumulators(ctx: SimdContext, tp: int, tc: int, biases: list) -> None:

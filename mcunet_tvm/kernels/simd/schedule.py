@@ -95,17 +95,17 @@ def generic_reduction(g: Geometry) -> bool:
     return g.kw * g.c % 8 == 0 and g.kw * g.c // 4 > UNROLL_WORDS
 
 
-def doubled_input(op: OpDesc, cfg: SimdConfig | None) -> bool:
+def doubled_input(op: OpDesc, cfg: SimdConfig | None, fast: bool) -> bool:
     """Whether a staged kernel stages ``2 (x - zp)`` (and starts from ``2 bias``).
 
     The accumulator then holds twice the sum, which the fast requantisation
     needs anyway (SMMLAR of ``2 acc``): one SADD16 per staged word instead of
     one shift per output. Chosen where outputs outnumber staged words (per
     pixel: ``oc`` against ``2 KH ceil(KW C / 4)``, with a margin: measured), and only for layers whose
-    accumulator bound lets the fast form run (``Conv2D.fast_requant``).
+    accumulator bound lets the fast form run (``fast``: ``KernelChoice.fast_requant``).
     Shape-generic kernels keep one form for every layer.
     """
-    if not (op.fast_requant and staged_input_bytes(op, cfg)) or cfg.shared:
+    if not (fast and staged_input_bytes(op, cfg)) or cfg.shared:
         return False
     g = Geometry.of(op)
     rows, words = staged_rows(op)
@@ -125,7 +125,7 @@ def paired_weights(op: OpDesc, cfg: SimdConfig | None) -> bool:
     return bool(staged_input_bytes(op, cfg)) and cfg is not None and cfg.channels % 2 == 0
 
 
-def channel_records(op: OpDesc, cfg: SimdConfig | None) -> bool:
+def channel_records(op: OpDesc, cfg: SimdConfig | None, fast: bool) -> bool:
     """Whether the kernel takes one array of channel-pair records instead of four constant arrays.
 
     A record holds everything a channel tile needs (:func:`record_pairs`
@@ -140,7 +140,7 @@ def channel_records(op: OpDesc, cfg: SimdConfig | None) -> bool:
     Channel-pair kernels of layers with the fast requantisation take them;
     shape-generic kernels keep the separate arrays (their layers share code, not constants).
     """
-    return paired_weights(op, cfg) and op.fast_requant and not cfg.shared
+    return paired_weights(op, cfg) and fast and not cfg.shared
 
 
 def record_pairs(cfg: SimdConfig) -> int:
