@@ -15,6 +15,10 @@ On the integer IR, in the order ``mcunet_tvm.pipeline`` runs them:
 - :func:`UseSharedKernels` — kernels take layer sizes at run time; layers share their code.
 - :func:`ReorderForPeak` — the topological order with the lowest peak of live bytes.
 - :func:`NarrowPeakRings` — int8 depthwise rings where int16 ones would set the arena's peak.
+
+and one TIR pass, run on the lowered kernels before they are rendered as C (``codegen``):
+
+- :func:`RemoveUnusedBinds` — delete side-effect-free bindings nothing reads.
 """
 
 from .fold_batchnorm import FoldBatchNorm
@@ -23,6 +27,7 @@ from .lower_qdq import LowerQDQToInteger
 from .narrow_rings import NarrowPeakRings
 from .patch_inference import PatchInference
 from .quantize_ptq import QuantizePTQ
+from .remove_unused_binds import RemoveUnusedBinds
 from .reorder import ReorderForPeak
 from .shared_kernels import UseSharedKernels
 from .simd_kernels import UseSimdKernels
@@ -34,6 +39,7 @@ __all__ = [
     "NarrowPeakRings",
     "PatchInference",
     "QuantizePTQ",
+    "RemoveUnusedBinds",
     "ReorderForPeak",
     "UseSharedKernels",
     "UseSimdKernels",
