@@ -21,7 +21,6 @@ light modules (stub kernels) to plan exactly what the compiler will build.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,7 +215,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
     files = {
         "mcunet_kernels.c": kernels.source,
         "mcunet_kernels.h": emit_kernels_header(kernels.prototypes, kernels.aliases),
-        "mcunet_model.c": emit_model(program, plan, _calling_order(program, kernels.prototypes)),
+        "mcunet_model.c": emit_model(program, plan, _calling_order(program, kernels.param_order)),
         "mcunet_model.h": emit_header(program, plan),
         "mcunet_simd.h": SIMD_HEADER.read_text(),
     }
@@ -224,12 +223,6 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
                          program.patch, kernels.aliases)
 
 
-def _calling_order(program: Program, prototypes: dict[str, str]) -> CallingOrder:
-    """Each kernel's C parameters as signature roles (transitional: from the pN_ parameter names)."""
-    order = {}
-    for name, proto in prototypes.items():
-        func = program.kernels[name]
-        index = {int(re.match(r"p(\d+)_", str(p.name)).group(1)): j for j, p in enumerate(func.params)}
-        roles = signature_of(func).roles
-        order[name] = [roles[index[int(i)]] for i in re.findall(r"\bp(\d+)_\w+", proto)]
-    return order
+def _calling_order(program: Program, param_order: dict[str, list[int]]) -> CallingOrder:
+    """Each kernel's C parameters as the roles of its signature (recorded when the kernel was built)."""
+    return {name: [signature_of(program.kernels[name]).roles[j] for j in order] for name, order in param_order.items()}

@@ -38,13 +38,15 @@ _HEADER = """\
 
 @dataclass(frozen=True)
 class KernelSource:
-    """C source of a set of kernels and the prototype of each."""
+    """C source of a set of kernels, the prototype of each, and which parameter each C argument is."""
 
     source: str
     prototypes: dict[str, str]  # global symbol -> C prototype (of its definition, for an alias)
     #: kernel name -> the name of the identical kernel whose definition it uses
     aliases: dict[str, str] = field(default_factory=dict)
-
+    #: kernel name -> for each C parameter, the index of the PrimFunc parameter it passes (parameters
+    #: the body never reads are not C parameters)
+    param_order: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _bare(func: tirx.PrimFunc) -> tirx.PrimFunc:
@@ -111,7 +113,7 @@ def kernels_to_c(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) -
     """
     kernels, aliases = deduplicate(kernels)
     no_preschedule = {name for name, func in kernels.items() if func.attrs is not None and NO_PRESCHEDULE in func.attrs}
-    lowered = lower_kernels(kernels, target)
+    lowered, order = lower_kernels(kernels, target)
     prototypes = {name: c_render.render_prototype(name, lowered[name]) for name in kernels}
     names = {name: c_render.variable_names(func) for name, func in lowered.items()}  # every binding has its name
     pruned = RemoveUnusedBinds()(tvm.IRModule(lowered))
@@ -123,11 +125,15 @@ def kernels_to_c(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) -
     source = _HEADER + declarations + ("\n".join(definitions) if definitions else "\n")
     for alias, name in aliases.items():
         prototypes[alias] = prototypes[name]
-    return KernelSource(source, prototypes, aliases)
+        order[alias] = order[name]
+    return KernelSource(source, prototypes, aliases, order)
 
 
-def lower_kernels(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) -> dict[str, tirx.PrimFunc]:
+def lower_kernels(
+    kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target
+) -> tuple[dict[str, tirx.PrimFunc], dict[str, list[int]]]:
     """Each kernel lowered, outlined as a plain-pointer function, intrinsics lowered; sorted by name.
+    Also, per kernel, the PrimFunc parameter each outlined parameter carries (:func:`_passed_params`).
 
     The order is that of TVM's C code generator (functions sorted by name).
     The kernels' attributes (``mcunet.op``, ``mcunet.no_preschedule``) do not
@@ -139,35 +145,43 @@ def lower_kernels(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target) 
     )
     with tvm.transform.PassContext(opt_level=3):
         mod = _lowering(host)(mod)
-    outlined = {}
+    outlined, order = {}, {}
     for gvar, func in mod.functions.items():
         name = gvar.name_hint
         if not name.endswith("__entry_kernel"):
             continue
         symbol = name[: -len("__entry_kernel")]
-
-        _check_param_order(symbol, func)
+        order[symbol] = _passed_params(mod[f"{symbol}__entry"], name)
+        if len(order[symbol]) != len(func.params):
+            raise RuntimeError(f"kernel {symbol}: {len(func.params)} outlined parameters, {len(order[symbol])} passed")
         outlined[symbol] = func.with_attr("global_symbol", symbol)
     if set(outlined) != set(kernels):
         missing = sorted(set(kernels) - set(outlined))
         raise RuntimeError(f"kernels not outlined by SplitHostDevice: {missing}")
     kmod = tirx.transform.LowerIntrin()(tvm.IRModule(outlined))
-    return {gvar.name_hint: kmod[gvar] for gvar in sorted(kmod.functions, key=lambda gvar: gvar.name_hint)}
+    return {gvar.name_hint: kmod[gvar] for gvar in sorted(kmod.functions, key=lambda gvar: gvar.name_hint)}, order
 
 
-def _check_param_order(symbol: str, kernel: tirx.PrimFunc) -> None:
-    """SplitHostDevice sorts kernel parameters by name; ours are prefixed pN_ to keep order."""
-    indices = param_indices(kernel)
-    if indices != sorted(indices) or len(set(indices)) != len(indices):
-        raise RuntimeError(f"kernel {symbol}: unexpected parameter order {indices}")
+def _passed_params(entry: tirx.PrimFunc, kernel: str) -> list[int]:
+    """For each argument ``entry`` (the split host function) passes to the outlined ``kernel``, the index
+    of the entry's parameter (the original PrimFunc's) it carries: a buffer's data or a scalar."""
+    call = _kernel_call(entry.body, kernel)
+    params = list(entry.params)
+    order = []
+    for arg in call.args[1:]:
+        used = tirx.analysis.undefined_vars(tirx.Evaluate(arg))
+        matches = [i for i, p in enumerate(params) if any(p.same_as(v) for v in used)]
+        if len(matches) != 1:
+            raise RuntimeError(f"kernel {kernel}: argument {arg} is not one parameter of the entry function")
+        order.append(matches[0])
+    return order
 
 
-def param_indices(kernel: tirx.PrimFunc) -> list[int]:
-    """For each C parameter, the index of the PrimFunc buffer it came from (pN_ prefix)."""
-    indices = []
-    for param in kernel.params:
-        prefix, _, _ = str(param.name).partition("_")
-        if not (prefix.startswith("p") and prefix[1:].isdigit()):
-            raise RuntimeError(f"kernel parameter {param.name} has no pN_ prefix")
-        indices.append(int(prefix[1:]))
-    return indices
+def _kernel_call(stmt, kernel: str) -> tvm.ir.Call:
+    """The ``call_extern`` of ``kernel`` in the split host function's body (a sequence of bindings)."""
+    for s in stmt.seq if isinstance(stmt, tirx.SeqStmt) else [stmt]:
+        value = getattr(s, "value", None)
+        if (isinstance(value, tvm.ir.Call) and value.op.same_as(tvm.ir.Op.get("tirx.call_extern"))
+                and value.args[0].value == kernel):
+            return value
+    raise RuntimeError(f"SplitHostDevice left no call of {kernel} in its host function")

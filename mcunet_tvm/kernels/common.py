@@ -7,7 +7,8 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import OpDesc
 
-#: name of the output buffer; sorts after every input (see codegen.tir_to_c)
+#: name of the output buffer. Parameter names keep their ``pN_`` prefixes (the C they print as is
+#: unchanged), but carry no meaning: each parameter's role is the kernel's ``Signature``
 OUT = "p9_out"
 #: name of a kernel's scratch buffer (``OpDesc.scratch_bytes``), placed in the arena
 SCRATCH = "p8_scratch"
@@ -41,7 +42,7 @@ class ScalarArgs:
         if not self.generic:
             return value
         index = FIRST_SCALAR + len(self.values)
-        assert index < 20, "scalar parameters sort by name: keep them two-digit"
+        assert index < 20, "at most ten scalar parameters (names p10_ to p19_)"
         self.values.append(int(value))
         return T.arg(f"p{index}_{name}", T.int32())
 
