@@ -80,18 +80,16 @@ def _error_line(stderr: str, returncode: int) -> str:
     return f"uncaught {exceptions[-1]}{where}"
 
 
+def _child(args: list[str]) -> subprocess.CompletedProcess:
+    """``python args...`` in the checkout, with the checkout on the import path; never raises on failure."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=TIMEOUT_S, check=False)
+
+
 def check_tflm(path: Path) -> dict:
     """``tflm_runs``, ``tflm_error`` and ``tflm_arena_bytes`` of one file, from a child process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, __file__, "--tflm-one", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    proc = _child([__file__, "--tflm-one", str(path)])
     if proc.returncode == 0:
         info = json.loads(proc.stdout.strip().splitlines()[-1])
         return {"tflm_runs": True, "tflm_error": None, "tflm_arena_bytes": info["arena_bytes"]}
@@ -100,19 +98,10 @@ def check_tflm(path: Path) -> dict:
 
 def check_compiler(path: Path) -> str:
     """The one-line outcome of ``python -m mcunet_tvm.build --target host --run`` on one file."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix=f"corpus-{path.stem}-") as out:
-        cmd = [sys.executable, "-m", "mcunet_tvm.build", "--target", "host", "--model", str(path)]
         try:
-            proc = subprocess.run(
-                [*cmd, "--out", out, "--run", "--quiet"],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=ROOT,
-                timeout=TIMEOUT_S,
-                check=False,
-            )
+            proc = _child(["-m", "mcunet_tvm.build", "--target", "host", "--model", str(path), "--out", out,
+                           "--run", "--quiet"])
         except subprocess.TimeoutExpired:
             return f"timeout after {TIMEOUT_S} s"
         report = Path(out) / "report.json"

@@ -41,14 +41,7 @@ from mcunet_tvm.kernels.helium import fold_input_zero_point  # noqa: E402
 from mcunet_tvm.kernels.requant import pack_fast_requant  # noqa: E402
 from mcunet_tvm.ops import Add, Conv2D, Dense, OpDesc  # noqa: E402
 
-from opcases import (  # noqa: E402
-    add_case,
-    conv_case,
-    dense_case,
-    mean_case,
-    pad_case,
-    pool_case,
-)
+import opcases  # noqa: E402
 from patchcases import patch_program, random_chain, random_grid  # noqa: E402
 
 
@@ -118,11 +111,11 @@ def _opcases_ops() -> list[tuple[OpDesc, list]]:
     cases = []
     for _ in range(6):
         h, w, c = int(rng.integers(3, 16)), int(rng.integers(3, 16)), int(rng.integers(1, 12))
-        cases.append(add_case(rng, (1, h, w, c)))
-        cases.append(pool_case(rng, h + 2, w + 2, c, int(rng.choice([2, 3])), int(rng.choice([1, 2])),
+        cases.append(opcases.add_case(rng, (1, h, w, c)))
+        cases.append(opcases.pool_case(rng, h + 2, w + 2, c, int(rng.choice([2, 3])), int(rng.choice([1, 2])),
                                str(rng.choice(["avg", "max"])), pad=int(rng.integers(0, 2))))
-        cases.append(mean_case(rng, h, w, c, keepdims=bool(rng.integers(0, 2))))
-        cases.append(pad_case(rng, h, w, c, ((0, 0), (int(rng.integers(0, 3)), 1), (1, int(rng.integers(0, 3))),
+        cases.append(opcases.mean_case(rng, h, w, c, keepdims=bool(rng.integers(0, 2))))
+        cases.append(opcases.pad_case(rng, h, w, c, ((0, 0), (int(rng.integers(0, 3)), 1), (1, int(rng.integers(0, 3))),
                                              (0, 0))))
     return cases
 
@@ -134,7 +127,7 @@ def _random_convs(seed: int, n: int) -> list[tuple[OpDesc, list]]:
     for i in range(n):
         kind = i % 7
         if kind == 6:
-            cases.append(dense_case(rng, int(rng.integers(1, 90)), int(rng.integers(1, 24))))
+            cases.append(opcases.dense_case(rng, int(rng.integers(1, 90)), int(rng.integers(1, 24))))
             continue
         k = int(rng.choice([1, 3, 5, 7]))
         s = int(rng.choice([1, 2]))
@@ -144,10 +137,11 @@ def _random_convs(seed: int, n: int) -> list[tuple[OpDesc, list]]:
             k = int(rng.choice([3, 5, 7]))
             h, w = int(rng.integers(max(k - 2, 1), 24)), int(rng.integers(max(k - 2, 1), 24))
             c = int(rng.integers(1, 12))
-            cases.append(conv_case(rng, h, w, c, c, k, s, padding="same" if h < k or w < k else pad, depthwise=True))
+            pad = "same" if h < k or w < k else pad
+            cases.append(opcases.conv_case(rng, h, w, c, c, k, s, padding=pad, depthwise=True))
             continue
         cin, cout = int(rng.integers(1, 21)), int(rng.integers(1, 17))
-        cases.append(conv_case(rng, h, w, cin, cout, k, s, padding=pad))
+        cases.append(opcases.conv_case(rng, h, w, cin, cout, k, s, padding=pad))
     return cases
 
 
@@ -181,9 +175,10 @@ def _windowed(seed: int, n: int) -> list[tuple[OpDesc, list]]:
     rng = np.random.default_rng(seed)
     cases = []
     for _ in range(n):
-        op, consts = conv_case(rng, int(rng.integers(4, 12)), int(rng.integers(4, 12)), int(rng.integers(1, 13)),
-                               int(rng.integers(1, 13)), int(rng.choice([1, 3, 5])), int(rng.choice([1, 2])),
-                               depthwise=bool(rng.integers(0, 2)))
+        op, consts = opcases.conv_case(
+            rng, int(rng.integers(4, 12)), int(rng.integers(4, 12)), int(rng.integers(1, 13)),
+            int(rng.integers(1, 13)), int(rng.choice([1, 3, 5])), int(rng.choice([1, 2])),
+            depthwise=bool(rng.integers(0, 2)))
         _, h, w, _ = op.in_shape
         r0, c0 = int(rng.integers(0, 4)), int(rng.integers(0, 4))
         win = (r0, c0, h + r0 + int(rng.integers(0, 3)), w + c0 + int(rng.integers(0, 3)))
@@ -199,11 +194,11 @@ def _wide(seed: int) -> list[tuple[OpDesc, list]]:
     for cin in (8, 12, 16, 24, 32, 40, 48, 64, 72, 96):
         for cout in (int(rng.integers(1, 9)), int(rng.integers(9, 40))):
             h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
-            cases.append(conv_case(rng, h, w, cin, cout, 1, 1))
-        cases.append(conv_case(rng, 6, 7, cin, int(rng.integers(2, 12)), 3, int(rng.choice([1, 2]))))
-        cases.append(dense_case(rng, cin * 3 + int(rng.integers(0, 4)), int(rng.integers(1, 30))))
+            cases.append(opcases.conv_case(rng, h, w, cin, cout, 1, 1))
+        cases.append(opcases.conv_case(rng, 6, 7, cin, int(rng.integers(2, 12)), 3, int(rng.choice([1, 2]))))
+        cases.append(opcases.dense_case(rng, cin * 3 + int(rng.integers(0, 4)), int(rng.integers(1, 30))))
     for batch in (2, 3, 5):
-        op, consts = dense_case(rng, int(rng.integers(4, 70)), int(rng.integers(1, 20)))
+        op, consts = opcases.dense_case(rng, int(rng.integers(4, 70)), int(rng.integers(1, 20)))
         cases.append((dataclasses.replace(op, in_shape=(batch, op.in_shape[1]), out_shape=(batch, op.out_shape[1])),
                       consts))
     return cases
@@ -319,7 +314,7 @@ def _record_packing(col: Collector) -> None:
                                                           for q in range(1, 5) for g in (1, 2)])
     for i in range(40):
         h, w, c = int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 9))
-        op, _ = add_case(rng, (1, h, w, c))
+        op, _ = opcases.add_case(rng, (1, h, w, c))
         if i % 3 == 0:
             op = dataclasses.replace(op, in1_multiplier=1 << 30, in1_shift=0)
         elif i % 3 == 1:

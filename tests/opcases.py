@@ -138,3 +138,16 @@ def single_op_module(op: OpDesc, consts: list[np.ndarray], choice: KernelChoice 
             inputs = [x, emit_op(bb, "k_mix", mix, [x], mix_consts)]
         result(emit_op(bb, f"k_{op.kind}", op, inputs, consts, choice))
     return bb.get()
+
+
+def run_compiled(compiled, target_name: str, folder, inputs: list[np.ndarray]) -> list[bytes]:
+    """Build ``compiled`` (a ``CompiledModel``) for ``target_name`` in ``folder`` and run it once per input:
+    the raw outputs (QEMU for Cortex-M targets, natively on the host)."""
+    from mcunet_tvm import toolchain
+    from mcunet_tvm.targets import get_target
+
+    target = get_target(target_name)
+    sources = compiled.write(folder)
+    exe = toolchain.link(target, toolchain.compile_objects(target, sources, [folder], folder / "obj"), folder / "model")
+    size = compiled.program.nbytes(compiled.program.output)
+    return [toolchain.run(target, exe, np.asarray(x, np.int8).tobytes(), size).output for x in inputs]

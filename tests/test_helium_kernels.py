@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tvm
 
-from mcunet_tvm import toolchain
 from mcunet_tvm.kernels import KernelChoice, kernel_consts
 from mcunet_tvm.kernels.choice import choice_of
 from mcunet_tvm.kernels.helium import fold_input_zero_point, helium_supported, helium_tile
@@ -16,7 +15,7 @@ from mcunet_tvm.pipeline import compile_relax, has_mve
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, dense_case, single_op_module
+from opcases import conv_case, dense_case, run_compiled, single_op_module
 
 
 def _cases(n: int, seed: int):
@@ -35,15 +34,10 @@ def _cases(n: int, seed: int):
 
 
 def _run(tmp_path, target_name: str, mod, in_shape, seed: int, **kwargs):
-    target = get_target(target_name)
-    compiled = compile_relax(mod, mcpu=target.mcpu, **kwargs)
-    sources = compiled.write(tmp_path)
-    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
-    exe = toolchain.link(target, objects, tmp_path / "model.elf")
-    prog = compiled.program
+    compiled = compile_relax(mod, mcpu=get_target(target_name).mcpu, **kwargs)
     x = np.random.default_rng(seed).integers(-128, 128, in_shape, dtype=np.int8)
-    out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
-    assert out == run_reference(prog, x).tobytes()
+    (out,) = run_compiled(compiled, target_name, tmp_path, [x])
+    assert out == run_reference(compiled.program, x).tobytes()
     return compiled, out
 
 

@@ -12,7 +12,7 @@ import pytest
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from mcunet_tvm.kernels import KernelChoice, kernel_consts
+from mcunet_tvm.kernels import KernelChoice, kernel_consts, simd
 from mcunet_tvm.kernels.common import ScalarArgs
 from mcunet_tvm.kernels.depthwise.channel import Geometry as DwGeometry
 from mcunet_tvm.kernels.depthwise.plan import (
@@ -24,25 +24,7 @@ from mcunet_tvm.kernels.depthwise.plan import (
     unrolls_small_image,
 )
 from mcunet_tvm.kernels.requant import pack_fast_requant
-from mcunet_tvm.kernels.simd import (
-    CONFIG_SPACE,
-    SimdConfig,
-    channel_records,
-    config_space,
-    default_config,
-    doubled_input,
-    flat_window,
-    helium_config,
-    pack_records,
-    pair_weights,
-    paired_weights,
-    record_pairs,
-    record_words,
-    shape_generic,
-    simd_supported,
-    staged_input_bytes,
-    staged_rows,
-)
+from mcunet_tvm.kernels.simd import SimdConfig
 from mcunet_tvm.kernels.simd.context import declare, lanes_offset
 from mcunet_tvm.kernels.simd.geometry import Geometry
 from mcunet_tvm.kernels.simd.layout import record_word, staged_slot
@@ -141,7 +123,7 @@ def test_pair_weights_round_trip_and_lane_order() -> None:
     for oc, kh, kw, c in [(1, 1, 1, 1), (2, 1, 1, 4), (3, 3, 3, 3), (5, 2, 5, 7), (8, 1, 1, 24), (7, 3, 1, 2)]:
         w = rng.integers(-128, 128, (oc, kh, kw, c), dtype=np.int8)
         words = -(-(kw * c) // 4)
-        paired = pair_weights(w)
+        paired = simd.pair_weights(w)
         assert paired.dtype == np.int8 and paired.size == (oc + oc % 2) * kh * words * 4
         # [pair, row, word, half (byte parity), lane (byte // 2), member]
         lanes = paired.reshape(-1, kh, words, 2, 2, 2)
@@ -170,17 +152,17 @@ def test_records_hold_what_the_kernel_reads(group: int, doubled: bool) -> None:
         bias = rng.integers(-9999, 9999, oc).astype(np.int32)
         mult = rng.integers(1 << 30, (1 << 31) - 1, oc, dtype=np.int64).astype(np.int32)
         rq = pack_fast_requant(rng.integers(-12, 0, oc).astype(np.int32), 5)
-        flat = pack_records(w, bias, mult, rq, doubled, group)
+        flat = simd.pack_records(w, bias, mult, rq, doubled, group)
         weight_words = kh * -(-(kw * c) // 4) * 2
         records = -(-oc // (2 * group))
-        assert flat.dtype == np.int32 and flat.size == records * record_words(weight_words, group)
+        assert flat.dtype == np.int32 and flat.size == records * simd.record_words(weight_words, group)
         for o in range(oc):
             o0, t = o - o % (2 * group), o % (2 * group)
             at = [int(record_word(o0, t, what, group, weight_words)) for what in range(4)]
             assert flat[at[0]] == bias[o] * (2 if doubled else 1)
             assert flat[at[1]] == mult[o] and (flat[at[2]], flat[at[3]]) == tuple(rq[2 * o: 2 * o + 2])
         # the weights: per word position, the record's pairs side by side
-        pairs = pair_weights(w).view("<i4").reshape(-1, weight_words)
+        pairs = simd.pair_weights(w).view("<i4").reshape(-1, weight_words)
         rec = flat.reshape(records, -1)
         for r, pos, j in itertools.product(range(records), range(weight_words), range(group)):
             pair = r * group + j
@@ -223,40 +205,41 @@ def test_geometry_flattens_independent_pixels() -> None:
 
 def test_config_space_predicates() -> None:
     rng = np.random.default_rng(4)
-    assert all(c.pixels * c.channels <= 8 for c in CONFIG_SPACE) and len(set(CONFIG_SPACE)) == len(CONFIG_SPACE)
+    space = simd.CONFIG_SPACE
+    assert all(c.pixels * c.channels <= 8 for c in space) and len(set(space)) == len(space)
     pointwise, _ = conv_case(rng, 6, 6, 8, 16, 1, 1)
     conv3, _ = conv_case(rng, 6, 6, 8, 16, 3, 1)
     dense, _ = dense_case(rng, 40, 12)
-    assert all(c.order == "pixels" for c in config_space(pointwise))  # output may overlap the input
-    assert {c.order for c in config_space(conv3)} == {"pixels", "channels"}
-    assert config_space(dense) and all(c.pixels == 1 for c in config_space(dense))
+    assert all(c.order == "pixels" for c in simd.config_space(pointwise))  # output may overlap the input
+    assert {c.order for c in simd.config_space(conv3)} == {"pixels", "channels"}
+    assert simd.config_space(dense) and all(c.pixels == 1 for c in simd.config_space(dense))
     for op in (pointwise, conv3, dense):
-        assert simd_supported(op) and default_config(op) in config_space(op)
-    assert not simd_supported(dataclasses.replace(conv3, depthwise=True))
-    assert not simd_supported(dataclasses.replace(conv3, dilation=(2, 2)))
-    assert helium_config(conv3) is None and helium_config(pointwise).helium
+        assert simd.simd_supported(op) and simd.default_config(op) in simd.config_space(op)
+    assert not simd.simd_supported(dataclasses.replace(conv3, depthwise=True))
+    assert not simd.simd_supported(dataclasses.replace(conv3, dilation=(2, 2)))
+    assert simd.helium_config(conv3) is None and simd.helium_config(pointwise).helium
     for base in (pointwise, conv3, dense):
         for fast in (False, True):
             op = base
-            for cfg in [*config_space(op), *(dataclasses.replace(c, shared=True) for c in config_space(op))]:
-                staged = staged_input_bytes(op, cfg)
+            for cfg in [*simd.config_space(op), *(dataclasses.replace(c, shared=True) for c in simd.config_space(op))]:
+                staged = simd.staged_input_bytes(op, cfg)
                 assert (staged > 0) == (cfg.order == "pixels" and -(-op.out_shape[-1] // cfg.channels) >= 3)
                 if staged:
-                    rows, words = staged_rows(op)
+                    rows, words = simd.staged_rows(op)
                     assert staged == cfg.pixels * rows * words * 8
-                assert doubled_input(op, cfg, fast) <= (bool(staged) and fast and not cfg.shared)
-                assert paired_weights(op, cfg) == (bool(staged) and cfg.channels % 2 == 0)
-                assert channel_records(op, cfg, fast) == (paired_weights(op, cfg) and fast and not cfg.shared)
-                assert shape_generic(op, cfg) == (cfg.shared and isinstance(op, Conv2D) and op.kernel == (1, 1))
-                assert record_pairs(cfg) == (2 if cfg.channels >= 4 else 1)
+                assert simd.doubled_input(op, cfg, fast) <= (bool(staged) and fast and not cfg.shared)
+                assert simd.paired_weights(op, cfg) == (bool(staged) and cfg.channels % 2 == 0)
+                assert simd.channel_records(op, cfg, fast) == (simd.paired_weights(op, cfg) and fast and not cfg.shared)
+                assert simd.shape_generic(op, cfg) == (cfg.shared and isinstance(op, Conv2D) and op.kernel == (1, 1))
+                assert simd.record_pairs(cfg) == (2 if cfg.channels >= 4 else 1)
 
 
 def test_flat_window_packs_short_kernel_rows() -> None:
     stem = Conv2D((1, 8, 8, 3), (1, 8, 8, 8), kernel=(3, 3), padding=(1, 1, 1, 1))
-    assert flat_window(stem) and staged_rows(stem) == (1, 7)  # 27 bytes: 7 words instead of 9
+    assert simd.flat_window(stem) and simd.staged_rows(stem) == (1, 7)  # 27 bytes: 7 words instead of 9
     wide = dataclasses.replace(stem, in_shape=(1, 8, 8, 4))
-    assert not flat_window(wide) and staged_rows(wide) == (3, 3)  # rows of whole words
-    assert not flat_window(Conv2D((1, 8, 8, 3), (1, 8, 8, 8)))  # one kernel row
+    assert not simd.flat_window(wide) and simd.staged_rows(wide) == (3, 3)  # rows of whole words
+    assert not simd.flat_window(Conv2D((1, 8, 8, 3), (1, 8, 8, 8)))  # one kernel row
 
 
 def _declared(op, cfg: SimdConfig, generic: bool = False, fast: bool = False):
@@ -274,15 +257,15 @@ def test_declared_buffers_match_the_packed_constants_and_scratch() -> None:
                          conv_case(rng, 6, 6, 5, 7, 3, 1), dense_case(rng, 37, 10)]:
         for fast in (False, True):
             op = base
-            for cfg in config_space(op):
+            for cfg in simd.config_space(op):
                 ctx, names = _declared(op, cfg, fast=fast)
                 packed = kernel_consts(op, consts, KernelChoice(simd=cfg, fast_requant=fast))
                 assert [n.split("_", 1)[0] for n in names] == (
                     ["p0", "p1"] + ([] if ctx.records else ["p2", "p3", "p4"])
                     + (["p8"] if ctx.staged is not None else []) + ["p9"])
-                assert ctx.records == channel_records(op, cfg, fast) and len(packed) == (1 if ctx.records else 4)
+                assert ctx.records == simd.channel_records(op, cfg, fast) and len(packed) == (1 if ctx.records else 4)
                 assert int(ctx.wt.shape[0]) == packed[0][1].size, (op, cfg)  # weights / records
-                staged = staged_input_bytes(op, cfg)
+                staged = simd.staged_input_bytes(op, cfg)
                 assert (ctx.staged is None and not staged) or int(ctx.staged.shape[0]) * 4 == staged
                 assert int(ctx.out.shape[0]) == int(np.prod(op.out_shape))
 
@@ -292,7 +275,7 @@ def test_shape_generic_kernels_take_their_sizes_as_scalars() -> None:
     op, _ = conv_case(rng, 4, 4, 32, 16, 1, 1)
     op = dataclasses.replace(op, act_min=-100)
     cfg = SimdConfig(4, 2, shared=True)
-    assert shape_generic(op, cfg)
+    assert simd.shape_generic(op, cfg)
     ctx, names = _declared(op, cfg, generic=True)
     assert names[:6] == ["p10_pixels", "p11_channels", "p12_cin", "p13_x_zp", "p14_x_offset", "p15_act_min"]
     assert not isinstance(ctx.g.oc, int) and ctx.cursor is not None and not ctx.records

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcunet_tvm import toolchain
 from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.ops import Softmax
@@ -21,6 +20,7 @@ from opcases import (
     mean_case,
     pad_case,
     pool_case,
+    run_compiled,
     single_op_module,
 )
 
@@ -67,13 +67,8 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     op, consts, *choice = case
     mod = single_op_module(op, consts, *choice)
     compiled = compile_relax(mod, mcpu=None)
-    sources = compiled.write(tmp_path)
-    objects = toolchain.compile_objects(HOST, sources, [tmp_path], tmp_path / "obj")
-    exe = toolchain.link(HOST, objects, tmp_path / "model")
     prog = program_of(compiled.integer_module)
     rng = np.random.default_rng(len(name))
-    for _ in range(3):
-        x = rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8)
-        result = toolchain.run(HOST, exe, x.tobytes(), prog.nbytes(prog.output))
-        expected = run_reference(prog, x)
-        assert result.output == expected.tobytes(), name
+    inputs = [rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8) for _ in range(3)]
+    for x, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
+        assert output == run_reference(prog, x).tobytes(), name

@@ -29,7 +29,7 @@ from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, emit_op, lowered_choice, single_op_module
+from opcases import conv_case, emit_op, lowered_choice, run_compiled, single_op_module
 
 
 def _sxtb16(word: np.ndarray, ror8: bool) -> np.ndarray:
@@ -137,15 +137,10 @@ CHAINS = [
 
 
 def _compile_and_run(tmp_path, target_name: str, mod, in_shape, optimize: str, seed: int):
-    target = get_target(target_name)
-    compiled = compile_relax(mod, mcpu=target.mcpu, simd=True, optimize=optimize)
-    sources = compiled.write(tmp_path)
-    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
-    exe = toolchain.link(target, objects, tmp_path / "model.elf")
-    prog = compiled.program
+    compiled = compile_relax(mod, mcpu=get_target(target_name).mcpu, simd=True, optimize=optimize)
     x = np.random.default_rng(seed).integers(-128, 128, in_shape, dtype=np.int8)
-    out = toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output
-    assert out == run_reference(prog, x).tobytes(), optimize
+    (out,) = run_compiled(compiled, target_name, tmp_path, [x])
+    assert out == run_reference(compiled.program, x).tobytes(), optimize
     return compiled, out
 
 

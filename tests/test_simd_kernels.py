@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcunet_tvm import toolchain
-from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice, output_overlap
 from mcunet_tvm.kernels.choice import choice_of
 from mcunet_tvm.kernels.simd import (
@@ -27,7 +25,7 @@ from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, dense_case, single_op_module
+from opcases import conv_case, dense_case, run_compiled, single_op_module
 
 
 def _random_cases(n: int, seed: int):
@@ -53,12 +51,7 @@ def _build_and_run(tmp_path, target_name: str, op, consts, simd: bool, cfg: Simd
                              schedule=(lambda _: cfg) if cfg else None)
     if simd:
         assert all(choice_of(f).simd is not None for f in compiled.program.kernels.values())
-    sources = compiled.write(tmp_path)
-    objects = toolchain.compile_objects(target, sources, [tmp_path], tmp_path / "obj")
-    exe = toolchain.link(target, objects, tmp_path / "model.elf")
-    prog = program_of(compiled.integer_module)
-    outs = [toolchain.run(target, exe, x.tobytes(), prog.nbytes(prog.output)).output for x in inputs]
-    return compiled, outs
+    return compiled, run_compiled(compiled, target_name, tmp_path, inputs)
 
 
 HOST_CASES = _random_cases(36, seed=11)

@@ -1,1 +1,1 @@
-"""Ahead-of-time compilation: the integer Relax module as an ordered program, emitted as C."""
+"""Ahead-of-time emission: the model's C (constants in flash, one arena, the entry point) from the IR's view."""

@@ -165,10 +165,9 @@ def lower_kernels(
 def _passed_params(entry: tirx.PrimFunc, kernel: str) -> list[int]:
     """For each argument ``entry`` (the split host function) passes to the outlined ``kernel``, the index
     of the entry's parameter (the original PrimFunc's) it carries: a buffer's data or a scalar."""
-    call = _kernel_call(entry.body, kernel)
     params = list(entry.params)
     order = []
-    for arg in call.args[1:]:
+    for arg in _kernel_args(entry.body, kernel):
         used = tirx.analysis.undefined_vars(tirx.Evaluate(arg))
         matches = [i for i, p in enumerate(params) if any(p.same_as(v) for v in used)]
         if len(matches) != 1:
@@ -177,11 +176,16 @@ def _passed_params(entry: tirx.PrimFunc, kernel: str) -> list[int]:
     return order
 
 
-def _kernel_call(stmt, kernel: str) -> tvm.ir.Call:
-    """The ``call_extern`` of ``kernel`` in the split host function's body (a sequence of bindings)."""
+def _kernel_args(stmt, kernel: str) -> list:
+    """The arguments of the call of ``kernel`` in the split host function's body (a sequence of
+    bindings): a ``call_extern`` when host and device targets differ, a direct call otherwise."""
+    extern = tvm.ir.Op.get("tirx.call_extern")
     for s in stmt.seq if isinstance(stmt, tirx.SeqStmt) else [stmt]:
         value = getattr(s, "value", None)
-        if (isinstance(value, tvm.ir.Call) and value.op.same_as(tvm.ir.Op.get("tirx.call_extern"))
-                and value.args[0].value == kernel):
-            return value
+        if not isinstance(value, tvm.ir.Call):
+            continue
+        if value.op.same_as(extern) and value.args[0].value == kernel:
+            return list(value.args[1:])
+        if isinstance(value.op, tvm.ir.GlobalVar) and value.op.name_hint == kernel:
+            return list(value.args)
     raise RuntimeError(f"SplitHostDevice left no call of {kernel} in its host function")

@@ -32,18 +32,9 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     inputs = [_window(op, i, b, op.in_shape) for i, b in enumerate(inputs)]
     x = inputs[0]
     if isinstance(op, Conv2D):
-        w, bias, mult, shift = call.consts
-        common = dict(
-            strides=op.strides,
-            padding=op.padding,
-            dilation=op.dilation,
-            in_zp=op.in_zp,
-            out_zp=op.out_zp,
-            act_min=op.act_min,
-            act_max=op.act_max,
-        )
         fn = intops.depthwise_conv2d if op.depthwise else intops.conv2d
-        return fn(x, w, bias, mult, shift, **common)
+        return fn(x, *call.consts, strides=op.strides, padding=op.padding, dilation=op.dilation, in_zp=op.in_zp,
+                  out_zp=op.out_zp, act_min=op.act_min, act_max=op.act_max)
     if isinstance(op, Dense):
         w, bias, mult, shift = call.consts
         return intops.dense(x, w, bias, mult, shift, op.in_zp, op.out_zp, op.act_min, op.act_max)

@@ -100,3 +100,16 @@ class ConstArgs:
         rq_shape, rq_name = requant_args(g.c, fast)
         rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
         return ConstArgs(x, weight, bias, mult, rq)
+
+
+@dataclass
+class KernelBase:
+    """What both depthwise kernels' emitters share: the op, its requantisation form, the geometry,
+    the input and constant parameters, the output and the accumulators."""
+
+    op: Conv2D
+    fast: bool  # the fast requantisation (``KernelChoice.fast_requant``): weights doubled
+    g: Geometry
+    args: ConstArgs
+    out: Any
+    acc: Any

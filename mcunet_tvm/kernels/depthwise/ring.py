@@ -27,7 +27,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ...ops import Conv2D
 from ..common import NO_PRESCHEDULE, OUT, SCRATCH, pack_halves
 from ..requant import channel_requantizer, clamp_to_int8
-from .channel import ConstArgs, Expr, Geometry, Index, folded_bias, i32, scaled
+from .channel import ConstArgs, Expr, Geometry, Index, KernelBase, folded_bias, i32, scaled
 from .plan import PlanItem, one_pair_per_iteration, ring_lane_bytes, row_buffer_shape, row_plan, scratch_bytes
 
 if TYPE_CHECKING:
@@ -35,22 +35,16 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RingKernel:
-    """What the ring kernel's emitters share: the op, the ring's layout and plans, the buffers."""
+class RingKernel(KernelBase):
+    """What the ring kernel's emitters share: :class:`~.channel.KernelBase`, the ring's layout and plans."""
 
-    op: Conv2D
-    fast: bool  # the fast requantisation (``KernelChoice.fast_requant``): weights doubled
-    g: Geometry
     lane_bytes: int  # bytes per ring element (``plan.ring_lane_bytes``)
     row_len: int  # elements per ring row
     row_words: int  # words per ring row
     ring_type: str
     plans: list[list[PlanItem]]  # per output of a pair: its taps' words and lanes
     one_pair: bool  # one output pair per loop iteration (:func:`~.plan.one_pair_per_iteration`)
-    args: ConstArgs
     ring: Any
-    out: Any
-    acc: Any
     zp_lane: Any  # the zero point as a ring element
 
 
@@ -247,9 +241,10 @@ def row_kernel(op: Conv2D, choice: KernelChoice) -> tirx.PrimFunc:
             ring = T.arg(SCRATCH, T.buffer((scratch_bytes(op, choice) // lane_bytes,), ring_type))
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
-            rk = RingKernel(op, choice.fast_requant, g, lane_bytes, row_bytes // lane_bytes, row_bytes // 4,
-                            ring_type, plans, one_pair_per_iteration(op, choice.compact), args, ring, out, acc,
-                            tirx.const(op.in_zp, ring_type))
+            rk = RingKernel(op, choice.fast_requant, g, args, out, acc, lane_bytes=lane_bytes,
+                            row_len=row_bytes // lane_bytes, row_words=row_bytes // 4, ring_type=ring_type,
+                            plans=plans, one_pair=one_pair_per_iteration(op, choice.compact), ring=ring,
+                            zp_lane=tirx.const(op.in_zp, ring_type))
             pad_ring(rk)
             with T.serial(0, g.c) as k:
                 channel_body(rk, k)

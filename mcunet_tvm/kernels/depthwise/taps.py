@@ -26,7 +26,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ...ops import Conv2D
 from ..common import OUT, SCRATCH, pack_halves
 from ..requant import channel_requantizer, clamp_to_int8
-from .channel import ConstArgs, Expr, Geometry, Index, folded_bias, i32, scaled
+from .channel import ConstArgs, Expr, Geometry, Index, KernelBase, folded_bias, i32, scaled
 from .plan import ZP_TAPS_SLACK, interior, scratch_bytes, unrolls_small_image
 
 if TYPE_CHECKING:
@@ -34,20 +34,14 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class TapKernel:
-    """What the tap kernel's emitters share: the op, its plan and buffers."""
+class TapKernel(KernelBase):
+    """What the tap kernel's emitters share: :class:`~.channel.KernelBase`, the plan, the scratch."""
 
-    op: Conv2D
-    fast: bool  # the fast requantisation (``KernelChoice.fast_requant``): weights doubled
-    g: Geometry
     taps: list[tuple[int, int]]  # (ki, kj) in row-major order
     rows: tuple[int, int]  # interior output rows [lo, hi)
     cols: tuple[int, int]  # interior output columns [lo, hi)
     small: bool  # every pixel unrolled
-    args: ConstArgs
     scratch: Any  # in place: the channel's outputs before they are copied over the input (or None)
-    out: Any
-    acc: Any
 
 
 @dataclass
@@ -200,7 +194,8 @@ def tap_kernel(op: Conv2D, choice: KernelChoice) -> tirx.PrimFunc:
             scratch = T.arg(SCRATCH, T.buffer((g.oh * g.ow,), "int8")) if scratch_bytes(op, choice) else None
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.c,), "int8"))
             acc = T.alloc_buffer((2,), "int32")
-            kt = TapKernel(op, choice.fast_requant, g, taps, rows, cols, small, args, scratch, out, acc)
+            kt = TapKernel(op, choice.fast_requant, g, args, out, acc, taps=taps, rows=rows, cols=cols, small=small,
+                           scratch=scratch)
             with T.serial(0, g.c) as k:
                 channel_body(kt, k)
     return builder.get()
