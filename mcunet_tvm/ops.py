@@ -65,7 +65,7 @@ class OpDesc:
         return 0
 
     def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True)
+        return _to_json(self)
 
     @property
     def out_bytes(self) -> int:
@@ -234,6 +234,12 @@ def _tuplify(value):
     if isinstance(value, list):
         return tuple(_tuplify(v) for v in value)
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _to_json(op: OpDesc) -> str:
+    """The JSON form of ``op`` (descriptors are immutable: serialised once per value)."""
+    return json.dumps({"kind": op.kind, **asdict(op)}, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=4096)
