@@ -19,11 +19,11 @@ from tvm.ir.supply import UniqueNameSupply
 
 from mcunet_tvm.codegen import c_render
 from mcunet_tvm.codegen.tir_to_c import _HEADER, deduplicate, kernels_to_c, lower_kernels
-from mcunet_tvm.kernels import make_kernel, shared_kernel, simd_kernel
+from mcunet_tvm.kernels import KernelChoice, build_kernel, shared_choice
 from mcunet_tvm.kernels.common import NO_PRESCHEDULE
 from mcunet_tvm.kernels.elementwise import add_rescale_table
 from mcunet_tvm.kernels.simd import SimdConfig, helium_config
-from mcunet_tvm.ops import Softmax
+from mcunet_tvm.ops import Dense, Softmax
 from mcunet_tvm.passes import RemoveUnusedBinds
 from mcunet_tvm.passes.remove_unused_binds import remove_unused_binds
 from mcunet_tvm.pipeline import tvm_target
@@ -95,10 +95,10 @@ def _plain_ops(rng) -> dict:
         "dw_k3_s2": dw3s2,
         "dw_k5_s1": dw5,
         "dw_k7_s2": dw7s2,
-        "dw_k3_s1_inplace": dataclasses.replace(dw3, inplace=True),
-        "dw_k3_s2_inplace": dataclasses.replace(dw3s2, inplace=True),
-        "dw_k5_s1_inplace": dataclasses.replace(dw5, inplace=True),
-        "dw_k3_general": dataclasses.replace(dw3, fast_requant=False),
+        "dw_k3_s1_inplace": (dw3, INPLACE),
+        "dw_k3_s2_inplace": (dw3s2, INPLACE),
+        "dw_k5_s1_inplace": (dw5, INPLACE),
+        "dw_k3_general": (dw3, KernelChoice()),
         "conv_k3_s2": conv_case(rng, 7, 6, 3, 5, 3, 2)[0],
         "conv_k1": conv_case(rng, 5, 4, 7, 6, 1, 1)[0],
         "dense": dense_case(rng, 21, 6)[0],
@@ -125,14 +125,28 @@ def _simd_ops(rng) -> dict:
     }
 
 
+#: the fast requantisation (the constants of ``opcases`` allow it), in place or not
+FAST = KernelChoice(fast_requant=True)
+INPLACE = FAST.with_(inplace=True)
+
+
+def _choices(ops: dict) -> dict[str, tuple]:
+    """name -> (op, choice): an op alone takes the fast requantisation."""
+    return {name: case if isinstance(case, tuple) else (case, FAST) for name, case in ops.items()}
+
+
 def _kernel_sets() -> dict[str, tuple[str | None, dict[str, tirx.PrimFunc]]]:
     rng = np.random.default_rng(2024)
-    plain = {name: make_kernel(op) for name, op in _plain_ops(rng).items()}
+    plain_cases = _choices(_plain_ops(rng))
+    plain = {name: build_kernel(op, choice) for name, (op, choice) in plain_cases.items()}
     simd_ops = _simd_ops(rng)
-    simd = {name: simd_kernel(op) for name, op in simd_ops.items()}
-    simd["simd_k1_pixels1"] = simd_kernel(simd_ops["simd_k1"], SimdConfig(pixels=1, channels=4))
-    shared = {f"shared_{name}": s for name, func in {**simd, **plain}.items() if (s := shared_kernel(func)) is not None}
-    helium = {f"mve_{name}": simd_kernel(op, cfg) for name, op in simd_ops.items()
+    simd_cases = {name: (op, FAST.with_(simd=SimdConfig(4, 2) if not isinstance(op, Dense) else SimdConfig(1, 4)))
+                  for name, op in simd_ops.items()}
+    simd_cases["simd_k1_pixels1"] = (simd_ops["simd_k1"], FAST.with_(simd=SimdConfig(pixels=1, channels=4)))
+    simd = {name: build_kernel(op, choice) for name, (op, choice) in simd_cases.items()}
+    shared = {f"shared_{name}": build_kernel(op, s) for name, (op, choice) in {**simd_cases, **plain_cases}.items()
+              if (s := shared_choice(op, choice)) is not None}
+    helium = {f"mve_{name}": build_kernel(op, FAST.with_(simd=cfg)) for name, op in simd_ops.items()
               if (cfg := helium_config(op)) is not None}
     assert len(shared) >= 2 and len(helium) >= 2
     return {
@@ -152,7 +166,7 @@ def test_rendered_c_is_tvm_c_with_the_old_text_edits(label: str) -> None:
     unique, _ = deduplicate(kernels)
     no_preschedule = {name for name, func in unique.items() if NO_PRESCHEDULE in func.attrs}
     assert no_preschedule or label == "cortex-m55"
-    expected, prototypes = _tvm_source(lower_kernels(unique, target), target, no_preschedule)
+    expected, prototypes = _tvm_source(lower_kernels(unique, target)[0], target, no_preschedule)
     got = kernels_to_c(kernels, target)
     assert got.source == expected
     assert {name: got.prototypes[name] for name in unique} == prototypes
@@ -161,7 +175,7 @@ def test_rendered_c_is_tvm_c_with_the_old_text_edits(label: str) -> None:
 def test_unused_bindings_would_be_unused_locals() -> None:
     """The old text edit had work to do: RemoveUnusedBinds deletes bindings of real kernels."""
     mcpu, kernels = KERNEL_SETS["cortex-m7"]
-    lowered = lower_kernels(deduplicate(kernels)[0], tvm_target(mcpu))
+    lowered, _ = lower_kernels(deduplicate(kernels)[0], tvm_target(mcpu))
     assert any(not remove_unused_binds(f).same_as(f) for f in lowered.values())
 
 
