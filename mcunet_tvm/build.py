@@ -158,12 +158,13 @@ def _parse_patch(text: str) -> PatchSpec:
     return int(match.group(3)), (rows, cols)
 
 
-def run_cli(options: BuildOptions, present: Callable[[BuildResult], None]) -> int:
-    """Build ``options``, ``present`` the result; the exit code (2: a user error, 1: not bit-exact)."""
+def run_cli(options: Callable[[], BuildOptions], present: Callable[[BuildResult], None]) -> int:
+    """Build the ``options()`` (reading them may fail too: a size that does not parse), ``present`` the
+    result; the exit code (2: a user error, 1: not bit-exact)."""
     from .api import build
 
     try:
-        result = build(options)
+        result = build(options())
     except McunetError as err:
         print(err.format(), file=sys.stderr)
         return err.exit_code
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
         print(build_summary(report))
 
-    return run_cli(options_from_args(args), present)
+    return run_cli(lambda: options_from_args(args), present)
 
 
 if __name__ == "__main__":

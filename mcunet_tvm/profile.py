@@ -20,15 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a == "--out" or a.startswith("--out=") for a in argv):
         argv += ["--out", str(Path("build") / "profile")]
-    options = dataclasses.replace(options_from_args(parse_args(argv)), run=True, profile=True)
+    args = parse_args(argv)
 
     def present(result) -> None:
         print(build_summary(result.report))
         print()
         print(format_profile(result.profile))
-        print(f"\nwritten: {options.out / 'profile.json'}")
+        print(f"\nwritten: {args.out / 'profile.json'}")
 
-    return run_cli(options, present)
+    return run_cli(lambda: dataclasses.replace(options_from_args(args), run=True, profile=True), present)
 
 
 if __name__ == "__main__":
