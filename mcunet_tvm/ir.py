@@ -19,8 +19,9 @@ planning passes on it without generating code (:func:`lighten`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,17 +155,20 @@ def is_call(value, name: str) -> bool:
     return isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name == name
 
 
+@functools.lru_cache(maxsize=16)
 def program_of(mod: tvm.IRModule) -> Program:
-    """The :class:`Program` view of the integer module ``mod``."""
+    """The :class:`Program` view of the integer module ``mod`` (modules are immutable: a pass that
+    leaves a module unchanged hands the next one the same view)."""
     func = mod["main"]
     if len(func.params) != 1:
         raise ValueError("exactly one model input is supported")
-    names: dict[relax.Var, str] = {func.params[0]: "input"}
+    # keyed by object identity (an FFI object's hash is its handle): Relax's == builds expressions
+    names: dict[int, str] = {hash(func.params[0]): "input"}
 
     def name_of(expr: relax.Expr) -> str:
-        if expr not in names:
+        if hash(expr) not in names:
             raise ValueError(f"unexpected non-activation argument {expr}")
-        return names[expr]
+        return names[hash(expr)]
 
     shapes = {"input": tuple(int(d) for d in func.params[0].ty.shape)}
     calls: list[KernelCall] = []
@@ -172,21 +176,22 @@ def program_of(mod: tvm.IRModule) -> Program:
     for binding in bindings(mod):
         var, value = binding.var, binding.value
         if isinstance(value, relax.Var):
-            names[var] = name_of(value)
+            names[hash(var)] = name_of(value)
             continue
         out = f"t{len(calls)}"
-        names[var] = out
-        shapes[out] = tuple(int(d) for d in var.ty.shape)
+        names[hash(var)] = out
         if is_call(value, "relax.call_tir"):
             gvar = value.args[0]
             kernel = mod[gvar]
             op = op_of(kernel)
+            shapes[out] = tuple(op.out_shape)
             args = list(value.args[1].fields)
             acts = tuple(name_of(a) for a in args[: op.num_inputs])
             consts = tuple(a.value.numpy() for a in args[op.num_inputs :])
             kernels[gvar.name_hint] = kernel
             calls.append(KernelCall(gvar.name_hint, op, acts, consts, out, choice_of(kernel)))
         elif is_call(value, "relax.reshape"):
+            shapes[out] = tuple(int(d) for d in var.ty.shape)
             src = name_of(value.args[0])
             calls.append(KernelCall("", Reshape(shapes[src], shapes[out]), (src,), (), out))
         else:
@@ -254,14 +259,14 @@ def emit_call(
     name: str,
     op: OpDesc,
     inputs: list[relax.Expr],
-    consts: list[np.ndarray] | tuple[np.ndarray, ...],
+    consts: Sequence[np.ndarray | relax.Expr],
     choice: KernelChoice | None = None,
     light: bool = False,
     kernel: tvm.tirx.PrimFunc | None = None,
 ) -> relax.Expr:
     """Emit ``op`` as a kernel call: ``kernel`` (or one generated from ``op`` and ``choice``; a stub
-    when ``light``) added to the module as ``name``."""
+    when ``light``) added to the module as ``name``; ``consts`` as arrays or the module's constants."""
     func = kernel if kernel is not None else build_kernel(op, choice, light=name if light else "")
     gvar = bb.add_func(func, name)
-    args = list(inputs) + [relax.const(c) for c in consts]
+    args = list(inputs) + [c if isinstance(c, relax.Expr) else relax.const(c) for c in consts]
     return bb.emit(relax.call_tir(gvar, args, relax.TensorType(op.out_shape, "int8")))

@@ -150,18 +150,18 @@ class PipelineOptions:
 
 def optimise(
     mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False
-) -> tuple[tvm.IRModule, Program]:
+) -> tuple[tvm.IRModule, Program | None]:
     """The pipeline up to the final integer module: lowering, patches, :func:`optimisation_passes`.
 
     ``isa`` overrides the kernels the options pick; ``light``: plan with stub kernels (no code
     generated: the NAS, benchmarks of the planner). Returns the module and the view of the
-    layer-based module before patching.
+    layer-based module before patching (None when no patch split is applied).
     """
     o = options or PipelineOptions()
     integer = mod if is_integer(mod) else lower_to_integer(mod)
     if light:
         integer = lighten(integer)
-    layer_program = program_of(integer)
+    layer = integer
     patch = o.patch
     if patch == "auto":
         choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input)
@@ -173,7 +173,7 @@ def optimise(
         split_step, grid = patch
         integer = patch_inference(integer, split_step, grid, o.stream_input)
     passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
-    return passes(integer), layer_program
+    return passes(integer), program_of(layer) if patch is not None else None
 
 
 def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0,
@@ -219,7 +219,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         "mcunet_model.h": emit_header(program, plan),
         "mcunet_simd.h": SIMD_HEADER.read_text(),
     }
-    return CompiledModel(integer, program, plan, files, layer_program if program.patch else program,
+    return CompiledModel(integer, program, plan, files, layer_program or program,
                          program.patch, kernels.aliases)
 
 

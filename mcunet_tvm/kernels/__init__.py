@@ -14,6 +14,7 @@ The policies that make choices live here too: :func:`simd_choice`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -101,6 +102,7 @@ def output_overlap(op: OpDesc, schedule: SimdConfig | None = None) -> tuple[tupl
     return ()
 
 
+@functools.lru_cache(maxsize=4096)
 def _pointwise_delta(pixels: int, cin: int, cout: int, tile: int) -> int:
     """Largest output-minus-input offset such that no tile overwrites input it has yet to read."""
     full = pixels - pixels % tile

@@ -64,8 +64,7 @@ class KernelChoice:
     compact: bool = False
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
-        return json.dumps(data, sort_keys=True)
+        return _choice_json(self)
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)
@@ -81,18 +80,11 @@ class KernelChoice:
     def scratch_bytes(self, op: OpDesc) -> int:
         """Arena scratch the kernel takes (parameter role ``scratch``), live during its step only:
         the depthwise row ring or in-place channel buffer, or a SIMD kernel's widened input windows."""
-        from .depthwise.plan import scratch_bytes
-        from .simd import staged_input_bytes
-
-        if isinstance(op, Conv2D) and op.depthwise:
-            return scratch_bytes(op, self)
-        return staged_input_bytes(op, self.simd)
+        return _scratch_bytes(self, op)
 
     def overlap(self, op: OpDesc) -> tuple[tuple[int, int], ...]:
         """(input index, max offset delta) pairs where the output may overwrite a dying input."""
-        from . import output_overlap
-
-        return output_overlap(op, self.simd)
+        return _overlap(self, op)
 
     def consts(self, op: OpDesc, consts) -> list[tuple[str, object]]:
         """The constant arrays the kernel takes, as (name, values), from the op's semantic constants."""
@@ -106,6 +98,30 @@ class KernelChoice:
             return "plain"
         kind = "helium" if self.simd.helium else "simd"
         return f"{kind} {self.simd.pixels}x{self.simd.channels}" + (" shared" if self.simd.shared else "")
+
+
+# Choices and descriptors are frozen values: what follows from them is computed once per value
+# (the NAS plans thousands of candidates that share most layers).
+@functools.lru_cache(maxsize=4096)
+def _choice_json(choice: KernelChoice) -> str:
+    return json.dumps(dataclasses.asdict(choice), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=16384)
+def _scratch_bytes(choice: KernelChoice, op: OpDesc) -> int:
+    from .depthwise.plan import scratch_bytes
+    from .simd import staged_input_bytes
+
+    if isinstance(op, Conv2D) and op.depthwise:
+        return scratch_bytes(op, choice)
+    return staged_input_bytes(op, choice.simd)
+
+
+@functools.lru_cache(maxsize=16384)
+def _overlap(choice: KernelChoice, op: OpDesc) -> tuple[tuple[int, int], ...]:
+    from . import output_overlap
+
+    return output_overlap(op, choice.simd)
 
 
 @dataclass(frozen=True)
@@ -141,14 +157,20 @@ def _attr(func, name: str):
 
 def op_of(func: tirx.PrimFunc | None) -> OpDesc | None:
     """The op descriptor a kernel computes (None: not one of ours)."""
-    text = _attr(func, OP_ATTR)
-    return op_from_json(str(text)) if text is not None else None
+    return _tags(func)[0] if func is not None else None
 
 
 def choice_of(func: tirx.PrimFunc | None) -> KernelChoice:
     """The kernel choice of ``func`` (the plain kernel's if none is recorded)."""
-    text = _attr(func, CHOICE_ATTR)
-    return KernelChoice.from_json(str(text)) if text is not None else KernelChoice()
+    return _tags(func)[1] if func is not None else KernelChoice()
+
+
+@functools.lru_cache(maxsize=8192)
+def _tags(func: tirx.PrimFunc) -> tuple[OpDesc | None, KernelChoice]:
+    """A kernel's descriptor and choice (PrimFuncs are immutable: read once per function)."""
+    op, choice = _attr(func, OP_ATTR), _attr(func, CHOICE_ATTR)
+    return (op_from_json(str(op)) if op is not None else None,
+            KernelChoice.from_json(str(choice)) if choice is not None else KernelChoice())
 
 
 def signature_of(func: tirx.PrimFunc) -> Signature:

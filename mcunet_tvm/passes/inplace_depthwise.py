@@ -27,11 +27,11 @@ from .rewrite_util import Substitute, module_pass
 def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
     """Switch every depthwise conv whose input dies at it to the in-place kernel."""
     prog = program_of(mod)
-    graph = prog.memory_graph()
-    reads = Counter(graph.storage_of(n) for c in prog.calls if c.kernel for n in c.inputs)
-    reads[graph.storage_of(prog.output)] += 1
+    storage = prog.memory_graph().storage_map()
+    reads = Counter(storage[n] for c in prog.calls if c.kernel for n in c.inputs)
+    reads[storage[prog.output]] += 1
     switch = {i for i, c in enumerate(prog.calls)
-              if c.kernel and inplace_allowed(c.op, c.choice, reads[graph.storage_of(c.inputs[0])] == 1)}
+              if c.kernel and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1)}
     if not switch:
         return mod
     func = mod["main"]
@@ -50,8 +50,9 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
                 args = list(value.args[1].fields)
                 if step in switch:
                     old = value.args[0]
-                    env[var] = emit_call(bb, f"{old.name_hint}_inplace", call.op, args[: call.op.num_inputs],
-                                         call.consts, call.choice.with_(inplace=True), light=is_stub(mod[old]))
+                    n = call.op.num_inputs
+                    env[var] = emit_call(bb, f"{old.name_hint}_inplace", call.op, args[:n], args[n:],
+                                         call.choice.with_(inplace=True), light=is_stub(mod[old]))
                 else:
                     env[var] = bb.emit(relax.call_tir(gmap[value.args[0]], args, var.ty))
             else:

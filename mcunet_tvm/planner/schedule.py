@@ -13,6 +13,7 @@ here is the lower bound ``live_bytes`` gives the graph run in that order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from .graph import Graph
@@ -21,11 +22,33 @@ from .lifetimes import max_overlap
 MAX_STATES = 50_000
 
 
+@dataclass(frozen=True)
+class _Storage:
+    """The graph as storage tensors (aliases folded), computed once per search."""
+
+    base: dict[str, str]  # tensor -> the storage it uses
+    reads: tuple[frozenset[str], ...]  # per step, the storage it reads
+    writes: tuple[str, ...]  # per step, the storage it writes
+    inputs: frozenset[str]
+    outputs: frozenset[str]
+
+    @staticmethod
+    def of(graph: Graph) -> _Storage:
+        storage = graph.storage_map()
+
+        def base(name: str) -> str:
+            return storage.get(name, name)
+
+        return _Storage(storage, tuple(frozenset(base(x) for x in s.inputs) for s in graph.steps),
+                        tuple(base(s.output) for s in graph.steps),
+                        frozenset(base(x) for x in graph.inputs), frozenset(base(x) for x in graph.outputs))
+
+
 def peak_of(graph: Graph, order: list[int]) -> int:
     """Largest live total (tensor sizes, aliases folded) over the steps run in ``order``."""
     done: set[int] = set()
     peak = 0
-    storage = graph.storage_map()
+    storage = _Storage.of(graph)
     for i in order:
         peak = max(peak, _live_at(graph, frozenset(done), i, storage))
         done.add(i)
@@ -37,7 +60,7 @@ def best_order(graph: Graph) -> list[int]:
     n = len(graph.steps)
     producers = {graph.steps[i].output: i for i in range(n)}
     deps = [frozenset(producers[x] for x in s.inputs if x in producers) for s in graph.steps]
-    storage = graph.storage_map()
+    storage = _Storage.of(graph)
     states = 0
 
     @cache
@@ -72,24 +95,20 @@ class _SearchTooLargeError(Exception):
     pass
 
 
-def _live_at(graph: Graph, done: frozenset, i: int, storage: dict[str, str]) -> int:
+def _live_at(graph: Graph, done: frozenset, i: int, storage: _Storage) -> int:
     """Bytes live while step ``i`` runs after the steps in ``done`` (the planner's lifetime model)."""
-    steps = graph.steps
-
-    def base(name: str) -> str:
-        return storage.get(name, name)
-
-    available = {base(x) for x in graph.inputs} | {base(steps[j].output) for j in done}
-    needed = {base(x) for k in range(len(steps)) if k not in done for x in steps[k].inputs}
-    outputs = {base(o) for o in graph.outputs}
-    live = {t for t in available if t in needed or t in outputs}
-    out = base(steps[i].output)
+    available = storage.inputs | {storage.writes[j] for j in done}
+    later = set().union(*(storage.reads[k] for k in range(len(storage.reads)) if k not in done and k != i))
+    needed = later | storage.reads[i]
+    live = {t for t in available if t in needed or t in storage.outputs}
+    out = storage.writes[i]
     live.add(out)
-    if steps[i].scratch:
-        live.add(steps[i].scratch)
-    later = {base(x) for k in range(len(steps)) if k not in done and k != i for x in steps[k].inputs}
+    step = graph.steps[i]
+    if step.scratch:
+        live.add(step.scratch)
     saved = max((max_overlap(graph.tensors[src].nbytes, graph.tensors[out].nbytes, delta)
-                 for name, delta in steps[i].overlap
-                 if (src := base(name)) != out and out not in available and src not in later | outputs),
+                 for name, delta in step.overlap
+                 if (src := storage.base.get(name, name)) != out
+                 and out not in available and src not in later and src not in storage.outputs),
                 default=0)  # an output sharing bytes with an input that dies here (``overlap_rules``)
     return sum(graph.tensors[t].nbytes for t in live) - saved
