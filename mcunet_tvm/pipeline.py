@@ -60,6 +60,8 @@ class CompiledModel:
     patch: PatchInfo | None = None
     #: kernel name -> the kernel whose C definition it shares (identical code)
     kernel_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: the graph as imported, before any of our passes: the independent host reference runs it
+    imported: Program | None = None
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the C sources and headers into ``out_dir``; returns the .c paths."""
@@ -90,8 +92,8 @@ def has_dsp(mcpu: str | None) -> bool:
 
 
 def lower_to_integer(mod: tvm.IRModule) -> tvm.IRModule:
-    """QDQ Relax to integer Relax (``R.call_tir`` of generated TIR kernels)."""
-    return lower_qdq_to_integer(mod)
+    """QDQ Relax to integer Relax (``R.call_tir`` of generated TIR kernels); an integer module as it is."""
+    return mod if is_integer(mod) else lower_qdq_to_integer(mod)
 
 
 #: what the kernels are optimised for (``compile_relax(optimize=...)``, ``build --optimize``)
@@ -158,7 +160,7 @@ def optimise(
     layer-based module before patching (None when no patch split is applied).
     """
     o = options or PipelineOptions()
-    integer = mod if is_integer(mod) else lower_to_integer(mod)
+    integer = lower_to_integer(mod)
     if light:
         integer = lighten(integer)
     layer = integer
@@ -206,7 +208,8 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
-    integer, layer_program = optimise(mod, PipelineOptions(mcpu=mcpu, **options))
+    imported = lower_to_integer(mod)
+    integer, layer_program = optimise(imported, PipelineOptions(mcpu=mcpu, **options))
     program = program_of(integer)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
@@ -220,7 +223,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         "mcunet_simd.h": SIMD_HEADER.read_text(),
     }
     return CompiledModel(integer, program, plan, files, layer_program or program,
-                         program.patch, kernels.aliases)
+                         program.patch, kernels.aliases, program_of(imported))
 
 
 def _calling_order(program: Program, param_order: dict[str, list[int]]) -> CallingOrder:

@@ -53,7 +53,7 @@ def main() -> int:
           "arena / TFLM | published peak kB |")
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
-        qdq = load_model(name).qdq_module
+        qdq = load_model(name).module
         prog0, plan0 = plan(name, qdq, inplace=False)
         prog, p = plan(name, qdq, inplace=True)
         total, tensors = tflm_arena_bytes(program_to_tflite(prog0))

@@ -45,7 +45,7 @@ def main() -> int:
           "(patch stage / rest) | reduction | vs TinyEngine layer-based | search s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
-        integer = lighten(lower_to_integer(load_model(name).qdq_module))
+        integer = lighten(lower_to_integer(load_model(name).module))
         # the compiler's pipeline, on stub kernels
         layer = program_of(optimise(integer, PipelineOptions(reorder=False), isa="dsp")[0])
         base = plan_memory(layer.memory_graph()).arena_bytes

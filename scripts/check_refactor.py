@@ -83,7 +83,7 @@ def _compile_case(case: dict, models: dict, save: Path | None) -> dict:
         models[spec] = load_model(str(path) if path.exists() else spec)
     options = {k: v for k, v in case.items() if k not in ("model", "mcpu")}
     t0 = time.monotonic()
-    compiled = compile_relax(models[spec].qdq_module, case["mcpu"], **options)
+    compiled = compile_relax(models[spec].module, case["mcpu"], **options)
     result = {
         "seconds": round(time.monotonic() - t0, 1),
         "files": {name: _sha(text) for name, text in sorted(compiled.files.items())},

@@ -44,6 +44,33 @@ def test_tflite_on_qemu(build_cli, model: str, target: str) -> None:
         assert (out / name).exists()
 
 
+#: corpus models in CI (converter-written, the shapes of public TinyML reference networks); all of them, on
+#: both cores, in the slow sweep (and scripts/bench_corpus.py)
+CORPUS_CI = [("ds_cnn", "cortex-m4"), ("micro_speech", "cortex-m7"), ("resnet8", "cortex-m7"),
+             ("fc_autoencoder", "cortex-m4")]
+CORPUS_ALL = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
+              "efficientnet_lite0")
+
+
+def _corpus_case(build_cli, name: str, target: str) -> None:
+    code, report, out = build_cli("--target", target, "--model", str(FIXTURES / "corpus" / f"{name}.tflite"), "--run")
+    _check(code, report)
+    assert report["tflm_arena_bytes"] > 0 and report["arena_bytes"] > 0
+    assert (out / "output.bin").stat().st_size == int(np.prod(report["output_shape"]))
+
+
+@pytest.mark.parametrize("name,target", CORPUS_CI)
+def test_corpus_model_on_qemu(build_cli, name: str, target: str) -> None:
+    _corpus_case(build_cli, name, target)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7"])
+@pytest.mark.parametrize("name", CORPUS_ALL)
+def test_whole_corpus_on_qemu(build_cli, name: str, target: str) -> None:
+    _corpus_case(build_cli, name, target)
+
+
 def test_pytorch_zoo_model_on_qemu(build_cli) -> None:
     code, report, _ = build_cli("--target", "cortex-m7", "--model", "demo-cnn", "--run")
     _check(code, report)

@@ -28,7 +28,7 @@ def _run(compiled, tmp_path, name, x):
 
 
 def test_inplace_depthwise_saves_memory_and_is_bit_exact(tmp_path) -> None:
-    qdq = load_model("demo-cnn").qdq_module
+    qdq = load_model("demo-cnn").module
     plain = compile_relax(qdq, mcpu=None, inplace=False)
     inplace = compile_relax(qdq, mcpu=None, inplace=True)
     flagged = [c for c in inplace.program.calls if isinstance(c.op, Conv2D) and c.choice.inplace]
@@ -52,7 +52,7 @@ def test_inplace_scratch_lives_in_the_arena() -> None:
     twice; int16 elements for outputs 8 or more wide, int8 otherwise; whole words), no output
     plane (the output goes straight over the input); 3x3 stride 2 in place: one output channel.
     """
-    compiled = compile_relax(load_model("demo-cnn").qdq_module, mcpu="cortex-m7")
+    compiled = compile_relax(load_model("demo-cnn").module, mcpu="cortex-m7")
     prog, plan = compiled.program, compiled.plan
     graph = prog.memory_graph()
     depthwise = [(i, c) for i, c in enumerate(prog.calls) if isinstance(c.op, Conv2D) and c.op.depthwise]

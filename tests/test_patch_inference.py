@@ -88,7 +88,7 @@ def test_auto_patch_lowers_the_peak_on_qemu(build_cli) -> None:
 
 @pytest.fixture(scope="module")
 def demo_program():
-    return lower_to_integer(load_model("demo-cnn").qdq_module)
+    return lower_to_integer(load_model("demo-cnn").module)
 
 
 @pytest.mark.parametrize("cap", [0.02, 0.1, 0.3])

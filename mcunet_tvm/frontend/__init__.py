@@ -1,9 +1,10 @@
-"""Frontends: every supported model source becomes a QDQ Relax module.
+"""Frontends: every supported model source becomes a Relax module the pipeline takes.
 
 ``load_model`` accepts a built-in zoo name, an int8 ``.tflite`` file, a
 ``torch.export`` program (``.pt2``) or an MCUNet/ProxylessNAS JSON net config.
-Float PyTorch models are post-training quantised here (TFLite int8 rules),
-so what leaves this package is always the same QDQ form.
+Float PyTorch models are post-training quantised here (TFLite int8 rules) into
+the QDQ form that ``LowerQDQToInteger`` lowers; ``.tflite`` files are already
+integer and are imported straight into the integer IR (:mod:`.tflite`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class LoadedModel:
 
     name: str
     kind: str  # "zoo" | "tflite" | "pt2" | "netconfig"
-    qdq_module: tvm.IRModule
+    #: QDQ Relax (PyTorch sources) or the integer IR (``.tflite``): ``pipeline.optimise`` takes either
+    module: tvm.IRModule
     input_shape: tuple[int, ...]  # NHWC, int8
     tflite_path: Path | None = None
 
@@ -58,7 +60,7 @@ def load_calibration(path: Path, shape_nchw: tuple[int, ...]) -> list[np.ndarray
 
 
 def load_model(spec: str, calibration: Path | None = None) -> LoadedModel:
-    """Load ``spec`` (zoo name or path) as a QDQ Relax module.
+    """Load ``spec`` (zoo name or path) as a Relax module (QDQ, or integer for ``.tflite``).
 
     ``calibration``: a ``.npy`` of float NCHW samples for post-training quantisation of
     PyTorch models (default: seeded synthetic images).
@@ -73,7 +75,7 @@ def load_model(spec: str, calibration: Path | None = None) -> LoadedModel:
     if suffix in (".tflite", ".pt2", ".json") and not path.exists():
         raise ModelFileError("model file not found", where=str(path))
     if suffix == ".tflite":
-        from .tflite_import import import_tflite
+        from .tflite import import_tflite
 
         mod, shape = import_tflite(path)
         return LoadedModel(path.stem, "tflite", mod, shape, tflite_path=path)

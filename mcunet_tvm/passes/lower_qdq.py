@@ -31,9 +31,9 @@ from tvm import relax
 from ..errors import UnsupportedModelError
 from ..ir import INPUT_QPARAMS, emit_call
 from ..kernels import KernelChoice
-from ..kernels.requant import fast_requant_applies
-from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, Reshape, Softmax
-from ..quant import fixedpoint
+from ..ops import OpDesc, Pad, Pool2D, Reshape
+from ..quant import int8_ops
+from ..quant.int8_ops import QParams
 from .rewrite_util import module_pass
 
 SUPPORTED = (
@@ -61,12 +61,6 @@ def _const(expr: relax.Expr) -> np.ndarray | None:
 
 def _ints(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
-
-
-def _abs_sums(weight: np.ndarray, channel_axis: int) -> np.ndarray:
-    """Sum of |w| per output channel (the accumulator bound of ``fast_requant_applies``)."""
-    w = np.moveaxis(np.abs(weight.astype(np.int64)), channel_axis, 0)
-    return w.reshape(w.shape[0], -1).sum(axis=1)
 
 
 def _shape(expr: relax.Expr) -> tuple[int, ...]:
@@ -193,16 +187,6 @@ class _Lowering:
                 return self.emit(var, Reshape(_shape(inp), _shape(src)), [inp], [])
         raise self.error(src, where)
 
-    def _requant(self, in_scale: float, w_scales: np.ndarray, out_scale: float, n: int):
-        mults, shifts = [], []
-        w_scales = np.broadcast_to(w_scales, (n,))
-        for ws in w_scales:
-            real = float(np.float64(np.float32(in_scale)) * np.float64(ws) / np.float64(np.float32(out_scale)))
-            m, s = fixedpoint.quantize_multiplier(real)
-            mults.append(m)
-            shifts.append(s)
-        return np.array(mults, np.int32), np.array(shifts, np.int32)
-
     def lower_conv(self, var, conv, bias, out_scale, out_zp, where) -> None:
         x = self.dq(conv.args[0])
         w = self.const_dq(conv.args[1])
@@ -223,29 +207,14 @@ class _Lowering:
             raise self.error(conv, where + f" (grouped conv with groups={groups} is not depthwise)")
         if depthwise:
             weight = hwio.reshape(hwio.shape[0], hwio.shape[1], cout)
-        elif groups == 1:
+        else:
             weight = np.transpose(hwio, (3, 0, 1, 2))
-        kh, kw = weight.shape[0:2] if depthwise else weight.shape[1:3]
-        mult, shift = self._requant(x[1], scales, out_scale, cout)
-        bias_values = (
-            np.zeros(cout, np.int32) if bias is None else bias[0].astype(np.int32).reshape(cout)
+        lowered = int8_ops.conv2d(
+            in_shape, out_shape, QParams(x[1], x[2]), QParams(out_scale, out_zp), weight, scales,
+            None if bias is None else bias[0], strides=_ints(attrs.strides), padding=_ints(attrs.padding),
+            dilation=_ints(attrs.dilation), depthwise=depthwise,
         )
-        op = Conv2D(
-            in_shape=in_shape,
-            out_shape=out_shape,
-            kernel=(int(kh), int(kw)),
-            strides=_ints(attrs.strides),
-            padding=_ints(attrs.padding),
-            dilation=_ints(attrs.dilation),
-            depthwise=depthwise,
-            in_zp=x[2],
-            out_zp=out_zp,
-            in_scales=(x[1],),
-            out_scale=out_scale,
-            weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (cout,))),
-        )
-        fast = fast_requant_applies(_abs_sums(weight, channel_axis=-1 if depthwise else 0), bias_values, shift, x[2])
-        self.emit(var, op, [inp], [weight.astype(np.int8), bias_values, mult, shift], KernelChoice(fast_requant=fast))
+        self.emit(var, lowered.op, [inp], lowered.consts, lowered.choice)
 
     def lower_dense(self, var, mm, bias, out_scale, out_zp, where) -> None:
         x = self.dq(mm.args[0])
@@ -254,21 +223,9 @@ class _Lowering:
             raise self.error(mm, where + " (matmul operands are not int8 activation x int8 const)")
         inp = self.int_input(x[0], where)
         values, scales = w  # (In, Out)
-        n_out = values.shape[1]
-        mult, shift = self._requant(x[1], scales, out_scale, n_out)
-        bias_values = np.zeros(n_out, np.int32) if bias is None else bias[0].astype(np.int32).reshape(n_out)
-        op = Dense(
-            _shape(inp),
-            _shape(mm),
-            in_scales=(x[1],),
-            out_scale=out_scale,
-            in_zp=x[2],
-            out_zp=out_zp,
-            weight_scales=tuple(float(v) for v in np.broadcast_to(scales, (n_out,))),
-        )
-        fast = fast_requant_applies(_abs_sums(values, channel_axis=1), bias_values, shift, x[2])
-        self.emit(var, op, [inp], [np.ascontiguousarray(values.T).astype(np.int8), bias_values, mult, shift],
-                  KernelChoice(fast_requant=fast))
+        lowered = int8_ops.dense(_shape(inp), _shape(mm), QParams(x[1], x[2]), QParams(out_scale, out_zp),
+                                 values.T, scales, None if bias is None else bias[0])
+        self.emit(var, lowered.op, [inp], lowered.consts, lowered.choice)
 
     def lower_add(self, var, add, out_scale, out_zp, where) -> None:
         a, b = self.dq(add.args[0]), self.dq(add.args[1])
@@ -277,24 +234,9 @@ class _Lowering:
         ia, ib = self.int_input(a[0], where), self.int_input(b[0], where)
         if _shape(ia) != _shape(ib):
             raise self.error(add, where + f" (broadcasting add {_shape(ia)} + {_shape(ib)})")
-        p = fixedpoint.prepare_add(a[1], a[2], b[1], b[2], out_scale, out_zp)
-        op = Add(
-            _shape(ia),
-            _shape(add),
-            in_scales=(a[1], b[1]),
-            out_scale=out_scale,
-            in1_zp=a[2],
-            in1_multiplier=p.input1_multiplier,
-            in1_shift=p.input1_shift,
-            in2_zp=b[2],
-            in2_multiplier=p.input2_multiplier,
-            in2_shift=p.input2_shift,
-            left_shift=p.left_shift,
-            out_zp=out_zp,
-            out_multiplier=p.output_multiplier,
-            out_shift=p.output_shift,
-        )
-        self.emit(var, op, [ia, ib], [])
+        lowered = int8_ops.add(_shape(ia), _shape(add), QParams(a[1], a[2]), QParams(b[1], b[2]),
+                               QParams(out_scale, out_zp))
+        self.emit(var, lowered.op, [ia, ib], [])
 
     def lower_mean(self, var, mean, out_scale, out_zp, where) -> None:
         x = self.dq(mean.args[0])
@@ -302,19 +244,8 @@ class _Lowering:
         if x is None or axes != [1, 2]:
             raise self.error(mean, where + " (only the mean over H and W of an NHWC tensor)")
         inp = self.int_input(x[0], where)
-        in_shape = _shape(inp)
-        p = fixedpoint.prepare_mean(x[1], x[2], out_scale, out_zp, in_shape[1] * in_shape[2])
-        op = Mean(
-            in_shape,
-            _shape(mean),
-            in_scales=(x[1],),
-            out_scale=out_scale,
-            in_zp=x[2],
-            out_zp=out_zp,
-            multiplier=p.multiplier,
-            shift=p.shift,
-        )
-        self.emit(var, op, [inp], [])
+        lowered = int8_ops.mean_hw(_shape(inp), _shape(mean), QParams(x[1], x[2]), QParams(out_scale, out_zp))
+        self.emit(var, lowered.op, [inp], [])
 
     def lower_softmax(self, var, sm, out_scale, out_zp, where) -> None:
         x = self.dq(sm.args[0])
@@ -323,17 +254,8 @@ class _Lowering:
         if not (math.isclose(out_scale, 1 / 256) and out_zp == -128):
             raise self.error(sm, where + " (int8 softmax output must have scale 1/256, zero point -128)")
         inp = self.int_input(x[0], where)
-        p = fixedpoint.prepare_softmax(x[1], beta=1.0)
-        op = Softmax(
-            _shape(inp),
-            _shape(sm),
-            in_scales=(x[1],),
-            out_scale=out_scale,
-            input_multiplier=p.input_multiplier,
-            input_left_shift=p.input_left_shift,
-            diff_min=p.diff_min,
-        )
-        self.emit(var, op, [inp], [])
+        lowered = int8_ops.softmax(_shape(inp), _shape(sm), QParams(x[1], x[2]), QParams(out_scale, out_zp))
+        self.emit(var, lowered.op, [inp], [])
 
     def lower_int8_op(self, var: relax.Var, call: relax.Call) -> bool:
         """Operators applied directly to int8 tensors. True if handled."""

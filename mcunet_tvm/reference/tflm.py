@@ -64,6 +64,22 @@ def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
     return TflmResult(output, *_allocations(interp))
 
 
+def run_tflm_tensors(model: str | Path, inputs: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
+    """Invoke TFLM once with every tensor preserved; the values of tensors ``indices`` (subgraph 0):
+    a per-operator oracle (each intermediate result, not only the output)."""
+    from tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(Path(model).read_bytes(), arena_size=_ARENA_SIZE,
+                                            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    interp.set_input(np.asarray(inputs, np.int8), 0)
+    interp.invoke()
+    values = {}
+    for i in indices:
+        info = interp.GetTensor(i, 0)
+        values[i] = np.array(info["tensor_data"], copy=True).reshape(info["shape"])
+    return values
+
+
 def tflm_arena_bytes(model: bytes) -> tuple[int, int]:
     """(total, tensor) arena TFLM allocates for ``model``, without running it."""
     from tflite_micro import runtime

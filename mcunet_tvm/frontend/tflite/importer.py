@@ -1,0 +1,563 @@
+"""Import an int8 ``.tflite`` model straight into the integer IR (``mcunet_tvm.ir``).
+
+The flatbuffer is read by :mod:`.reader`; each TFLite operator, in file order,
+goes to the converter registered for its builtin name in :data:`CONVERTERS`,
+which checks what the kernel needs (types, quantisation, shapes against the
+tensors the file declares) and emits kernel calls through
+:mod:`mcunet_tvm.quant.int8_ops`, the same home of TFLM's parameter rules the
+QDQ lowering uses. No QDQ form and no TVM importer sit in between: what the
+file says is what the descriptors hold.
+
+Folded at import: RESHAPE/SQUEEZE/EXPAND_DIMS become views; FULLY_CONNECTED
+on an N-D input reads it flattened to (rows, depth); a standalone RELU/RELU6/
+RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
+nothing else reads the producer. Errors name the operator (index, output
+tensor) and say what is not supported and what is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ...errors import McunetError, ModelFileError, UnsupportedModelError
+from ...ir import INPUT_QPARAMS, emit_call, new_main
+from ...ops import Pad, Pool2D, Reshape
+from ...quant import int8_ops
+from ...quant.int8_ops import Lowered, QParams
+from .reader import Model, Operator, Tensor, read_model
+
+FLOAT_HINT = (
+    "convert it with full-integer quantisation: converter.optimizations = [tf.lite.Optimize.DEFAULT], "
+    "converter.representative_dataset = ..., converter.target_spec.supported_ops = "
+    "[tf.lite.OpsSet.TFLITE_BUILTINS_INT8], converter.inference_input_type = tf.int8, "
+    "converter.inference_output_type = tf.int8"
+)
+_INT16_HINT = "convert with int8 activations (TFLITE_BUILTINS_INT8), not 16x8 quantisation"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One integer operator of the imported graph, on tensor ids (negative ids: tensors the file
+    does not have, such as the 2-D result of a FULLY_CONNECTED before its N-D view)."""
+
+    lowered: Lowered
+    inputs: tuple[int, ...]
+    output: int
+
+
+@dataclass
+class _Import:
+    """The state of one import: the model read, the integer steps so far, each tensor's shape.
+
+    Converters only append steps (plain data); :func:`_build` turns them into the module, so a
+    refused operator leaves nothing half built.
+    """
+
+    model: Model
+    steps: list[_Step] = field(default_factory=list)
+    #: activation tensor id -> shape as computed (checked against what the file declares)
+    shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    #: tensor id -> index in ``steps`` of the step that writes it
+    producer: dict[int, int] = field(default_factory=dict)
+    #: tensor id -> number of operators reading it (model outputs count once)
+    readers: Counter = field(default_factory=Counter)
+    hidden: int = 0
+
+    # ---- reading ----------------------------------------------------------------------------
+    def tensor(self, op: Operator, j: int, kind: str = "input") -> Tensor:
+        indices = op.inputs if kind == "input" else op.outputs
+        if j >= len(indices) or indices[j] < 0:
+            raise self.error(op, f"{op.name} has no {kind} {j}")
+        return self.model.tensors[indices[j]]
+
+    def optional(self, op: Operator, j: int) -> Tensor | None:
+        return self.model.tensors[op.inputs[j]] if j < len(op.inputs) and op.inputs[j] >= 0 else None
+
+    def activation(self, op: Operator, j: int) -> Tensor:
+        """Input ``j`` of ``op``, an int8 activation some earlier operator (or the model input) wrote."""
+        t = self.tensor(op, j)
+        if t.is_const:
+            raise self.unsupported(op, f"input {j} ('{t.name}') is a constant tensor where {op.name} "
+                                       "takes an activation")
+        self.int8(op, t)
+        if t.index not in self.shapes:
+            raise self.error(op, f"input tensor '{t.name}' is read before any operator writes it")
+        return t
+
+    def shape(self, t: Tensor) -> tuple[int, ...]:
+        return self.shapes[t.index]
+
+    def const(self, op: Operator, j: int, what: str) -> Tensor:
+        t = self.tensor(op, j)
+        if not t.is_const:
+            raise self.unsupported(op, f"the {what} ('{t.name}') is computed at run time; only constant "
+                                       f"{what}s are supported")
+        return t
+
+    def int8(self, op: Operator, t: Tensor) -> None:
+        if t.dtype == "INT16":
+            raise self.unsupported(op, f"tensor '{t.name}' is INT16 (16x8 quantisation): {op.name} is "
+                                       "supported with int8 activations only", _INT16_HINT)
+        if t.dtype != "INT8":
+            raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype}: {op.name} is supported on int8 "
+                                       "tensors only", FLOAT_HINT)
+
+    def qparams(self, op: Operator, t: Tensor) -> QParams:
+        q = t.quantization
+        if q is None:
+            raise self.unsupported(op, f"tensor '{t.name}' has no quantisation parameters", FLOAT_HINT)
+        if not q.per_tensor:
+            raise self.unsupported(op, f"activation tensor '{t.name}' is quantised per channel; TFLite "
+                                       "activations are per tensor")
+        if not -128 <= q.zero_points[0] <= 127:
+            raise self.error(op, f"int8 tensor '{t.name}' has zero point {q.zero_points[0]}")
+        return QParams(q.scales[0], q.zero_points[0])
+
+    def output(self, op: Operator, j: int = 0) -> tuple[Tensor, QParams]:
+        t = self.tensor(op, j, "output")
+        self.int8(op, t)
+        return t, self.qparams(op, t)
+
+    # ---- writing ----------------------------------------------------------------------------
+    def emit(self, op: Operator, lowered: Lowered, inputs: list[int], out: int, declared: Tensor | None) -> None:
+        """Append ``lowered`` reading tensor ids ``inputs`` and writing ``out`` (file tensor ``declared``)."""
+        if declared is not None and declared.shape and tuple(declared.shape) != tuple(lowered.op.out_shape):
+            raise self.error(op, f"the file declares output tensor '{declared.name}' as {list(declared.shape)} "
+                                 f"but {op.name} computes {list(lowered.op.out_shape)}")
+        self.producer[out] = len(self.steps)
+        self.steps.append(_Step(lowered, tuple(inputs), out))
+        self.shapes[out] = tuple(lowered.op.out_shape)
+
+    def kernel(self, op: Operator, lowered: Lowered, inputs: list[int], out: Tensor) -> None:
+        self.emit(op, lowered, inputs, out.index, out)
+
+    def view(self, op: Operator, src: int, shape: tuple[int, ...], out: Tensor | None = None) -> int:
+        """Tensor ``src`` seen with ``shape`` (no data moves): the id of the view (``out``'s, or a new one)."""
+        have = self.shapes[src]
+        if math.prod(have) != math.prod(shape):
+            raise self.error(op, f"cannot view a {list(have)} tensor as {list(shape)}")
+        target = out.index if out is not None else self.new_id()
+        self.emit(op, Lowered(Reshape(have, tuple(shape))), [src], target, out)
+        return target
+
+    def new_id(self) -> int:
+        self.hidden -= 1
+        return self.hidden
+
+    # ---- errors -----------------------------------------------------------------------------
+    def unsupported(self, op: Operator, what: str, hint: str = "") -> UnsupportedModelError:
+        return UnsupportedModelError(what, where=self.model.where(op), hint=hint)
+
+    def error(self, op: Operator, what: str) -> McunetError:
+        return ModelFileError(f"the model is inconsistent: {what}", where=self.model.where(op),
+                              hint="re-export the model with the TF Lite converter")
+
+
+Converter = Callable[[_Import, Operator], None]
+
+
+# ---- geometry (TFLite's padding rules) --------------------------------------------------------
+def _same_or_valid(op: Operator, ctx: _Import, in_hw, kernel, strides, dilation) -> tuple[tuple[int, int],
+                                                                                         tuple[int, ...]]:
+    """Output (H, W) and padding (top, left, bottom, right) as TFLite's ``ComputePaddingHeightWidth``."""
+    padding = op.options.get("Padding", "VALID")
+    if padding not in ("SAME", "VALID"):
+        raise ctx.unsupported(op, f"padding {padding}")
+    out, pads = [], []
+    for size, k, s, d in zip(in_hw, kernel, strides, dilation, strict=True):
+        if s < 1 or d < 1 or k < 1:
+            raise ctx.error(op, f"stride {s}, dilation {d}, kernel {k}")
+        eff = (k - 1) * d + 1
+        n = (size + s - 1) // s if padding == "SAME" else (size + s - eff) // s
+        if n < 1:
+            raise ctx.error(op, f"a {k}-tap window (dilation {d}) does not fit an input of {size}")
+        total = max((n - 1) * s + eff - size, 0)
+        out.append(n)
+        pads.append((total // 2, total - total // 2))
+    return (out[0], out[1]), (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+
+
+def _act(ctx: _Import, op: Operator, q: QParams) -> tuple[int, int]:
+    act = op.options.get("FusedActivationFunction", "NONE")
+    if act not in int8_ops.ACTIVATIONS:
+        raise ctx.unsupported(op, f"fused activation {act} is not supported on int8 "
+                                  f"(supported: {', '.join(int8_ops.ACTIVATIONS)})")
+    return int8_ops.activation_range(act, q)
+
+
+def _bias(ctx: _Import, op: Operator, j: int, n: int) -> np.ndarray | None:
+    t = ctx.optional(op, j)
+    if t is None:
+        return None
+    if not t.is_const or t.dtype != "INT32" or t.data.size != n:
+        raise ctx.unsupported(op, f"bias '{t.name}' must be a constant int32 vector of {n} values "
+                                  f"(it is {'a constant' if t.is_const else 'computed'} {t.dtype} {list(t.shape)})")
+    return t.data.reshape(n)
+
+
+def _weight_scales(ctx: _Import, op: Operator, w: Tensor, axis: int, n: int) -> np.ndarray:
+    q = w.quantization
+    if w.dtype != "INT8" or q is None:
+        raise ctx.unsupported(op, f"weights '{w.name}' are {w.dtype}"
+                                  f"{'' if q else ' without quantisation'}: only int8 weights are supported",
+                              FLOAT_HINT)
+    if any(z != 0 for z in q.zero_points):
+        raise ctx.unsupported(op, f"weights '{w.name}' have non-zero zero points (TFLite int8 weights are "
+                                  "symmetric)")
+    if q.per_tensor:
+        return np.full(n, q.scales[0], np.float32)
+    if q.axis % len(w.shape) != axis % len(w.shape) or len(q.scales) != n:
+        raise ctx.unsupported(op, f"weights '{w.name}' are quantised per channel along dimension {q.axis} "
+                                  f"({len(q.scales)} scales); {op.name} needs {n} along dimension {axis}")
+    return np.asarray(q.scales, np.float32)
+
+
+# ---- converters --------------------------------------------------------------------------------
+def _window_attrs(op: Operator) -> tuple[tuple[int, int], tuple[int, int]]:
+    return ((op.options.get("StrideH", 1), op.options.get("StrideW", 1)),
+            (op.options.get("DilationHFactor", 1), op.options.get("DilationWFactor", 1)))
+
+
+def _conv2d(ctx: _Import, op: Operator) -> None:
+    """int8, per-tensor or per-channel weights, SAME/VALID, any strides and dilation, non-square kernels, bias
+    optional, fused NONE/RELU/RELU6/RELU_N1_TO_1 (grouped: refused)."""
+    xt = ctx.activation(op, 0)
+    w = ctx.const(op, 1, "filter")
+    out, oq = ctx.output(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4:
+        raise ctx.error(op, f"filter '{w.name}' has shape {list(w.shape)}, expected OHWI")
+    cout, kh, kw, wcin = w.shape
+    if wcin != cin:
+        groups = cin // wcin if wcin and cin % wcin == 0 else "?"
+        raise ctx.unsupported(op, f"grouped convolution ({groups} groups: input depth {cin}, filter depth "
+                                  f"{wcin}) is not supported", "use a depthwise or a regular convolution")
+    strides, dilation = _window_attrs(op)
+    (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    lowered = int8_ops.conv2d(
+        (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data, _weight_scales(ctx, op, w, 0, cout),
+        _bias(ctx, op, 2, cout), strides=strides, padding=padding, dilation=dilation, depthwise=False,
+        act=_act(ctx, op, oq),
+    )
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
+def _depthwise(ctx: _Import, op: Operator) -> None:
+    """int8, depth multiplier 1 (multiplier > 1 on one input channel: a regular convolution; otherwise refused),
+    per-channel weights, SAME/VALID, strides, dilation, fused activations."""
+    xt = ctx.activation(op, 0)
+    w = ctx.const(op, 1, "filter")
+    out, oq = ctx.output(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4 or w.shape[0] != 1:
+        raise ctx.error(op, f"depthwise filter '{w.name}' has shape {list(w.shape)}, expected (1, KH, KW, C)")
+    _, kh, kw, cout = w.shape
+    strides, dilation = _window_attrs(op)
+    if cin == 1 and cout > 1:  # one input channel: a regular convolution with OHWI (M, KH, KW, 1) filters
+        (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+        lowered = int8_ops.conv2d(
+            (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, np.transpose(w.data, (3, 1, 2, 0)),
+            _weight_scales(ctx, op, w, 3, cout), _bias(ctx, op, 2, cout), strides=strides, padding=padding,
+            dilation=dilation, depthwise=False, act=_act(ctx, op, oq),
+        )
+        ctx.kernel(op, lowered, [xt.index], out)
+        return
+    if cout != cin:
+        raise ctx.unsupported(op, f"depthwise convolution with depth multiplier {cout / max(cin, 1):g} "
+                                  f"({cin} -> {cout} channels) is not supported yet: only multiplier 1",
+                              "use depth_multiplier=1 (a pointwise convolution after it can widen the channels)")
+    (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    lowered = int8_ops.conv2d(
+        (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
+        _weight_scales(ctx, op, w, 3, cout), _bias(ctx, op, 2, cout), strides=strides, padding=padding,
+        dilation=dilation, depthwise=True, act=_act(ctx, op, oq),
+    )
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
+def _fully_connected(ctx: _Import, op: Operator) -> None:
+    """int8, N-D input read as rows of the weights' depth, `keep_num_dims` either way, per-tensor or per-channel
+    weights, bias optional, fused activations."""
+    xt = ctx.activation(op, 0)
+    w = ctx.const(op, 1, "weights")
+    out, oq = ctx.output(op)
+    if op.options.get("WeightsFormat", 0) != 0:
+        raise ctx.unsupported(op, "FULLY_CONNECTED with shuffled (non-default) weights is not supported")
+    if len(w.shape) != 2:
+        raise ctx.error(op, f"weights '{w.name}' have shape {list(w.shape)}, expected (outputs, depth)")
+    units, depth = w.shape
+    shape = ctx.shape(xt)
+    if depth == 0 or math.prod(shape) % depth:
+        raise ctx.error(op, f"an input of {list(shape)} cannot be read as rows of depth {depth}")
+    rows = math.prod(shape) // depth
+    flat = ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
+    lowered = int8_ops.dense((rows, depth), (rows, units), ctx.qparams(op, xt), oq, w.data,
+                             _weight_scales(ctx, op, w, 0, units), _bias(ctx, op, 2, units), _act(ctx, op, oq))
+    result = (*shape[:-1], units) if op.options.get("KeepNumDims", False) else (rows, units)
+    if not out.shape or tuple(out.shape) == (rows, units):
+        ctx.kernel(op, lowered, [flat], out)
+        return
+    if tuple(out.shape) != result:
+        raise ctx.error(op, f"the file declares output tensor '{out.name}' as {list(out.shape)} but "
+                            f"FULLY_CONNECTED computes {list(result)}")
+    rows_id = ctx.new_id()
+    ctx.emit(op, lowered, [flat], rows_id, None)
+    ctx.view(op, rows_id, result, out)
+
+
+def _add(ctx: _Import, op: Operator) -> None:
+    """int8, operands of one shape with their own scales, fused activations (broadcasting: refused)."""
+    at, bt = ctx.activation(op, 0), ctx.activation(op, 1)
+    out, oq = ctx.output(op)
+    if ctx.shape(at) != ctx.shape(bt):
+        raise ctx.unsupported(op, f"broadcasting ADD ({list(ctx.shape(at))} + {list(ctx.shape(bt))}) is not "
+                                  "supported yet", "give both operands the same shape")
+    lowered = int8_ops.add(ctx.shape(at), ctx.shape(at), ctx.qparams(op, at), ctx.qparams(op, bt), oq,
+                           _act(ctx, op, oq))
+    ctx.kernel(op, lowered, [at.index, bt.index], out)
+
+
+def _pool(mode: str) -> Converter:
+    def convert(ctx: _Import, op: Operator) -> None:
+        xt = ctx.activation(op, 0)
+        out, oq = ctx.output(op)
+        n, h, w, c = _nhwc(ctx, op, xt)
+        if ctx.qparams(op, xt) != oq:
+            raise ctx.unsupported(op, f"{op.name} whose output is quantised unlike its input")
+        pool = (op.options.get("FilterHeight", 1), op.options.get("FilterWidth", 1))
+        strides = (op.options.get("StrideH", 1), op.options.get("StrideW", 1))
+        (oh, ow), padding = _same_or_valid(op, ctx, (h, w), pool, strides, (1, 1))
+        lo, hi = _act(ctx, op, oq)
+        pooled = Pool2D((n, h, w, c), (n, oh, ow, c), mode=mode, pool=pool, strides=strides, padding=padding,
+                        act_min=lo, act_max=hi)
+        ctx.kernel(op, Lowered(pooled), [xt.index], out)
+
+    convert.__doc__ = "int8, SAME/VALID, any window and strides, fused activations."
+    return convert
+
+
+def _mean(ctx: _Import, op: Operator) -> None:
+    """int8, over H and W of an NHWC tensor, `keep_dims` either way (other axes: refused)."""
+    xt = ctx.activation(op, 0)
+    axes_t = ctx.const(op, 1, "axis")
+    out, oq = ctx.output(op)
+    shape = ctx.shape(xt)
+    axes = sorted({int(a) % len(shape) for a in axes_t.data.reshape(-1)}) if shape else []
+    if len(shape) != 4 or axes != [1, 2]:
+        raise ctx.unsupported(op, f"MEAN over axes {axes} of a {len(shape)}-D tensor is not supported yet: only "
+                                  "over H and W of an NHWC tensor (global average pooling)")
+    n, _, _, c = shape
+    result = (n, 1, 1, c) if op.options.get("KeepDims", False) else (n, c)
+    ctx.kernel(op, int8_ops.mean_hw(shape, result, ctx.qparams(op, xt), oq), [xt.index], out)
+
+
+def _softmax(ctx: _Import, op: Operator) -> None:
+    """int8 over the last axis, any beta, output scale 1/256 and zero point -128."""
+    xt = ctx.activation(op, 0)
+    out, oq = ctx.output(op)
+    if not (math.isclose(oq.scale, 1 / 256) and oq.zero_point == -128):
+        raise ctx.unsupported(op, f"int8 SOFTMAX output quantised with scale {oq.scale}, zero point "
+                                  f"{oq.zero_point}; TFLite int8 softmax writes scale 1/256, zero point -128")
+    beta = float(op.options.get("Beta", 1.0))
+    shape = ctx.shape(xt)
+    ctx.kernel(op, int8_ops.softmax(shape, shape, ctx.qparams(op, xt), oq, beta), [xt.index], out)
+
+
+def _reshape(ctx: _Import, op: Operator) -> None:
+    """a view (no data moves); the output shape from the tensor or `new_shape`."""
+    xt = ctx.activation(op, 0)
+    out, oq = ctx.output(op)
+    if ctx.qparams(op, xt) != oq:
+        raise ctx.unsupported(op, f"{op.name} whose output is quantised unlike its input")
+    ctx.view(op, xt.index, tuple(out.shape) if out.shape else _new_shape(ctx, op, xt), out)
+
+
+def _new_shape(ctx: _Import, op: Operator, xt: Tensor) -> tuple[int, ...]:
+    """A reshape's target when the output tensor declares no shape (``NewShape``, one -1 allowed)."""
+    shape = list(op.options.get("NewShape", ()))
+    if shape.count(-1) == 1:
+        known = math.prod(d for d in shape if d != -1)
+        shape[shape.index(-1)] = math.prod(ctx.shape(xt)) // known if known else 0
+    if not shape:
+        raise ctx.error(op, f"the output of {op.name} has no shape")
+    return tuple(shape)
+
+
+def _pad(ctx: _Import, op: Operator) -> None:
+    """int8 constant padding of any dimension with the zero point (PADV2: its constant value)."""
+    xt = ctx.activation(op, 0)
+    widths = ctx.const(op, 1, "paddings")
+    out, oq = ctx.output(op)
+    q = ctx.qparams(op, xt)
+    if q != oq:
+        raise ctx.unsupported(op, f"{op.name} whose output is quantised unlike its input")
+    shape = ctx.shape(xt)
+    pads = tuple((int(a), int(b)) for a, b in widths.data.reshape(-1, 2))
+    if len(pads) != len(shape) or any(a < 0 or b < 0 for a, b in pads):
+        raise ctx.error(op, f"paddings {[list(p) for p in pads]} for a {len(shape)}-D input")
+    value = q.zero_point
+    fill = ctx.optional(op, 2)
+    if fill is not None:
+        if not fill.is_const or fill.data.size != 1:
+            raise ctx.unsupported(op, "a PADV2 fill value computed at run time is not supported")
+        value = int(fill.data.reshape(-1)[0])
+    padded = tuple(d + a + b for d, (a, b) in zip(shape, pads, strict=True))
+    ctx.kernel(op, Lowered(Pad(shape, padded, pads=pads, value=value)), [xt.index], out)
+
+
+def _activation(name: str) -> Converter:
+    """A standalone RELU / RELU6 / RELU_N1_TO_1: the producer's clamp tightened (no kernel of its own)."""
+
+    def convert(ctx: _Import, op: Operator) -> None:
+        xt = ctx.activation(op, 0)
+        out, oq = ctx.output(op)
+        index = ctx.producer.get(xt.index)
+        step = ctx.steps[index] if index is not None else None
+        if step is None or ctx.qparams(op, xt) != oq or not hasattr(step.lowered.op, "act_min") \
+                or ctx.readers[xt.index] > 1:
+            raise ctx.unsupported(op, f"a standalone {name} is supported only right after a convolution, fully "
+                                      "connected layer, ADD or pooling whose result nothing else reads, with the "
+                                      "same quantisation", "fuse the activation into the layer before it")
+        lo, hi = int8_ops.activation_range(name, oq)
+        prev = step.lowered
+        fused = dataclasses.replace(prev.op, act_min=max(lo, prev.op.act_min), act_max=min(hi, prev.op.act_max))
+        ctx.steps[index] = _Step(Lowered(fused, prev.consts, prev.choice), step.inputs, out.index)
+        del ctx.producer[xt.index], ctx.shapes[xt.index]
+        ctx.producer[out.index] = index
+        ctx.shapes[out.index] = tuple(fused.out_shape)
+
+    convert.__doc__ = ("int8, folded into the clamp of the convolution, fully connected layer, ADD or pooling "
+                       "before it when nothing else reads that result (otherwise refused).")
+    return convert
+
+
+def _nhwc(ctx: _Import, op: Operator, t: Tensor) -> tuple[int, int, int, int]:
+    if len(t.shape) != 4:
+        raise ctx.unsupported(op, f"input '{t.name}' has shape {list(t.shape)}: {op.name} takes NHWC tensors")
+    return tuple(int(d) for d in t.shape)  # type: ignore[return-value]
+
+
+#: TFLite builtin operator -> converter (the supported operator list is this table's keys)
+CONVERTERS: dict[str, Converter] = {
+    "CONV_2D": _conv2d,
+    "DEPTHWISE_CONV_2D": _depthwise,
+    "FULLY_CONNECTED": _fully_connected,
+    "ADD": _add,
+    "AVERAGE_POOL_2D": _pool("avg"),
+    "MAX_POOL_2D": _pool("max"),
+    "MEAN": _mean,
+    "SOFTMAX": _softmax,
+    "RESHAPE": _reshape,
+    "SQUEEZE": _reshape,
+    "EXPAND_DIMS": _reshape,
+    "PAD": _pad,
+    "PADV2": _pad,
+    "RELU": _activation("RELU"),
+    "RELU6": _activation("RELU6"),
+    "RELU_N1_TO_1": _activation("RELU_N1_TO_1"),
+}
+
+
+SUPPORTED_OPS: tuple[str, ...] = tuple(CONVERTERS)
+
+
+def supported_ops_markdown() -> str:
+    """The README's table of supported TFLite operators and variants, from the converters' docstrings."""
+    rows = ["| TFLite operator | supported |", "| --- | --- |"]
+    rows += [f"| `{name}` | {' '.join((fn.__doc__ or '').split())} |" for name, fn in CONVERTERS.items()]
+    return "\n".join(rows) + "\n"
+
+
+def import_tflite(path: str | Path) -> tuple[tvm.IRModule, tuple[int, ...]]:
+    """Read, check and import ``path``: the integer module and the model's input shape."""
+    ctx = convert(read_model(path))
+    return _build(ctx), ctx.shapes[ctx.model.inputs[0]]
+
+
+def convert(model: Model) -> _Import:
+    """Every operator of ``model`` through its converter: the integer steps, nothing built yet."""
+    ctx = _check_model(model)
+    for op in model.operators:
+        converter = CONVERTERS.get(op.name)
+        if converter is None:
+            raise _unsupported_operator(model, op)
+        converter(ctx, op)
+    if model.outputs[0] not in ctx.shapes:
+        out = model.tensors[model.outputs[0]]
+        raise UnsupportedModelError(f"no operator writes the model output '{out.name}'", where=model.path)
+    return ctx
+
+
+def _check_model(model: Model) -> _Import:
+    """The model-level checks (inputs, outputs, full-integer quantisation) and the import's start."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UnsupportedModelError(
+            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs: only models with one "
+            "input and one output are supported so far", where=model.path)
+    inp, out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    if inp.dtype == "FLOAT32" and any(t.dtype == "INT8" for t in model.tensors):
+        raise UnsupportedModelError("the model is weights-only (dynamic-range) quantised: activations are float32",
+                                    where=model.path, hint=FLOAT_HINT)
+    for kind, t in (("input", inp), ("output", out)):
+        if t.dtype == "INT16":
+            raise UnsupportedModelError(
+                f"the model {kind} '{t.name}' is INT16: the model is 16x8 quantised (int16 activations), "
+                "which is not supported; only int8", where=model.path, hint=_INT16_HINT)
+        if t.dtype != "INT8":
+            raise UnsupportedModelError(
+                f"the model {kind} '{t.name}' is {t.dtype}, not INT8: this is not a full-integer model",
+                where=model.path, hint=FLOAT_HINT)
+    if not inp.shape or inp.quantization is None or not inp.quantization.per_tensor:
+        raise UnsupportedModelError(f"the model input '{inp.name}' has no shape or no per-tensor quantisation",
+                                    where=model.path)
+    ctx = _Import(model)
+    ctx.shapes[inp.index] = tuple(inp.shape)
+    for op in model.operators:
+        ctx.readers.update(i for i in set(op.inputs) if i >= 0)
+    ctx.readers[out.index] += 1
+    return ctx
+
+
+def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
+    if op.name == "DEQUANTIZE":
+        return UnsupportedModelError("the model dequantises weights at run time (float or dynamic-range "
+                                     "quantisation)", where=model.where(op), hint=FLOAT_HINT)
+    if op.name.startswith("BUILTIN_"):
+        return ModelFileError(f"operator code {op.name[8:]} is not in the TFLite schema this compiler reads "
+                              "(a newer converter, or a damaged file)", where=model.where(op))
+    return UnsupportedModelError(f"operator {op.name} is not supported", where=model.where(op),
+                                 hint="supported TFLite operators: " + ", ".join(SUPPORTED_OPS))
+
+
+def _build(ctx: _Import) -> tvm.IRModule:
+    """The integer module of the imported steps (one kernel call or view each)."""
+    model = ctx.model
+    inp, out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    q = inp.quantization
+    attrs = {"global_symbol": "main", INPUT_QPARAMS: [float(q.scales[0]), float(q.zero_points[0])]}
+    bb = relax.BlockBuilder()
+    param = relax.Var("input", relax.TensorType(ctx.shapes[inp.index], "int8"))
+    values: dict[int, relax.Expr] = {inp.index: param}
+    kernels = 0
+    with new_main(bb, param, attrs) as result:
+        for step in ctx.steps:
+            args = [values[i] for i in step.inputs]
+            op = step.lowered.op
+            if isinstance(op, Reshape):
+                values[step.output] = args[0] if op.in_shape == op.out_shape else bb.emit(
+                    relax.op.reshape(args[0], op.out_shape))
+                continue
+            kernels += 1
+            values[step.output] = emit_call(bb, f"k{kernels}_{op.kind}", op, args, step.lowered.consts,
+                                            step.lowered.choice)
+        result(values[out.index])
+    return relax.transform.DeadCodeElimination(["main"])(bb.get())

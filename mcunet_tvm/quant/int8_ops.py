@@ -1,0 +1,146 @@
+"""Integer operator descriptors from float quantisation parameters, by TF Lite Micro's rules.
+
+Both ways into the integer IR meet here: ``LowerQDQToInteger`` (QDQ Relax from
+PyTorch) and the TFLite importer (``frontend.tflite``) know an operator's
+float scales and zero points; the functions below turn them into the op
+descriptor, its constant arguments (in :attr:`OpDesc.const_args` order) and
+the kernel choice that follows from the constants, with the arithmetic TFLM's
+``Prepare`` uses (double-precision products of float32 scales,
+``QuantizeMultiplier``), so the kernels compute TFLM's bytes. Activation
+ranges follow ``CalculateActivationRangeQuantized``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..kernels.choice import KernelChoice
+from ..kernels.requant import fast_requant_applies
+from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Shape, Softmax
+from . import fixedpoint
+
+#: TFLite fused activation functions -> (low, high) float bounds (None: unbounded)
+ACTIVATIONS: dict[str, tuple[float | None, float | None]] = {
+    "NONE": (None, None),
+    "RELU": (0.0, None),
+    "RELU6": (0.0, 6.0),
+    "RELU_N1_TO_1": (-1.0, 1.0),
+}
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Per-tensor quantisation of an activation: ``real = scale * (q - zero_point)``."""
+
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """An integer operator ready to emit: descriptor, constant arguments and kernel choice."""
+
+    op: OpDesc
+    consts: list[np.ndarray] = field(default_factory=list)
+    choice: KernelChoice = field(default_factory=KernelChoice)
+
+
+def _quantize(value: float, q: QParams) -> int:
+    """TFLite's ``Quantize`` of an activation bound: ``zp + round(value / scale)`` in float32."""
+    ratio = np.float32(value) / np.float32(q.scale)
+    return q.zero_point + int(np.sign(ratio) * np.floor(np.abs(ratio) + np.float32(0.5)))
+
+
+def activation_range(activation: str, q: QParams) -> tuple[int, int]:
+    """The int8 clamp of a fused activation on an output quantised as ``q``."""
+    lo, hi = ACTIVATIONS[activation]
+    return (max(-128, _quantize(lo, q)) if lo is not None else -128,
+            min(127, _quantize(hi, q)) if hi is not None else 127)
+
+
+def requant_constants(in_scale: float, weight_scales: np.ndarray, out_scale: float, n: int):
+    """Per output channel (multiplier, shift) of a conv or fully connected layer (TFLM's
+    ``PopulateConvolutionQuantizationParams``: ``in * w / out`` in double from float32)."""
+    mults, shifts = [], []
+    for ws in np.broadcast_to(np.asarray(weight_scales, np.float32).reshape(-1), (n,)):
+        real = float(np.float64(np.float32(in_scale)) * np.float64(ws) / np.float64(np.float32(out_scale)))
+        m, s = fixedpoint.quantize_multiplier(real)
+        mults.append(m)
+        shifts.append(s)
+    return np.array(mults, np.int32), np.array(shifts, np.int32)
+
+
+def _abs_sums(weight: np.ndarray, channel_axis: int) -> np.ndarray:
+    """Sum of |w| per output channel (the accumulator bound of ``fast_requant_applies``)."""
+    w = np.moveaxis(np.abs(weight.astype(np.int64)), channel_axis, 0)
+    return w.reshape(w.shape[0], -1).sum(axis=1)
+
+
+def _bias(bias: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n, np.int32) if bias is None else np.asarray(bias).astype(np.int32).reshape(n)
+
+
+def _scales(scales: np.ndarray, n: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.broadcast_to(np.asarray(scales, np.float32).reshape(-1), (n,)))
+
+
+def conv2d(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: np.ndarray,
+           weight_scales: np.ndarray, bias: np.ndarray | None, *, strides: tuple[int, int],
+           padding: tuple[int, int, int, int], dilation: tuple[int, int], depthwise: bool,
+           act: tuple[int, int] = (-128, 127)) -> Lowered:
+    """CONV_2D (``weight`` OHWI) or DEPTHWISE_CONV_2D with multiplier 1 (``weight`` (KH, KW, C))."""
+    cout = out_shape[3]
+    mult, shift = requant_constants(x.scale, weight_scales, out.scale, cout)
+    bias_values = _bias(bias, cout)
+    kh, kw = weight.shape[0:2] if depthwise else weight.shape[1:3]
+    op = Conv2D(
+        in_shape=tuple(in_shape), out_shape=tuple(out_shape), kernel=(int(kh), int(kw)),
+        strides=tuple(strides), padding=tuple(padding), dilation=tuple(dilation), depthwise=depthwise,
+        in_zp=x.zero_point, out_zp=out.zero_point, act_min=act[0], act_max=act[1],
+        in_scales=(x.scale,), out_scale=out.scale, weight_scales=_scales(weight_scales, cout),
+    )
+    fast = fast_requant_applies(_abs_sums(weight, -1 if depthwise else 0), bias_values, shift, x.zero_point)
+    return Lowered(op, [weight.astype(np.int8), bias_values, mult, shift], KernelChoice(fast_requant=fast))
+
+
+def dense(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: np.ndarray,
+          weight_scales: np.ndarray, bias: np.ndarray | None, act: tuple[int, int] = (-128, 127)) -> Lowered:
+    """FULLY_CONNECTED on (N, In) with ``weight`` (Out, In)."""
+    n_out = weight.shape[0]
+    mult, shift = requant_constants(x.scale, weight_scales, out.scale, n_out)
+    bias_values = _bias(bias, n_out)
+    op = Dense(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale, in_zp=x.zero_point,
+               out_zp=out.zero_point, act_min=act[0], act_max=act[1], weight_scales=_scales(weight_scales, n_out))
+    fast = fast_requant_applies(_abs_sums(weight, 0), bias_values, shift, x.zero_point)
+    return Lowered(op, [np.ascontiguousarray(weight).astype(np.int8), bias_values, mult, shift],
+                   KernelChoice(fast_requant=fast))
+
+
+def add(shape: Shape, out_shape: Shape, a: QParams, b: QParams, out: QParams,
+        act: tuple[int, int] = (-128, 127)) -> Lowered:
+    """ADD of two int8 tensors of one shape, each with its own scale."""
+    p = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
+    return Lowered(Add(
+        tuple(shape), tuple(out_shape), in_scales=(a.scale, b.scale), out_scale=out.scale,
+        in1_zp=a.zero_point, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
+        in2_zp=b.zero_point, in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
+        left_shift=p.left_shift, out_zp=out.zero_point, out_multiplier=p.output_multiplier,
+        out_shift=p.output_shift, act_min=act[0], act_max=act[1],
+    ))
+
+
+def mean_hw(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams) -> Lowered:
+    """MEAN over H and W of an NHWC tensor."""
+    p = fixedpoint.prepare_mean(x.scale, x.zero_point, out.scale, out.zero_point, in_shape[1] * in_shape[2])
+    return Lowered(Mean(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale,
+                        in_zp=x.zero_point, out_zp=out.zero_point, multiplier=p.multiplier, shift=p.shift))
+
+
+def softmax(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, beta: float = 1.0) -> Lowered:
+    """SOFTMAX over the last axis (int8 output: scale 1/256, zero point -128)."""
+    p = fixedpoint.prepare_softmax(x.scale, beta=beta)
+    return Lowered(Softmax(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale,
+                           input_multiplier=p.input_multiplier, input_left_shift=p.input_left_shift,
+                           diff_min=p.diff_min))
