@@ -11,7 +11,8 @@ reference/ and tflite-micro/tensorflow/lite/micro/kernels/, double-rounding
 Operators (int8 activations, per-tensor activation quantisation):
 
 - unary: RELU, RELU6, LEAKY_RELU, HARD_SWISH, LOGISTIC, TANH, QUANTIZE (int8 -> int8), PRELU
-- binary with numpy broadcasting: ADD, SUB, MUL (fused NONE/RELU/RELU6/RELU_N1_TO_1), MAXIMUM, MINIMUM
+- binary with numpy broadcasting (TFLM's BroadcastBinaryOpSimple, up to 8-D): ADD, SUB, MUL (fused
+  NONE/RELU/RELU6/RELU_N1_TO_1), MAXIMUM, MINIMUM
 - data movement: TRANSPOSE (<= 5-D), CONCATENATION (<= 6-D, <= 10 inputs, equal qparams), SPLIT,
   SPLIT_V, SLICE (<= 5-D), STRIDED_SLICE (<= 4-D; begin/end/shrink masks), PACK, UNPACK,
   PAD/PADV2 (<= 5-D), MIRROR_PAD (REFLECT/SYMMETRIC), RESHAPE/SQUEEZE/EXPAND_DIMS
@@ -20,6 +21,9 @@ Operators (int8 activations, per-tensor activation quantisation):
 - DEPTHWISE_CONV_2D (per-channel, any depth multiplier, strides, dilation)
 - MEAN and SUM over any axes (TFLM's QuantizedMeanOrSum; TFLM has no separate int8 H,W path)
 - ARG_MAX / ARG_MIN (int32 output), BATCH_MATMUL (<= 5-D, adj_x/adj_y, batch broadcasting)
+
+Not here because TFLM has no such kernel: a standalone RELU_N1_TO_1 (TFLM registers none; the fused
+activation of ADD/SUB/MUL/convolutions is supported), int8 DEQUANTIZE (not needed).
 
 Where TFLM refuses a configuration in Prepare (or aborts on a TFLITE_CHECK),
 the function raises ValueError naming it. Where TFLM silently ignores
