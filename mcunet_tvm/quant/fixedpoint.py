@@ -129,3 +129,199 @@ def prepare_softmax(scale_in: float, beta: float = 1.0) -> SoftmaxParams:
     multiplier, left_shift = quantize_multiplier(real)
     radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
     return SoftmaxParams(multiplier, left_shift, -int(radius))
+
+
+# ---- float32 arithmetic as TFLM's Prepare does it ---------------------------------------------
+
+def f32_div(a: float, b: float) -> float:
+    """``a / b`` computed in float32 (C++ ``float / float``), as a Python float."""
+    return float(np.float32(a) / np.float32(b))
+
+
+def f32_mul(a: float, b: float) -> float:
+    """``a * b`` computed in float32 (C++ ``float * float``), as a Python float."""
+    return float(np.float32(a) * np.float32(b))
+
+
+def round_half_away(x):
+    """C ``round``/``roundf`` (TfLiteRound): halves away from zero; exact for float32 inputs."""
+    x = np.asarray(x, np.float64)
+    return np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5))
+
+
+def quantize_multiplier_signed(real: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier for any sign (double-rounding build: shift not capped at 30).
+
+    Equals :func:`quantize_multiplier` for positive multipliers below 2^30; a negative multiplier keeps
+    its sign in the Q31 significand (LEAKY_RELU with a negative alpha).
+    """
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = int(round_half_away(q * (1 << 31)))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    return q_fixed, int(shift)
+
+
+def quantize_to_int(value: float, scale: float, zero_point: int) -> int:
+    """TFLite ``Quantize`` in CalculateActivationRangeQuantized: ``zp + roundf(value / scale)`` in float32."""
+    return int(zero_point) + int(round_half_away(np.float32(value) / np.float32(scale)))
+
+
+def activation_range(activation: str, scale: float, zero_point: int, qmin: int = -128,
+                     qmax: int = 127) -> tuple[int, int]:
+    """TFLite CalculateActivationRangeQuantized for NONE, RELU, RELU6 and RELU_N1_TO_1."""
+    if activation in ("NONE", None):
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, quantize_to_int(0.0, scale, zero_point)), qmax
+    if activation == "RELU6":
+        return (max(qmin, quantize_to_int(0.0, scale, zero_point)),
+                min(qmax, quantize_to_int(6.0, scale, zero_point)))
+    if activation == "RELU_N1_TO_1":
+        return (max(qmin, quantize_to_int(-1.0, scale, zero_point)),
+                min(qmax, quantize_to_int(1.0, scale, zero_point)))
+    raise ValueError(f"fused activation {activation!r} is not supported for int8 kernels")
+
+
+# ---- int32 / int16 fixed point (gemmlowp), vectorised -----------------------------------------
+
+INT16_MAX = (1 << 15) - 1
+INT16_MIN = -(1 << 15)
+
+
+def wrap_int32(x) -> np.ndarray:
+    """Reduce to int32 two's complement (what C's int32 arithmetic leaves after an overflow)."""
+    x = np.asarray(x, np.int64)
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def wrap_int16(x) -> np.ndarray:
+    """Reduce to int16 two's complement (a C conversion to ``int16_t``)."""
+    x = np.asarray(x, np.int64)
+    return ((x + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent> on int32: saturating left or rounding right shift."""
+    x = np.asarray(x, np.int64)
+    if exponent == 0:
+        return x
+    if exponent < 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, x << exponent))
+
+
+def rounding_half_sum(a, b) -> np.ndarray:
+    """gemmlowp RoundingHalfSum on int32: ``(a + b + sign) / 2`` with C division."""
+    total = np.asarray(a, np.int64) + np.asarray(b, np.int64)
+    total = total + np.where(total >= 0, 1, -1)
+    return np.where(total >= 0, total >> 1, -((-total) >> 1))
+
+
+def _exp_on_interval_between_negative_one_quarter_and_0_excl(a) -> np.ndarray:
+    srdhm = saturating_rounding_doubling_high_mul
+    x = wrap_int32(a + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = rounding_divide_by_pot(x4, 2)
+    poly = rounding_divide_by_pot(wrap_int32(srdhm(wrap_int32(x4_over_4 + x3), 715827883) + x2), 1)
+    return wrap_int32(1895147668 + srdhm(1895147668, wrap_int32(x + poly)))
+
+
+def exp_on_negative_values(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: ``a`` <= 0 in Q(integer_bits).(31-integer_bits), result in Q0.31."""
+    srdhm = saturating_rounding_doubling_high_mul
+    a = np.asarray(a, np.int64)
+    frac = 31 - integer_bits
+    one_quarter = 1 << (frac - 2)
+    a_mod_quarter_minus_one_quarter = (a & (one_quarter - 1)) - one_quarter
+    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
+        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits))
+    remainder = wrap_int32(a_mod_quarter_minus_one_quarter - a)
+    for exponent, multiplier in ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+                                 (2, 39332535), (3, 720401), (4, 242)):
+        if integer_bits > exponent:
+            bit = 1 << (frac + exponent)
+            result = np.where(remainder & bit, srdhm(result, multiplier), result)
+    if integer_bits > 5:
+        result = np.where(a < -(1 << (36 - integer_bits)), 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _newton_reciprocal_q2(half_denominator) -> np.ndarray:
+    """The three Newton-Raphson steps shared by gemmlowp's logistic and tanh divisions (Q2.29)."""
+    srdhm = saturating_rounding_doubling_high_mul
+    x = wrap_int32(1515870810 + srdhm(half_denominator, -1010580540))
+    for _ in range(3):
+        one_minus_half_denominator_times_x = wrap_int32((1 << 29) - srdhm(half_denominator, x))
+        x = wrap_int32(x + saturating_rounding_multiply_by_pot(srdhm(x, one_minus_half_denominator_times_x), 2))
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out)."""
+    x = _newton_reciprocal_q2(rounding_half_sum(a, INT32_MAX))
+    return saturating_rounding_multiply_by_pot(x, 1)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """gemmlowp one_minus_x_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out)."""
+    x = _newton_reciprocal_q2(rounding_half_sum(a, INT32_MAX))
+    return saturating_rounding_multiply_by_pot(wrap_int32(x - (1 << 29)), 2)
+
+
+def fixed_logistic(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp logistic: ``a`` in Q(integer_bits), result in Q0.31."""
+    a = np.asarray(a, np.int64)
+    positive = a > 0
+    abs_a = np.where(positive, a, wrap_int32(-a))
+    if_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap_int32(-abs_a), integer_bits))
+    if_negative = wrap_int32(INT32_MAX - if_positive)
+    return np.where(a == 0, 1 << 30, np.where(positive, if_positive, if_negative))
+
+
+def fixed_tanh(a, integer_bits: int) -> np.ndarray:
+    """gemmlowp tanh: ``a`` in Q(integer_bits), result in Q0.31."""
+    a = np.asarray(a, np.int64)
+    negative = a < 0
+    n = np.where(negative, a, wrap_int32(-a))
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(negative, wrap_int32(-t), t))
+
+
+def srdhm_int16(a, b) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ab = a * b
+    total = ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    high = np.where(total >= 0, total >> 15, -((-total) >> 15))
+    return np.where((a == INT16_MIN) & (b == INT16_MIN), INT16_MAX, wrap_int16(high))
+
+
+def saturating_doubling_high_mul_int16(a, b) -> np.ndarray:
+    """TFLite's SaturatingDoublingHighMul on int16 (like SQDMULH: truncates towards zero)."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    ab = a * b
+    high = np.where(ab >= 0, ab >> 15, -((-ab) >> 15))
+    return np.where((a == INT16_MIN) & (b == INT16_MIN), INT16_MAX, wrap_int16(high))
+
+
+def saturating_left_shift_int16(x, amount: int) -> np.ndarray:
+    """TFLite hard_swish SaturatingLeftShift on int16."""
+    return np.clip(np.asarray(x, np.int64) * (1 << amount), INT16_MIN, INT16_MAX)
+
+
+def downscale_int32_to_int16_multiplier(multiplier: int) -> int:
+    """TFLite DownScaleInt32ToInt16Multiplier."""
+    if multiplier >= INT32_MAX - (1 << 15):
+        return INT16_MAX
+    return (int(multiplier) + (1 << 15)) >> 16

@@ -80,6 +80,27 @@ def run_tflm_tensors(model: str | Path, inputs: np.ndarray, indices: list[int]) 
     return values
 
 
+def run_tflm_outputs(model: str | Path | bytes, inputs, arena_size: int = 1 << 20) -> list[np.ndarray]:
+    """Invoke TFLM once with one array per model input (in the model's input order); all outputs.
+
+    Unlike :func:`run_tflm` it takes several inputs, returns every output (in the model's output
+    order, with its own dtype) and skips the arena report.
+    """
+    import tflite
+    from tflite_micro import runtime
+
+    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    graph = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0)
+    inputs = list(inputs)
+    if len(inputs) != graph.InputsLength():
+        raise ValueError(f"the model has {graph.InputsLength()} inputs, {len(inputs)} given")
+    interp = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
+    for index, array in enumerate(inputs):
+        interp.set_input(np.ascontiguousarray(array), index)
+    interp.invoke()
+    return [np.array(interp.get_output(i), copy=True) for i in range(graph.OutputsLength())]
+
+
 def tflm_arena_bytes(model: bytes) -> tuple[int, int]:
     """(total, tensor) arena TFLM allocates for ``model``, without running it."""
     from tflite_micro import runtime
