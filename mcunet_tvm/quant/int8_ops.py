@@ -21,13 +21,8 @@ from ..kernels.requant import fast_requant_applies
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Shape, Softmax
 from . import fixedpoint
 
-#: TFLite fused activation functions -> (low, high) float bounds (None: unbounded)
-ACTIVATIONS: dict[str, tuple[float | None, float | None]] = {
-    "NONE": (None, None),
-    "RELU": (0.0, None),
-    "RELU6": (0.0, 6.0),
-    "RELU_N1_TO_1": (-1.0, 1.0),
-}
+#: the TFLite fused activation functions an int8 kernel's clamp expresses
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
 @dataclass(frozen=True)
@@ -47,17 +42,9 @@ class Lowered:
     choice: KernelChoice = field(default_factory=KernelChoice)
 
 
-def _quantize(value: float, q: QParams) -> int:
-    """TFLite's ``Quantize`` of an activation bound: ``zp + round(value / scale)`` in float32."""
-    ratio = np.float32(value) / np.float32(q.scale)
-    return q.zero_point + int(np.sign(ratio) * np.floor(np.abs(ratio) + np.float32(0.5)))
-
-
 def activation_range(activation: str, q: QParams) -> tuple[int, int]:
     """The int8 clamp of a fused activation on an output quantised as ``q``."""
-    lo, hi = ACTIVATIONS[activation]
-    return (max(-128, _quantize(lo, q)) if lo is not None else -128,
-            min(127, _quantize(hi, q)) if hi is not None else 127)
+    return fixedpoint.activation_range(activation, q.scale, q.zero_point)
 
 
 def requant_constants(in_scale: float, weight_scales: np.ndarray, out_scale: float, n: int):
