@@ -219,6 +219,23 @@ class InputRows(OpDesc):
 
 
 @dataclass(frozen=True)
+class Lut(OpDesc):
+    """An element-wise int8 function given by its 256 values (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU,
+    a standalone RELU/RELU6, an int8 QUANTIZE): ``out = table[uint8(x)]``.
+
+    Every such TFLite operator maps each int8 input value to one int8 output value with fixed
+    quantisation, so its table (computed at compile time by TFLM's arithmetic,
+    ``reference/tflite_ops.py``) is the whole operator.
+    """
+
+    kind: ClassVar[str] = "lut"
+    const_args: ClassVar[tuple[str, ...]] = ("table",)
+
+    #: the TFLite operator the table computes (reports, export)
+    function: str = ""
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -226,7 +243,7 @@ class Reshape(OpDesc):
 
 
 OP_KINDS: dict[str, type[OpDesc]] = {
-    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Reshape)
+    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Reshape)
 }
 
 

@@ -14,7 +14,7 @@ Writes into tests/fixtures/:
                         flatten (RESHAPE) and dense without softmax
   float_cnn.tflite      float32 (not quantised)            -> must be rejected clearly
   dynamic_range.tflite  weights-only int8 quantisation     -> must be rejected clearly
-  unsupported_op.tflite full-integer int8 with a LOGISTIC  -> must be rejected naming the op
+  unsupported_op.tflite full-integer int8 with a LOGISTIC (unsupported when written; now a table lookup)
 """
 
 from pathlib import Path

@@ -7,7 +7,7 @@ import pytest
 
 from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice
-from mcunet_tvm.ops import Softmax
+from mcunet_tvm.ops import Lut, Softmax
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -56,6 +56,9 @@ def _cases():
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
                                       input_left_shift=sm.input_left_shift, diff_min=sm.diff_min), [])))
+    for n in (13, 64):  # a tail after the four-element loop, and none
+        table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
+        cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))
     return cases
 
 

@@ -1,4 +1,4 @@
-"""Element-wise kernels: residual add (two scales), constant padding, patch insertion, input rows."""
+"""Element-wise kernels: residual add (two scales), table lookups, constant padding, patch insertion, input rows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Add, InputRows, Insert, Pad
+from ..ops import Add, InputRows, Insert, Lut, Pad
 from ..quant.fixedpoint import multiply_by_quantized_multiplier
 from .common import OUT, arg, finish, window_arg
 from .requant import clamp_to_int8, const_requant_is_fast, requantize_const
@@ -53,6 +53,33 @@ def add(op: Add) -> tirx.PrimFunc:
                 value = requantize_const(total2, op.out_multiplier, op.out_shift, _total_bound(op), op.out_zp,
                                          doubled=True)
                 T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [i])
+
+            with T.serial(0, n // 4) as q:
+                for u in range(4):
+                    element(q * 4 + u)
+            for i in range(n - n % 4, n):
+                element(i)
+    return builder.get()
+
+
+def lut(op: Lut) -> tirx.PrimFunc:
+    """``out[i] = table[uint8(x[i])]``: one load per element, four elements per iteration (whole
+    tensors) or NHWC over a patch window."""
+    if op.windows:
+        x, load = window_arg(0, op, op.in_shape, "x")
+        table = arg(1, (256,), "int8", "table")
+        out = te.compute(op.out_shape, lambda *idx: table[load(*idx).astype("uint8").astype("int32")], name=OUT)
+        return finish([x, table, out])
+    n = math.prod(op.out_shape)
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((n,), "int8"))
+            table = T.arg("p1_table", T.buffer((256,), "int8"))
+            out = T.arg(OUT, T.buffer((n,), "int8"))
+
+            def element(i):
+                T.buffer_store(out, table[x[i].astype("uint8").astype("int32")], [i])
 
             with T.serial(0, n // 4) as q:
                 for u in range(4):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..errors import UnsupportedModelError
 from ..ir import KernelCall, PatchInfo, Program
 from ..kernels import KernelChoice
-from ..ops import Add, Conv2D, InputRows, Insert, OpDesc, Pool2D
+from ..ops import Add, Conv2D, InputRows, Insert, Lut, OpDesc, Pool2D
 
 #: (row0, row1, col0, col1), half-open, in the coordinates of a whole tensor
 Region = tuple[int, int, int, int]
@@ -56,7 +56,7 @@ def split_bounds(size: int, parts: int) -> list[tuple[int, int]]:
 
 def _window_rows(op: OpDesc, lo: int, hi: int, axis: int) -> tuple[int, int]:
     """Unclipped input range [a, e) that output range [lo, hi) of ``op`` reads along ``axis`` (0 rows, 1 cols)."""
-    if isinstance(op, Add):
+    if isinstance(op, (Add, Lut)):
         return lo, hi
     if isinstance(op, Conv2D):
         k, s, d = op.kernel[axis], op.strides[axis], op.dilation[axis]
@@ -97,12 +97,12 @@ def check_split(prog: Program, split_step: int) -> None:
     stage = prog.calls[: split_step + 1]
     for i, call in enumerate(stage):
         op = call.op
-        ok = isinstance(op, (Conv2D, Pool2D, Add)) and not op.windows and len(op.out_shape) == 4
+        ok = isinstance(op, (Conv2D, Pool2D, Add, Lut)) and not op.windows and len(op.out_shape) == 4
         if not ok or call.choice.inplace:
             raise UnsupportedModelError(
                 f"step {i} ({op.kind} -> {call.output}) cannot run patch by patch",
                 where=f"patch stage ending at step {split_step}",
-                hint="the patch stage may hold only conv2d, depthwise conv2d, pooling and add; "
+                hint="the patch stage may hold only conv2d, depthwise conv2d, pooling, add and table lookups; "
                 "end it before this step",
             )
     produced = {c.output for c in stage[:-1]}

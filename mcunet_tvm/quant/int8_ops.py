@@ -18,7 +18,7 @@ import numpy as np
 
 from ..kernels.choice import KernelChoice
 from ..kernels.requant import fast_requant_applies
-from ..ops import Add, Conv2D, Dense, Mean, OpDesc, Shape, Softmax
+from ..ops import Add, Conv2D, Dense, Lut, Mean, OpDesc, Shape, Softmax
 from . import fixedpoint
 
 #: the TFLite fused activation functions an int8 kernel's clamp expresses
@@ -131,3 +131,14 @@ def softmax(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, beta: f
     return Lowered(Softmax(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale,
                            input_multiplier=p.input_multiplier, input_left_shift=p.input_left_shift,
                            diff_min=p.diff_min))
+
+
+#: every int8 value, in the order of its unsigned byte (the index of a :class:`~mcunet_tvm.ops.Lut` table)
+INT8_BY_BYTE = np.arange(256, dtype=np.uint8).view(np.int8)
+
+
+def lut(shape: Shape, function: str, values: np.ndarray) -> Lowered:
+    """An element-wise int8 operator as its table: ``values`` is the operator applied to
+    :data:`INT8_BY_BYTE` (by TFLM's arithmetic, ``reference.tflite_ops``)."""
+    table = np.asarray(values).astype(np.int8).reshape(256)
+    return Lowered(Lut(tuple(shape), tuple(shape), function=function), [table])

@@ -33,6 +33,7 @@ from ...ir import INPUT_QPARAMS, emit_call, new_main
 from ...ops import Pad, Pool2D, Reshape
 from ...quant import int8_ops
 from ...quant.int8_ops import Lowered, QParams
+from ...reference import tflite_ops
 from .reader import Model, Operator, Tensor, read_model
 
 FLOAT_HINT = (
@@ -414,6 +415,34 @@ def _pad(ctx: _Import, op: Operator) -> None:
     ctx.kernel(op, Lowered(Pad(shape, padded, pads=pads, value=value)), [xt.index], out)
 
 
+def _table(ctx: _Import, op: Operator, function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]
+           ) -> None:
+    """An element-wise operator as a 256-entry table (``function`` applied to every int8 value)."""
+    xt = ctx.activation(op, 0)
+    out, oq = ctx.output(op)
+    try:
+        values = function(int8_ops.INT8_BY_BYTE, ctx.qparams(op, xt), oq, op)
+    except ValueError as exc:  # TFLM refuses this configuration in its Prepare
+        raise ctx.unsupported(op, str(exc)) from None
+    ctx.kernel(op, int8_ops.lut(ctx.shape(xt), op.name, values), [xt.index], out)
+
+
+def _lut(function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray], doc: str) -> Converter:
+    def convert(ctx: _Import, op: Operator) -> None:
+        _table(ctx, op, function)
+
+    convert.__doc__ = doc
+    return convert
+
+
+def _quantize(ctx: _Import, op: Operator) -> None:
+    """int8 to int8 (requantisation, a table); float edges: refused."""
+    xt = ctx.tensor(op, 0)
+    if xt.dtype != "INT8":
+        raise ctx.unsupported(op, f"QUANTIZE from {xt.dtype}: a float model input is not supported yet", FLOAT_HINT)
+    _table(ctx, op, lambda x, q, o, _: tflite_ops.quantize(x, q.scale, q.zero_point, o.scale, o.zero_point))
+
+
 def _activation(name: str) -> Converter:
     """A standalone RELU / RELU6 / RELU_N1_TO_1: the producer's clamp tightened (no kernel of its own)."""
 
@@ -424,9 +453,11 @@ def _activation(name: str) -> Converter:
         step = ctx.steps[index] if index is not None else None
         if step is None or ctx.qparams(op, xt) != oq or not hasattr(step.lowered.op, "act_min") \
                 or ctx.readers[xt.index] > 1:
-            raise ctx.unsupported(op, f"a standalone {name} is supported only right after a convolution, fully "
-                                      "connected layer, ADD or pooling whose result nothing else reads, with the "
-                                      "same quantisation", "fuse the activation into the layer before it")
+            if name == "RELU_N1_TO_1":
+                raise ctx.unsupported(op, "a standalone RELU_N1_TO_1 that cannot fold into the layer before it "
+                                          "(TF Lite Micro has no kernel for it)")
+            _table(ctx, op, _UNARY[name])
+            return
         lo, hi = int8_ops.activation_range(name, oq)
         prev = step.lowered
         fused = dataclasses.replace(prev.op, act_min=max(lo, prev.op.act_min), act_max=min(hi, prev.op.act_max))
@@ -436,7 +467,9 @@ def _activation(name: str) -> Converter:
         ctx.shapes[out.index] = tuple(fused.out_shape)
 
     convert.__doc__ = ("int8, folded into the clamp of the convolution, fully connected layer, ADD or pooling "
-                       "before it when nothing else reads that result (otherwise refused).")
+                       "before it when nothing else reads that result with other quantisation; otherwise a "
+                       "table lookup" + (" (RELU_N1_TO_1: refused, TF Lite Micro has no kernel)."
+                                         if name == "RELU_N1_TO_1" else "."))
     return convert
 
 
@@ -445,6 +478,18 @@ def _nhwc(ctx: _Import, op: Operator, t: Tensor) -> tuple[int, int, int, int]:
         raise ctx.unsupported(op, f"input '{t.name}' has shape {list(t.shape)}: {op.name} takes NHWC tensors")
     return tuple(int(d) for d in t.shape)  # type: ignore[return-value]
 
+
+#: element-wise operators with TFLM's arithmetic on every int8 value (``reference.tflite_ops``)
+_UNARY: dict[str, Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]] = {
+    "RELU": lambda x, q, o, _: tflite_ops.relu(x, q.scale, q.zero_point, o.scale, o.zero_point),
+    "RELU6": lambda x, q, o, _: tflite_ops.relu6(x, q.scale, q.zero_point),
+    "LOGISTIC": lambda x, q, o, _: tflite_ops.logistic(x, q.scale, q.zero_point, o.zero_point),
+    "TANH": lambda x, q, o, _: tflite_ops.tanh(x, q.scale, q.zero_point),
+    "HARD_SWISH": lambda x, q, o, _: tflite_ops.hard_swish(x, q.scale, q.zero_point, o.scale, o.zero_point),
+    "LEAKY_RELU": lambda x, q, o, op: tflite_ops.leaky_relu(x, q.scale, q.zero_point, o.scale, o.zero_point,
+                                                             float(op.options.get("Alpha", 0.2))),
+}
+_TABLE_DOC = "int8, any quantisation TF Lite Micro accepts: a 256-entry table computed at compile time."
 
 #: TFLite builtin operator -> converter (the supported operator list is this table's keys)
 CONVERTERS: dict[str, Converter] = {
@@ -464,6 +509,11 @@ CONVERTERS: dict[str, Converter] = {
     "RELU": _activation("RELU"),
     "RELU6": _activation("RELU6"),
     "RELU_N1_TO_1": _activation("RELU_N1_TO_1"),
+    "LOGISTIC": _lut(_UNARY["LOGISTIC"], _TABLE_DOC),
+    "TANH": _lut(_UNARY["TANH"], _TABLE_DOC),
+    "HARD_SWISH": _lut(_UNARY["HARD_SWISH"], _TABLE_DOC),
+    "LEAKY_RELU": _lut(_UNARY["LEAKY_RELU"], _TABLE_DOC),
+    "QUANTIZE": _quantize,
 }
 
 
