@@ -236,6 +236,39 @@ class Lut(OpDesc):
 
 
 @dataclass(frozen=True)
+class Transpose(OpDesc):
+    """TRANSPOSE: output dimension ``d`` is input dimension ``perm[d]`` (any rank)."""
+
+    kind: ClassVar[str] = "transpose"
+
+    perm: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Concat(OpDesc):
+    """CONCATENATION of ``len(in_shapes)`` tensors of one quantisation along ``axis``."""
+
+    kind: ClassVar[str] = "concat"
+
+    axis: int = 0
+    in_shapes: tuple[Shape, ...] = ()
+
+    @property
+    def num_inputs(self) -> int:  # type: ignore[override]
+        return len(self.in_shapes)
+
+
+@dataclass(frozen=True)
+class ResizeNearest(OpDesc):
+    """RESIZE_NEAREST_NEIGHBOR of an NHWC tensor: output row ``y`` reads input row ``rows[y]``,
+    column ``x`` input column ``cols[x]`` (the index maps, constant arguments, follow TFLM's
+    float32 rule for ``align_corners`` / ``half_pixel_centers``)."""
+
+    kind: ClassVar[str] = "resize_nearest"
+    const_args: ClassVar[tuple[str, ...]] = ("rows", "cols")
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -243,7 +276,9 @@ class Reshape(OpDesc):
 
 
 OP_KINDS: dict[str, type[OpDesc]] = {
-    cls.kind: cls for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Reshape)
+    cls.kind: cls
+    for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Transpose, Concat,
+                ResizeNearest, Reshape)
 }
 
 

@@ -48,9 +48,9 @@ def test_tflite_on_qemu(build_cli, model: str, target: str) -> None:
 #: corpus models in CI (converter-written, the shapes of public TinyML reference networks); all of them, on
 #: both cores, in the slow sweep (and scripts/bench_corpus.py)
 CORPUS_CI = [("ds_cnn", "cortex-m4"), ("micro_speech", "cortex-m7"), ("resnet8", "cortex-m7"),
-             ("fc_autoencoder", "cortex-m4")]
+             ("fc_autoencoder", "cortex-m4"), ("fomo_detector", "cortex-m7"), ("pytorch_style_nchw", "cortex-m4")]
 CORPUS_ALL = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
-              "efficientnet_lite0")
+              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw")
 
 
 def _corpus_case(build_cli, name: str, target: str) -> None:

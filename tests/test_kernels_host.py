@@ -7,7 +7,7 @@ import pytest
 
 from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice
-from mcunet_tvm.ops import Lut, Softmax
+from mcunet_tvm.ops import Concat, Lut, ResizeNearest, Softmax, Transpose
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -56,6 +56,14 @@ def _cases():
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
                                       input_left_shift=sm.input_left_shift, diff_min=sm.diff_min), [])))
+    cases.append(("transpose_nchw", (Transpose((1, 3, 5, 6), (1, 5, 6, 3), perm=(0, 2, 3, 1)), [])))
+    cases.append(("transpose_3d", (Transpose((4, 3, 5), (5, 4, 3), perm=(2, 0, 1)), [])))
+    rows, cols = np.array([0, 0, 0, 1, 1, 2, 2], np.int32), np.arange(9, dtype=np.int32) // 3
+    cases.append(("resize_nearest_up", (ResizeNearest((1, 3, 4, 5), (1, 7, 9, 5)), [rows, cols])))
+    for axis in (1, 3):  # x and a 1x1 conv of x side by side (single_op_module's two inputs)
+        shape = (1, 4, 5, 6)
+        out = tuple(2 * d if i == axis else d for i, d in enumerate(shape))
+        cases.append((f"concat_axis{axis}", (Concat(shape, out, axis=axis, in_shapes=(shape, shape)), [])))
     for n in (13, 64):  # a tail after the four-element loop, and none
         table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
         cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))

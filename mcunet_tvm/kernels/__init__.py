@@ -21,7 +21,22 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tvm import tirx
 
-from ..ops import Add, Conv2D, Dense, InputRows, Insert, Lut, Mean, OpDesc, Pad, Pool2D, Softmax
+from ..ops import (
+    Add,
+    Concat,
+    Conv2D,
+    Dense,
+    InputRows,
+    Insert,
+    Lut,
+    Mean,
+    OpDesc,
+    Pad,
+    Pool2D,
+    ResizeNearest,
+    Softmax,
+    Transpose,
+)
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
@@ -29,6 +44,7 @@ from .dense import dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, input_rows, insert, lut, pad
 from .helium import fold_input_zero_point
+from .movement import concat, resize_nearest, transpose
 from .pool import pool2d
 from .reduce import mean
 from .requant import pack_fast_requant
@@ -70,6 +86,9 @@ __all__ = [
 _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Add: add,
     Lut: lut,
+    Transpose: transpose,
+    Concat: concat,
+    ResizeNearest: resize_nearest,
     Pad: pad,
     Insert: insert,
     InputRows: input_rows,

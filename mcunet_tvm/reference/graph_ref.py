@@ -12,7 +12,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import KernelCall, Program
-from ..ops import Add, Conv2D, Dense, InputRows, Insert, Lut, Mean, Pad, Pool2D, Reshape, Softmax
+from ..ops import (
+    Add,
+    Concat,
+    Conv2D,
+    Dense,
+    InputRows,
+    Insert,
+    Lut,
+    Mean,
+    Pad,
+    Pool2D,
+    Reshape,
+    ResizeNearest,
+    Softmax,
+    Transpose,
+)
 from ..quant.fixedpoint import AddParams
 from . import intops
 
@@ -58,6 +73,13 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return intops.softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
     if isinstance(op, Pad):
         return intops.pad(x, op.pads, op.value)
+    if isinstance(op, Transpose):
+        return np.transpose(x, op.perm)
+    if isinstance(op, Concat):
+        return np.concatenate(inputs, axis=op.axis)
+    if isinstance(op, ResizeNearest):
+        rows, cols = call.consts
+        return x[:, rows][:, :, cols]
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
     if isinstance(op, Reshape):

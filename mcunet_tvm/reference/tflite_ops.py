@@ -443,7 +443,7 @@ def reshape(x, shape: Sequence[int]) -> np.ndarray:
 
 # ---- resize ---------------------------------------------------------------------------------------
 
-def _nearest(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
+def nearest_indices(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
     """reference_ops::GetNearestNeighbor for every output position (float32 arithmetic)."""
     f32 = np.float32
     if align_corners and out_size > 1:
@@ -462,8 +462,8 @@ def resize_nearest_neighbor(x, size: Sequence[int], align_corners: bool = False,
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError("RESIZE_NEAREST_NEIGHBOR: TFLM needs a 4-D input")
-    ys = _nearest(size[0], x.shape[1], align_corners, half_pixel_centers)
-    xs = _nearest(size[1], x.shape[2], align_corners, half_pixel_centers)
+    ys = nearest_indices(size[0], x.shape[1], align_corners, half_pixel_centers)
+    xs = nearest_indices(size[1], x.shape[2], align_corners, half_pixel_centers)
     return np.ascontiguousarray(x[:, ys][:, :, xs])
 
 

@@ -30,7 +30,7 @@ from tvm import relax
 
 from ...errors import McunetError, ModelFileError, UnsupportedModelError
 from ...ir import INPUT_QPARAMS, emit_call, new_main
-from ...ops import Pad, Pool2D, Reshape
+from ...ops import Concat, Pad, Pool2D, Reshape, ResizeNearest, Transpose
 from ...quant import int8_ops
 from ...quant.int8_ops import Lowered, QParams
 from ...reference import tflite_ops
@@ -443,6 +443,59 @@ def _quantize(ctx: _Import, op: Operator) -> None:
     _table(ctx, op, lambda x, q, o, _: tflite_ops.quantize(x, q.scale, q.zero_point, o.scale, o.zero_point))
 
 
+def _transpose(ctx: _Import, op: Operator) -> None:
+    """int8, any permutation of up to 6 dimensions (a copy; size-1 moves become views)."""
+    xt = ctx.activation(op, 0)
+    perm_t = ctx.const(op, 1, "permutation")
+    out, oq = ctx.output(op)
+    shape = ctx.shape(xt)
+    perm = tuple(int(p) % max(len(shape), 1) for p in perm_t.data.reshape(-1))
+    if sorted(perm) != list(range(len(shape))):
+        raise ctx.error(op, f"permutation {list(perm)} of a {len(shape)}-D tensor")
+    if ctx.qparams(op, xt) != oq:
+        raise ctx.unsupported(op, "TRANSPOSE whose output is quantised unlike its input")
+    result = tuple(shape[p] for p in perm)
+    moved = [p for p in perm if shape[p] != 1]
+    if moved == sorted(moved):  # only size-1 dimensions move: the bytes keep their order
+        ctx.view(op, xt.index, result, out)
+        return
+    ctx.kernel(op, Lowered(Transpose(shape, result, perm=perm)), [xt.index], out)
+
+
+def _concatenation(ctx: _Import, op: Operator) -> None:
+    """int8 inputs of one quantisation (what TF Lite Micro requires), any axis."""
+    inputs = [ctx.activation(op, j) for j in range(len(op.inputs))]
+    out, oq = ctx.output(op)
+    if op.options.get("FusedActivationFunction", "NONE") != "NONE":
+        raise ctx.unsupported(op, "CONCATENATION with a fused activation")
+    if any(ctx.qparams(op, t) != oq for t in inputs):
+        raise ctx.unsupported(op, "CONCATENATION of tensors quantised unlike its output (TF Lite Micro refuses it)")
+    shapes = [ctx.shape(t) for t in inputs]
+    rank = len(shapes[0])
+    axis = int(op.options.get("Axis", 0)) % max(rank, 1)
+    if any(len(s) != rank or any(a != b for d, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if d != axis)
+           for s in shapes):
+        raise ctx.error(op, f"inputs of shapes {[list(s) for s in shapes]} do not concatenate along axis {axis}")
+    result = tuple(sum(s[axis] for s in shapes) if d == axis else shapes[0][d] for d in range(rank))
+    ctx.kernel(op, Lowered(Concat(shapes[0], result, axis=axis, in_shapes=tuple(shapes))),
+               [t.index for t in inputs], out)
+
+
+def _resize_nearest(ctx: _Import, op: Operator) -> None:
+    """int8 NHWC, `align_corners` and `half_pixel_centers` as TF Lite Micro computes them."""
+    xt = ctx.activation(op, 0)
+    size_t = ctx.const(op, 1, "size")
+    out, _ = ctx.output(op)
+    n, h, w, c = _nhwc(ctx, op, xt)
+    size = [int(v) for v in size_t.data.reshape(-1)]
+    if len(size) != 2 or min(size) < 1:
+        raise ctx.error(op, f"output size {size}")
+    ac, hp = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+    rows = tflite_ops.nearest_indices(size[0], h, ac, hp).astype(np.int32)
+    cols = tflite_ops.nearest_indices(size[1], w, ac, hp).astype(np.int32)
+    ctx.kernel(op, Lowered(ResizeNearest((n, h, w, c), (n, size[0], size[1], c)), [rows, cols]), [xt.index], out)
+
+
 def _activation(name: str) -> Converter:
     """A standalone RELU / RELU6 / RELU_N1_TO_1: the producer's clamp tightened (no kernel of its own)."""
 
@@ -514,6 +567,9 @@ CONVERTERS: dict[str, Converter] = {
     "HARD_SWISH": _lut(_UNARY["HARD_SWISH"], _TABLE_DOC),
     "LEAKY_RELU": _lut(_UNARY["LEAKY_RELU"], _TABLE_DOC),
     "QUANTIZE": _quantize,
+    "TRANSPOSE": _transpose,
+    "CONCATENATION": _concatenation,
+    "RESIZE_NEAREST_NEIGHBOR": _resize_nearest,
 }
 
 
