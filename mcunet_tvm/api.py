@@ -33,8 +33,8 @@ class BuildOptions:
     out: Path
     target: str = "cortex-m7"
     run: bool = False
-    #: raw int8 input bytes (NHWC) for ``run``; None: a seeded random input
-    input: Path | None = None
+    #: raw int8 input bytes (NHWC) for ``run``, one file per model input in order; empty: seeded random inputs
+    inputs: tuple[Path, ...] = ()
     seed: int = 0
     calibration: Path | None = None
     sram_budget: int | None = None
@@ -57,7 +57,7 @@ class BuildOptions:
         """The ``python -m mcunet_tvm.build`` command that makes this build."""
         args = ["--target", self.target, "--model", str(self.model), "--out", str(self.out)]
         for flag, value in (("--calibration", self.calibration), ("--sram-budget", self.sram_budget),
-                            ("--flash-budget", self.flash_budget), ("--input", self.input)):
+                            ("--flash-budget", self.flash_budget), *(("--input", p) for p in self.inputs)):
             if value is not None:
                 args += [flag, str(value)]
         if self.patch is not None:
@@ -87,20 +87,26 @@ class BuildResult:
         return not run or bool(run["bit_exact"] and run["bit_exact_layer_based"] and run.get("bit_exact_tflm", True))
 
 
-def input_bytes(options: BuildOptions, nbytes: int) -> bytes:
-    """The run's input: ``options.input``'s bytes (checked against the model's size) or a seeded random one."""
-    if options.input is None:
+def input_bytes(options: BuildOptions, sizes: list[int]) -> list[bytes]:
+    """The run's inputs, one per model input: the ``options.inputs`` files (checked against the model's
+    sizes) or seeded random ones."""
+    if not options.inputs:
         rng = np.random.default_rng(options.seed)
-        return rng.integers(-128, 128, nbytes, dtype=np.int8).tobytes()
-    try:
-        data = options.input.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(options.input)) from None
-    if len(data) != nbytes:
-        raise ModelFileError(
-            f"the input file has {len(data)} bytes but the model takes {nbytes} (int8, NHWC)",
-            where=str(options.input),
-        )
+        return [rng.integers(-128, 128, n, dtype=np.int8).tobytes() for n in sizes]
+    if len(options.inputs) != len(sizes):
+        raise ModelFileError(f"{len(options.inputs)} input files for a model with {len(sizes)} inputs",
+                             where="--input", hint="give --input once per model input, in the model's order")
+    data = []
+    for k, (path, nbytes) in enumerate(zip(options.inputs, sizes, strict=True)):
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(path)) from None
+        if len(raw) != nbytes:
+            which = f"input {k} of the model takes" if len(sizes) > 1 else "the model takes"
+            raise ModelFileError(f"the input file has {len(raw)} bytes but {which} {nbytes} (int8, NHWC)",
+                                 where=str(path))
+        data.append(raw)
     return data
 
 
@@ -174,8 +180,10 @@ def build(options: BuildOptions) -> BuildResult:
         "model": model.name,
         "model_kind": model.kind,
         "target": target.name,
-        "input_shape": list(prog.shapes[prog.input]),
-        "output_shape": list(prog.shapes[prog.output]),
+        "input_shape": list(prog.shapes[prog.inputs[0]]),
+        "output_shape": list(prog.shapes[prog.outputs[0]]),
+        "input_shapes": [list(prog.shapes[n]) for n in prog.inputs],
+        "output_shapes": [list(prog.shapes[n]) for n in prog.outputs],
         "macs": prog.macs(),
         "params": compiled.layer_program.params(),
         "arena_bytes": plan.arena_bytes,
@@ -210,24 +218,30 @@ def _run(options: BuildOptions, target, exe: Path, model, compiled):
     """Run the firmware once; the output against the references; the profile when asked."""
     from . import toolchain
     from .op_profile import make_profile
-    from .reference.graph_ref import run_reference
+    from .reference.graph_ref import run_program
 
     prog, out = compiled.program, options.out
-    data = input_bytes(options, prog.nbytes(prog.input))
-    result = toolchain.run(target, exe, data, prog.nbytes(prog.output))
-    (out / "output.bin").write_bytes(result.output)
-    x = np.frombuffer(data, np.int8).reshape(prog.shapes[prog.input])
+    data = input_bytes(options, [prog.nbytes(n) for n in prog.inputs])
+    result = toolchain.run(target, exe, b"".join(data), sum(prog.nbytes(n) for n in prog.outputs))
+    _write_outputs(out, result.output, [prog.nbytes(n) for n in prog.outputs])
+    xs = [np.frombuffer(d, np.int8).reshape(prog.shapes[n]) for d, n in zip(data, prog.inputs, strict=True)]
+
+    def packed(outputs: list[np.ndarray]) -> bytes:
+        return b"".join(np.asarray(o).tobytes() for o in outputs)
+
     run_info: dict = {
         # the numpy reference on the graph as imported (before our passes), and on the layer-based program
-        "bit_exact": result.output == run_reference(compiled.imported, x).tobytes(),
-        "bit_exact_layer_based": result.output == run_reference(compiled.layer_program, x).tobytes(),
+        "bit_exact": result.output == packed(run_program(compiled.imported, xs)),
+        "bit_exact_layer_based": result.output == packed(run_program(compiled.layer_program, xs)),
         "instructions": result.instructions,
         "machine": target.qemu_machine,
     }
-    tflm = _tflm(model, compiled.layer_program, x)
+    tflm = _tflm(model, compiled.layer_program, xs)
     if tflm is not None:
-        run_info["bit_exact_tflm"] = result.output == tflm.output.tobytes()
-        run_info["tflm"] = {"tflm_arena_bytes": tflm.arena_bytes, "tflm_tensor_arena_bytes": tflm.tensor_arena_bytes}
+        outputs, arena = tflm
+        run_info["bit_exact_tflm"] = result.output == packed(outputs)
+        if arena is not None:
+            run_info["tflm"] = {"tflm_arena_bytes": arena[0], "tflm_tensor_arena_bytes": arena[1]}
     (out / "profile.json").unlink(missing_ok=True)
     profile = None
     if options.profile:
@@ -251,17 +265,36 @@ def _patch_report(info, live: list[int]) -> dict:
     }
 
 
-def _tflm(model, prog, x: np.ndarray):
-    """TF Lite Micro on the same network: the .tflite itself, or our export of the integer program."""
+def _write_outputs(out: Path, data: bytes, sizes: list[int]) -> None:
+    """``output.bin`` for one output; ``output0.bin``, ``output1.bin``, ... for several (stale ones removed)."""
+    for stale in out.glob("output*.bin"):
+        stale.unlink()
+    if len(sizes) == 1:
+        (out / "output.bin").write_bytes(data)
+        return
+    start = 0
+    for k, n in enumerate(sizes):
+        (out / f"output{k}.bin").write_bytes(data[start : start + n])
+        start += n
+
+
+def _tflm(model, prog, xs: list[np.ndarray]):
+    """TF Lite Micro on the same network: the .tflite itself, or our export of the integer program.
+    (outputs in order, (arena, tensor arena) bytes or None), or None where TFLite cannot express it."""
     from .export.tflite_writer import program_to_tflite
-    from .reference.tflm import run_tflm
+    from .reference.tflm import run_tflm, run_tflm_outputs, tflm_arena_bytes
 
     if model.tflite_path is not None:
-        return run_tflm(model.tflite_path, x)
+        if len(xs) == 1 and len(prog.outputs) == 1:
+            result = run_tflm(model.tflite_path, xs[0])
+            return [result.output], (result.arena_bytes, result.tensor_arena_bytes)
+        data = model.tflite_path.read_bytes()
+        return run_tflm_outputs(data, xs), tflm_arena_bytes(data)
     try:
-        return run_tflm(program_to_tflite(prog), x)
+        result = run_tflm(program_to_tflite(prog), xs[0])
     except McunetError:
         return None  # not expressible in TFLite (e.g. a padding TFLite has no form for)
+    return [result.output], (result.arena_bytes, result.tensor_arena_bytes)
 
 
 def _kernel_summary(prog, db, target: str, aliases: dict[str, str]) -> dict:

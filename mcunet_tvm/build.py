@@ -48,7 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--input",
         type=Path,
-        help="raw int8 input bytes (NHWC) for --run; default: a seeded random input",
+        action="append",
+        help="raw int8 input bytes (NHWC) for --run; repeat it once per model input, in the model's order; "
+        "default: a seeded random input",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     p.add_argument(
@@ -131,8 +133,8 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
 
     say = None if args.quiet else (lambda line: print(f"tune {line}", flush=True))
     return BuildOptions(
-        model=args.model, out=args.out, target=args.target, run=args.run, input=args.input, seed=args.seed,
-        calibration=args.calibration,
+        model=args.model, out=args.out, target=args.target, run=args.run, inputs=tuple(args.input or ()),
+        seed=args.seed, calibration=args.calibration,
         sram_budget=parse_size(args.sram_budget) if args.sram_budget else None,
         flash_budget=parse_size(args.flash_budget) if args.flash_budget else None,
         patch=_parse_patch(args.patch), max_mac_overhead=args.max_mac_overhead, stream_input=args.stream_input,

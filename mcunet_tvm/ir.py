@@ -84,15 +84,30 @@ class Program:
 
     shapes: Mapping[str, tuple[int, ...]]
     calls: tuple[KernelCall, ...]
-    input: str
-    output: str
+    #: the model's inputs and outputs in order (the C entry point takes them so)
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
     kernels: Mapping[str, tvm.tirx.PrimFunc] = field(default_factory=dict)
-    #: (scale, zero point) of the int8 input, when the frontend recorded it
+    #: (scale, zero point) of the first int8 input, when the frontend recorded it
     input_qparams: tuple[float, int] | None = None
     #: the input is not in the arena: ``InputRows`` steps fetch bands of it from the application
     stream_input: bool = False
     #: the patch split applied to the module, if any
     patch: PatchInfo | None = None
+
+    @property
+    def input(self) -> str:
+        """The model input, for what takes exactly one (patches, a streamed input, the NAS)."""
+        if len(self.inputs) != 1:
+            raise ValueError(f"the model has {len(self.inputs)} inputs")
+        return self.inputs[0]
+
+    @property
+    def output(self) -> str:
+        """The model output, for what takes exactly one."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"the model has {len(self.outputs)} outputs")
+        return self.outputs[0]
 
     def nbytes(self, name: str) -> int:
         return int(np.prod(self.shapes[name], dtype=np.int64))
@@ -106,7 +121,7 @@ class Program:
 
     def memory_graph(self) -> Graph:
         """The planner's view: tensor sizes and which step reads/writes what."""
-        graph = Graph(inputs=(self.input,), outputs=(self.output,))
+        graph = Graph(inputs=self.inputs, outputs=self.outputs)
         for name in self.shapes:
             streamed = self.stream_input and name == self.input
             graph.add_tensor(name, 0 if streamed else self.nbytes(name))
@@ -160,17 +175,16 @@ def program_of(mod: tvm.IRModule) -> Program:
     """The :class:`Program` view of the integer module ``mod`` (modules are immutable: a pass that
     leaves a module unchanged hands the next one the same view)."""
     func = mod["main"]
-    if len(func.params) != 1:
-        raise ValueError("exactly one model input is supported")
     # keyed by object identity (an FFI object's hash is its handle): Relax's == builds expressions
-    names: dict[int, str] = {hash(func.params[0]): "input"}
+    inputs = ("input",) if len(func.params) == 1 else tuple(f"input{k}" for k in range(len(func.params)))
+    names: dict[int, str] = {hash(p): name for p, name in zip(func.params, inputs, strict=True)}
 
     def name_of(expr: relax.Expr) -> str:
         if hash(expr) not in names:
             raise ValueError(f"unexpected non-activation argument {expr}")
         return names[hash(expr)]
 
-    shapes = {"input": tuple(int(d) for d in func.params[0].ty.shape)}
+    shapes = {name: tuple(int(d) for d in p.ty.shape) for p, name in zip(func.params, inputs, strict=True)}
     calls: list[KernelCall] = []
     kernels: dict[str, tvm.tirx.PrimFunc] = {}
     for binding in bindings(mod):
@@ -201,7 +215,8 @@ def program_of(mod: tvm.IRModule) -> Program:
     if INPUT_QPARAMS in attrs:
         scale, zp = (float(v) for v in attrs[INPUT_QPARAMS])
         qparams = (scale, int(zp))
-    return Program(shapes, tuple(calls), "input", name_of(func.body.body), kernels, qparams,
+    outputs = tuple(name_of(o) for o in main_outputs(mod))
+    return Program(shapes, tuple(calls), inputs, outputs, kernels, qparams,
                    bool(attrs.get(STREAM_INPUT, False)), patch_of(mod))
 
 
@@ -237,21 +252,29 @@ def _signature(func):
 
 # ---- writing -----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def new_main(bb: relax.BlockBuilder, param: relax.Var, attrs: dict) -> Iterator[Callable[[relax.Expr], None]]:
-    """Build ``main(param)`` with ``attrs`` in ``bb``, its bindings in one dataflow block; the
-    context yields the function that sets its result::
+def new_main(bb: relax.BlockBuilder, params: relax.Var | Sequence[relax.Var],
+             attrs: dict) -> Iterator[Callable[..., None]]:
+    """Build ``main(*params)`` with ``attrs`` in ``bb``, its bindings in one dataflow block; the
+    context yields the function that sets its results (one: a tensor; several: a tuple)::
 
         with new_main(bb, x, attrs) as result:
             result(emit_call(bb, ...))
     """
     outputs: list[relax.Expr] = []
-    with bb.function("main", [param], attrs=attrs):
+    params = [params] if isinstance(params, relax.Var) else list(params)
+    with bb.function("main", params, attrs=attrs):
         with bb.dataflow():
-            yield outputs.append
-            if len(outputs) != 1:
-                raise ValueError("main needs exactly one result")
-            out = bb.emit_output(outputs[0])
-        bb.emit_func_output(out)
+            yield lambda *values: outputs.extend(values)
+            if not outputs:
+                raise ValueError("main needs a result")
+            out = [bb.emit_output(o) for o in outputs]
+        bb.emit_func_output(out[0] if len(out) == 1 else relax.Tuple(out))
+
+
+def main_outputs(mod: tvm.IRModule) -> list[relax.Expr]:
+    """The results of ``main`` in order (the fields of its tuple, or its one tensor)."""
+    body = mod["main"].body.body
+    return list(body.fields) if isinstance(body, relax.Tuple) else [body]
 
 
 def emit_call(

@@ -165,6 +165,11 @@ def optimise(
         integer = lighten(integer)
     layer = integer
     patch = o.patch
+    if patch is not None and len(program_of(integer).inputs) > 1:
+        if patch != "auto" or o.stream_input:
+            raise UnsupportedModelError("patch-based inference takes a model with one input",
+                                        where="--patch", hint="build it layer by layer (no --patch)")
+        patch = None  # "auto": no patch split for several inputs
     if patch == "auto":
         choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input)
         patch = (choice.split_step, choice.grid) if choice else None

@@ -48,16 +48,20 @@ def test_tflite_on_qemu(build_cli, model: str, target: str) -> None:
 #: corpus models in CI (converter-written, the shapes of public TinyML reference networks); all of them, on
 #: both cores, in the slow sweep (and scripts/bench_corpus.py)
 CORPUS_CI = [("ds_cnn", "cortex-m4"), ("micro_speech", "cortex-m7"), ("resnet8", "cortex-m7"),
-             ("fc_autoencoder", "cortex-m4"), ("fomo_detector", "cortex-m7"), ("pytorch_style_nchw", "cortex-m4")]
+             ("fc_autoencoder", "cortex-m4"), ("fomo_detector", "cortex-m7"), ("pytorch_style_nchw", "cortex-m4"),
+             ("multi_io", "cortex-m4")]
 CORPUS_ALL = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
-              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw")
+              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io")
 
 
 def _corpus_case(build_cli, name: str, target: str) -> None:
     code, report, out = build_cli("--target", target, "--model", str(FIXTURES / "corpus" / f"{name}.tflite"), "--run")
     _check(code, report)
     assert report["tflm_arena_bytes"] > 0 and report["arena_bytes"] > 0
-    assert (out / "output.bin").stat().st_size == int(np.prod(report["output_shape"]))
+    shapes = report["output_shapes"]
+    files = ["output.bin"] if len(shapes) == 1 else [f"output{k}.bin" for k in range(len(shapes))]
+    for name, shape in zip(files, shapes, strict=True):
+        assert (out / name).stat().st_size == int(np.prod(shape))
 
 
 @pytest.mark.parametrize("name,target", CORPUS_CI)

@@ -18,7 +18,7 @@ from collections import Counter
 import tvm
 from tvm import relax
 
-from ..ir import bindings, emit_call, is_call, main_attrs, new_main, program_of
+from ..ir import bindings, emit_call, is_call, main_attrs, main_outputs, new_main, program_of
 from ..kernels import inplace_allowed
 from ..kernels.choice import is_stub
 from .rewrite_util import Substitute, module_pass
@@ -29,7 +29,7 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
     prog = program_of(mod)
     storage = prog.memory_graph().storage_map()
     reads = Counter(storage[n] for c in prog.calls if c.kernel for n in c.inputs)
-    reads[storage[prog.output]] += 1
+    reads.update(storage[o] for o in prog.outputs)
     switch = {i for i, c in enumerate(prog.calls)
               if c.kernel and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1)}
     if not switch:
@@ -39,7 +39,7 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
     env: dict[relax.Var, relax.Expr] = {}
     gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
     step = 0
-    with new_main(bb, func.params[0], main_attrs(mod)) as result:
+    with new_main(bb, list(func.params), main_attrs(mod)) as result:
         for binding in bindings(mod):
             var, value = binding.var, Substitute(env).visit_expr(binding.value)
             if isinstance(binding.value, relax.Var):
@@ -58,7 +58,7 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
             else:
                 env[var] = bb.emit(value)
             step += 1
-        result(env.get(func.body.body, func.body.body))
+        result(*(env.get(o, o) for o in main_outputs(mod)))
     return relax.transform.DeadCodeElimination(["main"])(bb.get())
 
 

@@ -21,7 +21,18 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
-from ..ir import PATCH, STREAM_INPUT, bindings, emit_call, is_call, is_light, main_attrs, new_main, program_of
+from ..ir import (
+    PATCH,
+    STREAM_INPUT,
+    bindings,
+    emit_call,
+    is_call,
+    is_light,
+    main_attrs,
+    main_outputs,
+    new_main,
+    program_of,
+)
 from ..patching.regions import plan_patches
 from .rewrite_util import Substitute, module_pass
 
@@ -68,7 +79,7 @@ def patch_inference(
                     gmap[gvar] = bb.add_func(mod[gvar], gvar.name_hint)
                 value = relax.call_tir(gmap[gvar], list(value.args[1].fields), var.ty)
             env[var] = bb.emit(value)
-        result(env.get(func.body.body, func.body.body))
+        result(*(env.get(o, o) for o in main_outputs(mod)))
     return relax.transform.DeadCodeElimination(["main"])(bb.get())
 
 

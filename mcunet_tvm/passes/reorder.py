@@ -14,7 +14,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
-from ..ir import bindings, main_attrs, new_main, patch_of, program_of
+from ..ir import bindings, main_attrs, main_outputs, new_main, patch_of, program_of
 from ..planner.schedule import best_order
 from .rewrite_util import Substitute, module_pass
 
@@ -37,14 +37,14 @@ def reorder_for_peak(mod: tvm.IRModule) -> tvm.IRModule:
     bb = relax.BlockBuilder()
     gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
     env: dict[relax.Var, relax.Expr] = {}
-    with new_main(bb, func.params[0], main_attrs(mod)) as result:
+    with new_main(bb, list(func.params), main_attrs(mod)) as result:
         for i in [None, *order]:
             for binding in prefix if i is None else steps[i]:
                 value = Substitute(env).visit_expr(binding.value)
                 if isinstance(value, relax.Call) and value.op == tvm.ir.Op.get("relax.call_tir"):
                     value = relax.call_tir(gmap[value.args[0]], list(value.args[1].fields), binding.var.ty)
                 env[binding.var] = value if isinstance(binding.value, relax.Var) else bb.emit(value)
-        result(env.get(func.body.body, func.body.body))
+        result(*(env.get(o, o) for o in main_outputs(mod)))
     return bb.get()
 
 

@@ -95,9 +95,17 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
-    """The model's int8 output for the int8 NHWC input ``x``."""
-    values = {prog.input: np.asarray(x, np.int8).reshape(prog.shapes[prog.input])}
+    """The model's int8 output for the int8 NHWC input ``x`` (a model with one input and one output)."""
+    return run_program(prog, [x])[prog.outputs.index(prog.output)]
+
+
+def run_program(prog: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Every output of the model, in order, for its inputs in order."""
+    if len(inputs) != len(prog.inputs):
+        raise ValueError(f"the model takes {len(prog.inputs)} inputs, {len(inputs)} given")
+    values = {name: np.asarray(x, np.int8).reshape(prog.shapes[name]) for name, x in zip(prog.inputs, inputs,
+                                                                                      strict=True)}
     for call in prog.calls:
         out = run_call(call, [values[n] for n in call.inputs])
         values[call.output] = np.asarray(out, np.int8).reshape(prog.shapes[call.output])
-    return values[prog.output]
+    return [values[name] for name in prog.outputs]

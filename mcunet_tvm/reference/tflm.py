@@ -64,14 +64,17 @@ def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
     return TflmResult(output, *_allocations(interp))
 
 
-def run_tflm_tensors(model: str | Path, inputs: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
+def run_tflm_tensors(model: str | Path, inputs: np.ndarray | list[np.ndarray],
+                     indices: list[int]) -> dict[int, np.ndarray]:
     """Invoke TFLM once with every tensor preserved; the values of tensors ``indices`` (subgraph 0):
-    a per-operator oracle (each intermediate result, not only the output)."""
+    a per-operator oracle (each intermediate result, not only the output). ``inputs``: the input
+    array, or one per model input in order."""
     from tflite_micro import runtime
 
     interp = runtime.Interpreter.from_bytes(Path(model).read_bytes(), arena_size=_ARENA_SIZE,
                                             intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
-    interp.set_input(np.asarray(inputs, np.int8), 0)
+    for k, x in enumerate(inputs if isinstance(inputs, list) else [inputs]):
+        interp.set_input(np.asarray(x, np.int8), k)
     interp.invoke()
     values = {}
     for i in indices:

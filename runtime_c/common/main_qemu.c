@@ -99,7 +99,11 @@ int main(void) {
     return 2;
   }
   sh_close(fd);
+#ifdef MCUNET_PACKED_IO
+  mcunet_set_inputs(input); /* several inputs: one file, back to back in the model's order */
+#else
   for (uint32_t i = 0; i < MCUNET_INPUT_BYTES; ++i) mcunet_input()[i] = input[i];
+#endif
 #endif
 
   /* instructions between two back-to-back marks: the cost of the measurement itself */
@@ -133,7 +137,11 @@ int main(void) {
   while (*p == PAINT) ++p;
   uint32_t stack_bytes = sp_at_call - (uint32_t)(uintptr_t)p;
 
+#ifdef MCUNET_PACKED_IO
+  mcunet_get_outputs(output);
+#else
   for (uint32_t i = 0; i < MCUNET_OUTPUT_BYTES; ++i) output[i] = mcunet_output()[i];
+#endif
   fd = sh_open("output.bin", 1);
   sh_write(fd, output, sizeof output);
   sh_close(fd);

@@ -15,7 +15,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   fclose(f);
+#ifdef MCUNET_PACKED_IO
+  mcunet_set_inputs(input); /* several inputs: one file, back to back in the model's order */
+  int status = mcunet_invoke();
+  mcunet_get_outputs(output);
+#else
   int status = mcunet_run(input, output);
+#endif
   f = fopen(argv[2], "wb");
   if (!f || fwrite(output, 1, sizeof output, f) != sizeof output) {
     fprintf(stderr, "cannot write %s\n", argv[2]);

@@ -597,23 +597,24 @@ def convert(model: Model) -> _Import:
         if converter is None:
             raise _unsupported_operator(model, op)
         converter(ctx, op)
-    if model.outputs[0] not in ctx.shapes:
-        out = model.tensors[model.outputs[0]]
-        raise UnsupportedModelError(f"no operator writes the model output '{out.name}'", where=model.path)
+    for index in model.outputs:
+        if index not in ctx.shapes:
+            out = model.tensors[index]
+            raise UnsupportedModelError(f"no operator writes the model output '{out.name}'", where=model.path)
     return ctx
 
 
 def _check_model(model: Model) -> _Import:
     """The model-level checks (inputs, outputs, full-integer quantisation) and the import's start."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UnsupportedModelError(
-            f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs: only models with one "
-            "input and one output are supported so far", where=model.path)
-    inp, out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
-    if inp.dtype == "FLOAT32" and any(t.dtype == "INT8" for t in model.tensors):
+    if not model.inputs or not model.outputs:
+        raise UnsupportedModelError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
+                                    where=model.path)
+    ins = [model.tensors[i] for i in model.inputs]
+    outs = [model.tensors[i] for i in model.outputs]
+    if ins[0].dtype == "FLOAT32" and any(t.dtype == "INT8" for t in model.tensors):
         raise UnsupportedModelError("the model is weights-only (dynamic-range) quantised: activations are float32",
                                     where=model.path, hint=FLOAT_HINT)
-    for kind, t in (("input", inp), ("output", out)):
+    for kind, t in [*(("input", t) for t in ins), *(("output", t) for t in outs)]:
         if t.dtype == "INT16":
             raise UnsupportedModelError(
                 f"the model {kind} '{t.name}' is INT16: the model is 16x8 quantised (int16 activations), "
@@ -622,14 +623,19 @@ def _check_model(model: Model) -> _Import:
             raise UnsupportedModelError(
                 f"the model {kind} '{t.name}' is {t.dtype}, not INT8: this is not a full-integer model",
                 where=model.path, hint=FLOAT_HINT)
-    if not inp.shape or inp.quantization is None or not inp.quantization.per_tensor:
-        raise UnsupportedModelError(f"the model input '{inp.name}' has no shape or no per-tensor quantisation",
-                                    where=model.path)
+    for t in ins:
+        if not t.shape or t.quantization is None or not t.quantization.per_tensor:
+            raise UnsupportedModelError(f"the model input '{t.name}' has no shape or no per-tensor quantisation",
+                                        where=model.path)
+    if len(set(model.inputs)) != len(model.inputs):
+        raise ModelFileError("the .tflite file is corrupt: a tensor is listed twice as a model input",
+                             where=model.path)
     ctx = _Import(model)
-    ctx.shapes[inp.index] = tuple(inp.shape)
+    for t in ins:
+        ctx.shapes[t.index] = tuple(t.shape)
     for op in model.operators:
         ctx.readers.update(i for i in set(op.inputs) if i >= 0)
-    ctx.readers[out.index] += 1
+    ctx.readers.update(model.outputs)
     return ctx
 
 
@@ -647,14 +653,15 @@ def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
 def _build(ctx: _Import) -> tvm.IRModule:
     """The integer module of the imported steps (one kernel call or view each)."""
     model = ctx.model
-    inp, out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
-    q = inp.quantization
+    q = model.tensors[model.inputs[0]].quantization
     attrs = {"global_symbol": "main", INPUT_QPARAMS: [float(q.scales[0]), float(q.zero_points[0])]}
     bb = relax.BlockBuilder()
-    param = relax.Var("input", relax.TensorType(ctx.shapes[inp.index], "int8"))
-    values: dict[int, relax.Expr] = {inp.index: param}
+    names = ["input"] if len(model.inputs) == 1 else [f"input{k}" for k in range(len(model.inputs))]
+    params = [relax.Var(name, relax.TensorType(ctx.shapes[i], "int8")) for name, i in zip(names, model.inputs,
+                                                                                          strict=True)]
+    values: dict[int, relax.Expr] = dict(zip(model.inputs, params, strict=True))
     kernels = 0
-    with new_main(bb, param, attrs) as result:
+    with new_main(bb, params, attrs) as result:
         for step in ctx.steps:
             args = [values[i] for i in step.inputs]
             op = step.lowered.op
@@ -665,5 +672,5 @@ def _build(ctx: _Import) -> tvm.IRModule:
             kernels += 1
             values[step.output] = emit_call(bb, f"k{kernels}_{op.kind}", op, args, step.lowered.consts,
                                             step.lowered.choice)
-        result(values[out.index])
+        result(*(values[i] for i in model.outputs))
     return relax.transform.DeadCodeElimination(["main"])(bb.get())
