@@ -39,7 +39,8 @@ def _measure(path: Path, target: str, work: Path) -> dict:
     from mcunet_tvm.errors import McunetError
 
     try:
-        report = build(BuildOptions(model=str(path), out=work / f"{path.stem}-{target}", target=target, run=True)).report
+        options = BuildOptions(model=str(path), out=work / f"{path.stem}-{target}", target=target, run=True)
+        report = build(options).report
     except McunetError as exc:
         return {"refused": exc.what}
     run = report["qemu"]
