@@ -139,6 +139,68 @@ class Add(OpDesc):
     act_max: int = 127
 
 
+#: the element-wise binary functions of :class:`Binary` (TFLite ADD, SUB, MUL, MAXIMUM, MINIMUM)
+BINARY_FUNCTIONS = ("add", "sub", "mul", "maximum", "minimum")
+
+
+@dataclass(frozen=True)
+class Binary(OpDesc):
+    """An element-wise int8 ADD, SUB, MUL, MAXIMUM or MINIMUM with TFLite (numpy) broadcasting.
+
+    ``in_shape`` and ``in2_shape`` are the shapes of operands 0 and 1 as the model has them:
+    trailing dimensions align, a dimension of 1 (or a missing leading one) broadcasts to
+    ``out_shape``. The operand ``const_operand`` (0 or 1; -1: none) is a constant tensor: it is the
+    kernel's constant argument ``operand``, not an activation input, so ``num_inputs`` is 1.
+
+    ADD/SUB: both operands rescaled to Q(``left_shift``) by ``in{1,2}_multiplier/shift``, summed or
+    subtracted, requantised by ``out_multiplier/shift``. MUL: ``(a - zp1) * (b - zp2)`` requantised by
+    ``out_multiplier/shift``. MAXIMUM/MINIMUM: the raw int8 values (TFLM ignores the quantisation).
+    Every result is clamped to ``[act_min, act_max]`` (the fused activation).
+    """
+
+    kind: ClassVar[str] = "binary"
+
+    function: str = "add"
+    in2_shape: Shape = ()
+    const_operand: int = -1
+    in1_zp: int = 0
+    in1_multiplier: int = 0
+    in1_shift: int = 0
+    in2_zp: int = 0
+    in2_multiplier: int = 0
+    in2_shift: int = 0
+    left_shift: int = 0
+    out_zp: int = 0
+    out_multiplier: int = 0
+    out_shift: int = 0
+    act_min: int = -128
+    act_max: int = 127
+
+    def __post_init__(self) -> None:
+        if self.function not in BINARY_FUNCTIONS:
+            raise ValueError(f"binary function {self.function!r} (expected one of {', '.join(BINARY_FUNCTIONS)})")
+        if self.const_operand not in (-1, 0, 1):
+            raise ValueError(f"const_operand {self.const_operand} (expected -1, 0 or 1)")
+
+    @property
+    def num_inputs(self) -> int:  # type: ignore[override]
+        return 1 if self.const_operand >= 0 else 2
+
+    @property
+    def const_args(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("operand",) if self.const_operand >= 0 else ()
+
+    @property
+    def operand_shapes(self) -> tuple[Shape, Shape]:
+        """The shapes of operands 0 and 1."""
+        return tuple(self.in_shape), tuple(self.in2_shape)
+
+    @property
+    def input_shapes(self) -> tuple[Shape, ...]:
+        """The shapes of the activation inputs, in order (the operands that are not constant)."""
+        return tuple(s for i, s in enumerate(self.operand_shapes) if i != self.const_operand)
+
+
 @dataclass(frozen=True)
 class Pool2D(OpDesc):
     """Average or max pooling, NHWC, same scale in and out."""
@@ -277,7 +339,7 @@ class Reshape(OpDesc):
 
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
-    for cls in (Conv2D, Dense, Add, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Transpose, Concat,
+    for cls in (Conv2D, Dense, Add, Binary, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Transpose, Concat,
                 ResizeNearest, Reshape)
 }
 

@@ -73,6 +73,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _module(model):
+    """The loaded model's Relax module (``LoadedModel.module``; ``qdq_module`` in older trees)."""
+    return model.module if hasattr(model, "module") else model.qdq_module
+
+
 def _compile_case(case: dict, models: dict, save: Path | None) -> dict:
     from mcunet_tvm.frontend import load_model
     from mcunet_tvm.pipeline import compile_relax
@@ -83,7 +88,7 @@ def _compile_case(case: dict, models: dict, save: Path | None) -> dict:
         models[spec] = load_model(str(path) if path.exists() else spec)
     options = {k: v for k, v in case.items() if k not in ("model", "mcpu")}
     t0 = time.monotonic()
-    compiled = compile_relax(models[spec].module, case["mcpu"], **options)
+    compiled = compile_relax(_module(models[spec]), case["mcpu"], **options)
     result = {
         "seconds": round(time.monotonic() - t0, 1),
         "files": {name: _sha(text) for name, text in sorted(compiled.files.items())},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import tvm
 from tvm import relax
@@ -9,7 +12,8 @@ from tvm import relax
 from mcunet_tvm.ir import emit_call, new_main
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.requant import fast_requant_applies
-from mcunet_tvm.ops import Add, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
+from mcunet_tvm.ops import Add, Binary, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
+from mcunet_tvm.quant import fixedpoint
 
 
 def conv_out(size: int, k: int, s: int, pad_lo: int, pad_hi: int, d: int = 1) -> int:
@@ -86,6 +90,31 @@ def add_case(rng, shape) -> tuple[OpDesc, list]:
     return op, []
 
 
+def binary_case(rng, function: str, shape0, shape1, const_operand: int = -1, act=(-128, 127),
+                mul_gain: float = 64.0, zps: tuple[int, int, int] | None = None) -> tuple[OpDesc, list]:
+    """A :class:`Binary` with TFLM's parameters for random scales and zero points (or ``zps``; ``mul_gain``:
+    a MUL's output scale is about ``s_a * s_b * mul_gain``; below 1 the multiplier shifts left)."""
+    s0, s1 = (float(np.float32(v)) for v in rng.uniform(0.01, 0.1, 2))
+    zps = zps or tuple(int(z) for z in (*rng.integers(-128, 128, 2), rng.integers(-64, 65)))
+    params: dict[str, int] = {}
+    if function in ("add", "sub"):
+        prepare = fixedpoint.prepare_add if function == "add" else fixedpoint.prepare_sub
+        p = prepare(s0, zps[0], s1, zps[1], (s0 + s1) * float(rng.uniform(0.6, 1.2)), zps[2])
+        params = dict(left_shift=p.left_shift, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
+                      in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
+                      out_multiplier=p.output_multiplier, out_shift=p.output_shift)
+    elif function == "mul":
+        m = fixedpoint.prepare_mul(s0, s1, s0 * s1 * mul_gain * float(rng.uniform(0.8, 1.25)))
+        params = dict(out_multiplier=m.output_multiplier, out_shift=m.output_shift)
+    out_shape = tuple(int(d) for d in np.broadcast_shapes(tuple(shape0), tuple(shape1)))
+    op = Binary(tuple(shape0), out_shape, function=function, in2_shape=tuple(shape1), const_operand=const_operand,
+                in1_zp=zps[0], in2_zp=zps[1], out_zp=zps[2], act_min=act[0], act_max=act[1], **params)
+    consts = []
+    if const_operand >= 0:
+        consts = [rng.integers(-128, 128, op.operand_shapes[const_operand], dtype=np.int8)]
+    return op, consts
+
+
 def pool_case(rng, h, w, c, k, s, mode, pad=0) -> tuple[OpDesc, list]:
     oh, ow = conv_out(h, k, s, pad, pad), conv_out(w, k, s, pad, pad)
     op = Pool2D((1, h, w, c), (1, oh, ow, c), mode=mode, pool=(k, k), strides=(s, s), padding=(pad, pad, pad, pad))
@@ -125,14 +154,26 @@ def emit_op(bb: relax.BlockBuilder, name: str, op: OpDesc, inputs: list, consts,
     return emit_call(bb, name, op, inputs, consts, choice or lowered_choice(op, consts))
 
 
+def _derived(bb: relax.BlockBuilder, x: relax.Expr, shape) -> relax.Expr:
+    """A tensor of ``shape`` computed from ``x``: ``x`` flattened, a fully connected layer, a view."""
+    n_in = math.prod(int(d) for d in x.ty.shape)
+    flat = bb.emit(relax.op.reshape(x, (1, n_in)))
+    fc, fc_consts = dense_case(np.random.default_rng(11), n_in, math.prod(shape))
+    fc = dataclasses.replace(fc, out_zp=0)  # values around zero: few saturate
+    return bb.emit(relax.op.reshape(emit_op(bb, "k_derived", fc, [flat], fc_consts), tuple(shape)))
+
+
 def single_op_module(op: OpDesc, consts: list[np.ndarray], choice: KernelChoice | None = None) -> tvm.IRModule:
     """An integer Relax module running ``op`` (with ``choice``: see :func:`emit_op`); a two-input op adds
-    ``x`` and a 1x1 conv of ``x``."""
+    ``x`` and a 1x1 conv of ``x`` (a :class:`Binary`: ``x`` and a fully connected layer of ``x``)."""
     bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType(op.in_shape, "int8"))
+    shapes = op.input_shapes if isinstance(op, Binary) else (op.in_shape,) * op.num_inputs
+    x = relax.Var("x", relax.TensorType(shapes[0], "int8"))
     with new_main(bb, x, {}) as result:
         inputs = [x]
-        if op.num_inputs == 2:
+        if isinstance(op, Binary) and op.num_inputs == 2:
+            inputs = [x, _derived(bb, x, shapes[1])]
+        elif op.num_inputs == 2:
             c = op.in_shape[-1]
             mix, mix_consts = conv_case(np.random.default_rng(7), op.in_shape[1], op.in_shape[2], c, c, 1, 1)
             inputs = [x, emit_op(bb, "k_mix", mix, [x], mix_consts)]

@@ -45,13 +45,23 @@ def test_tflite_on_qemu(build_cli, model: str, target: str) -> None:
         assert (out / name).exists()
 
 
+def test_binary_operator_on_qemu(build_cli) -> None:
+    """MUL of a (3, 4, 7) activation by a constant (7,) vector on Cortex-M4: bit-exact with the reference and
+    TF Lite Micro, and the output overwrites its input (the arena's peak is one tensor)."""
+    code, report, _ = build_cli("--target", "cortex-m4", "--model", str(FIXTURES / "ops" / "mul_const.tflite"),
+                                "--run")
+    assert code == 0
+    assert report["qemu"]["bit_exact"] is True and report["qemu"]["bit_exact_tflm"] is True
+    assert report["arena_lower_bound_bytes"] == 3 * 4 * 7
+
+
 #: corpus models in CI (converter-written, the shapes of public TinyML reference networks); all of them, on
 #: both cores, in the slow sweep (and scripts/bench_corpus.py)
 CORPUS_CI = [("ds_cnn", "cortex-m4"), ("micro_speech", "cortex-m7"), ("resnet8", "cortex-m7"),
              ("fc_autoencoder", "cortex-m4"), ("fomo_detector", "cortex-m7"), ("pytorch_style_nchw", "cortex-m4"),
              ("multi_io", "cortex-m4")]
 CORPUS_ALL = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
-              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io")
+              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small")
 
 
 def _corpus_case(build_cli, name: str, target: str) -> None:

@@ -15,6 +15,7 @@ from mcunet_tvm.targets import get_target
 
 from opcases import (
     add_case,
+    binary_case,
     conv_case,
     dense_case,
     mean_case,
@@ -67,6 +68,40 @@ def _cases():
     for n in (13, 64):  # a tail after the four-element loop, and none
         table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
         cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))
+    return cases + _binary_cases(rng)
+
+
+#: operand shape patterns of the broadcasting binary kernel: same shape, squeeze-excite (per channel),
+#: per row, rank 2 against rank 1, both operands broadcast, 5-D
+_PATTERNS = {
+    "same": ((1, 5, 6, 7), (1, 5, 6, 7)),
+    "se": ((1, 6, 5, 16), (1, 1, 1, 16)),
+    "rows": ((1, 5, 6, 7), (1, 5, 1, 1)),
+    "rank2": ((3, 13), (13,)),
+    "both": ((4, 1, 6), (1, 5, 6)),
+}
+
+
+def _binary_cases(rng) -> list:
+    cases = []
+    for function in ("add", "sub", "mul", "maximum", "minimum"):
+        for pattern, (s0, s1) in _PATTERNS.items():
+            cases.append((f"{function}_{pattern}", binary_case(rng, function, s0, s1)))
+    extra = {
+        "add_const_channels": ("add", (1, 4, 5, 6), (6,), 1, (-128, 127)),
+        "sub_const_left_relu": ("sub", (1, 1, 6), (2, 5, 6), 0, (-40, 127)),
+        "mul_const_scalar_clamp": ("mul", (1, 3, 4, 9), (), 1, (-100, 90)),
+        "maximum_const_clamp": ("maximum", (1, 5, 7, 3), (1, 1, 3), 1, (-50, 60)),
+        "minimum_const_5d": ("minimum", (1, 2, 3, 4, 5), (1, 2, 1, 4, 1), 1, (-128, 127)),
+        "add_se_clamp": ("add", (1, 3, 3, 8), (1, 1, 1, 8), -1, (-20, 90)),
+        "sub_rows_clamp": ("sub", (1, 4, 3, 5), (1, 4, 1, 1), -1, (0, 100)),
+        "mul_se_relu6": ("mul", (1, 4, 4, 12), (1, 1, 1, 12), -1, (-128, 60)),
+    }
+    for name, (function, s0, s1, const, act) in extra.items():
+        cases.append((name, binary_case(rng, function, s0, s1, const, act, zps=(10, -5, 0))))
+    # a multiplier above one (a left shift), by a constant of -1, 0, 1: products small enough not to saturate
+    op, (operand,) = binary_case(rng, "mul", (2, 9), (9,), 1, mul_gain=0.5, zps=(0, 0, 0))
+    cases.append(("mul_left_shift", (op, [np.clip(operand, -1, 1)])))
     return cases
 
 

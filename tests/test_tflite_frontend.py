@@ -3,6 +3,7 @@ damaged files are errors that say where, never tracebacks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -13,19 +14,20 @@ from mcunet_tvm.errors import McunetError, ModelFileError, UnsupportedModelError
 from mcunet_tvm.frontend.tflite import SUPPORTED_OPS, import_tflite, read_model
 from mcunet_tvm.frontend.tflite.importer import convert
 from mcunet_tvm.ir import KernelCall, program_of
-from mcunet_tvm.ops import Conv2D, Dense, Reshape
-from mcunet_tvm.reference.graph_ref import run_call, run_program
-from mcunet_tvm.reference.tflm import run_tflm_outputs, run_tflm_tensors
+from mcunet_tvm.ops import Binary, Conv2D, Dense, Reshape
+from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.reference.graph_ref import run_call, run_program, run_reference
+from mcunet_tvm.reference.tflm import run_tflm, run_tflm_outputs, run_tflm_tensors
 
 from conftest import FIXTURES
+from opcases import run_compiled
 
 CORPUS = FIXTURES / "corpus"
 #: corpus models the frontend imports today (the rest are refused with the reasons below)
 IMPORTED = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
-            "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io")
+            "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small")
 REFUSED = {
     "unet_small": ("TRANSPOSE_CONV", "operator #"),
-    "mobilenet_v3_small": ("MUL", "operator #6"),
     "lstm_kws": ("UNIDIRECTIONAL_SEQUENCE_LSTM", "operator #0"),
     "int16x8_cnn": ("INT16", "16x8"),
     "misc_ops": ("INT32", "output"),
@@ -78,6 +80,72 @@ def test_every_operator_equals_tflm(name: str) -> None:
             assert values[step.output].tobytes() == expected.tobytes(), f"{name}: {step.lowered.op.kind}"
             varied += np.unique(expected).size > 1
     assert varied >= len(written) // 2  # most intermediate results are not constant: the check can fail
+
+
+#: single-input fixtures of the binary operators (a constant operand): name -> (constant operand, function)
+BINARY_FIXTURES = {"mul_const": (1, "mul"), "minimum_const": (1, "minimum"), "sub_const_relu": (0, "sub"),
+                   "add_const_5d": (1, "add")}
+
+
+@pytest.mark.parametrize("name", BINARY_FIXTURES)
+def test_binary_with_constant_equals_tflm(name: str, tmp_path) -> None:
+    """A broadcasting ADD/SUB/MUL/MINIMUM with a constant operand (either side, other rank, 5-D): one
+    kernel taking the constant as an argument; the reference and the generated C (host) equal TFLM."""
+    path = FIXTURES / "ops" / f"{name}.tflite"
+    mod, shape = import_tflite(path)
+    prog = program_of(mod)
+    (call,) = prog.calls
+    const, function = BINARY_FIXTURES[name]
+    assert isinstance(call.op, Binary) and (call.op.function, call.op.const_operand) == (function, const)
+    assert call.op.num_inputs == 1 and len(call.consts) == 1
+    inputs = [_input(shape, seed) for seed in range(3)]
+    compiled = compile_relax(mod, mcpu=None)
+    outputs = run_compiled(compiled, "host", tmp_path, inputs)
+    for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
+        expected = run_tflm(path, x).output
+        assert np.unique(expected).size > 10
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"{name} seed {seed}"
+        assert output == expected.tobytes(), f"{name} seed {seed} (C)"
+
+
+def _binary_refusal(name: str, change) -> str:
+    """The error text of importing fixture ``name`` after ``change(model)`` edits what was read."""
+    model = read_model(FIXTURES / "ops" / f"{name}.tflite")
+    with pytest.raises(McunetError) as info:
+        convert(change(model))
+    return info.value.format()
+
+
+def _with_tensor(model, index: int, **changes):
+    tensors = list(model.tensors)
+    tensors[index] = dataclasses.replace(tensors[index], **changes)
+    return dataclasses.replace(model, tensors=tuple(tensors))
+
+
+def _with_op(model, **changes):
+    return dataclasses.replace(model, operators=(dataclasses.replace(model.operators[0], **changes),))
+
+
+def test_binary_refusals_are_precise() -> None:
+    """Two constants, per-channel constants, shapes that do not broadcast, scales TFLM refuses, a fused
+    activation the clamp cannot express: each refused naming the operator and the reason."""
+    op = read_model(FIXTURES / "ops" / "mul_const.tflite").operators[0]
+    c = op.inputs[1]
+    text = _binary_refusal("mul_const", lambda m: _with_op(m, inputs=(c, c)))
+    assert "operator #0 MUL" in text and "both operands" in text and "constants" in text
+    per_channel = dataclasses.replace(read_model(FIXTURES / "ops" / "mul_const.tflite").tensors[c].quantization,
+                                      scales=(0.1,) * 7, zero_points=(0,) * 7)
+    text = _binary_refusal("mul_const", lambda m: _with_tensor(m, c, quantization=per_channel))
+    assert "quantised per channel (7 scales)" in text and "per tensor" in text
+    text = _binary_refusal("mul_const", lambda m: _with_tensor(m, c, shape=(5,), data=np.zeros(5, np.int8)))
+    assert "[3, 4, 7] and [5] do not broadcast" in text
+    out = read_model(FIXTURES / "ops" / "add_const_5d.tflite").operators[0].outputs[0]
+    tiny = dataclasses.replace(read_model(FIXTURES / "ops" / "add_const_5d.tflite").tensors[out].quantization,
+                               scales=(1e-9,))
+    text = _binary_refusal("add_const_5d", lambda m: _with_tensor(m, out, quantization=tiny))
+    assert "operator #0 ADD" in text and "QuantizeMultiplierSmallerThanOneExp" in text
+    text = _binary_refusal("sub_const_relu", lambda m: _with_op(m, options={"FusedActivationFunction": "TANH"}))
+    assert "fused activation TANH" in text and "RELU_N1_TO_1" in text
 
 
 def test_fully_connected_on_4d_reads_rows() -> None:
@@ -228,4 +296,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 32, imported
+    assert imported >= 48, imported

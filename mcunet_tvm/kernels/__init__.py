@@ -23,6 +23,7 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    Binary,
     Concat,
     Conv2D,
     Dense,
@@ -42,7 +43,7 @@ from .common import SCALAR_ARGS
 from .conv2d import conv2d
 from .dense import dense
 from .depthwise import compact_choice, depthwise_conv2d
-from .elementwise import add, add_rescale_table, input_rows, insert, lut, pad
+from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad
 from .helium import fold_input_zero_point
 from .movement import concat, resize_nearest, transpose
 from .pool import pool2d
@@ -85,6 +86,7 @@ __all__ = [
 #: the plain generators of ops whose kernel no choice changes
 _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Add: add,
+    Binary: binary,
     Lut: lut,
     Transpose: transpose,
     Concat: concat,
@@ -113,6 +115,9 @@ def output_overlap(op: OpDesc, schedule: SimdConfig | None = None) -> tuple[tupl
         return ((0, 0), (1, 0))
     if isinstance(op, Lut):
         return ((0, 0),)
+    if isinstance(op, Binary):  # only an input of the output's shape: a broadcast one is read again
+        n = math.prod(op.out_shape)
+        return tuple((i, 0) for i, shape in enumerate(op.input_shapes) if math.prod(shape) == n)
     if isinstance(op, Conv2D) and pointwise_conv(op):
         if schedule and schedule.order == "channels":
             return ()  # every pixel is read again for every channel tile: no overlap

@@ -1,4 +1,5 @@
-"""Element-wise kernels: residual add (two scales), table lookups, constant padding, patch insertion, input rows."""
+"""Element-wise kernels: residual add (two scales), broadcasting binary operators, table lookups, constant padding,
+patch insertion, input rows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Add, InputRows, Insert, Lut, Pad
+from ..ops import Add, Binary, InputRows, Insert, Lut, Pad
 from ..quant.fixedpoint import multiply_by_quantized_multiplier
 from .common import OUT, arg, finish, window_arg
 from .requant import clamp_to_int8, const_requant_is_fast, requantize_const
@@ -98,13 +99,13 @@ def _larger_scale_input(op: Add) -> int | None:
     return None
 
 
-def _halving(op: Add, mult: int, shift: int) -> bool:
+def _halving(op: Add | Binary, mult: int, shift: int) -> bool:
     """An input rescaling that is an exact halving: SRDHM(v, 2^30) = floor((v + 1) / 2), and
     v = x * 2^L is even, so x * 2^(L-1)."""
     return mult == 1 << 30 and shift == 0 and op.left_shift >= 1
 
 
-def _total_bound(op: Add) -> int:
+def _total_bound(op: Add | Binary) -> int:
     """A bound on |rescaled a + rescaled b| (the multipliers are below 1, a left shift scales up)."""
     shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
     return sum((shifted_bound << max(s, 0)) + 1 for s in (op.in1_shift, op.in2_shift))
@@ -129,20 +130,148 @@ def add_rescale_table(op: Add) -> np.ndarray | None:
     return (2 * rescaled - (np.int64(zp_big) << op.left_shift)).astype(np.int32)
 
 
-def _add_value(op: Add, a_val, b_val):
-    """The int8 sum of two int8 values of the ADD's inputs (TFLite's arithmetic, exact)."""
+def _rescaled(op: Add | Binary, value, operand: int):
+    """TFLite ADD/SUB's rescaling of an int8 value of operand ``operand`` to Q(left_shift), exact."""
+    zp, mult, shift = ((op.in1_zp, op.in1_multiplier, op.in1_shift) if operand == 0
+                       else (op.in2_zp, op.in2_multiplier, op.in2_shift))
+    x = value.astype("int32") - _i32(zp)
+    if _halving(op, mult, shift):  # the input of the larger scale: one multiply
+        return x * _i32(1 << (op.left_shift - 1))
+    return requantize_const(x * _i32(1 << op.left_shift), mult, shift, 255 << op.left_shift)  # |x - zp| <= 255
 
-    def scaled(value, zp, mult, shift):
-        x = value.astype("int32") - _i32(zp)
-        if _halving(op, mult, shift):  # the input of the larger scale: one multiply
-            return x * _i32(1 << (op.left_shift - 1))
-        return requantize_const(x * _i32(1 << op.left_shift), mult, shift, 255 << op.left_shift)  # |x - zp| <= 255
 
-    total = scaled(a_val, op.in1_zp, op.in1_multiplier, op.in1_shift) + scaled(
-        b_val, op.in2_zp, op.in2_multiplier, op.in2_shift
-    )
+def _add_output(op: Add | Binary, total):
+    """The int8 result of ADD/SUB from the sum (difference) of the rescaled operands."""
     value = requantize_const(total, op.out_multiplier, op.out_shift, _total_bound(op), op.out_zp)
     return clamp_to_int8(value, op.act_min, op.act_max)
+
+
+def _add_value(op: Add, a_val, b_val):
+    """The int8 sum of two int8 values of the ADD's inputs (TFLite's arithmetic, exact)."""
+    return _add_output(op, _rescaled(op, a_val, 0) + _rescaled(op, b_val, 1))
+
+
+# ---- broadcasting binary operators (ADD, SUB, MUL, MAXIMUM, MINIMUM) ------------------------------------------
+
+#: |(a - zp_a) * (b - zp_b)| for int8 values and zero points
+_MUL_BOUND = 255 * 255
+
+
+def broadcast_loops(op: Binary) -> list[tuple[int, int, int]]:
+    """The output of ``op`` as nested loops, outermost first: (extent, stride in operand 0, stride in operand 1).
+
+    Operand shapes align on their trailing dimensions; dimensions of size 1 in the output are dropped
+    and adjacent dimensions along which each operand is either read or broadcast alike are merged, so a
+    (1, H, W, C) x (1, 1, 1, C) product is two loops (H*W, then C). A stride of 0: the operand is
+    broadcast along that loop. An output of one element has no loop.
+    """
+    rank = len(op.out_shape)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in op.operand_shapes]
+    merged: list[list[int]] = []  # [extent, reads operand 0, reads operand 1]
+    for d, size in enumerate(op.out_shape):
+        if size == 1:
+            continue
+        reads = [int(p[d] == size) for p in padded]
+        if merged and merged[-1][1:] == reads:
+            merged[-1][0] *= size
+        else:
+            merged.append([size, *reads])
+    loops = []
+    for k, (extent, *reads) in enumerate(merged):
+        strides = [math.prod(m[0] for m in merged[k + 1 :] if m[1 + i]) if reads[i] else 0 for i in (0, 1)]
+        loops.append((extent, strides[0], strides[1]))
+    return loops
+
+
+def _doubled_operand(op: Binary) -> int | None:
+    """The MUL operand whose term is doubled, so the product is the ``2 acc`` the fast requantisation takes
+    (the operand with fewer elements: its term is computed least often); None without the fast form."""
+    if op.function != "mul" or not const_requant_is_fast(op.out_shift, _MUL_BOUND, op.out_zp):
+        return None
+    return 0 if math.prod(op.in_shape) < math.prod(op.in2_shape) else 1
+
+
+def _operand_term(op: Binary, value, operand: int):
+    """What the combination of ``op`` needs of one operand's int8 value: its ADD/SUB rescaling, MUL's
+    value minus the zero point (doubled: :func:`_doubled_operand`), or (MAXIMUM/MINIMUM) the value itself."""
+    if op.function in ("add", "sub"):
+        return _rescaled(op, value, operand)
+    if op.function == "mul":
+        zp = op.in1_zp if operand == 0 else op.in2_zp
+        if operand == _doubled_operand(op):
+            return value.astype("int32") * _i32(2) - _i32(2 * zp)
+        return value.astype("int32") - _i32(zp)
+    return value
+
+
+def _combine(op: Binary, a, b):
+    """The int8 output of ``op`` from the terms of its two operands (TFLM's arithmetic, exact)."""
+    if op.function in ("add", "sub"):
+        return _add_output(op, a + b if op.function == "add" else a - b)
+    if op.function == "mul":
+        doubled = _doubled_operand(op) is not None
+        value = requantize_const(a * b, op.out_multiplier, op.out_shift, _MUL_BOUND, op.out_zp, doubled=doubled)
+        return clamp_to_int8(value, op.act_min, op.act_max)
+    value = tirx.max(a, b) if op.function == "maximum" else tirx.min(a, b)
+    if op.act_min > -128:
+        value = tirx.max(value, tirx.const(op.act_min, "int8"))
+    if op.act_max < 127:
+        value = tirx.min(value, tirx.const(op.act_max, "int8"))
+    return value
+
+
+def binary(op: Binary) -> tirx.PrimFunc:
+    """TFLite int8 ADD/SUB/MUL/MAXIMUM/MINIMUM with broadcasting, over the output in NHWC (row-major) order.
+
+    The loops are :func:`broadcast_loops` (indices are compile-time strides, 0 along a broadcast
+    dimension), the innermost one four elements per iteration. Each operand's term (its rescaling,
+    or its value minus the zero point) is computed once in the innermost loop it varies in: a
+    (1, H, W, C) x (1, H, 1, 1) ADD rescales the second operand once per row. Parameters: the
+    activation operands in order, then the constant operand, if any, then the output.
+    """
+    if op.windows:
+        raise NotImplementedError("binary operators do not read patch windows")
+    loops = broadcast_loops(op)
+    out_strides = [math.prod(extent for extent, _, _ in loops[k + 1 :]) for k in range(len(loops))]
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            operands: list = [None, None]
+            order = [i for i in (0, 1) if i != op.const_operand] + [op.const_operand] * (op.num_inputs == 1)
+            for index, i in enumerate(order):  # activations, then the constant
+                name = "operand" if i == op.const_operand else "ab"[i]
+                operands[i] = T.arg(f"p{index}_{name}", T.buffer((math.prod(op.operand_shapes[i]),), "int8"))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+
+            def emit(level: int, out_index, indices, terms) -> None:
+                """Loop ``level`` and below; ``terms``: the operands' terms bound above (None: varies here)."""
+                terms = list(terms)
+                for i in (0, 1):
+                    if terms[i] is None and all(loop[1 + i] == 0 for loop in loops[level:]):
+                        term = _operand_term(op, operands[i][indices[i]], i)
+                        terms[i] = term if level == len(loops) else T.bind(term)
+                if level == len(loops):
+                    T.buffer_store(out, _combine(op, *terms), [out_index])
+                    return
+                extent, *strides = loops[level]
+
+                def body(j) -> None:
+                    emit(level + 1, out_index + j * out_strides[level],
+                         [indices[i] + j * strides[i] for i in (0, 1)], terms)
+
+                if level < len(loops) - 1:
+                    with T.serial(0, extent) as j:
+                        body(j)
+                    return
+                if extent >= 4:
+                    with T.serial(0, extent // 4) as q:
+                        for u in range(4):
+                            body(q * 4 + u)
+                for j in range(extent - extent % 4, extent):
+                    body(j)
+
+            emit(0, 0, [0, 0], [None, None])
+    return builder.get()
 
 
 def pad(op: Pad) -> tirx.PrimFunc:

@@ -2,9 +2,9 @@
 
 Real-valued rescaling factors become a Q31 multiplier and a power-of-two
 shift (``QuantizeMultiplier``); the ``prepare_*`` functions compute the
-integer parameters TFLM derives from the float scales of an ADD, MEAN or
-SOFTMAX (same double-precision arithmetic on the same float32 inputs), so a
-kernel using them produces TFLM's bytes.
+integer parameters TFLM derives from the float scales of an ADD, SUB, MUL,
+MEAN or SOFTMAX (the same double or float32 arithmetic on the same float32
+inputs), so a kernel using them produces TFLM's bytes.
 """
 
 from __future__ import annotations
@@ -83,16 +83,55 @@ class AddParams:
     output_shift: int
 
 
-def prepare_add(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: float, zp_out: int) -> AddParams:
-    """What TFLM computes for int8 ADD from the tensors' float32 scales."""
+def require_below_one(op: str, *reals: float) -> None:
+    """Raise ValueError where TFLM's ``QuantizeMultiplierSmallerThanOneExp`` aborts (a multiplier not in (0, 1))."""
+    for real in reals:
+        if not 0.0 < real < 1.0:
+            raise ValueError(f"{op}: TFLM's QuantizeMultiplierSmallerThanOneExp aborts on multiplier {real!r} "
+                             "(the output scale is too small for the inputs' scales)")
+
+
+def prepare_add(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: float, zp_out: int,
+                check: bool = False) -> AddParams:
+    """What TFLM computes for int8 ADD from the tensors' float32 scales (``CalculateOpDataAdd``: double
+    arithmetic). ``check``: raise ValueError where TFLM's Prepare aborts."""
     del zp1, zp2, zp_out  # offsets are used as they are
     left_shift = 20
     s1, s2, so = _f32(scale1), _f32(scale2), _f32(scale_out)
     twice_max = 2 * max(s1, s2)
+    real_out = twice_max / ((1 << left_shift) * so)
+    if check:
+        require_below_one("ADD", real_out)
     m1, sh1 = quantize_multiplier(s1 / twice_max)
     m2, sh2 = quantize_multiplier(s2 / twice_max)
-    mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * so))
+    mo, sho = quantize_multiplier(real_out)
     return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+
+
+def prepare_sub(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: float, zp_out: int) -> AddParams:
+    """What TFLM computes for int8 SUB (``CalculateOpDataSub``): ADD's scheme, but in float32 arithmetic and
+    every multiplier checked (ValueError where TFLM's Prepare aborts)."""
+    del zp1, zp2, zp_out
+    left_shift = 20
+    twice_max = f32_mul(2.0, max(_f32(scale1), _f32(scale2)))
+    reals = (f32_div(scale1, twice_max), f32_div(scale2, twice_max),
+             f32_div(twice_max, f32_mul(float(1 << left_shift), scale_out)))
+    require_below_one("SUB", *reals)
+    (m1, sh1), (m2, sh2), (mo, sho) = (quantize_multiplier(r) for r in reals)
+    return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """The output rescaling of a TFLite int8 MUL: ``s_a * s_b / s_out`` as a Q31 multiplier and shift."""
+
+    output_multiplier: int
+    output_shift: int
+
+
+def prepare_mul(scale1: float, scale2: float, scale_out: float) -> MulParams:
+    """What TFLM computes for int8 MUL (``CalculateOpDataMul``: one product and quotient in double)."""
+    return MulParams(*quantize_multiplier(_f32(scale1) * _f32(scale2) / _f32(scale_out)))
 
 
 @dataclass(frozen=True)

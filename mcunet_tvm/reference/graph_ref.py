@@ -14,6 +14,7 @@ import numpy as np
 from ..ir import KernelCall, Program
 from ..ops import (
     Add,
+    Binary,
     Concat,
     Conv2D,
     Dense,
@@ -64,6 +65,8 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
             output_shift=op.out_shift,
         )
         return intops.add(x, inputs[1], params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max)
+    if isinstance(op, Binary):
+        return _binary(op, inputs, call.consts)
     if isinstance(op, Pool2D):
         fn = intops.avg_pool2d if op.mode == "avg" else intops.max_pool2d
         return fn(x, op.pool, op.strides, op.padding, op.act_min, op.act_max)
@@ -92,6 +95,24 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         full[:, r0 : r0 + x.shape[1], c0 : c0 + x.shape[2], :] = x
         return full
     raise NotImplementedError(op.kind)
+
+
+def _binary(op: Binary, inputs: list[np.ndarray], consts) -> np.ndarray:
+    """A :class:`Binary` from its integer parameters, operands broadcast as numpy does."""
+    acts = iter(inputs)
+    a, b = (np.asarray(consts[0]).reshape(shape) if i == op.const_operand else next(acts).reshape(shape)
+            for i, shape in enumerate(op.operand_shapes))
+    if op.function in ("add", "sub"):
+        params = AddParams(op.left_shift, op.in1_multiplier, op.in1_shift, op.in2_multiplier, op.in2_shift,
+                           op.out_multiplier, op.out_shift)
+        fn = intops.add if op.function == "add" else intops.sub
+        out = fn(a, b, params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max)
+    elif op.function == "mul":
+        out = intops.mul(a, b, op.in1_zp, op.in2_zp, op.out_zp, op.out_multiplier, op.out_shift, op.act_min,
+                         op.act_max)
+    else:
+        out = np.clip((np.maximum if op.function == "maximum" else np.minimum)(a, b), op.act_min, op.act_max)
+    return out.astype(np.int8).reshape(op.out_shape)
 
 
 def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:

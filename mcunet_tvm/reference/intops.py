@@ -78,6 +78,22 @@ def add(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act
     return _clamp(out, act_min, act_max)
 
 
+def sub(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int):
+    """SUB int8: ADD's scheme with the rescaled second input subtracted (numpy broadcasting)."""
+    sa = multiply_by_quantized_multiplier((a.astype(np.int64) - a_zp) << p.left_shift,
+                                          p.input1_multiplier, p.input1_shift)
+    sb = multiply_by_quantized_multiplier((b.astype(np.int64) - b_zp) << p.left_shift,
+                                          p.input2_multiplier, p.input2_shift)
+    out = multiply_by_quantized_multiplier(sa - sb, p.output_multiplier, p.output_shift) + out_zp
+    return _clamp(out, act_min, act_max)
+
+
+def mul(a, b, a_zp: int, b_zp: int, out_zp: int, multiplier: int, shift: int, act_min: int, act_max: int):
+    """MUL int8: the product of the offset inputs requantised once (numpy broadcasting)."""
+    product = (a.astype(np.int64) - a_zp) * (b.astype(np.int64) - b_zp)
+    return _clamp(multiply_by_quantized_multiplier(product, multiplier, shift) + out_zp, act_min, act_max)
+
+
 def _pool_windows(x, pool, strides, padding):
     kh, kw = pool
     valid = _patches(np.ones_like(x[..., :1], dtype=np.int64), kh, kw, strides, padding, (1, 1), 0)

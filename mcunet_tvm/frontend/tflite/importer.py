@@ -315,16 +315,59 @@ def _fully_connected(ctx: _Import, op: Operator) -> None:
     ctx.view(op, rows_id, result, out)
 
 
-def _add(ctx: _Import, op: Operator) -> None:
-    """int8, operands of one shape with their own scales, fused activations (broadcasting: refused)."""
-    at, bt = ctx.activation(op, 0), ctx.activation(op, 1)
+def _operand(ctx: _Import, op: Operator, j: int) -> tuple[Tensor, QParams, tuple[int, ...]]:
+    """Operand ``j`` of a binary operator: an int8 activation or an int8 constant tensor, its quantisation
+    and shape."""
+    t = ctx.tensor(op, j)
+    if not t.is_const:
+        t = ctx.activation(op, j)
+        return t, ctx.qparams(op, t), ctx.shape(t)
+    ctx.int8(op, t)
+    q = t.quantization
+    if q is None:
+        raise ctx.unsupported(op, f"constant operand '{t.name}' has no quantisation parameters", FLOAT_HINT)
+    if not q.per_tensor:
+        raise ctx.unsupported(op, f"constant operand '{t.name}' is quantised per channel ({len(q.scales)} scales): "
+                                  f"{op.name} takes operands quantised per tensor")
+    if not -128 <= q.zero_points[0] <= 127:
+        raise ctx.error(op, f"int8 tensor '{t.name}' has zero point {q.zero_points[0]}")
+    return t, QParams(q.scales[0], q.zero_points[0]), tuple(int(d) for d in t.shape)
+
+
+def _binary_op(ctx: _Import, op: Operator, function: str) -> None:
+    """A broadcasting binary operator: two activations, or an activation and a constant (either side)."""
+    (at, qa, sa), (bt, qb, sb) = (_operand(ctx, op, j) for j in (0, 1))
     out, oq = ctx.output(op)
-    if ctx.shape(at) != ctx.shape(bt):
-        raise ctx.unsupported(op, f"broadcasting ADD ({list(ctx.shape(at))} + {list(ctx.shape(bt))}) is not "
-                                  "supported yet", "give both operands the same shape")
-    lowered = int8_ops.add(ctx.shape(at), ctx.shape(at), ctx.qparams(op, at), ctx.qparams(op, bt), oq,
-                           _act(ctx, op, oq))
-    ctx.kernel(op, lowered, [at.index, bt.index], out)
+    consts = [j for j, t in enumerate((at, bt)) if t.is_const]
+    if len(consts) == 2:
+        raise ctx.unsupported(op, f"both operands of {op.name} ('{at.name}', '{bt.name}') are constants: a constant "
+                                  "result computed at run time is not supported", "let the converter fold it")
+    try:
+        int8_ops.broadcast_shape(sa, sb)
+    except ValueError:
+        raise ctx.error(op, f"operands of shapes {list(sa)} and {list(sb)} do not broadcast") from None
+    act = _act(ctx, op, oq) if function in ("add", "sub", "mul") else (-128, 127)
+    const = consts[0] if consts else -1
+    try:
+        lowered = int8_ops.binary(function, (sa, sb), qa, qb, oq, act, const, (at, bt)[const].data if consts else None)
+    except ValueError as exc:  # TFLM refuses these scales in its Prepare
+        raise ctx.unsupported(op, str(exc)) from None
+    ctx.kernel(op, lowered, [t.index for t in (at, bt) if not t.is_const], out)
+
+
+def _binary(function: str, doc: str) -> Converter:
+    def convert(ctx: _Import, op: Operator) -> None:
+        _binary_op(ctx, op, function)
+
+    convert.__doc__ = doc
+    return convert
+
+
+_ARITH_DOC = ("int8 with TFLite broadcasting (any rank, trailing dimensions aligned), two activations or an "
+              "activation and a constant on either side, each with its own scale, fused NONE/RELU/RELU6/RELU_N1_TO_1 "
+              "(two constants: refused).")
+_MINMAX_DOC = ("int8 with TFLite broadcasting, two activations or an activation and a constant on either side; "
+               "compares the raw int8 values (TF Lite Micro ignores the quantisation).")
 
 
 def _pool(mode: str) -> Converter:
@@ -519,10 +562,10 @@ def _activation(name: str) -> Converter:
         ctx.producer[out.index] = index
         ctx.shapes[out.index] = tuple(fused.out_shape)
 
-    convert.__doc__ = ("int8, folded into the clamp of the convolution, fully connected layer, ADD or pooling "
-                       "before it when nothing else reads that result with other quantisation; otherwise a "
-                       "table lookup" + (" (RELU_N1_TO_1: refused, TF Lite Micro has no kernel)."
-                                         if name == "RELU_N1_TO_1" else "."))
+    convert.__doc__ = ("int8, folded into the clamp of the convolution, fully connected layer, ADD, SUB, MUL, "
+                       "MAXIMUM, MINIMUM or pooling before it when nothing else reads that result with other "
+                       "quantisation; otherwise a table lookup"
+                       + (" (RELU_N1_TO_1: refused, TF Lite Micro has no kernel)." if name == "RELU_N1_TO_1" else "."))
     return convert
 
 
@@ -549,7 +592,11 @@ CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d,
     "DEPTHWISE_CONV_2D": _depthwise,
     "FULLY_CONNECTED": _fully_connected,
-    "ADD": _add,
+    "ADD": _binary("add", _ARITH_DOC),
+    "SUB": _binary("sub", _ARITH_DOC),
+    "MUL": _binary("mul", _ARITH_DOC),
+    "MAXIMUM": _binary("maximum", _MINMAX_DOC),
+    "MINIMUM": _binary("minimum", _MINMAX_DOC),
     "AVERAGE_POOL_2D": _pool("avg"),
     "MAX_POOL_2D": _pool("max"),
     "MEAN": _mean,
