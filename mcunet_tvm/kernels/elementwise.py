@@ -55,12 +55,17 @@ def add(op: Add) -> tirx.PrimFunc:
                                          doubled=True)
                 T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [i])
 
-            with T.serial(0, n // 4) as q:
-                for u in range(4):
-                    element(q * 4 + u)
-            for i in range(n - n % 4, n):
-                element(i)
+            _four_per_iteration(n, element)
     return builder.get()
+
+
+def _four_per_iteration(n: int, element) -> None:
+    """Emit ``element(i)`` for i in 0..n-1: a loop of four per iteration, then the tail unrolled."""
+    with T.serial(0, n // 4) as q:
+        for u in range(4):
+            element(q * 4 + u)
+    for i in range(n - n % 4, n):
+        element(i)
 
 
 def lut(op: Lut) -> tirx.PrimFunc:
@@ -82,11 +87,7 @@ def lut(op: Lut) -> tirx.PrimFunc:
             def element(i):
                 T.buffer_store(out, table[x[i].astype("uint8").astype("int32")], [i])
 
-            with T.serial(0, n // 4) as q:
-                for u in range(4):
-                    element(q * 4 + u)
-            for i in range(n - n % 4, n):
-                element(i)
+            _four_per_iteration(n, element)
     return builder.get()
 
 
