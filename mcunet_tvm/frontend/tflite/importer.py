@@ -579,8 +579,8 @@ def _strided(ctx: _Import, op: Operator, src: int, shape: tuple[int, ...], begin
 
 
 def _slice(ctx: _Import, op: Operator) -> None:
-    """int8, constant begin and size (size -1: to the end), up to 5 dimensions (TF Lite Micro's limit); a copy
-    of the contiguous runs."""
+    """int8 (output quantised as the input), constant begin and size (size -1: to the end), up to 5 dimensions
+    (TF Lite Micro's limit): one copy loop, contiguous runs merged."""
     xt = ctx.activation(op, 0)
     begin, size = _ints(ctx, op, 1, "begin"), _ints(ctx, op, 2, "size")
     (out,) = _copy_outputs(ctx, op, [xt])
@@ -595,10 +595,9 @@ def _slice(ctx: _Import, op: Operator) -> None:
 
 
 def _strided_slice(ctx: _Import, op: Operator) -> None:
-    """int8, constant begin/end/strides (negative indices and strides), `begin_mask`, `end_mask`,
-    `shrink_axis_mask` (shrunk axes: a view), indices clamped as TF Lite Micro does (`offset` ignored, as
-    TF Lite Micro does), up to 4 dimensions; `ellipsis_mask`/`new_axis_mask` (which TF Lite Micro ignores):
-    refused."""
+    """int8 (output quantised as the input), constant begin/end/strides with negative indices and strides,
+    `begin_mask`, `end_mask`, `shrink_axis_mask` (a view), clamped as TF Lite Micro does (`offset` ignored, like
+    TF Lite Micro), up to 4 dimensions; `ellipsis_mask`/`new_axis_mask` (TF Lite Micro ignores them): refused."""
     xt = ctx.activation(op, 0)
     begin, end, strides = (_ints(ctx, op, j, what) for j, what in ((1, "begin"), (2, "end"), (3, "strides")))
     (out,) = _copy_outputs(ctx, op, [xt])
@@ -609,7 +608,9 @@ def _strided_slice(ctx: _Import, op: Operator) -> None:
                                                  o.get("EndMask", 0), o.get("ShrinkAxisMask", 0),
                                                  o.get("EllipsisMask", 0), o.get("NewAxisMask", 0))
     except ValueError as exc:  # TFLM refuses it in Prepare, or computes something other than TensorFlow
-        raise ctx.unsupported(op, str(exc)) from None
+        masks = o.get("EllipsisMask", 0) or o.get("NewAxisMask", 0)
+        raise ctx.unsupported(op, str(exc), "the TF Lite converter writes these as plain masks and RESHAPE ops: "
+                                            "re-convert the model" if masks else "") from None
     counts = [len(r) for r, _ in ranges]
     _strided(ctx, op, xt.index, shape, [r.start for r, _ in ranges], [r.step for r, _ in ranges], counts, out,
              tuple(n for n, (_, shrink) in zip(counts, ranges, strict=True) if not shrink))
@@ -631,7 +632,8 @@ def _split_along(ctx: _Import, op: Operator, xt: Tensor, axis: int, sizes: list[
 
 
 def _split(ctx: _Import, op: Operator) -> None:
-    """int8 into equal parts along a constant axis (input 0, negative allowed); one copy per output."""
+    """int8 into equal parts along a constant axis (negative allowed), outputs quantised as the input: one copy
+    per output."""
     xt = ctx.activation(op, 1)
     shape = ctx.shape(xt)
     axis = _axis_input(ctx, op, 0, len(shape))
@@ -643,8 +645,8 @@ def _split(ctx: _Import, op: Operator) -> None:
 
 
 def _split_v(ctx: _Import, op: Operator) -> None:
-    """int8, constant `size_splits` (one -1: the rest) along a constant axis (negative allowed); one copy per
-    output."""
+    """int8, constant `size_splits` (one -1: the rest) along a constant axis (negative allowed), outputs
+    quantised as the input: one copy per output."""
     xt = ctx.activation(op, 0)
     given = _ints(ctx, op, 1, "size_splits")
     shape = ctx.shape(xt)
@@ -658,8 +660,8 @@ def _split_v(ctx: _Import, op: Operator) -> None:
 
 
 def _pack(ctx: _Import, op: Operator) -> None:
-    """int8 inputs of one shape and quantisation stacked along a new axis (negative allowed): views adding
-    the axis, then one CONCATENATION."""
+    """int8 inputs of one shape and of the output's quantisation, along a new axis (negative allowed): views
+    adding the axis, then one CONCATENATION kernel."""
     inputs = [ctx.activation(op, j) for j in range(len(op.inputs))]
     (out,) = _copy_outputs(ctx, op, inputs)
     shapes = {ctx.shape(t) for t in inputs}
@@ -676,7 +678,8 @@ def _pack(ctx: _Import, op: Operator) -> None:
 
 
 def _unpack(ctx: _Import, op: Operator) -> None:
-    """int8, one output per index along the axis (negative allowed): a copy each, viewed without the axis."""
+    """int8, outputs quantised as the input, one per index along the axis (negative allowed): a copy each,
+    viewed without the axis."""
     xt = ctx.activation(op, 0)
     outs = _copy_outputs(ctx, op, [xt])
     shape = ctx.shape(xt)
@@ -693,8 +696,8 @@ def _unpack(ctx: _Import, op: Operator) -> None:
 
 
 def _mirror_pad(ctx: _Import, op: Operator) -> None:
-    """int8, REFLECT and SYMMETRIC, constant paddings of any dimension (at most what the mode mirrors: size - 1
-    for REFLECT, size for SYMMETRIC); one copy loop per padded block."""
+    """int8 (output quantised as the input), REFLECT and SYMMETRIC, constant paddings of up to 6 dimensions (at
+    most size - 1 for REFLECT, size for SYMMETRIC): one copy loop per block of the output."""
     xt = ctx.activation(op, 0)
     widths = _ints(ctx, op, 1, "paddings")
     (out,) = _copy_outputs(ctx, op, [xt])
