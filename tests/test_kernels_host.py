@@ -7,6 +7,7 @@ import pytest
 
 from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice
+from mcunet_tvm.kernels.movement import copy_loops
 from mcunet_tvm.ops import Concat, Lut, MirrorPad, ResizeNearest, Slice, Softmax, Transpose
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
@@ -150,3 +151,22 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     inputs = [rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8) for _ in range(3)]
     for x, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
         assert output == run_reference(prog, x).tobytes(), name
+
+
+def test_copy_loops_merge_contiguous_runs() -> None:
+    """Whole rows are one loop; a channel range of NHWC is a loop over pixels around a run of bytes; a
+    backwards walk never merges with the run inside it; one-element dimensions vanish."""
+    assert copy_loops((4, 11), (11, 1), (11, 1)) == [(44, 1, 1)]
+    assert copy_loops((1, 3, 4, 3), (120, 40, 10, 1), (36, 12, 3, 1)) == [(12, 10, 3), (3, 1, 1)]
+    assert copy_loops((3, 5), (-5, 1), (5, 1)) == [(3, -5, 5), (5, 1, 1)]
+    assert copy_loops((1, 1), (7, 1), (1, 1)) == []
+
+
+def test_copy_descriptors_refuse_reads_outside_the_input() -> None:
+    with pytest.raises(ValueError, match="3 elements from 2 by 1"):
+        Slice((4,), (3,), begin=(2,), strides=(1,))
+    with pytest.raises(ValueError, match="2 elements from 0 by -1"):
+        Slice((4,), (2,), begin=(0,), strides=(-1,))
+    with pytest.raises(ValueError, match="at most"):
+        MirrorPad((1, 3), (1, 6), pads=((0, 0), (3, 0)), mode="reflect")
+    assert MirrorPad((1, 3), (1, 6), pads=((0, 0), (3, 0)), mode="symmetric").out_shape == (1, 6)
