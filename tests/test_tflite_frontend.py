@@ -284,7 +284,8 @@ def _mutants(data: bytes, count: int, seed: int):
         yield bytes(buf)
 
 
-@pytest.mark.parametrize("name", ["tiny_cnn", "corpus/ds_cnn"])
+@pytest.mark.parametrize("name", ["tiny_cnn", "corpus/ds_cnn", "ops/split_v", "ops/strided_slice_negative",
+                                  "ops/mirror_pad_reflect"])
 def test_damaged_files_are_errors_not_tracebacks(name: str, tmp_path) -> None:
     """Every damaged copy either reads and converts, or fails with an error of ours naming the file."""
     data = (FIXTURES / f"{name}.tflite").read_bytes()

@@ -524,9 +524,12 @@ def _concatenation(ctx: _Import, op: Operator) -> None:
                [t.index for t in inputs], out)
 
 
-def _copy_outputs(ctx: _Import, op: Operator, inputs: list[Tensor]) -> list[Tensor]:
-    """The outputs of a data movement operator, each checked to be quantised as its inputs are: TF Lite
-    Micro copies the bytes unchanged, so a different scale or zero point would change the values' meaning."""
+def _copy_outputs(ctx: _Import, op: Operator, inputs: list[Tensor], count: int = 0) -> list[Tensor]:
+    """The outputs of a data movement operator (``count`` of them, 0: as many as it has, at least one), each
+    checked to be quantised as its inputs are: TF Lite Micro copies the bytes unchanged, so a different scale
+    or zero point would change the values' meaning."""
+    if not inputs or not op.outputs or (count and len(op.outputs) != count):
+        raise ctx.error(op, f"{op.name} with {len(inputs)} inputs and {len(op.outputs)} outputs")
     outs = [ctx.output(op, j)[0] for j in range(len(op.outputs))]
     q = ctx.qparams(op, inputs[0])
     for t in [*inputs[1:], *outs]:
@@ -583,7 +586,7 @@ def _slice(ctx: _Import, op: Operator) -> None:
     (TF Lite Micro's limit): one copy loop, contiguous runs merged."""
     xt = ctx.activation(op, 0)
     begin, size = _ints(ctx, op, 1, "begin"), _ints(ctx, op, 2, "size")
-    (out,) = _copy_outputs(ctx, op, [xt])
+    (out,) = _copy_outputs(ctx, op, [xt], 1)
     shape = ctx.shape(xt)
     _copy_rank(ctx, op, shape, 5)
     if not len(begin) == len(size) == len(shape):
@@ -600,7 +603,7 @@ def _strided_slice(ctx: _Import, op: Operator) -> None:
     TF Lite Micro), up to 4 dimensions; `ellipsis_mask`/`new_axis_mask` (TF Lite Micro ignores them): refused."""
     xt = ctx.activation(op, 0)
     begin, end, strides = (_ints(ctx, op, j, what) for j, what in ((1, "begin"), (2, "end"), (3, "strides")))
-    (out,) = _copy_outputs(ctx, op, [xt])
+    (out,) = _copy_outputs(ctx, op, [xt], 1)
     shape = ctx.shape(xt)
     o = op.options
     try:
@@ -638,7 +641,7 @@ def _split(ctx: _Import, op: Operator) -> None:
     shape = ctx.shape(xt)
     axis = _axis_input(ctx, op, 0, len(shape))
     parts = len(op.outputs)
-    if op.options.get("NumSplits", parts) != parts or shape[axis] % parts:
+    if not parts or op.options.get("NumSplits", parts) != parts or shape[axis] % parts:
         raise ctx.error(op, f"SPLIT of dimension {shape[axis]} into {op.options.get('NumSplits')} parts with "
                             f"{parts} outputs")
     _split_along(ctx, op, xt, axis, [shape[axis] // parts] * parts)
@@ -663,7 +666,7 @@ def _pack(ctx: _Import, op: Operator) -> None:
     """int8 inputs of one shape and of the output's quantisation, along a new axis (negative allowed): views
     adding the axis, then one CONCATENATION kernel."""
     inputs = [ctx.activation(op, j) for j in range(len(op.inputs))]
-    (out,) = _copy_outputs(ctx, op, inputs)
+    (out,) = _copy_outputs(ctx, op, inputs, 1)
     shapes = {ctx.shape(t) for t in inputs}
     if len(shapes) != 1 or op.options.get("ValuesCount", len(inputs)) != len(inputs):
         raise ctx.error(op, f"PACK of {op.options.get('ValuesCount')} values of shapes "
@@ -700,7 +703,7 @@ def _mirror_pad(ctx: _Import, op: Operator) -> None:
     most size - 1 for REFLECT, size for SYMMETRIC): one copy loop per block of the output."""
     xt = ctx.activation(op, 0)
     widths = _ints(ctx, op, 1, "paddings")
-    (out,) = _copy_outputs(ctx, op, [xt])
+    (out,) = _copy_outputs(ctx, op, [xt], 1)
     shape = ctx.shape(xt)
     _copy_rank(ctx, op, shape)
     mode = str(op.options.get("Mode", "REFLECT")).lower()
