@@ -9,7 +9,9 @@ QDQ lowering uses. No QDQ form and no TVM importer sit in between: what the
 file says is what the descriptors hold.
 
 Folded at import: RESHAPE/SQUEEZE/EXPAND_DIMS become views; FULLY_CONNECTED
-on an N-D input reads it flattened to (rows, depth); a standalone RELU/RELU6/
+on an N-D input reads it flattened to (rows, depth); SLICE, STRIDED_SLICE,
+SPLIT, SPLIT_V and UNPACK become strided copies (``Slice``, one per output,
+viewed without shrunk axes), PACK views and one CONCATENATION; a standalone RELU/RELU6/
 RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
 nothing else reads the producer. Errors name the operator (index, output
 tensor) and say what is not supported and what is.
