@@ -364,9 +364,10 @@ class MirrorPad(OpDesc):
         if self.mode not in MIRROR_MODES:
             raise ValueError(f"mirror padding mode {self.mode!r} (expected one of {', '.join(MIRROR_MODES)})")
         limit = [d - MIRROR_MODES[self.mode] for d in self.in_shape]
-        if len(self.pads) != len(self.in_shape) or len(self.in_shape) > MAX_COPY_RANK or any(
-                not (0 <= a <= m and 0 <= b <= m) for (a, b), m in zip(self.pads, limit, strict=True)) or tuple(
-                self.out_shape) != tuple(d + a + b for d, (a, b) in zip(self.in_shape, self.pads, strict=True)):
+        fits = len(self.pads) == len(self.in_shape) <= MAX_COPY_RANK and all(
+            0 <= a <= m and 0 <= b <= m for (a, b), m in zip(self.pads, limit, strict=True))
+        if not fits or tuple(self.out_shape) != tuple(d + a + b for d, (a, b) in zip(self.in_shape, self.pads,
+                                                                                      strict=True)):
             raise ValueError(f"{self.mode} padding {[list(p) for p in self.pads]} of a {list(self.in_shape)} tensor "
                              f"to {list(self.out_shape)} (at most {limit} on each side)")
 
