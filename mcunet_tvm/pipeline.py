@@ -150,6 +150,17 @@ class PipelineOptions:
         return ("mve" if isa == "mve" else "dsp") if self.simd else "plain"
 
 
+@dataclass(frozen=True)
+class _ArenaAfter:
+    """The arena the compiler plans for a light module after ``passes`` (what the patch search checks
+    a budget with)."""
+
+    passes: tvm.transform.Pass
+
+    def __call__(self, light_mod: tvm.IRModule) -> int:
+        return plan_memory(program_of(self.passes(light_mod)).memory_graph()).arena_bytes
+
+
 def optimise(
     mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False
 ) -> tuple[tvm.IRModule, Program | None]:
@@ -170,8 +181,10 @@ def optimise(
             raise UnsupportedModelError("patch-based inference takes a model with one input",
                                         where="--patch", hint="build it layer by layer (no --patch)")
         patch = None  # "auto": no patch split for several inputs
+    passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
     if patch == "auto":
-        choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input)
+        choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input,
+                              arena=_ArenaAfter(passes))
         patch = (choice.split_step, choice.grid) if choice else None
     if o.stream_input and patch is None:
         raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
@@ -179,7 +192,6 @@ def optimise(
     if patch is not None:
         split_step, grid = patch
         integer = patch_inference(integer, split_step, grid, o.stream_input)
-    passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
     return passes(integer), program_of(layer) if patch is not None else None
 
 

@@ -14,7 +14,8 @@ from mcunet_tvm.ir import lighten, program_of
 from mcunet_tvm.ops import InputRows, Insert
 from mcunet_tvm.patching.regions import split_bounds
 from mcunet_tvm.patching.search import candidates, choose_patch, estimated_peak
-from mcunet_tvm.pipeline import compile_relax, lower_to_integer
+from mcunet_tvm.pipeline import PipelineOptions, compile_relax, lower_to_integer, optimise
+from mcunet_tvm.planner import plan_memory
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
@@ -116,7 +117,23 @@ def test_impossible_budget_names_the_best_achievable_peak(demo_program) -> None:
     best = min(c.peak_bytes for c in candidates(demo_program) if c.mac_overhead <= 0.3)
     with pytest.raises(BudgetError) as err:
         choose_patch(demo_program, max_mac_overhead=0.3, sram_budget=1000)
-    assert f"{best:,} B" in str(err.value)
+    assert f"arena is {best:,} B" in str(err.value)  # without the compiler's planner: the estimate
+
+
+def _planned_arena(mod, **options) -> int:
+    """The arena the compiler plans for ``mod`` built with ``options`` (light: no code generated)."""
+    final, _ = optimise(mod, PipelineOptions(mcpu="cortex-m7", **options), light=True)
+    return plan_memory(program_of(final).memory_graph()).arena_bytes
+
+
+def test_budget_and_auto_agree(demo_program) -> None:
+    """The arena --patch auto builds without a budget is what an impossible budget's error names as
+    achievable, and that arena as the budget then builds (the budget is checked on exact plans)."""
+    auto = _planned_arena(demo_program, patch="auto")
+    with pytest.raises(BudgetError) as err:
+        _planned_arena(demo_program, patch="auto", sram_budget=1000)
+    assert f"the lowest achievable arena is {auto:,} B" in str(err.value)
+    assert _planned_arena(demo_program, patch="auto", sram_budget=auto) <= auto
 
 
 def test_split_inside_a_residual_is_refused(demo_program) -> None:

@@ -10,6 +10,7 @@ its lifetimes, the same memory model the arena is planned with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tvm
@@ -22,6 +23,10 @@ from ..planner import peak_live_bytes
 from .regions import check_split
 
 MAX_GRID = 6
+#: with a budget, how many candidates (least MAC overhead first) are planned exactly before giving up
+MAX_EXACT = 8
+#: the exact arena of a light (patched) integer module as the compiler builds it
+ArenaFn = Callable[[tvm.IRModule], int]
 
 
 @dataclass(frozen=True)
@@ -55,33 +60,43 @@ def candidates(mod: tvm.IRModule, stream_input: bool = False) -> list[PatchCandi
 
 
 def choose_patch(
-    mod: tvm.IRModule, max_mac_overhead: float = 0.3, sram_budget: int | None = None, stream_input: bool = False
+    mod: tvm.IRModule, max_mac_overhead: float = 0.3, sram_budget: int | None = None, stream_input: bool = False,
+    arena: ArenaFn | None = None,
 ) -> PatchCandidate | None:
     """The split to use, or None when layer-based execution is as good (or already fits the budget).
 
     Without a budget: the lowest peak whose MAC overhead is within ``max_mac_overhead``
-    (ties: less overhead). With a budget: the least overhead whose peak fits it.
-    Raises :class:`BudgetError` naming the best achievable peak when nothing fits.
-    ``stream_input``: candidates fetch the input band by band (see ``patch_program``);
-    streaming needs patches, so a split is always returned when one exists.
+    (ties: less overhead). With a budget: the least overhead whose arena fits it. ``arena``
+    (the compiler passes one) gives the exact arena the build of a light patched module
+    plans; the budget is checked with it (the live-bytes estimate only orders the
+    candidates), so a split chosen here fits when built, and the achievable arena an error
+    names is the one ``--patch auto`` without a budget builds. Raises :class:`BudgetError`
+    when nothing fits. ``stream_input``: candidates fetch the input band by band (see
+    ``patch_program``); streaming needs patches, so a split is always returned when one exists.
     """
-    layer_peak = estimated_peak(lighten(mod))
-    if sram_budget is not None and layer_peak <= sram_budget:
+    light = lighten(mod)
+    measure = arena or estimated_peak
+    layer_peak = estimated_peak(light)
+    if sram_budget is not None and layer_peak <= sram_budget and measure(light) <= sram_budget:
         return None
     allowed = [c for c in candidates(mod, stream_input) if c.mac_overhead <= max_mac_overhead]
+    lowest = min(allowed, key=lambda c: (c.peak_bytes, c.mac_overhead), default=None)
     if sram_budget is None:
-        best = min(allowed, key=lambda c: (c.peak_bytes, c.mac_overhead), default=None)
-        return best if best is not None and (stream_input or best.peak_bytes < layer_peak) else None
-    fitting = [c for c in allowed if c.peak_bytes <= sram_budget]
-    if fitting:
-        return min(fitting, key=lambda c: (c.mac_overhead, c.peak_bytes))
-    best = min(allowed, key=lambda c: c.peak_bytes, default=None)
-    achievable = f"{best.peak_bytes:,} B with a {best.grid[0]}x{best.grid[1]} grid ending at step " \
-        f"{best.split_step} ({best.mac_overhead:.0%} more MACs)" if best else f"{layer_peak:,} B (layer-based)"
+        return lowest if lowest is not None and (stream_input or lowest.peak_bytes < layer_peak) else None
+
+    def exact(c: PatchCandidate) -> int:
+        return measure(patch_inference(light, c.split_step, c.grid, stream_input))
+
+    fitting = sorted((c for c in allowed if c.peak_bytes <= sram_budget), key=lambda c: (c.mac_overhead, c.peak_bytes))
+    for c in fitting[:MAX_EXACT]:
+        if exact(c) <= sram_budget:
+            return c
+    achievable = f"{exact(lowest):,} B with a {lowest.grid[0]}x{lowest.grid[1]} grid ending at step " \
+        f"{lowest.split_step} ({lowest.mac_overhead:.0%} more MACs; what --patch auto builds without a budget)" \
+        if lowest else f"{measure(light):,} B (layer-based)"
     raise BudgetError(
         f"no patch split fits the SRAM budget of {sram_budget:,} B within {max_mac_overhead:.0%} extra MACs; "
-        f"the best achievable peak is {achievable}",
-        where=f"layer-based peak {layer_peak:,} B",
+        f"the lowest achievable arena is {achievable}",
+        where=f"layer-based arena {measure(light):,} B",
         hint="raise --max-mac-overhead, raise the budget, or use a smaller input resolution or width",
     )
-
