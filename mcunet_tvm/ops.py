@@ -228,6 +228,32 @@ class Mean(OpDesc):
 
 
 @dataclass(frozen=True)
+class Reduce(OpDesc):
+    """MEAN or SUM (``function``) over ``axes`` of a tensor of any rank, TFLM's ``QuantizedMeanOrSum``:
+    ``out = clamp(MultiplyByQuantizedMultiplier(sum - in_zp * count, multiplier, shift) + out_zp)``.
+
+    ``count`` is the number of elements summed per output; a MEAN's ``multiplier/shift`` fold in
+    ``1 / count``, a SUM's are the input-to-output scale ratio. ``out_shape`` keeps the reduced
+    dimensions as 1 or drops them (``keep_dims``: the same bytes). (MEAN over H and W of an NHWC
+    tensor is :class:`Mean`, the same arithmetic with its own kernel.)
+    """
+
+    kind: ClassVar[str] = "reduce"
+
+    function: str = "mean"
+    axes: tuple[int, ...] = ()
+    in_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+    @property
+    def count(self) -> int:
+        """The number of input elements summed into each output."""
+        return _prod(tuple(self.in_shape[a] for a in self.axes))
+
+
+@dataclass(frozen=True)
 class Softmax(OpDesc):
     """Softmax over the last axis, int8 in, int8 out (scale 1/256, zp -128)."""
 
@@ -339,8 +365,8 @@ class Reshape(OpDesc):
 
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
-    for cls in (Conv2D, Dense, Add, Binary, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Transpose, Concat,
-                ResizeNearest, Reshape)
+    for cls in (Conv2D, Dense, Add, Binary, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows, Lut, Transpose,
+                Concat, ResizeNearest, Reshape)
 }
 
 

@@ -13,7 +13,8 @@ from mcunet_tvm.ir import emit_call, new_main
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.requant import fast_requant_applies
 from mcunet_tvm.ops import Add, Binary, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
-from mcunet_tvm.quant import fixedpoint
+from mcunet_tvm.quant import fixedpoint, int8_ops
+from mcunet_tvm.quant.int8_ops import QParams
 
 
 def conv_out(size: int, k: int, s: int, pad_lo: int, pad_hi: int, d: int = 1) -> int:
@@ -128,6 +129,16 @@ def mean_case(rng, h, w, c, keepdims=False) -> tuple[OpDesc, list]:
     op = Mean((1, h, w, c), out, in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)),
               multiplier=mult, shift=shift)
     return op, []
+
+
+def reduce_case(rng, function: str, shape, axes, keep_dims=False) -> tuple[OpDesc, list]:
+    """A :class:`Reduce` with TFLM's parameters for random scales and zero points (a SUM's output scale
+    about ``sqrt(count)`` times the input's, so sums rarely saturate)."""
+    count = math.prod(shape[a] for a in axes)
+    x = QParams(float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    gain = float(rng.uniform(0.5, 1.5)) * (math.sqrt(count) if function == "sum" else 1.0)
+    out = QParams(x.scale * gain, int(rng.integers(-64, 65)))
+    return int8_ops.reduce(function, shape, tuple(axes), keep_dims, x, out).op, []
 
 
 def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:

@@ -21,6 +21,7 @@ from opcases import (
     mean_case,
     pad_case,
     pool_case,
+    reduce_case,
     run_compiled,
     single_op_module,
 )
@@ -53,6 +54,12 @@ def _cases():
     cases.append(("mean_lanes_keepdims", mean_case(rng, 3, 3, 8, keepdims=True)))
     cases.append(("mean_lanes_255_pixels", mean_case(rng, 15, 17, 4)))  # the most a lane sums exactly
     cases.append(("mean_256_pixels", mean_case(rng, 16, 16, 4)))  # one channel at a time
+    for name, function, shape, axes, keep in [
+            ("mean_02_keep", "mean", (3, 4, 5), (0, 2), True), ("mean_all", "mean", (1, 3, 4, 5), (0, 1, 2, 3), False),
+            ("mean_last", "mean", (3, 4, 7), (2,), False), ("sum_123", "sum", (2, 3, 4, 2), (1, 2, 3), False),
+            ("sum_axis1_keep", "sum", (1, 5, 6, 3), (1,), True), ("sum_middle", "sum", (4, 9, 1, 2), (1, 2), False),
+            ("mean_c_large", "mean", (1, 2, 3, 700), (3,), False), ("sum_none", "sum", (2, 3), (), False)]:
+        cases.append((f"reduce_{name}", reduce_case(rng, function, shape, axes, keep)))
     cases.append(("pad", pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))))
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,

@@ -34,6 +34,7 @@ from ..ops import (
     OpDesc,
     Pad,
     Pool2D,
+    Reduce,
     ResizeNearest,
     Softmax,
     Transpose,
@@ -47,7 +48,7 @@ from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut
 from .helium import fold_input_zero_point
 from .movement import concat, resize_nearest, transpose
 from .pool import pool2d
-from .reduce import mean
+from .reduce import mean, reduce
 from .requant import pack_fast_requant
 from .simd import (
     SimdConfig,
@@ -96,6 +97,7 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     InputRows: input_rows,
     Pool2D: pool2d,
     Mean: mean,
+    Reduce: reduce,
     Softmax: softmax,
 }
 

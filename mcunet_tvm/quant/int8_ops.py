@@ -19,7 +19,7 @@ import numpy as np
 
 from ..kernels.choice import KernelChoice
 from ..kernels.requant import fast_requant_applies
-from ..ops import BINARY_FUNCTIONS, Add, Binary, Conv2D, Dense, Lut, Mean, OpDesc, Shape, Softmax
+from ..ops import BINARY_FUNCTIONS, Add, Binary, Conv2D, Dense, Lut, Mean, OpDesc, Reduce, Shape, Softmax
 from . import fixedpoint
 
 #: the TFLite fused activation functions an int8 kernel's clamp expresses
@@ -164,6 +164,24 @@ def mean_hw(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams) -> Lowe
     p = fixedpoint.prepare_mean(x.scale, x.zero_point, out.scale, out.zero_point, in_shape[1] * in_shape[2])
     return Lowered(Mean(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale,
                         in_zp=x.zero_point, out_zp=out.zero_point, multiplier=p.multiplier, shift=p.shift))
+
+
+def reduce(function: str, in_shape: Shape, axes: tuple[int, ...], keep_dims: bool, x: QParams, out: QParams
+           ) -> Lowered:
+    """MEAN or SUM (``function``) over ``axes`` (resolved: in range, no duplicates) with TFLM's
+    multiplier: a MEAN's folds in ``1 / count`` (``prepare_mean``), a SUM's is ``in / out`` in double."""
+    in_shape, axes = tuple(in_shape), tuple(sorted(axes))
+    out_shape = tuple(1 if d in axes else n for d, n in enumerate(in_shape) if keep_dims or d not in axes)
+    count = math.prod(in_shape[a] for a in axes)
+    if function == "mean":
+        p = fixedpoint.prepare_mean(x.scale, x.zero_point, out.scale, out.zero_point, count)
+        mult, shift = p.multiplier, p.shift
+    elif function == "sum":
+        mult, shift = fixedpoint.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
+    else:
+        raise ValueError(f"reduction {function!r} (expected mean or sum)")
+    return Lowered(Reduce(in_shape, out_shape, in_scales=(x.scale,), out_scale=out.scale, function=function,
+                          axes=axes, in_zp=x.zero_point, out_zp=out.zero_point, multiplier=mult, shift=shift))
 
 
 def softmax(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, beta: float = 1.0) -> Lowered:

@@ -24,6 +24,7 @@ from ..ops import (
     Mean,
     Pad,
     Pool2D,
+    Reduce,
     Reshape,
     ResizeNearest,
     Softmax,
@@ -72,6 +73,8 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return fn(x, op.pool, op.strides, op.padding, op.act_min, op.act_max)
     if isinstance(op, Mean):
         return intops.mean_hw(x, op.in_zp, op.out_zp, op.multiplier, op.shift, keepdims=len(op.out_shape) == 4)
+    if isinstance(op, Reduce):
+        return intops.reduce(x, op.axes, op.in_zp, op.out_zp, op.multiplier, op.shift).reshape(op.out_shape)
     if isinstance(op, Softmax):
         return intops.softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
     if isinstance(op, Pad):

@@ -125,6 +125,16 @@ def mean_hw(x, in_zp: int, out_zp: int, multiplier: int, shift: int, keepdims: b
     return out.reshape(n, 1, 1, c) if keepdims else out
 
 
+def reduce(x, axes, in_zp: int, out_zp: int, multiplier: int, shift: int):
+    """MEAN or SUM over ``axes`` (TFLM QuantizedMeanOrSum: an int32 sum, ``- in_zp * count``, requantised);
+    the reduced dimensions kept as 1."""
+    axes = tuple(axes)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    total = x.astype(np.int64).sum(axis=axes, keepdims=True) - in_zp * count
+    total = ((total + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32, as in C
+    return _clamp(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, -128, 127)
+
+
 # ---- softmax: gemmlowp fixed point, written out for numpy -------------------
 
 def _sat_mul_pot(x, exponent: int):

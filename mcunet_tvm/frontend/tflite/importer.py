@@ -389,19 +389,31 @@ def _pool(mode: str) -> Converter:
     return convert
 
 
-def _mean(ctx: _Import, op: Operator) -> None:
-    """int8, over H and W of an NHWC tensor, `keep_dims` either way (other axes: refused)."""
-    xt = ctx.activation(op, 0)
-    axes_t = ctx.const(op, 1, "axis")
-    out, oq = ctx.output(op)
-    shape = ctx.shape(xt)
-    axes = sorted({int(a) % len(shape) for a in axes_t.data.reshape(-1)}) if shape else []
-    if len(shape) != 4 or axes != [1, 2]:
-        raise ctx.unsupported(op, f"MEAN over axes {axes} of a {len(shape)}-D tensor is not supported yet: only "
-                                  "over H and W of an NHWC tensor (global average pooling)")
-    n, _, _, c = shape
-    result = (n, 1, 1, c) if op.options.get("KeepDims", False) else (n, c)
-    ctx.kernel(op, int8_ops.mean_hw(shape, result, ctx.qparams(op, xt), oq), [xt.index], out)
+def _reduce(function: str) -> Converter:
+    def convert(ctx: _Import, op: Operator) -> None:
+        xt = ctx.activation(op, 0)
+        axes_t = ctx.const(op, 1, "axis")
+        out, oq = ctx.output(op)
+        shape = ctx.shape(xt)
+        axes: list[int] = []
+        for a in (int(v) for v in axes_t.data.reshape(-1)):  # TFLM's ResolveAxis
+            if not -len(shape) <= a < len(shape):
+                raise ctx.error(op, f"axis {a} of a {len(shape)}-D tensor")
+            if a % len(shape) not in axes:
+                axes.append(a % len(shape))
+        keep = bool(op.options.get("KeepDims", False))
+        if function == "mean" and len(shape) == 4 and sorted(axes) == [1, 2]:  # global average pooling
+            n, _, _, c = shape
+            lowered = int8_ops.mean_hw(shape, (n, 1, 1, c) if keep else (n, c), ctx.qparams(op, xt), oq)
+        else:
+            lowered = int8_ops.reduce(function, shape, tuple(axes), keep, ctx.qparams(op, xt), oq)
+        ctx.kernel(op, lowered, [xt.index], out)
+
+    convert.__doc__ = ("int8 over any axes (negative, repeated), `keep_dims` either way; "
+                       + ("over H and W of an NHWC tensor the global-average-pooling kernel, otherwise " if
+                          function == "mean" else "")
+                       + "one int32 sum per output requantised as TF Lite Micro does.")
+    return convert
 
 
 def _softmax(ctx: _Import, op: Operator) -> None:
@@ -599,7 +611,8 @@ CONVERTERS: dict[str, Converter] = {
     "MINIMUM": _binary("minimum", _MINMAX_DOC),
     "AVERAGE_POOL_2D": _pool("avg"),
     "MAX_POOL_2D": _pool("max"),
-    "MEAN": _mean,
+    "MEAN": _reduce("mean"),
+    "SUM": _reduce("sum"),
     "SOFTMAX": _softmax,
     "RESHAPE": _reshape,
     "SQUEEZE": _reshape,
