@@ -357,6 +357,19 @@ class ResizeNearest(OpDesc):
 
 
 @dataclass(frozen=True)
+class ResizeBilinear(OpDesc):
+    """RESIZE_BILINEAR of an int8 NHWC tensor, TFLM's ``ResizeBilinearInteger``: output row ``y`` blends
+    input rows ``rows[y, 0]`` and ``rows[y, 1]`` with weights ``1024 - rows[y, 2]`` and ``rows[y, 2]``
+    (columns likewise, ``cols``); the sum of the four weighted raw int8 values (weights in 1/2^20) is
+    rounded half away from zero to an integer and wrapped to int8. The maps (int32, constant arguments)
+    hold TFLM's 10-bit positions for ``align_corners`` / ``half_pixel_centers``; the quantisation is
+    ignored, as TFLM does."""
+
+    kind: ClassVar[str] = "resize_bilinear"
+    const_args: ClassVar[tuple[str, ...]] = ("rows", "cols")
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -366,7 +379,7 @@ class Reshape(OpDesc):
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
     for cls in (Conv2D, Dense, Add, Binary, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows, Lut, Transpose,
-                Concat, ResizeNearest, Reshape)
+                Concat, ResizeNearest, ResizeBilinear, Reshape)
 }
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mcunet_tvm.frontend.tflite.importer import bilinear_map
 from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice
-from mcunet_tvm.ops import Concat, Lut, ResizeNearest, Softmax, Transpose
+from mcunet_tvm.ops import Concat, Lut, ResizeBilinear, ResizeNearest, Softmax, Transpose
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -68,6 +69,11 @@ def _cases():
     cases.append(("transpose_3d", (Transpose((4, 3, 5), (5, 4, 3), perm=(2, 0, 1)), [])))
     rows, cols = np.array([0, 0, 0, 1, 1, 2, 2], np.int32), np.arange(9, dtype=np.int32) // 3
     cases.append(("resize_nearest_up", (ResizeNearest((1, 3, 4, 5), (1, 7, 9, 5)), [rows, cols])))
+    for ac, hp in ((False, False), (True, False), (False, True)):
+        for (h, w), (oh, ow) in (((3, 4), (7, 9)), ((6, 7), (4, 3))):
+            maps = [bilinear_map(o, i, ac, hp) for o, i in ((oh, h), (ow, w))]
+            cases.append((f"resize_bilinear_{h}x{w}_{oh}x{ow}_{'ac' if ac else 'hp' if hp else 'plain'}",
+                          (ResizeBilinear((2, h, w, 5), (2, oh, ow, 5)), maps)))
     for axis in (1, 3):  # x and a 1x1 conv of x side by side (single_op_module's two inputs)
         shape = (1, 4, 5, 6)
         out = tuple(2 * d if i == axis else d for i, d in enumerate(shape))

@@ -35,6 +35,7 @@ from ..ops import (
     Pad,
     Pool2D,
     Reduce,
+    ResizeBilinear,
     ResizeNearest,
     Softmax,
     Transpose,
@@ -46,7 +47,7 @@ from .dense import dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad
 from .helium import fold_input_zero_point
-from .movement import concat, resize_nearest, transpose
+from .movement import concat, resize_bilinear, resize_nearest, transpose
 from .pool import pool2d
 from .reduce import mean, reduce
 from .requant import pack_fast_requant
@@ -92,6 +93,7 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Transpose: transpose,
     Concat: concat,
     ResizeNearest: resize_nearest,
+    ResizeBilinear: resize_bilinear,
     Pad: pad,
     Insert: insert,
     InputRows: input_rows,

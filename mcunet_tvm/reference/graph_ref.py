@@ -26,6 +26,7 @@ from ..ops import (
     Pool2D,
     Reduce,
     Reshape,
+    ResizeBilinear,
     ResizeNearest,
     Softmax,
     Transpose,
@@ -86,6 +87,8 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, ResizeNearest):
         rows, cols = call.consts
         return x[:, rows][:, :, cols]
+    if isinstance(op, ResizeBilinear):
+        return intops.resize_bilinear(x, *call.consts)
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
     if isinstance(op, Reshape):

@@ -135,6 +135,21 @@ def reduce(x, axes, in_zp: int, out_zp: int, multiplier: int, shift: int):
     return _clamp(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, -128, 127)
 
 
+def resize_bilinear(x, rows, cols):
+    """RESIZE_BILINEAR int8 from its maps ((size, 3): lower index, upper index, weight of the upper in
+    1/1024): the four weighted raw values summed, rounded half away from zero by 2^20, wrapped to int8."""
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    v = x.astype(np.int64)
+    dy, dx = rows[:, 2][None, :, None, None], cols[:, 2][None, None, :, None]
+    one = 1 << 10
+    total = (v[:, rows[:, 0]][:, :, cols[:, 0]] * (one - dy) * (one - dx)
+             + v[:, rows[:, 1]][:, :, cols[:, 0]] * dy * (one - dx)
+             + v[:, rows[:, 0]][:, :, cols[:, 1]] * (one - dy) * dx
+             + v[:, rows[:, 1]][:, :, cols[:, 1]] * dy * dx)
+    rounded = np.where(total > 0, (total + (1 << 19)) // (1 << 20), -((-total + (1 << 19)) // (1 << 20)))
+    return rounded.astype(np.int8)
+
+
 # ---- softmax: gemmlowp fixed point, written out for numpy -------------------
 
 def _sat_mul_pot(x, exponent: int):

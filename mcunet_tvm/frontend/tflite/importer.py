@@ -30,7 +30,8 @@ from tvm import relax
 
 from ...errors import McunetError, ModelFileError, UnsupportedModelError
 from ...ir import INPUT_QPARAMS, emit_call, new_main
-from ...ops import Concat, Pad, Pool2D, Reshape, ResizeNearest, Transpose
+from ...kernels.movement import bilinear_bound
+from ...ops import Concat, Pad, Pool2D, Reshape, ResizeBilinear, ResizeNearest, Transpose
 from ...quant import int8_ops
 from ...quant.int8_ops import Lowered, QParams
 from ...reference import tflite_ops
@@ -551,6 +552,35 @@ def _resize_nearest(ctx: _Import, op: Operator) -> None:
     ctx.kernel(op, Lowered(ResizeNearest((n, h, w, c), (n, size[0], size[1], c)), [rows, cols]), [xt.index], out)
 
 
+def _resize_bilinear(ctx: _Import, op: Operator) -> None:
+    """int8 NHWC, `align_corners` or `half_pixel_centers` (both: refused, as TF Lite Micro does), TF Lite
+    Micro's integer arithmetic (10-bit positions): index and weight maps computed at compile time."""
+    xt = ctx.activation(op, 0)
+    size_t = ctx.const(op, 1, "size")
+    out, _ = ctx.output(op)
+    n, h, w, c = _nhwc(ctx, op, xt)
+    size = [int(v) for v in size_t.data.reshape(-1)]
+    if len(size) != 2 or min(size) < 1:
+        raise ctx.error(op, f"output size {size}")
+    ac, hp = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+    if ac and hp:
+        raise ctx.unsupported(op, "RESIZE_BILINEAR with both align_corners and half_pixel_centers (TF Lite Micro "
+                                  "refuses it)")
+    maps = [bilinear_map(out_size, in_size, ac, hp) for out_size, in_size in zip(size, (h, w), strict=True)]
+    if any(m[:, :2].min() < 0 or m[:, :2].max() >= s for m, s in zip(maps, (h, w), strict=True)) \
+            or bilinear_bound(*maps) >= 1 << 31:
+        raise ctx.unsupported(op, f"RESIZE_BILINEAR from {[h, w]} to {size}: TF Lite Micro's positions leave the "
+                                  "input or overflow its sums")
+    ctx.kernel(op, Lowered(ResizeBilinear((n, h, w, c), (n, size[0], size[1], c)), maps), [xt.index], out)
+
+
+def bilinear_map(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
+    """(out_size, 3) int32: per output position the lower and upper input index and the upper's weight
+    in 1/1024 (TFLM's ``ComputeInterpolationValuesInteger``)."""
+    scaled, lower, upper = tflite_ops.bilinear_taps(out_size, in_size, align_corners, half_pixel_centers)
+    return np.stack([lower, upper, scaled - (lower << 10)], axis=1).astype(np.int32)
+
+
 def _activation(name: str) -> Converter:
     """A standalone RELU / RELU6 / RELU_N1_TO_1: the producer's clamp tightened (no kernel of its own)."""
 
@@ -630,6 +660,7 @@ CONVERTERS: dict[str, Converter] = {
     "TRANSPOSE": _transpose,
     "CONCATENATION": _concatenation,
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest,
+    "RESIZE_BILINEAR": _resize_bilinear,
 }
 
 
