@@ -202,6 +202,32 @@ class Binary(OpDesc):
 
 
 @dataclass(frozen=True)
+class Prelu(OpDesc):
+    """PRELU of an int8 tensor with a constant int8 ``alpha`` (the constant argument) of ``alpha_shape``,
+    broadcast to ``in_shape`` as numpy does (TFLM's ``BroadcastPrelu4DSlow``): with ``v = x - in_zp``,
+    ``v >= 0`` is requantised by ``pos_multiplier/shift`` (input to output scale), ``v < 0`` as
+    ``v * (alpha - alpha_zp)`` by ``neg_multiplier/shift`` (input times alpha to output scale); then
+    ``+ out_zp`` and the int8 clamp."""
+
+    kind: ClassVar[str] = "prelu"
+    const_args: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    alpha_shape: Shape = ()
+    in_zp: int = 0
+    alpha_zp: int = 0
+    out_zp: int = 0
+    pos_multiplier: int = 0
+    pos_shift: int = 0
+    neg_multiplier: int = 0
+    neg_shift: int = 0
+
+    @property
+    def operand_shapes(self) -> tuple[Shape, Shape]:
+        """The shapes of the input and of alpha."""
+        return tuple(self.in_shape), tuple(self.alpha_shape)
+
+
+@dataclass(frozen=True)
 class Pool2D(OpDesc):
     """Average or max pooling, NHWC, same scale in and out."""
 
@@ -378,8 +404,8 @@ class Reshape(OpDesc):
 
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
-    for cls in (Conv2D, Dense, Add, Binary, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows, Lut, Transpose,
-                Concat, ResizeNearest, ResizeBilinear, Reshape)
+    for cls in (Conv2D, Dense, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows, Lut,
+                Transpose, Concat, ResizeNearest, ResizeBilinear, Reshape)
 }
 
 

@@ -141,6 +141,15 @@ def reduce_case(rng, function: str, shape, axes, keep_dims=False) -> tuple[OpDes
     return int8_ops.reduce(function, shape, tuple(axes), keep_dims, x, out).op, []
 
 
+def prelu_case(rng, shape, alpha_shape) -> tuple[OpDesc, list]:
+    """A :class:`Prelu` with TFLM's parameters for random scales, zero points and alpha."""
+    x = QParams(float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    a = QParams(float(rng.uniform(0.002, 0.01)), int(rng.integers(-20, 21)))
+    out = QParams(x.scale * float(rng.uniform(0.5, 1.5)), int(rng.integers(-64, 65)))
+    lowered = int8_ops.prelu(shape, x, rng.integers(-128, 128, alpha_shape, dtype=np.int8), a, out)
+    return lowered.op, lowered.consts
+
+
 def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
     out = (1, h + pads[1][0] + pads[1][1], w + pads[2][0] + pads[2][1], c)
     return Pad((1, h, w, c), out, pads=pads, value=int(rng.integers(-128, 128))), []

@@ -22,6 +22,7 @@ from opcases import (
     mean_case,
     pad_case,
     pool_case,
+    prelu_case,
     reduce_case,
     run_compiled,
     single_op_module,
@@ -61,6 +62,10 @@ def _cases():
             ("sum_axis1_keep", "sum", (1, 5, 6, 3), (1,), True), ("sum_middle", "sum", (4, 9, 1, 2), (1, 2), False),
             ("mean_c_large", "mean", (1, 2, 3, 700), (3,), False), ("sum_none", "sum", (2, 3), (), False)]:
         cases.append((f"reduce_{name}", reduce_case(rng, function, shape, axes, keep)))
+    for name, shape, alpha in [("channels", (1, 5, 6, 7), (7,)), ("shared_hw", (1, 5, 5, 4), (1, 1, 4)),
+                               ("full", (1, 3, 4, 5), (3, 4, 5)), ("rows", (2, 4, 3, 5), (4, 1, 1)),
+                               ("scalar", (3, 9), ())]:
+        cases.append((f"prelu_{name}", prelu_case(rng, shape, alpha)))
     cases.append(("pad", pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))))
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,

@@ -111,7 +111,8 @@ def test_binary_with_constant_equals_tflm(name: str, tmp_path) -> None:
 #: single-op fixtures of kernels with their own generator: name -> the op kinds the import makes
 KERNEL_FIXTURES = {"mean_02_keep": ("reduce",), "mean_all": ("reduce",), "sum_neg": ("reduce",),
                    "mean_hw_keep": ("mean",), "resize_bilinear_up_hp": ("resize_bilinear",),
-                   "resize_bilinear_down_ac": ("resize_bilinear",)}
+                   "resize_bilinear_down_ac": ("resize_bilinear",), "prelu_full": ("prelu",),
+                   "prelu_shared": ("prelu",)}
 
 
 @pytest.mark.parametrize("name", KERNEL_FIXTURES)
@@ -321,4 +322,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 60, imported
+    assert imported >= 62, imported

@@ -34,6 +34,7 @@ from ..ops import (
     OpDesc,
     Pad,
     Pool2D,
+    Prelu,
     Reduce,
     ResizeBilinear,
     ResizeNearest,
@@ -45,7 +46,7 @@ from .common import SCALAR_ARGS
 from .conv2d import conv2d
 from .dense import dense
 from .depthwise import compact_choice, depthwise_conv2d
-from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad
+from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
 from .helium import fold_input_zero_point
 from .movement import concat, resize_bilinear, resize_nearest, transpose
 from .pool import pool2d
@@ -89,6 +90,7 @@ __all__ = [
 _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Add: add,
     Binary: binary,
+    Prelu: prelu,
     Lut: lut,
     Transpose: transpose,
     Concat: concat,
@@ -117,7 +119,7 @@ def output_overlap(op: OpDesc, schedule: SimdConfig | None = None) -> tuple[tupl
     """
     if isinstance(op, Add):
         return ((0, 0), (1, 0))
-    if isinstance(op, Lut):
+    if isinstance(op, Lut | Prelu):
         return ((0, 0),)
     if isinstance(op, Binary):  # only an input of the output's shape: a broadcast one is read again
         n = math.prod(op.out_shape)

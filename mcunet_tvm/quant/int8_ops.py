@@ -19,7 +19,7 @@ import numpy as np
 
 from ..kernels.choice import KernelChoice
 from ..kernels.requant import fast_requant_applies
-from ..ops import BINARY_FUNCTIONS, Add, Binary, Conv2D, Dense, Lut, Mean, OpDesc, Reduce, Shape, Softmax
+from ..ops import BINARY_FUNCTIONS, Add, Binary, Conv2D, Dense, Lut, Mean, OpDesc, Prelu, Reduce, Shape, Softmax
 from . import fixedpoint
 
 #: the TFLite fused activation functions an int8 kernel's clamp expresses
@@ -157,6 +157,22 @@ def binary(function: str, shapes: tuple[Shape, Shape], a: QParams, b: QParams, o
     if constant is None or np.asarray(constant).size != math.prod(shapes[const_operand]):
         raise ValueError(f"constant operand {const_operand} must have {math.prod(shapes[const_operand])} values")
     return Lowered(op, [np.asarray(constant).astype(np.int8).reshape(shapes[const_operand])])
+
+
+def prelu(shape: Shape, x: QParams, alpha: np.ndarray, a: QParams, out: QParams) -> Lowered:
+    """PRELU of an activation of ``shape`` with the constant ``alpha`` (quantised ``a``), which broadcasts to
+    ``shape``; TFLM's ``CalculatePreluParams``: ``in / out`` and ``in * alpha / out`` multipliers in double
+    from float32 scales. ValueError if ``alpha`` does not broadcast to ``shape``."""
+    alpha = np.asarray(alpha)
+    if broadcast_shape(shape, alpha.shape) != tuple(shape):
+        raise ValueError(f"alpha of shape {list(alpha.shape)} does not broadcast to {list(shape)}")
+    s_in, s_a, s_out = (float(np.float32(s)) for s in (x.scale, a.scale, out.scale))
+    m1, sh1 = fixedpoint.quantize_multiplier(s_in / s_out)
+    m2, sh2 = fixedpoint.quantize_multiplier(s_in * s_a / s_out)
+    op = Prelu(tuple(shape), tuple(shape), in_scales=(x.scale, a.scale), out_scale=out.scale,
+               alpha_shape=tuple(int(d) for d in alpha.shape), in_zp=x.zero_point, alpha_zp=a.zero_point,
+               out_zp=out.zero_point, pos_multiplier=m1, pos_shift=sh1, neg_multiplier=m2, neg_shift=sh2)
+    return Lowered(op, [alpha.astype(np.int8)])
 
 
 def mean_hw(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams) -> Lowered:

@@ -24,6 +24,7 @@ from ..ops import (
     Mean,
     Pad,
     Pool2D,
+    Prelu,
     Reduce,
     Reshape,
     ResizeBilinear,
@@ -69,6 +70,8 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return intops.add(x, inputs[1], params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max)
     if isinstance(op, Binary):
         return _binary(op, inputs, call.consts)
+    if isinstance(op, Prelu):
+        return intops.prelu(x, np.asarray(call.consts[0]).reshape(op.alpha_shape), op)
     if isinstance(op, Pool2D):
         fn = intops.avg_pool2d if op.mode == "avg" else intops.max_pool2d
         return fn(x, op.pool, op.strides, op.padding, op.act_min, op.act_max)

@@ -94,6 +94,16 @@ def mul(a, b, a_zp: int, b_zp: int, out_zp: int, multiplier: int, shift: int, ac
     return _clamp(multiply_by_quantized_multiplier(product, multiplier, shift) + out_zp, act_min, act_max)
 
 
+def prelu(x, alpha, op):
+    """PRELU int8 (a :class:`~mcunet_tvm.ops.Prelu` ``op``): ``x - in_zp`` requantised by the positive
+    multiplier where it is >= 0, else its product with ``alpha - alpha_zp`` (broadcast) by the negative one."""
+    v = x.astype(np.int64) - op.in_zp
+    pos = multiply_by_quantized_multiplier(v, op.pos_multiplier, op.pos_shift)
+    neg = multiply_by_quantized_multiplier(v * (alpha.astype(np.int64) - op.alpha_zp), op.neg_multiplier,
+                                           op.neg_shift)
+    return _clamp(np.where(v >= 0, pos, neg) + op.out_zp, -128, 127)
+
+
 def _pool_windows(x, pool, strides, padding):
     kh, kw = pool
     valid = _patches(np.ones_like(x[..., :1], dtype=np.int64), kh, kw, strides, padding, (1, 1), 0)

@@ -371,6 +371,28 @@ _MINMAX_DOC = ("int8 with TFLite broadcasting, two activations or an activation 
                "compares the raw int8 values (TF Lite Micro ignores the quantisation).")
 
 
+def _prelu(ctx: _Import, op: Operator) -> None:
+    """int8 with a constant alpha of per-tensor quantisation that broadcasts to the input (TF Lite Micro's
+    two multipliers and shifts; an alpha computed at run time: refused)."""
+    xt = ctx.activation(op, 0)
+    at = ctx.const(op, 1, "alpha")
+    out, oq = ctx.output(op)
+    ctx.int8(op, at)
+    q = at.quantization
+    if q is None or not q.per_tensor:
+        raise ctx.unsupported(op, f"alpha '{at.name}' is {'not quantised' if q is None else 'quantised per channel'}: "
+                                  "PRELU takes an alpha quantised per tensor")
+    shape = ctx.shape(xt)
+    if len(shape) > 4 or len(at.shape) > 4:
+        raise ctx.unsupported(op, f"PRELU of a {len(shape)}-D input: TF Lite Micro's takes at most 4-D")
+    try:
+        lowered = int8_ops.prelu(shape, ctx.qparams(op, xt), at.data.reshape(at.shape), QParams(q.scales[0],
+                                 q.zero_points[0]), oq)
+    except ValueError as exc:
+        raise ctx.unsupported(op, str(exc)) from None
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
 def _pool(mode: str) -> Converter:
     def convert(ctx: _Import, op: Operator) -> None:
         xt = ctx.activation(op, 0)
@@ -639,6 +661,7 @@ CONVERTERS: dict[str, Converter] = {
     "MUL": _binary("mul", _ARITH_DOC),
     "MAXIMUM": _binary("maximum", _MINMAX_DOC),
     "MINIMUM": _binary("minimum", _MINMAX_DOC),
+    "PRELU": _prelu,
     "AVERAGE_POOL_2D": _pool("avg"),
     "MAX_POOL_2D": _pool("max"),
     "MEAN": _reduce("mean"),
