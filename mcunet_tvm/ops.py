@@ -119,6 +119,43 @@ class Dense(OpDesc):
 
 
 @dataclass(frozen=True)
+class BatchMatmul(OpDesc):
+    """BATCH_MATMUL of int8 ``lhs`` (``in_shape``) and ``rhs`` (``rhs_shape``), TFLM's reference kernel:
+    per batch (batch dimensions broadcast as numpy does) ``sum_k (lhs - lhs_zp) * (rhs - rhs_zp)`` over
+    the rows of ``lhs`` (columns with ``adj_x``) and the columns of ``rhs`` (rows with ``adj_y``),
+    requantised by ``multiplier/shift``, ``+ out_zp``, clamped to int8. With ``const_rhs`` the right-hand
+    operand is the constant argument ``rhs``, not an activation input."""
+
+    kind: ClassVar[str] = "batch_matmul"
+
+    rhs_shape: Shape = ()
+    adj_x: bool = False
+    adj_y: bool = False
+    const_rhs: bool = True
+    lhs_zp: int = 0
+    rhs_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+    @property
+    def num_inputs(self) -> int:  # type: ignore[override]
+        return 1 if self.const_rhs else 2
+
+    @property
+    def const_args(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("rhs",) if self.const_rhs else ()
+
+    @property
+    def depth(self) -> int:
+        """The accumulation depth (columns of ``lhs``, rows with ``adj_x``)."""
+        return self.in_shape[-2] if self.adj_x else self.in_shape[-1]
+
+    def macs(self) -> int:
+        return _prod(self.out_shape) * self.depth
+
+
+@dataclass(frozen=True)
 class Add(OpDesc):
     """Element-wise add of two int8 tensors with different scales (TFLite)."""
 
@@ -404,8 +441,8 @@ class Reshape(OpDesc):
 
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
-    for cls in (Conv2D, Dense, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows, Lut,
-                Transpose, Concat, ResizeNearest, ResizeBilinear, Reshape)
+    for cls in (Conv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows,
+                Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Reshape)
 }
 
 

@@ -150,6 +150,19 @@ def prelu_case(rng, shape, alpha_shape) -> tuple[OpDesc, list]:
     return lowered.op, lowered.consts
 
 
+def batch_matmul_case(rng, lhs_shape, rhs_shape, adj_x=False, adj_y=False, const_rhs=True
+                      ) -> tuple[OpDesc, list]:
+    """A :class:`BatchMatmul` with TFLM's parameters for random scales and zero points (constant ``rhs``
+    random, or an activation)."""
+    lhs, rhs = (QParams(float(rng.uniform(0.005, 0.01)), int(rng.integers(-20, 21))) for _ in range(2))
+    depth = lhs_shape[-2] if adj_x else lhs_shape[-1]
+    out = QParams(lhs.scale * rhs.scale * math.sqrt(depth) * float(rng.uniform(100, 200)),
+                  int(rng.integers(-20, 21)))
+    constant = rng.integers(-128, 128, rhs_shape, dtype=np.int8) if const_rhs else None
+    lowered = int8_ops.batch_matmul(lhs_shape, rhs_shape, adj_x, adj_y, lhs, rhs, out, constant)
+    return lowered.op, lowered.consts
+
+
 def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
     out = (1, h + pads[1][0] + pads[1][1], w + pads[2][0] + pads[2][1], c)
     return Pad((1, h, w, c), out, pads=pads, value=int(rng.integers(-128, 128))), []

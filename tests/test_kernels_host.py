@@ -16,6 +16,7 @@ from mcunet_tvm.targets import get_target
 
 from opcases import (
     add_case,
+    batch_matmul_case,
     binary_case,
     conv_case,
     dense_case,
@@ -66,6 +67,13 @@ def _cases():
                                ("full", (1, 3, 4, 5), (3, 4, 5)), ("rows", (2, 4, 3, 5), (4, 1, 1)),
                                ("scalar", (3, 9), ())]:
         cases.append((f"prelu_{name}", prelu_case(rng, shape, alpha)))
+    for name, lhs, rhs, adj_x, adj_y, const in [
+            ("plain", (2, 3, 4), (2, 4, 5), False, False, True), ("adj_x", (2, 4, 3), (2, 4, 5), True, False, True),
+            ("adj_y", (2, 3, 4), (2, 6, 4), False, True, True), ("bcast_lhs", (3, 7), (2, 1, 7, 5), False, False, True),
+            ("bcast_both", (2, 1, 3, 4), (1, 3, 4, 2), False, False, True),
+            ("adj_xy_5d", (1, 2, 1, 9, 3), (2, 1, 4, 9), True, True, True),
+            ("two_inputs", (1, 4, 4, 4), (1, 4, 4, 4), False, True, False)]:
+        cases.append((f"batch_matmul_{name}", batch_matmul_case(rng, lhs, rhs, adj_x, adj_y, const)))
     cases.append(("pad", pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))))
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,

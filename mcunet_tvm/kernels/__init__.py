@@ -23,6 +23,7 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    BatchMatmul,
     Binary,
     Concat,
     Conv2D,
@@ -44,7 +45,7 @@ from ..ops import (
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
-from .dense import dense
+from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
 from .helium import fold_input_zero_point
@@ -90,6 +91,7 @@ __all__ = [
 _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Add: add,
     Binary: binary,
+    BatchMatmul: batch_matmul,
     Prelu: prelu,
     Lut: lut,
     Transpose: transpose,

@@ -19,7 +19,21 @@ import numpy as np
 
 from ..kernels.choice import KernelChoice
 from ..kernels.requant import fast_requant_applies
-from ..ops import BINARY_FUNCTIONS, Add, Binary, Conv2D, Dense, Lut, Mean, OpDesc, Prelu, Reduce, Shape, Softmax
+from ..ops import (
+    BINARY_FUNCTIONS,
+    Add,
+    BatchMatmul,
+    Binary,
+    Conv2D,
+    Dense,
+    Lut,
+    Mean,
+    OpDesc,
+    Prelu,
+    Reduce,
+    Shape,
+    Softmax,
+)
 from . import fixedpoint
 
 #: the TFLite fused activation functions an int8 kernel's clamp expresses
@@ -103,6 +117,50 @@ def dense(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: n
                out_zp=out.zero_point, act_min=act[0], act_max=act[1], weight_scales=_scales(weight_scales, n_out))
     fast = fast_requant_applies(_abs_sums(weight, 0), bias_values, shift, x.zero_point)
     return Lowered(op, [np.ascontiguousarray(weight).astype(np.int8), bias_values, mult, shift],
+                   KernelChoice(fast_requant=fast))
+
+
+def batch_matmul(lhs_shape: Shape, rhs_shape: Shape, adj_x: bool, adj_y: bool, lhs: QParams, rhs: QParams,
+                 out: QParams, constant: np.ndarray | None = None) -> Lowered:
+    """BATCH_MATMUL (``constant``: the right-hand operand's values, or None for an activation); TFLM's
+    multiplier ``double(float(lhs_scale * rhs_scale)) / out_scale``. ValueError where TFLM refuses the
+    shapes (ranks 2 to 5, equal depths, batch dimensions that broadcast)."""
+    lhs_shape, rhs_shape = tuple(lhs_shape), tuple(rhs_shape)
+    if not (2 <= len(lhs_shape) <= 5 and 2 <= len(rhs_shape) <= 5):
+        raise ValueError(f"BATCH_MATMUL of {len(lhs_shape)}-D and {len(rhs_shape)}-D operands: TF Lite Micro "
+                         "takes ranks 2 to 5")
+    m, depth = lhs_shape[-2:][::-1] if adj_x else lhs_shape[-2:]
+    rhs_depth, n = rhs_shape[-2:][::-1] if adj_y else rhs_shape[-2:]
+    if depth != rhs_depth:
+        raise ValueError(f"BATCH_MATMUL of depths {depth} and {rhs_depth}")
+    out_shape = (*broadcast_shape(lhs_shape[:-2], rhs_shape[:-2]), m, n)
+    real = float(np.float32(lhs.scale) * np.float32(rhs.scale)) / float(np.float32(out.scale))
+    mult, shift = fixedpoint.quantize_multiplier(real)
+    op = BatchMatmul(lhs_shape, out_shape, in_scales=(lhs.scale, rhs.scale), out_scale=out.scale,
+                     rhs_shape=rhs_shape, adj_x=adj_x, adj_y=adj_y, const_rhs=constant is not None,
+                     lhs_zp=lhs.zero_point, rhs_zp=rhs.zero_point, out_zp=out.zero_point, multiplier=mult,
+                     shift=shift)
+    return Lowered(op, [] if constant is None else [np.asarray(constant).astype(np.int8).reshape(rhs_shape)])
+
+
+def batch_matmul_as_dense(op: BatchMatmul, rhs: np.ndarray) -> Lowered | None:
+    """The BATCH_MATMUL ``op`` with a constant ``rhs`` whose batch dimensions are all 1 as a fully connected
+    layer on ``lhs`` read as (rows, depth) (``adj_x``: after a transpose), exact where the weights
+    ``rhs - rhs_zp`` fit int8 (symmetric right-hand operands always do); None otherwise."""
+    if not op.const_rhs or math.prod(op.rhs_shape[:-2]) != 1:
+        return None
+    weight = np.asarray(rhs, np.int64).reshape(op.rhs_shape[-2:]) - op.rhs_zp
+    weight = weight if op.adj_y else weight.T  # (outputs, depth)
+    if weight.min(initial=0) < -128 or weight.max(initial=0) > 127:
+        return None
+    n = weight.shape[0]
+    rows = math.prod(op.out_shape[:-1])
+    dense_op = Dense((rows, op.depth), (rows, n), in_scales=op.in_scales, out_scale=op.out_scale, in_zp=op.lhs_zp,
+                     out_zp=op.out_zp, weight_scales=(float(op.in_scales[1]),) * n)
+    bias = np.zeros(n, np.int32)
+    shift = np.full(n, op.shift, np.int32)
+    fast = fast_requant_applies(_abs_sums(weight, 0), bias, shift, op.lhs_zp)
+    return Lowered(dense_op, [weight.astype(np.int8), bias, np.full(n, op.multiplier, np.int32), shift],
                    KernelChoice(fast_requant=fast))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from ..ir import KernelCall, Program
 from ..ops import (
     Add,
+    BatchMatmul,
     Binary,
     Concat,
     Conv2D,
@@ -57,6 +58,9 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, Dense):
         w, bias, mult, shift = call.consts
         return intops.dense(x, w, bias, mult, shift, op.in_zp, op.out_zp, op.act_min, op.act_max)
+    if isinstance(op, BatchMatmul):
+        rhs = np.asarray(call.consts[0] if op.const_rhs else inputs[1]).reshape(op.rhs_shape)
+        return intops.batch_matmul(x, rhs, op)
     if isinstance(op, Add):
         params = AddParams(
             left_shift=op.left_shift,

@@ -68,6 +68,18 @@ def dense(x, w, bias, mult, shift, in_zp, out_zp, act_min, act_max):
     return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
 
 
+def batch_matmul(lhs, rhs, op):
+    """BATCH_MATMUL int8 (a :class:`~mcunet_tvm.ops.BatchMatmul` ``op``): numpy's batched product of the
+    offset operands (``adj_x`` / ``adj_y`` transpose the matrices), requantised, clamped."""
+    a = lhs.astype(np.int64) - op.lhs_zp
+    b = rhs.astype(np.int64) - op.rhs_zp
+    a = np.swapaxes(a, -1, -2) if op.adj_x else a
+    b = np.swapaxes(b, -1, -2) if op.adj_y else b
+    acc = np.matmul(a, b)
+    acc = ((acc + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32, as in C
+    return _clamp(multiply_by_quantized_multiplier(acc, op.multiplier, op.shift) + op.out_zp, -128, 127)
+
+
 def add(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int):
     """ADD int8: both inputs to a shared Q(left_shift) scale, sum, requantise."""
     sa = multiply_by_quantized_multiplier((a.astype(np.int64) - a_zp) << p.left_shift,

@@ -316,6 +316,37 @@ def _fully_connected(ctx: _Import, op: Operator) -> None:
     ctx.view(op, rows_id, result, out)
 
 
+def _batch_matmul(ctx: _Import, op: Operator) -> None:
+    """int8, ranks 2 to 5, `adj_x`/`adj_y`, batch dimensions broadcast; a constant right-hand operand whose
+    batch dimensions are all 1 and whose values less its zero point fit int8: a fully connected layer
+    (after a transpose for `adj_x`); otherwise its own kernel, the right-hand operand constant or computed
+    at run time (two constants: refused)."""
+    (lt, ql, sl), (rt, qr, sr) = (_operand(ctx, op, j) for j in (0, 1))
+    out, oq = ctx.output(op)
+    if lt.is_const:
+        raise ctx.unsupported(op, f"the left-hand operand '{lt.name}' of BATCH_MATMUL is a constant: only the "
+                                  "right-hand one may be")
+    adj_x, adj_y = bool(op.options.get("AdjX", False)), bool(op.options.get("AdjY", False))
+    try:
+        lowered = int8_ops.batch_matmul(sl, sr, adj_x, adj_y, ql, qr, oq, rt.data if rt.is_const else None)
+    except ValueError as exc:
+        raise ctx.unsupported(op, str(exc)) from None
+    dense = int8_ops.batch_matmul_as_dense(lowered.op, rt.data) if rt.is_const else None
+    if dense is None:
+        ctx.kernel(op, lowered, [lt.index] if rt.is_const else [lt.index, rt.index], out)
+        return
+    src = lt.index
+    if adj_x:  # the matrices' rows and columns swapped: a copy
+        perm = (*range(len(sl) - 2), len(sl) - 1, len(sl) - 2)
+        swapped = (*sl[:-2], sl[-1], sl[-2])
+        src = ctx.new_id()
+        ctx.emit(op, Lowered(Transpose(sl, swapped, perm=perm)), [lt.index], src, None)
+    flat = ctx.view(op, src, dense.op.in_shape)
+    rows = ctx.new_id()
+    ctx.emit(op, dense, [flat], rows, None)
+    ctx.view(op, rows, lowered.op.out_shape, out)
+
+
 def _operand(ctx: _Import, op: Operator, j: int) -> tuple[Tensor, QParams, tuple[int, ...]]:
     """Operand ``j`` of a binary operator: an int8 activation or an int8 constant tensor, its quantisation
     and shape."""
@@ -656,6 +687,7 @@ CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d,
     "DEPTHWISE_CONV_2D": _depthwise,
     "FULLY_CONNECTED": _fully_connected,
+    "BATCH_MATMUL": _batch_matmul,
     "ADD": _binary("add", _ARITH_DOC),
     "SUB": _binary("sub", _ARITH_DOC),
     "MUL": _binary("mul", _ARITH_DOC),
