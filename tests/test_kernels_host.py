@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tvm import relax
 
 from mcunet_tvm.frontend.tflite.importer import bilinear_map
-from mcunet_tvm.ir import program_of
+from mcunet_tvm.ir import KernelCall, emit_call, new_main, program_of
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.ops import Concat, Lut, ResizeBilinear, ResizeNearest, Softmax, Transpose
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
-from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.reference.graph_ref import run_call, run_reference
 from mcunet_tvm.targets import get_target
 
 from opcases import (
@@ -20,6 +21,7 @@ from opcases import (
     binary_case,
     conv_case,
     dense_case,
+    emit_op,
     mean_case,
     pad_case,
     pool_case,
@@ -144,3 +146,27 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     inputs = [rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8) for _ in range(3)]
     for x, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
         assert output == run_reference(prog, x).tobytes(), name
+
+
+def test_repeated_channels_then_depthwise_matches_reference(tmp_path) -> None:
+    """A depthwise convolution of multiplier 3 as the frontend lowers it: the input's channels repeated (one
+    CONCATENATION of the same tensor, three times along a new last axis) and the multiplier-1 depthwise kernel
+    on the repeated channels; the generated C equals the reference, which equals the direct computation."""
+    rng = np.random.default_rng(5)
+    shape, m = (1, 6, 5, 4), 3
+    wide = (*shape[:3], shape[3] * m)
+    conv, consts = conv_case(rng, 6, 5, shape[3] * m, shape[3] * m, 3, 1, depthwise=True)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "int8"))
+    with new_main(bb, x, {}) as result:
+        column = bb.emit(relax.op.reshape(x, (*shape, 1)))
+        concat = Concat((*shape, 1), (*shape, m), axis=4, in_shapes=((*shape, 1),) * m)
+        repeated = bb.emit(relax.op.reshape(emit_call(bb, "k_repeat", concat, [column] * m, []), wide))
+        result(emit_op(bb, "k_dw", conv, [repeated], consts))
+    compiled = compile_relax(bb.get(), mcpu=None)
+    prog = program_of(compiled.integer_module)
+    inputs = [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(2)]
+    for x_value, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
+        direct = run_call(KernelCall("dw", conv, (), tuple(consts), ""), [np.repeat(x_value, m, axis=3)])
+        assert run_reference(prog, x_value).tobytes() == direct.tobytes()
+        assert output == direct.tobytes()

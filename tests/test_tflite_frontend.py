@@ -115,7 +115,8 @@ KERNEL_FIXTURES = {"mean_02_keep": ("reduce",), "mean_all": ("reduce",), "sum_ne
                    "resize_bilinear_down_ac": ("resize_bilinear",), "prelu_full": ("prelu",),
                    "prelu_shared": ("prelu",), "batch_matmul": ("batch_matmul",),
                    "batch_matmul_adj_x": ("batch_matmul",), "batch_matmul_adj_y": ("batch_matmul",),
-                   "batch_matmul_bcast": ("batch_matmul",)}
+                   "batch_matmul_bcast": ("batch_matmul",), "depthwise_m2": ("concat", "conv2d"),
+                   "depthwise_m2_dilated": ("concat", "conv2d"), "depthwise_m3_s2_relu6": ("concat", "conv2d")}
 
 
 @pytest.mark.parametrize("name", KERNEL_FIXTURES)
@@ -125,7 +126,7 @@ def test_kernel_fixture_compiled_equals_tflm(name: str, tmp_path) -> None:
     path = FIXTURES / "ops" / f"{name}.tflite"
     mod, shape = import_tflite(path)
     prog = program_of(mod)
-    assert tuple(c.op.kind for c in prog.calls) == KERNEL_FIXTURES[name]
+    assert tuple(c.op.kind for c in prog.calls if c.op.kind != "reshape") == KERNEL_FIXTURES[name]
     inputs = [_input(shape, seed) for seed in range(3)]
     outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, inputs)
     varied = set()
@@ -359,4 +360,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 66, imported
+    assert imported >= 69, imported

@@ -254,8 +254,9 @@ def _conv2d(ctx: _Import, op: Operator) -> None:
 
 
 def _depthwise(ctx: _Import, op: Operator) -> None:
-    """int8, depth multiplier 1 (multiplier > 1 on one input channel: a regular convolution; otherwise refused),
-    per-channel weights, SAME/VALID, strides, dilation, fused activations."""
+    """int8, any depth multiplier M, per-channel weights, SAME/VALID, strides, dilation, fused activations.
+    M > 1 on one input channel: a regular convolution; on C > 1 channels: the input's channels repeated M times
+    (a CONCATENATION copy, one more H x W x C x M buffer) and the multiplier-1 depthwise kernel on them."""
     xt = ctx.activation(op, 0)
     w = ctx.const(op, 1, "filter")
     out, oq = ctx.output(op)
@@ -273,17 +274,27 @@ def _depthwise(ctx: _Import, op: Operator) -> None:
         )
         ctx.kernel(op, lowered, [xt.index], out)
         return
-    if cout != cin:
-        raise ctx.unsupported(op, f"depthwise convolution with depth multiplier {cout / max(cin, 1):g} "
-                                  f"({cin} -> {cout} channels) is not supported yet: only multiplier 1",
-                              "use depth_multiplier=1 (a pointwise convolution after it can widen the channels)")
+    if cin < 1 or cout % cin:
+        raise ctx.error(op, f"depthwise filter of {cout} channels on an input of {cin}: not a depth multiplier")
+    src = xt.index if cout == cin else _repeat_channels(ctx, op, xt.index, (n, h, wd, cin), cout // cin)
     (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
     lowered = int8_ops.conv2d(
-        (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
+        (n, h, wd, cout), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
         _weight_scales(ctx, op, w, 3, cout), _bias(ctx, op, 2, cout), strides=strides, padding=padding,
         dilation=dilation, depthwise=True, act=_act(ctx, op, oq),
     )
-    ctx.kernel(op, lowered, [xt.index], out)
+    ctx.kernel(op, lowered, [src], out)
+
+
+def _repeat_channels(ctx: _Import, op: Operator, src: int, shape: tuple[int, int, int, int], m: int) -> int:
+    """Tensor ``src`` (NHWC) with each channel repeated ``m`` times in place (channel ``c * m + k`` is channel
+    ``c``: a depthwise filter's order): ``m`` copies concatenated along a new last axis, seen as NHWC."""
+    n, h, w, c = shape
+    column = ctx.view(op, src, (n, h, w, c, 1))
+    repeated = ctx.new_id()
+    concat = Concat((n, h, w, c, 1), (n, h, w, c, m), axis=4, in_shapes=((n, h, w, c, 1),) * m)
+    ctx.emit(op, Lowered(concat), [column] * m, repeated, None)
+    return ctx.view(op, repeated, (n, h, w, c * m))
 
 
 def _fully_connected(ctx: _Import, op: Operator) -> None:
