@@ -203,6 +203,28 @@ def test_batch_matmul_with_symmetric_constant_is_dense(tmp_path) -> None:
         assert output == expected.tobytes()
 
 
+def test_batch_matmul_of_two_activations(tmp_path) -> None:
+    """Both operands at run time (the fixture's constant made a second model input): the BATCH_MATMUL kernel
+    reads both; the reference and the generated C equal TFLM's arithmetic (``tflite_ops.batch_matmul``)."""
+    model = read_model(FIXTURES / "ops" / "batch_matmul_adj_y.tflite")
+    (lhs, rhs), out = model.operators[0].inputs, model.operators[0].outputs[0]
+    model = dataclasses.replace(_with_tensor(model, rhs, data=None), inputs=(lhs, rhs))
+    mod = _build(convert(model))
+    prog = program_of(mod)
+    (call,) = prog.calls
+    assert call.op.kind == "batch_matmul" and call.op.num_inputs == 2 and not call.consts
+    ql, qr, qo = (model.tensors[i].quantization for i in (lhs, rhs, out))
+    pairs = [(_input((2, 3, 4), seed), _input((2, 6, 4), seed + 5)) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, [np.concatenate([a.ravel(), b.ravel()])
+                                                                            for a, b in pairs])
+    for (a, b), output in zip(pairs, outputs, strict=True):
+        expected = tflite_ops.batch_matmul(a, b, ql.scales[0], ql.zero_points[0], qr.scales[0], qr.zero_points[0],
+                                           qo.scales[0], qo.zero_points[0], adj_y=True)
+        assert np.unique(expected).size > 10
+        assert run_program(prog, [a, b])[0].tobytes() == expected.tobytes()
+        assert output == expected.tobytes()
+
+
 def test_batch_matmul_refusals_are_precise() -> None:
     """A constant left-hand operand, depths that differ: refused naming the operator and the reason."""
     op = read_model(FIXTURES / "ops" / "batch_matmul.tflite").operators[0]
