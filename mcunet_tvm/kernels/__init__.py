@@ -32,6 +32,7 @@ from ..ops import (
     Insert,
     Lut,
     Mean,
+    MirrorPad,
     OpDesc,
     Pad,
     Pool2D,
@@ -39,6 +40,7 @@ from ..ops import (
     Reduce,
     ResizeBilinear,
     ResizeNearest,
+    Slice,
     Softmax,
     Transpose,
 )
@@ -49,7 +51,7 @@ from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
 from .helium import fold_input_zero_point
-from .movement import concat, resize_bilinear, resize_nearest, transpose
+from .movement import concat, mirror_pad, resize_bilinear, resize_nearest, slice_copy, transpose
 from .pool import pool2d
 from .reduce import mean, reduce
 from .requant import pack_fast_requant
@@ -98,6 +100,8 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Concat: concat,
     ResizeNearest: resize_nearest,
     ResizeBilinear: resize_bilinear,
+    Slice: slice_copy,
+    MirrorPad: mirror_pad,
     Pad: pad,
     Insert: insert,
     InputRows: input_rows,

@@ -23,6 +23,7 @@ from ..ops import (
     Insert,
     Lut,
     Mean,
+    MirrorPad,
     Pad,
     Pool2D,
     Prelu,
@@ -30,6 +31,7 @@ from ..ops import (
     Reshape,
     ResizeBilinear,
     ResizeNearest,
+    Slice,
     Softmax,
     Transpose,
 )
@@ -96,6 +98,10 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return x[:, rows][:, :, cols]
     if isinstance(op, ResizeBilinear):
         return intops.resize_bilinear(x, *call.consts)
+    if isinstance(op, Slice):
+        return x[np.ix_(*(b + s * np.arange(n) for b, s, n in zip(op.begin, op.strides, op.out_shape, strict=True)))]
+    if isinstance(op, MirrorPad):
+        return np.pad(x, op.pads, mode=op.mode)
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
     if isinstance(op, Reshape):
