@@ -119,6 +119,43 @@ class Dense(OpDesc):
 
 
 @dataclass(frozen=True)
+class BatchMatmul(OpDesc):
+    """BATCH_MATMUL of int8 ``lhs`` (``in_shape``) and ``rhs`` (``rhs_shape``), TFLM's reference kernel:
+    per batch (batch dimensions broadcast as numpy does) ``sum_k (lhs - lhs_zp) * (rhs - rhs_zp)`` over
+    the rows of ``lhs`` (columns with ``adj_x``) and the columns of ``rhs`` (rows with ``adj_y``),
+    requantised by ``multiplier/shift``, ``+ out_zp``, clamped to int8. With ``const_rhs`` the right-hand
+    operand is the constant argument ``rhs``, not an activation input."""
+
+    kind: ClassVar[str] = "batch_matmul"
+
+    rhs_shape: Shape = ()
+    adj_x: bool = False
+    adj_y: bool = False
+    const_rhs: bool = True
+    lhs_zp: int = 0
+    rhs_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+    @property
+    def num_inputs(self) -> int:  # type: ignore[override]
+        return 1 if self.const_rhs else 2
+
+    @property
+    def const_args(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("rhs",) if self.const_rhs else ()
+
+    @property
+    def depth(self) -> int:
+        """The accumulation depth (columns of ``lhs``, rows with ``adj_x``)."""
+        return self.in_shape[-2] if self.adj_x else self.in_shape[-1]
+
+    def macs(self) -> int:
+        return _prod(self.out_shape) * self.depth
+
+
+@dataclass(frozen=True)
 class Add(OpDesc):
     """Element-wise add of two int8 tensors with different scales (TFLite)."""
 
@@ -202,6 +239,32 @@ class Binary(OpDesc):
 
 
 @dataclass(frozen=True)
+class Prelu(OpDesc):
+    """PRELU of an int8 tensor with a constant int8 ``alpha`` (the constant argument) of ``alpha_shape``,
+    broadcast to ``in_shape`` as numpy does (TFLM's ``BroadcastPrelu4DSlow``): with ``v = x - in_zp``,
+    ``v >= 0`` is requantised by ``pos_multiplier/shift`` (input to output scale), ``v < 0`` as
+    ``v * (alpha - alpha_zp)`` by ``neg_multiplier/shift`` (input times alpha to output scale); then
+    ``+ out_zp`` and the int8 clamp."""
+
+    kind: ClassVar[str] = "prelu"
+    const_args: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    alpha_shape: Shape = ()
+    in_zp: int = 0
+    alpha_zp: int = 0
+    out_zp: int = 0
+    pos_multiplier: int = 0
+    pos_shift: int = 0
+    neg_multiplier: int = 0
+    neg_shift: int = 0
+
+    @property
+    def operand_shapes(self) -> tuple[Shape, Shape]:
+        """The shapes of the input and of alpha."""
+        return tuple(self.in_shape), tuple(self.alpha_shape)
+
+
+@dataclass(frozen=True)
 class Pool2D(OpDesc):
     """Average or max pooling, NHWC, same scale in and out."""
 
@@ -225,6 +288,32 @@ class Mean(OpDesc):
     out_zp: int = 0
     multiplier: int = 0
     shift: int = 0
+
+
+@dataclass(frozen=True)
+class Reduce(OpDesc):
+    """MEAN or SUM (``function``) over ``axes`` of a tensor of any rank, TFLM's ``QuantizedMeanOrSum``:
+    ``out = clamp(MultiplyByQuantizedMultiplier(sum - in_zp * count, multiplier, shift) + out_zp)``.
+
+    ``count`` is the number of elements summed per output; a MEAN's ``multiplier/shift`` fold in
+    ``1 / count``, a SUM's are the input-to-output scale ratio. ``out_shape`` keeps the reduced
+    dimensions as 1 or drops them (``keep_dims``: the same bytes). (MEAN over H and W of an NHWC
+    tensor is :class:`Mean`, the same arithmetic with its own kernel.)
+    """
+
+    kind: ClassVar[str] = "reduce"
+
+    function: str = "mean"
+    axes: tuple[int, ...] = ()
+    in_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+    @property
+    def count(self) -> int:
+        """The number of input elements summed into each output."""
+        return _prod(tuple(self.in_shape[a] for a in self.axes))
 
 
 @dataclass(frozen=True)
@@ -383,6 +472,19 @@ class ResizeNearest(OpDesc):
 
 
 @dataclass(frozen=True)
+class ResizeBilinear(OpDesc):
+    """RESIZE_BILINEAR of an int8 NHWC tensor, TFLM's ``ResizeBilinearInteger``: output row ``y`` blends
+    input rows ``rows[y, 0]`` and ``rows[y, 1]`` with weights ``1024 - rows[y, 2]`` and ``rows[y, 2]``
+    (columns likewise, ``cols``); the sum of the four weighted raw int8 values (weights in 1/2^20) is
+    rounded half away from zero to an integer and wrapped to int8. The maps (int32, constant arguments)
+    hold TFLM's 10-bit positions for ``align_corners`` / ``half_pixel_centers``; the quantisation is
+    ignored, as TFLM does."""
+
+    kind: ClassVar[str] = "resize_bilinear"
+    const_args: ClassVar[tuple[str, ...]] = ("rows", "cols")
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -391,8 +493,8 @@ class Reshape(OpDesc):
 
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
-    for cls in (Conv2D, Dense, Add, Binary, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut, Transpose, Concat,
-                ResizeNearest, Slice, MirrorPad, Reshape)
+    for cls in (Conv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows,
+                Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad, Reshape)
 }
 
 

@@ -13,7 +13,8 @@ from mcunet_tvm.ir import emit_call, new_main
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.requant import fast_requant_applies
 from mcunet_tvm.ops import Add, Binary, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
-from mcunet_tvm.quant import fixedpoint
+from mcunet_tvm.quant import fixedpoint, int8_ops
+from mcunet_tvm.quant.int8_ops import QParams
 
 
 def conv_out(size: int, k: int, s: int, pad_lo: int, pad_hi: int, d: int = 1) -> int:
@@ -128,6 +129,38 @@ def mean_case(rng, h, w, c, keepdims=False) -> tuple[OpDesc, list]:
     op = Mean((1, h, w, c), out, in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)),
               multiplier=mult, shift=shift)
     return op, []
+
+
+def reduce_case(rng, function: str, shape, axes, keep_dims=False) -> tuple[OpDesc, list]:
+    """A :class:`Reduce` with TFLM's parameters for random scales and zero points (a SUM's output scale
+    about ``sqrt(count)`` times the input's, so sums rarely saturate)."""
+    count = math.prod(shape[a] for a in axes)
+    x = QParams(float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    gain = float(rng.uniform(0.5, 1.5)) * (math.sqrt(count) if function == "sum" else 1.0)
+    out = QParams(x.scale * gain, int(rng.integers(-64, 65)))
+    return int8_ops.reduce(function, shape, tuple(axes), keep_dims, x, out).op, []
+
+
+def prelu_case(rng, shape, alpha_shape) -> tuple[OpDesc, list]:
+    """A :class:`Prelu` with TFLM's parameters for random scales, zero points and alpha."""
+    x = QParams(float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    a = QParams(float(rng.uniform(0.002, 0.01)), int(rng.integers(-20, 21)))
+    out = QParams(x.scale * float(rng.uniform(0.5, 1.5)), int(rng.integers(-64, 65)))
+    lowered = int8_ops.prelu(shape, x, rng.integers(-128, 128, alpha_shape, dtype=np.int8), a, out)
+    return lowered.op, lowered.consts
+
+
+def batch_matmul_case(rng, lhs_shape, rhs_shape, adj_x=False, adj_y=False, const_rhs=True
+                      ) -> tuple[OpDesc, list]:
+    """A :class:`BatchMatmul` with TFLM's parameters for random scales and zero points (constant ``rhs``
+    random, or an activation)."""
+    lhs, rhs = (QParams(float(rng.uniform(0.005, 0.01)), int(rng.integers(-20, 21))) for _ in range(2))
+    depth = lhs_shape[-2] if adj_x else lhs_shape[-1]
+    out = QParams(lhs.scale * rhs.scale * math.sqrt(depth) * float(rng.uniform(100, 200)),
+                  int(rng.integers(-20, 21)))
+    constant = rng.integers(-128, 128, rhs_shape, dtype=np.int8) if const_rhs else None
+    lowered = int8_ops.batch_matmul(lhs_shape, rhs_shape, adj_x, adj_y, lhs, rhs, out, constant)
+    return lowered.op, lowered.consts
 
 
 def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:

@@ -23,13 +23,23 @@ from mcunet_tvm.kernels import KernelChoice, build_kernel, shared_choice
 from mcunet_tvm.kernels.common import NO_PRESCHEDULE
 from mcunet_tvm.kernels.elementwise import add_rescale_table
 from mcunet_tvm.kernels.simd import SimdConfig, helium_config
-from mcunet_tvm.ops import Dense, Softmax
+from mcunet_tvm.ops import Dense, ResizeBilinear, Softmax
 from mcunet_tvm.passes import RemoveUnusedBinds
 from mcunet_tvm.passes.remove_unused_binds import remove_unused_binds
 from mcunet_tvm.pipeline import tvm_target
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
 
-from opcases import add_case, conv_case, dense_case, mean_case, pad_case, pool_case
+from opcases import (
+    add_case,
+    batch_matmul_case,
+    conv_case,
+    dense_case,
+    mean_case,
+    pad_case,
+    pool_case,
+    prelu_case,
+    reduce_case,
+)
 
 # ---- the oracle: today's text edits of TVM's output, kept here only ---------------------------
 _SIMD_PRIMITIVE = r"^int32_t mcunet_(read_s8x4|read_s16x2|sx\w+|sml\w+|sadd16|widen_\w+|smmlar|ssat8|mve_\w+)\(.*\);$"
@@ -109,6 +119,11 @@ def _plain_ops(rng) -> dict:
         "mean": mean_case(rng, 7, 6, 9)[0],
         "mean_lanes": mean_case(rng, 5, 5, 16)[0],
         "pad": pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))[0],
+        "reduce_sum": reduce_case(rng, "sum", (2, 3, 4, 2), (1, 2), False)[0],
+        "reduce_mean_all": reduce_case(rng, "mean", (1, 3, 4, 5), (0, 1, 2, 3), False)[0],
+        "prelu": prelu_case(rng, (1, 5, 5, 4), (1, 1, 4))[0],
+        "resize_bilinear": ResizeBilinear((1, 3, 4, 5), (1, 7, 9, 5)),
+        "batch_matmul": batch_matmul_case(rng, (2, 3, 4), (1, 6, 4), adj_y=True)[0],
         "softmax": Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
                            input_left_shift=sm.input_left_shift, diff_min=sm.diff_min),
     }

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tvm import relax
 
-from mcunet_tvm.ir import program_of
+from mcunet_tvm.frontend.tflite.importer import bilinear_map
+from mcunet_tvm.ir import KernelCall, emit_call, new_main, program_of
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.movement import copy_loops
-from mcunet_tvm.ops import Concat, Lut, MirrorPad, ResizeNearest, Slice, Softmax, Transpose
+from mcunet_tvm.ops import Concat, Lut, MirrorPad, ResizeBilinear, ResizeNearest, Slice, Softmax, Transpose
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
-from mcunet_tvm.reference.graph_ref import run_reference
+from mcunet_tvm.reference.graph_ref import run_call, run_reference
 from mcunet_tvm.targets import get_target
 
 from opcases import (
     add_case,
+    batch_matmul_case,
     binary_case,
     conv_case,
     dense_case,
+    emit_op,
     mean_case,
     pad_case,
     pool_case,
+    prelu_case,
+    reduce_case,
     run_compiled,
     single_op_module,
 )
@@ -54,6 +60,23 @@ def _cases():
     cases.append(("mean_lanes_keepdims", mean_case(rng, 3, 3, 8, keepdims=True)))
     cases.append(("mean_lanes_255_pixels", mean_case(rng, 15, 17, 4)))  # the most a lane sums exactly
     cases.append(("mean_256_pixels", mean_case(rng, 16, 16, 4)))  # one channel at a time
+    for name, function, shape, axes, keep in [
+            ("mean_02_keep", "mean", (3, 4, 5), (0, 2), True), ("mean_all", "mean", (1, 3, 4, 5), (0, 1, 2, 3), False),
+            ("mean_last", "mean", (3, 4, 7), (2,), False), ("sum_123", "sum", (2, 3, 4, 2), (1, 2, 3), False),
+            ("sum_axis1_keep", "sum", (1, 5, 6, 3), (1,), True), ("sum_middle", "sum", (4, 9, 1, 2), (1, 2), False),
+            ("mean_c_large", "mean", (1, 2, 3, 700), (3,), False), ("sum_none", "sum", (2, 3), (), False)]:
+        cases.append((f"reduce_{name}", reduce_case(rng, function, shape, axes, keep)))
+    for name, shape, alpha in [("channels", (1, 5, 6, 7), (7,)), ("shared_hw", (1, 5, 5, 4), (1, 1, 4)),
+                               ("full", (1, 3, 4, 5), (3, 4, 5)), ("rows", (2, 4, 3, 5), (4, 1, 1)),
+                               ("scalar", (3, 9), ())]:
+        cases.append((f"prelu_{name}", prelu_case(rng, shape, alpha)))
+    for name, lhs, rhs, adj_x, adj_y, const in [
+            ("plain", (2, 3, 4), (2, 4, 5), False, False, True), ("adj_x", (2, 4, 3), (2, 4, 5), True, False, True),
+            ("adj_y", (2, 3, 4), (2, 6, 4), False, True, True), ("bcast_lhs", (3, 7), (2, 1, 7, 5), False, False, True),
+            ("bcast_both", (2, 1, 3, 4), (1, 3, 4, 2), False, False, True),
+            ("adj_xy_5d", (1, 2, 1, 9, 3), (2, 1, 4, 9), True, True, True),
+            ("two_inputs", (1, 4, 4, 4), (1, 4, 4, 4), False, True, False)]:
+        cases.append((f"batch_matmul_{name}", batch_matmul_case(rng, lhs, rhs, adj_x, adj_y, const)))
     cases.append(("pad", pad_case(rng, 5, 4, 3, ((0, 0), (1, 2), (2, 0), (0, 0)))))
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
@@ -62,6 +85,11 @@ def _cases():
     cases.append(("transpose_3d", (Transpose((4, 3, 5), (5, 4, 3), perm=(2, 0, 1)), [])))
     rows, cols = np.array([0, 0, 0, 1, 1, 2, 2], np.int32), np.arange(9, dtype=np.int32) // 3
     cases.append(("resize_nearest_up", (ResizeNearest((1, 3, 4, 5), (1, 7, 9, 5)), [rows, cols])))
+    for ac, hp in ((False, False), (True, False), (False, True)):
+        for (h, w), (oh, ow) in (((3, 4), (7, 9)), ((6, 7), (4, 3))):
+            maps = [bilinear_map(o, i, ac, hp) for o, i in ((oh, h), (ow, w))]
+            cases.append((f"resize_bilinear_{h}x{w}_{oh}x{ow}_{'ac' if ac else 'hp' if hp else 'plain'}",
+                          (ResizeBilinear((2, h, w, 5), (2, oh, ow, 5)), maps)))
     for axis in (1, 3):  # x and a 1x1 conv of x side by side (single_op_module's two inputs)
         shape = (1, 4, 5, 6)
         out = tuple(2 * d if i == axis else d for i, d in enumerate(shape))
@@ -151,6 +179,30 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     inputs = [rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8) for _ in range(3)]
     for x, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
         assert output == run_reference(prog, x).tobytes(), name
+
+
+def test_repeated_channels_then_depthwise_matches_reference(tmp_path) -> None:
+    """A depthwise convolution of multiplier 3 as the frontend lowers it: the input's channels repeated (one
+    CONCATENATION of the same tensor, three times along a new last axis) and the multiplier-1 depthwise kernel
+    on the repeated channels; the generated C equals the reference, which equals the direct computation."""
+    rng = np.random.default_rng(5)
+    shape, m = (1, 6, 5, 4), 3
+    wide = (*shape[:3], shape[3] * m)
+    conv, consts = conv_case(rng, 6, 5, shape[3] * m, shape[3] * m, 3, 1, depthwise=True)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "int8"))
+    with new_main(bb, x, {}) as result:
+        column = bb.emit(relax.op.reshape(x, (*shape, 1)))
+        concat = Concat((*shape, 1), (*shape, m), axis=4, in_shapes=((*shape, 1),) * m)
+        repeated = bb.emit(relax.op.reshape(emit_call(bb, "k_repeat", concat, [column] * m, []), wide))
+        result(emit_op(bb, "k_dw", conv, [repeated], consts))
+    compiled = compile_relax(bb.get(), mcpu=None)
+    prog = program_of(compiled.integer_module)
+    inputs = [rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(2)]
+    for x_value, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
+        direct = run_call(KernelCall("dw", conv, (), tuple(consts), ""), [np.repeat(x_value, m, axis=3)])
+        assert run_reference(prog, x_value).tobytes() == direct.tobytes()
+        assert output == direct.tobytes()
 
 
 def test_copy_loops_merge_contiguous_runs() -> None:

@@ -12,10 +12,11 @@ import pytest
 
 from mcunet_tvm.errors import McunetError, ModelFileError, UnsupportedModelError
 from mcunet_tvm.frontend.tflite import SUPPORTED_OPS, import_tflite, read_model
-from mcunet_tvm.frontend.tflite.importer import convert
+from mcunet_tvm.frontend.tflite.importer import _build, convert
 from mcunet_tvm.ir import KernelCall, program_of
 from mcunet_tvm.ops import Binary, Conv2D, Dense, Reshape
 from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.reference import tflite_ops
 from mcunet_tvm.reference.graph_ref import run_call, run_program, run_reference
 from mcunet_tvm.reference.tflm import run_tflm, run_tflm_outputs, run_tflm_tensors
 
@@ -108,6 +109,35 @@ def test_binary_with_constant_equals_tflm(name: str, tmp_path) -> None:
         assert output == expected.tobytes(), f"{name} seed {seed} (C)"
 
 
+#: single-op fixtures of kernels with their own generator: name -> the op kinds the import makes
+KERNEL_FIXTURES = {"mean_02_keep": ("reduce",), "mean_all": ("reduce",), "sum_neg": ("reduce",),
+                   "mean_hw_keep": ("mean",), "resize_bilinear_up_hp": ("resize_bilinear",),
+                   "resize_bilinear_down_ac": ("resize_bilinear",), "prelu_full": ("prelu",),
+                   "prelu_shared": ("prelu",), "batch_matmul": ("batch_matmul",),
+                   "batch_matmul_adj_x": ("batch_matmul",), "batch_matmul_adj_y": ("batch_matmul",),
+                   "batch_matmul_bcast": ("batch_matmul",), "depthwise_m2": ("concat", "conv2d"),
+                   "depthwise_m2_dilated": ("concat", "conv2d"), "depthwise_m3_s2_relu6": ("concat", "conv2d")}
+
+
+@pytest.mark.parametrize("name", KERNEL_FIXTURES)
+def test_kernel_fixture_compiled_equals_tflm(name: str, tmp_path) -> None:
+    """Each kernel kind the frontend maps a TFLite operator to, on its fixture: the reference and the
+    generated C (host) equal TFLM on three inputs."""
+    path = FIXTURES / "ops" / f"{name}.tflite"
+    mod, shape = import_tflite(path)
+    prog = program_of(mod)
+    assert tuple(c.op.kind for c in prog.calls if c.op.kind != "reshape") == KERNEL_FIXTURES[name]
+    inputs = [_input(shape, seed) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, inputs)
+    varied = set()
+    for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
+        expected = run_tflm(path, x).output
+        varied.update(np.unique(expected).tolist())
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"{name} seed {seed}"
+        assert output == expected.tobytes(), f"{name} seed {seed} (C)"
+    assert len(varied) > 2  # the outputs are not constant: the check can fail
+
+
 #: movement fixtures compiled to C and run on the host: several outputs, backwards strides with a shrunk
 #: axis, outputs that are views of copies, several inputs, mirrored blocks
 COMPILED_MOVEMENT = ("split_axis3", "split_v_infer", "strided_slice_negative", "strided_slice_shrink",
@@ -167,6 +197,62 @@ def test_binary_refusals_are_precise() -> None:
     assert "operator #0 ADD" in text and "QuantizeMultiplierSmallerThanOneExp" in text
     text = _binary_refusal("sub_const_relu", lambda m: _with_op(m, options={"FusedActivationFunction": "TANH"}))
     assert "fused activation TANH" in text and "RELU_N1_TO_1" in text
+
+
+def test_batch_matmul_with_symmetric_constant_is_dense(tmp_path) -> None:
+    """A constant right-hand operand with batch dimensions of 1 whose values less its zero point fit int8 (zero
+    point 0 here, with adj_x) is a transpose and a fully connected layer: the reference and the generated C
+    equal TFLM's arithmetic (``tflite_ops.batch_matmul``, itself checked against TFLM)."""
+    model = read_model(FIXTURES / "ops" / "batch_matmul_bcast.tflite")
+    op = model.operators[0]
+    (lhs, rhs), out = op.inputs, op.outputs[0]
+    weights = np.random.default_rng(3).integers(-128, 128, (1, 3, 5), dtype=np.int8)
+    model = _with_tensor(model, rhs, shape=(1, 3, 5), data=weights,
+                         quantization=dataclasses.replace(model.tensors[rhs].quantization, zero_points=(0,)))
+    model = _with_op(_with_tensor(model, out, shape=(2, 2, 4, 5)), options={**op.options, "AdjX": True})
+    mod = _build(convert(model))
+    prog = program_of(mod)
+    assert [c.op.kind for c in prog.calls if c.op.kind != "reshape"] == ["transpose", "dense"]
+    ql, qr, qo = (model.tensors[i].quantization for i in (lhs, rhs, out))
+    inputs = [_input((2, 2, 3, 4), seed) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, inputs)
+    for x, output in zip(inputs, outputs, strict=True):
+        expected = tflite_ops.batch_matmul(x, weights, ql.scales[0], ql.zero_points[0], qr.scales[0], 0,
+                                           qo.scales[0], qo.zero_points[0], adj_x=True)
+        assert np.unique(expected).size > 10
+        assert run_reference(prog, x).tobytes() == expected.tobytes()
+        assert output == expected.tobytes()
+
+
+def test_batch_matmul_of_two_activations(tmp_path) -> None:
+    """Both operands at run time (the fixture's constant made a second model input): the BATCH_MATMUL kernel
+    reads both; the reference and the generated C equal TFLM's arithmetic (``tflite_ops.batch_matmul``)."""
+    model = read_model(FIXTURES / "ops" / "batch_matmul_adj_y.tflite")
+    (lhs, rhs), out = model.operators[0].inputs, model.operators[0].outputs[0]
+    model = dataclasses.replace(_with_tensor(model, rhs, data=None), inputs=(lhs, rhs))
+    mod = _build(convert(model))
+    prog = program_of(mod)
+    (call,) = prog.calls
+    assert call.op.kind == "batch_matmul" and call.op.num_inputs == 2 and not call.consts
+    ql, qr, qo = (model.tensors[i].quantization for i in (lhs, rhs, out))
+    pairs = [(_input((2, 3, 4), seed), _input((2, 6, 4), seed + 5)) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, [np.concatenate([a.ravel(), b.ravel()])
+                                                                            for a, b in pairs])
+    for (a, b), output in zip(pairs, outputs, strict=True):
+        expected = tflite_ops.batch_matmul(a, b, ql.scales[0], ql.zero_points[0], qr.scales[0], qr.zero_points[0],
+                                           qo.scales[0], qo.zero_points[0], adj_y=True)
+        assert np.unique(expected).size > 10
+        assert run_program(prog, [a, b])[0].tobytes() == expected.tobytes()
+        assert output == expected.tobytes()
+
+
+def test_batch_matmul_refusals_are_precise() -> None:
+    """A constant left-hand operand, depths that differ: refused naming the operator and the reason."""
+    op = read_model(FIXTURES / "ops" / "batch_matmul.tflite").operators[0]
+    text = _binary_refusal("batch_matmul", lambda m: _with_op(m, inputs=(op.inputs[1], op.inputs[1])))
+    assert "operator #0 BATCH_MATMUL" in text and "left-hand operand" in text
+    text = _binary_refusal("batch_matmul", lambda m: _with_op(m, options={**op.options, "AdjY": True}))
+    assert "depths 4 and 5" in text
 
 
 def test_movement_refusals_are_precise() -> None:
@@ -350,4 +436,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 66, imported
+    assert imported >= 87, imported

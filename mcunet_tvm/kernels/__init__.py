@@ -23,6 +23,7 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    BatchMatmul,
     Binary,
     Concat,
     Conv2D,
@@ -35,6 +36,9 @@ from ..ops import (
     OpDesc,
     Pad,
     Pool2D,
+    Prelu,
+    Reduce,
+    ResizeBilinear,
     ResizeNearest,
     Slice,
     Softmax,
@@ -43,13 +47,13 @@ from ..ops import (
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
-from .dense import dense
+from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
-from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad
+from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
 from .helium import fold_input_zero_point
-from .movement import concat, mirror_pad, resize_nearest, slice_copy, transpose
+from .movement import concat, mirror_pad, resize_bilinear, resize_nearest, slice_copy, transpose
 from .pool import pool2d
-from .reduce import mean
+from .reduce import mean, reduce
 from .requant import pack_fast_requant
 from .simd import (
     SimdConfig,
@@ -89,10 +93,13 @@ __all__ = [
 _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Add: add,
     Binary: binary,
+    BatchMatmul: batch_matmul,
+    Prelu: prelu,
     Lut: lut,
     Transpose: transpose,
     Concat: concat,
     ResizeNearest: resize_nearest,
+    ResizeBilinear: resize_bilinear,
     Slice: slice_copy,
     MirrorPad: mirror_pad,
     Pad: pad,
@@ -100,6 +107,7 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     InputRows: input_rows,
     Pool2D: pool2d,
     Mean: mean,
+    Reduce: reduce,
     Softmax: softmax,
 }
 
@@ -117,7 +125,7 @@ def output_overlap(op: OpDesc, schedule: SimdConfig | None = None) -> tuple[tupl
     """
     if isinstance(op, Add):
         return ((0, 0), (1, 0))
-    if isinstance(op, Lut):
+    if isinstance(op, Lut | Prelu):
         return ((0, 0),)
     if isinstance(op, Binary):  # only an input of the output's shape: a broadcast one is read again
         n = math.prod(op.out_shape)

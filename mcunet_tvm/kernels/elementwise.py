@@ -1,5 +1,5 @@
-"""Element-wise kernels: residual add (two scales), broadcasting binary operators, table lookups, constant padding,
-patch insertion, input rows."""
+"""Element-wise kernels: residual add (two scales), broadcasting binary operators, PRELU, table lookups, constant
+padding, patch insertion, input rows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Add, Binary, InputRows, Insert, Lut, Pad
+from ..ops import Add, Binary, InputRows, Insert, Lut, Pad, Prelu
 from ..quant.fixedpoint import multiply_by_quantized_multiplier
 from .common import OUT, arg, finish, window_arg
 from .requant import clamp_to_int8, const_requant_is_fast, requantize_const
@@ -158,7 +158,7 @@ def _add_value(op: Add, a_val, b_val):
 _MUL_BOUND = 255 * 255
 
 
-def broadcast_loops(op: Binary) -> list[tuple[int, int, int]]:
+def broadcast_loops(op: Binary | Prelu) -> list[tuple[int, int, int]]:
     """The output of ``op`` as nested loops, outermost first: (extent, stride in operand 0, stride in operand 1).
 
     Operand shapes align on their trailing dimensions; dimensions of size 1 in the output are dropped
@@ -272,6 +272,39 @@ def binary(op: Binary) -> tirx.PrimFunc:
                     body(j)
 
             emit(0, 0, [0, 0], [None, None])
+    return builder.get()
+
+
+def prelu(op: Prelu) -> tirx.PrimFunc:
+    """TFLM's int8 PRELU over the output in row-major order, ``alpha`` broadcast by compile-time strides
+    (:func:`broadcast_loops`): ``v = x - in_zp``; ``v >= 0``: ``v`` requantised by the positive
+    multiplier, else ``v * (alpha - alpha_zp)`` by the negative one; ``+ out_zp``, clamped."""
+    if op.windows:
+        raise NotImplementedError("PRELU does not read patch windows")
+    loops = broadcast_loops(op)
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), "int8"))
+            alpha = T.arg("p1_alpha", T.buffer((math.prod(op.alpha_shape),), "int8"))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+
+            def element(i, a) -> None:
+                v = T.bind(x[i].astype("int32") - _i32(op.in_zp))
+                slope = alpha[a].astype("int32") - _i32(op.alpha_zp)
+                positive = requantize_const(v, op.pos_multiplier, op.pos_shift, 255, op.out_zp)
+                negative = requantize_const(v * slope, op.neg_multiplier, op.neg_shift, 255 * 255, op.out_zp)
+                T.buffer_store(out, clamp_to_int8(tirx.Select(v >= _i32(0), positive, negative), -128, 127), [i])
+
+            def emit(level: int, i, a) -> None:
+                if level == len(loops):
+                    element(i, a)
+                    return
+                extent, x_stride, a_stride = loops[level]
+                with T.serial(0, extent) as j:
+                    emit(level + 1, i + j * x_stride, a + j * a_stride)
+
+            emit(0, _i32(0), _i32(0))
     return builder.get()
 
 

@@ -1,4 +1,4 @@
-"""Mean over H and W (global average pooling), TFLite int8 semantics.
+"""Mean over H and W (global average pooling) and MEAN/SUM over any axes, TFLite int8 semantics.
 
 ``out = clamp(requant(sum(x) - zp_in * count, m, s) + zp_out)`` where the
 multiplier ``m, s`` already folds in ``1 / count`` (TF Lite's
@@ -7,15 +7,21 @@ multiplier ``m, s`` already folds in ``1 / count`` (TF Lite's
 Channels in groups of four (:func:`_mean_lanes`) are summed as halfword
 lanes: one word load and two ``SXTAB16`` add four inputs to four 16-bit sums
 (exact while ``128 x H x W`` fits a lane); otherwise one channel at a time.
+
+Any other reduction (:class:`~mcunet_tvm.ops.Reduce`) is :func:`reduce`: the input seen as
+alternating groups of kept and reduced dimensions (adjacent ones merged), one int32 sum per
+output over compile-time strides.
 """
 
 from __future__ import annotations
+
+import math
 
 from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Mean
+from ..ops import Mean, Reduce
 from .common import OUT, arg, finish
 from .requant import clamp_to_int8, requantize, requantize_const
 
@@ -77,4 +83,59 @@ def _mean_lanes(op: Mean) -> tirx.PrimFunc:
                     value = requantize_const(total - tirx.const(op.in_zp * pixels, "int32"), op.multiplier,
                                              op.shift, bound, op.out_zp)
                     T.buffer_store(out, clamp_to_int8(value, -128, 127), [g * 4 + k])
+    return builder.get()
+
+
+def reduce_groups(shape: tuple[int, ...], axes: tuple[int, ...]) -> list[tuple[int, int, bool]]:
+    """``shape`` as merged groups, outermost first: (extent, stride in the input, reduced).
+
+    Dimensions of size 1 are dropped and adjacent dimensions that are both kept or both reduced
+    merge, so a (2, 3, 4, 2) tensor summed over axes 1, 2, 3 is two groups (2, kept; 24, reduced).
+    """
+    merged: list[list] = []
+    for d, size in enumerate(shape):
+        if size == 1:
+            continue
+        reduced = d in axes
+        if merged and merged[-1][1] == reduced:
+            merged[-1][0] *= size
+        else:
+            merged.append([size, reduced])
+    strides = [math.prod(e for e, _ in merged[k + 1 :]) for k in range(len(merged))]
+    return [(extent, stride, reduced) for (extent, reduced), stride in zip(merged, strides, strict=True)]
+
+
+def reduce(op: Reduce) -> tirx.PrimFunc:
+    """MEAN or SUM over ``op.axes``: for each output (the kept groups in order) an int32 sum over the
+    reduced groups, then ``sum - in_zp * count`` requantised (compile-time constants) and clamped."""
+    groups = reduce_groups(tuple(op.in_shape), tuple(op.axes))
+    kept = [(e, s) for e, s, r in groups if not r]
+    summed = [(e, s) for e, s, r in groups if r]
+    count = op.count
+    offset = tirx.const(op.in_zp * count, "int32")
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), "int8"))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+            acc = T.alloc_buffer((1,), "int32")
+
+            def output(k: int, out_index, in_index) -> None:
+                if k < len(kept):
+                    with T.serial(0, kept[k][0]) as i:
+                        output(k + 1, out_index * kept[k][0] + i, in_index + i * kept[k][1])
+                    return
+                T.buffer_store(acc, tirx.const(0, "int32"), [0])
+                total(0, in_index)
+                value = requantize_const(acc[0] - offset, op.multiplier, op.shift, 255 * count, op.out_zp)
+                T.buffer_store(out, clamp_to_int8(value, -128, 127), [out_index])
+
+            def total(k: int, in_index) -> None:
+                if k < len(summed):
+                    with T.serial(0, summed[k][0]) as j:
+                        total(k + 1, in_index + j * summed[k][1])
+                    return
+                T.buffer_store(acc, acc[0] + x[in_index].astype("int32"), [0])
+
+            output(0, tirx.const(0, "int32"), tirx.const(0, "int32"))
     return builder.get()

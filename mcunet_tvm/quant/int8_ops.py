@@ -19,7 +19,21 @@ import numpy as np
 
 from ..kernels.choice import KernelChoice
 from ..kernels.requant import fast_requant_applies
-from ..ops import BINARY_FUNCTIONS, Add, Binary, Conv2D, Dense, Lut, Mean, OpDesc, Shape, Softmax
+from ..ops import (
+    BINARY_FUNCTIONS,
+    Add,
+    BatchMatmul,
+    Binary,
+    Conv2D,
+    Dense,
+    Lut,
+    Mean,
+    OpDesc,
+    Prelu,
+    Reduce,
+    Shape,
+    Softmax,
+)
 from . import fixedpoint
 
 #: the TFLite fused activation functions an int8 kernel's clamp expresses
@@ -106,6 +120,50 @@ def dense(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: n
                    KernelChoice(fast_requant=fast))
 
 
+def batch_matmul(lhs_shape: Shape, rhs_shape: Shape, adj_x: bool, adj_y: bool, lhs: QParams, rhs: QParams,
+                 out: QParams, constant: np.ndarray | None = None) -> Lowered:
+    """BATCH_MATMUL (``constant``: the right-hand operand's values, or None for an activation); TFLM's
+    multiplier ``double(float(lhs_scale * rhs_scale)) / out_scale``. ValueError where TFLM refuses the
+    shapes (ranks 2 to 5, equal depths, batch dimensions that broadcast)."""
+    lhs_shape, rhs_shape = tuple(lhs_shape), tuple(rhs_shape)
+    if not (2 <= len(lhs_shape) <= 5 and 2 <= len(rhs_shape) <= 5):
+        raise ValueError(f"BATCH_MATMUL of {len(lhs_shape)}-D and {len(rhs_shape)}-D operands: TF Lite Micro "
+                         "takes ranks 2 to 5")
+    m, depth = lhs_shape[-2:][::-1] if adj_x else lhs_shape[-2:]
+    rhs_depth, n = rhs_shape[-2:][::-1] if adj_y else rhs_shape[-2:]
+    if depth != rhs_depth:
+        raise ValueError(f"BATCH_MATMUL of depths {depth} and {rhs_depth}")
+    out_shape = (*broadcast_shape(lhs_shape[:-2], rhs_shape[:-2]), m, n)
+    real = float(np.float32(lhs.scale) * np.float32(rhs.scale)) / float(np.float32(out.scale))
+    mult, shift = fixedpoint.quantize_multiplier(real)
+    op = BatchMatmul(lhs_shape, out_shape, in_scales=(lhs.scale, rhs.scale), out_scale=out.scale,
+                     rhs_shape=rhs_shape, adj_x=adj_x, adj_y=adj_y, const_rhs=constant is not None,
+                     lhs_zp=lhs.zero_point, rhs_zp=rhs.zero_point, out_zp=out.zero_point, multiplier=mult,
+                     shift=shift)
+    return Lowered(op, [] if constant is None else [np.asarray(constant).astype(np.int8).reshape(rhs_shape)])
+
+
+def batch_matmul_as_dense(op: BatchMatmul, rhs: np.ndarray) -> Lowered | None:
+    """The BATCH_MATMUL ``op`` with a constant ``rhs`` whose batch dimensions are all 1 as a fully connected
+    layer on ``lhs`` read as (rows, depth) (``adj_x``: after a transpose), exact where the weights
+    ``rhs - rhs_zp`` fit int8 (symmetric right-hand operands always do); None otherwise."""
+    if not op.const_rhs or math.prod(op.rhs_shape[:-2]) != 1:
+        return None
+    weight = np.asarray(rhs, np.int64).reshape(op.rhs_shape[-2:]) - op.rhs_zp
+    weight = weight if op.adj_y else weight.T  # (outputs, depth)
+    if weight.min(initial=0) < -128 or weight.max(initial=0) > 127:
+        return None
+    n = weight.shape[0]
+    rows = math.prod(op.out_shape[:-1])
+    dense_op = Dense((rows, op.depth), (rows, n), in_scales=op.in_scales, out_scale=op.out_scale, in_zp=op.lhs_zp,
+                     out_zp=op.out_zp, weight_scales=(float(op.in_scales[1]),) * n)
+    bias = np.zeros(n, np.int32)
+    shift = np.full(n, op.shift, np.int32)
+    fast = fast_requant_applies(_abs_sums(weight, 0), bias, shift, op.lhs_zp)
+    return Lowered(dense_op, [weight.astype(np.int8), bias, np.full(n, op.multiplier, np.int32), shift],
+                   KernelChoice(fast_requant=fast))
+
+
 def add(shape: Shape, out_shape: Shape, a: QParams, b: QParams, out: QParams,
         act: tuple[int, int] = (-128, 127)) -> Lowered:
     """ADD of two int8 tensors of one shape, each with its own scale."""
@@ -159,11 +217,45 @@ def binary(function: str, shapes: tuple[Shape, Shape], a: QParams, b: QParams, o
     return Lowered(op, [np.asarray(constant).astype(np.int8).reshape(shapes[const_operand])])
 
 
+def prelu(shape: Shape, x: QParams, alpha: np.ndarray, a: QParams, out: QParams) -> Lowered:
+    """PRELU of an activation of ``shape`` with the constant ``alpha`` (quantised ``a``), which broadcasts to
+    ``shape``; TFLM's ``CalculatePreluParams``: ``in / out`` and ``in * alpha / out`` multipliers in double
+    from float32 scales. ValueError if ``alpha`` does not broadcast to ``shape``."""
+    alpha = np.asarray(alpha)
+    if broadcast_shape(shape, alpha.shape) != tuple(shape):
+        raise ValueError(f"alpha of shape {list(alpha.shape)} does not broadcast to {list(shape)}")
+    s_in, s_a, s_out = (float(np.float32(s)) for s in (x.scale, a.scale, out.scale))
+    m1, sh1 = fixedpoint.quantize_multiplier(s_in / s_out)
+    m2, sh2 = fixedpoint.quantize_multiplier(s_in * s_a / s_out)
+    op = Prelu(tuple(shape), tuple(shape), in_scales=(x.scale, a.scale), out_scale=out.scale,
+               alpha_shape=tuple(int(d) for d in alpha.shape), in_zp=x.zero_point, alpha_zp=a.zero_point,
+               out_zp=out.zero_point, pos_multiplier=m1, pos_shift=sh1, neg_multiplier=m2, neg_shift=sh2)
+    return Lowered(op, [alpha.astype(np.int8)])
+
+
 def mean_hw(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams) -> Lowered:
     """MEAN over H and W of an NHWC tensor."""
     p = fixedpoint.prepare_mean(x.scale, x.zero_point, out.scale, out.zero_point, in_shape[1] * in_shape[2])
     return Lowered(Mean(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale,
                         in_zp=x.zero_point, out_zp=out.zero_point, multiplier=p.multiplier, shift=p.shift))
+
+
+def reduce(function: str, in_shape: Shape, axes: tuple[int, ...], keep_dims: bool, x: QParams, out: QParams
+           ) -> Lowered:
+    """MEAN or SUM (``function``) over ``axes`` (resolved: in range, no duplicates) with TFLM's
+    multiplier: a MEAN's folds in ``1 / count`` (``prepare_mean``), a SUM's is ``in / out`` in double."""
+    in_shape, axes = tuple(in_shape), tuple(sorted(axes))
+    out_shape = tuple(1 if d in axes else n for d, n in enumerate(in_shape) if keep_dims or d not in axes)
+    count = math.prod(in_shape[a] for a in axes)
+    if function == "mean":
+        p = fixedpoint.prepare_mean(x.scale, x.zero_point, out.scale, out.zero_point, count)
+        mult, shift = p.multiplier, p.shift
+    elif function == "sum":
+        mult, shift = fixedpoint.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
+    else:
+        raise ValueError(f"reduction {function!r} (expected mean or sum)")
+    return Lowered(Reduce(in_shape, out_shape, in_scales=(x.scale,), out_scale=out.scale, function=function,
+                          axes=axes, in_zp=x.zero_point, out_zp=out.zero_point, multiplier=mult, shift=shift))
 
 
 def softmax(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, beta: float = 1.0) -> Lowered:

@@ -14,6 +14,7 @@ import numpy as np
 from ..ir import KernelCall, Program
 from ..ops import (
     Add,
+    BatchMatmul,
     Binary,
     Concat,
     Conv2D,
@@ -25,7 +26,10 @@ from ..ops import (
     MirrorPad,
     Pad,
     Pool2D,
+    Prelu,
+    Reduce,
     Reshape,
+    ResizeBilinear,
     ResizeNearest,
     Slice,
     Softmax,
@@ -56,6 +60,9 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, Dense):
         w, bias, mult, shift = call.consts
         return intops.dense(x, w, bias, mult, shift, op.in_zp, op.out_zp, op.act_min, op.act_max)
+    if isinstance(op, BatchMatmul):
+        rhs = np.asarray(call.consts[0] if op.const_rhs else inputs[1]).reshape(op.rhs_shape)
+        return intops.batch_matmul(x, rhs, op)
     if isinstance(op, Add):
         params = AddParams(
             left_shift=op.left_shift,
@@ -69,11 +76,15 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return intops.add(x, inputs[1], params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max)
     if isinstance(op, Binary):
         return _binary(op, inputs, call.consts)
+    if isinstance(op, Prelu):
+        return intops.prelu(x, np.asarray(call.consts[0]).reshape(op.alpha_shape), op)
     if isinstance(op, Pool2D):
         fn = intops.avg_pool2d if op.mode == "avg" else intops.max_pool2d
         return fn(x, op.pool, op.strides, op.padding, op.act_min, op.act_max)
     if isinstance(op, Mean):
         return intops.mean_hw(x, op.in_zp, op.out_zp, op.multiplier, op.shift, keepdims=len(op.out_shape) == 4)
+    if isinstance(op, Reduce):
+        return intops.reduce(x, op.axes, op.in_zp, op.out_zp, op.multiplier, op.shift).reshape(op.out_shape)
     if isinstance(op, Softmax):
         return intops.softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
     if isinstance(op, Pad):
@@ -85,6 +96,8 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, ResizeNearest):
         rows, cols = call.consts
         return x[:, rows][:, :, cols]
+    if isinstance(op, ResizeBilinear):
+        return intops.resize_bilinear(x, *call.consts)
     if isinstance(op, Slice):
         return x[np.ix_(*(b + s * np.arange(n) for b, s, n in zip(op.begin, op.strides, op.out_shape, strict=True)))]
     if isinstance(op, MirrorPad):

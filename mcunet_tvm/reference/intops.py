@@ -68,6 +68,18 @@ def dense(x, w, bias, mult, shift, in_zp, out_zp, act_min, act_max):
     return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
 
 
+def batch_matmul(lhs, rhs, op):
+    """BATCH_MATMUL int8 (a :class:`~mcunet_tvm.ops.BatchMatmul` ``op``): numpy's batched product of the
+    offset operands (``adj_x`` / ``adj_y`` transpose the matrices), requantised, clamped."""
+    a = lhs.astype(np.int64) - op.lhs_zp
+    b = rhs.astype(np.int64) - op.rhs_zp
+    a = np.swapaxes(a, -1, -2) if op.adj_x else a
+    b = np.swapaxes(b, -1, -2) if op.adj_y else b
+    acc = np.matmul(a, b)
+    acc = ((acc + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32, as in C
+    return _clamp(multiply_by_quantized_multiplier(acc, op.multiplier, op.shift) + op.out_zp, -128, 127)
+
+
 def add(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int):
     """ADD int8: both inputs to a shared Q(left_shift) scale, sum, requantise."""
     sa = multiply_by_quantized_multiplier((a.astype(np.int64) - a_zp) << p.left_shift,
@@ -92,6 +104,16 @@ def mul(a, b, a_zp: int, b_zp: int, out_zp: int, multiplier: int, shift: int, ac
     """MUL int8: the product of the offset inputs requantised once (numpy broadcasting)."""
     product = (a.astype(np.int64) - a_zp) * (b.astype(np.int64) - b_zp)
     return _clamp(multiply_by_quantized_multiplier(product, multiplier, shift) + out_zp, act_min, act_max)
+
+
+def prelu(x, alpha, op):
+    """PRELU int8 (a :class:`~mcunet_tvm.ops.Prelu` ``op``): ``x - in_zp`` requantised by the positive
+    multiplier where it is >= 0, else its product with ``alpha - alpha_zp`` (broadcast) by the negative one."""
+    v = x.astype(np.int64) - op.in_zp
+    pos = multiply_by_quantized_multiplier(v, op.pos_multiplier, op.pos_shift)
+    neg = multiply_by_quantized_multiplier(v * (alpha.astype(np.int64) - op.alpha_zp), op.neg_multiplier,
+                                           op.neg_shift)
+    return _clamp(np.where(v >= 0, pos, neg) + op.out_zp, -128, 127)
 
 
 def _pool_windows(x, pool, strides, padding):
@@ -123,6 +145,31 @@ def mean_hw(x, in_zp: int, out_zp: int, multiplier: int, shift: int, keepdims: b
     total = x.astype(np.int64).sum(axis=(1, 2)) - in_zp * h * w
     out = _clamp(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, -128, 127)
     return out.reshape(n, 1, 1, c) if keepdims else out
+
+
+def reduce(x, axes, in_zp: int, out_zp: int, multiplier: int, shift: int):
+    """MEAN or SUM over ``axes`` (TFLM QuantizedMeanOrSum: an int32 sum, ``- in_zp * count``, requantised);
+    the reduced dimensions kept as 1."""
+    axes = tuple(axes)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    total = x.astype(np.int64).sum(axis=axes, keepdims=True) - in_zp * count
+    total = ((total + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32, as in C
+    return _clamp(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, -128, 127)
+
+
+def resize_bilinear(x, rows, cols):
+    """RESIZE_BILINEAR int8 from its maps ((size, 3): lower index, upper index, weight of the upper in
+    1/1024): the four weighted raw values summed, rounded half away from zero by 2^20, wrapped to int8."""
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    v = x.astype(np.int64)
+    dy, dx = rows[:, 2][None, :, None, None], cols[:, 2][None, None, :, None]
+    one = 1 << 10
+    total = (v[:, rows[:, 0]][:, :, cols[:, 0]] * (one - dy) * (one - dx)
+             + v[:, rows[:, 1]][:, :, cols[:, 0]] * dy * (one - dx)
+             + v[:, rows[:, 0]][:, :, cols[:, 1]] * (one - dy) * dx
+             + v[:, rows[:, 1]][:, :, cols[:, 1]] * dy * dx)
+    rounded = np.where(total > 0, (total + (1 << 19)) // (1 << 20), -((-total + (1 << 19)) // (1 << 20)))
+    return rounded.astype(np.int8)
 
 
 # ---- softmax: gemmlowp fixed point, written out for numpy -------------------

@@ -476,8 +476,9 @@ def resize_nearest_neighbor(x, size: Sequence[int], align_corners: bool = False,
     return np.ascontiguousarray(x[:, ys][:, :, xs])
 
 
-def _bilinear_taps(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool):
-    """ComputeInterpolationValuesInteger: (scaled position in 1/1024, lower, upper) per output position."""
+def bilinear_taps(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool):
+    """ComputeInterpolationValuesInteger: (scaled position in 1/1024, lower, upper) per output position
+    (int64 arrays)."""
     if align_corners and out_size > 1:
         scale_10 = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
     else:
@@ -501,8 +502,8 @@ def resize_bilinear(x, size: Sequence[int], align_corners: bool = False,
     x = _wide(x)
     if x.ndim != 4:
         raise ValueError("RESIZE_BILINEAR: TFLM needs a 4-D input")
-    iy, y0, y1 = _bilinear_taps(size[0], x.shape[1], align_corners, half_pixel_centers)
-    ix, x0, x1 = _bilinear_taps(size[1], x.shape[2], align_corners, half_pixel_centers)
+    iy, y0, y1 = bilinear_taps(size[0], x.shape[1], align_corners, half_pixel_centers)
+    ix, x0, x1 = bilinear_taps(size[1], x.shape[2], align_corners, half_pixel_centers)
     dy = (iy - (1 << 10) * y0)[None, :, None, None]
     dx = (ix - (1 << 10) * x0)[None, None, :, None]
     one = 1 << 10

@@ -11,7 +11,10 @@ file says is what the descriptors hold.
 Folded at import: RESHAPE/SQUEEZE/EXPAND_DIMS become views; FULLY_CONNECTED
 on an N-D input reads it flattened to (rows, depth); SLICE, STRIDED_SLICE,
 SPLIT, SPLIT_V and UNPACK become strided copies (``Slice``, one per output,
-viewed without shrunk axes), PACK views and one CONCATENATION; a standalone RELU/RELU6/
+viewed without shrunk axes), PACK views and one CONCATENATION; a DEPTHWISE_CONV_2D
+of depth multiplier M > 1 on several channels reads its input with each channel
+repeated M times (one CONCATENATION); a BATCH_MATMUL whose constant right-hand
+operand allows it is a FULLY_CONNECTED; a standalone RELU/RELU6/
 RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
 nothing else reads the producer. Errors name the operator (index, output
 tensor) and say what is not supported and what is.
@@ -32,7 +35,20 @@ from tvm import relax
 
 from ...errors import McunetError, ModelFileError, UnsupportedModelError
 from ...ir import INPUT_QPARAMS, emit_call, new_main
-from ...ops import MAX_COPY_RANK, MIRROR_MODES, Concat, MirrorPad, Pad, Pool2D, Reshape, ResizeNearest, Slice, Transpose
+from ...kernels.movement import bilinear_bound
+from ...ops import (
+    MAX_COPY_RANK,
+    MIRROR_MODES,
+    Concat,
+    MirrorPad,
+    Pad,
+    Pool2D,
+    Reshape,
+    ResizeBilinear,
+    ResizeNearest,
+    Slice,
+    Transpose,
+)
 from ...quant import int8_ops
 from ...quant.int8_ops import Lowered, QParams
 from ...reference import tflite_ops
@@ -255,8 +271,9 @@ def _conv2d(ctx: _Import, op: Operator) -> None:
 
 
 def _depthwise(ctx: _Import, op: Operator) -> None:
-    """int8, depth multiplier 1 (multiplier > 1 on one input channel: a regular convolution; otherwise refused),
-    per-channel weights, SAME/VALID, strides, dilation, fused activations."""
+    """int8, any depth multiplier M, per-channel weights, SAME/VALID, strides, dilation, fused activations.
+    M > 1 on one input channel: a regular convolution; on C > 1 channels: the input's channels repeated M times
+    (a CONCATENATION copy, one more H x W x C x M buffer) and the multiplier-1 depthwise kernel on them."""
     xt = ctx.activation(op, 0)
     w = ctx.const(op, 1, "filter")
     out, oq = ctx.output(op)
@@ -274,17 +291,27 @@ def _depthwise(ctx: _Import, op: Operator) -> None:
         )
         ctx.kernel(op, lowered, [xt.index], out)
         return
-    if cout != cin:
-        raise ctx.unsupported(op, f"depthwise convolution with depth multiplier {cout / max(cin, 1):g} "
-                                  f"({cin} -> {cout} channels) is not supported yet: only multiplier 1",
-                              "use depth_multiplier=1 (a pointwise convolution after it can widen the channels)")
+    if cin < 1 or cout % cin:
+        raise ctx.error(op, f"depthwise filter of {cout} channels on an input of {cin}: not a depth multiplier")
+    src = xt.index if cout == cin else _repeat_channels(ctx, op, xt.index, (n, h, wd, cin), cout // cin)
     (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
     lowered = int8_ops.conv2d(
-        (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
+        (n, h, wd, cout), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
         _weight_scales(ctx, op, w, 3, cout), _bias(ctx, op, 2, cout), strides=strides, padding=padding,
         dilation=dilation, depthwise=True, act=_act(ctx, op, oq),
     )
-    ctx.kernel(op, lowered, [xt.index], out)
+    ctx.kernel(op, lowered, [src], out)
+
+
+def _repeat_channels(ctx: _Import, op: Operator, src: int, shape: tuple[int, int, int, int], m: int) -> int:
+    """Tensor ``src`` (NHWC) with each channel repeated ``m`` times in place (channel ``c * m + k`` is channel
+    ``c``: a depthwise filter's order): ``m`` copies concatenated along a new last axis, seen as NHWC."""
+    n, h, w, c = shape
+    column = ctx.view(op, src, (n, h, w, c, 1))
+    repeated = ctx.new_id()
+    concat = Concat((n, h, w, c, 1), (n, h, w, c, m), axis=4, in_shapes=((n, h, w, c, 1),) * m)
+    ctx.emit(op, Lowered(concat), [column] * m, repeated, None)
+    return ctx.view(op, repeated, (n, h, w, c * m))
 
 
 def _fully_connected(ctx: _Import, op: Operator) -> None:
@@ -315,6 +342,37 @@ def _fully_connected(ctx: _Import, op: Operator) -> None:
     rows_id = ctx.new_id()
     ctx.emit(op, lowered, [flat], rows_id, None)
     ctx.view(op, rows_id, result, out)
+
+
+def _batch_matmul(ctx: _Import, op: Operator) -> None:
+    """int8, ranks 2 to 5, `adj_x`/`adj_y`, batch dimensions broadcast; a constant right-hand operand whose
+    batch dimensions are all 1 and whose values less its zero point fit int8: a fully connected layer
+    (after a transpose for `adj_x`); otherwise its own kernel, the right-hand operand constant or computed
+    at run time (two constants: refused)."""
+    (lt, ql, sl), (rt, qr, sr) = (_operand(ctx, op, j) for j in (0, 1))
+    out, oq = ctx.output(op)
+    if lt.is_const:
+        raise ctx.unsupported(op, f"the left-hand operand '{lt.name}' of BATCH_MATMUL is a constant: only the "
+                                  "right-hand one may be")
+    adj_x, adj_y = bool(op.options.get("AdjX", False)), bool(op.options.get("AdjY", False))
+    try:
+        lowered = int8_ops.batch_matmul(sl, sr, adj_x, adj_y, ql, qr, oq, rt.data if rt.is_const else None)
+    except ValueError as exc:
+        raise ctx.unsupported(op, str(exc)) from None
+    dense = int8_ops.batch_matmul_as_dense(lowered.op, rt.data) if rt.is_const else None
+    if dense is None:
+        ctx.kernel(op, lowered, [lt.index] if rt.is_const else [lt.index, rt.index], out)
+        return
+    src = lt.index
+    if adj_x:  # the matrices' rows and columns swapped: a copy
+        perm = (*range(len(sl) - 2), len(sl) - 1, len(sl) - 2)
+        swapped = (*sl[:-2], sl[-1], sl[-2])
+        src = ctx.new_id()
+        ctx.emit(op, Lowered(Transpose(sl, swapped, perm=perm)), [lt.index], src, None)
+    flat = ctx.view(op, src, dense.op.in_shape)
+    rows = ctx.new_id()
+    ctx.emit(op, dense, [flat], rows, None)
+    ctx.view(op, rows, lowered.op.out_shape, out)
 
 
 def _operand(ctx: _Import, op: Operator, j: int) -> tuple[Tensor, QParams, tuple[int, ...]]:
@@ -372,6 +430,28 @@ _MINMAX_DOC = ("int8 with TFLite broadcasting, two activations or an activation 
                "compares the raw int8 values (TF Lite Micro ignores the quantisation).")
 
 
+def _prelu(ctx: _Import, op: Operator) -> None:
+    """int8 with a constant alpha of per-tensor quantisation that broadcasts to the input (TF Lite Micro's
+    two multipliers and shifts; an alpha computed at run time: refused)."""
+    xt = ctx.activation(op, 0)
+    at = ctx.const(op, 1, "alpha")
+    out, oq = ctx.output(op)
+    ctx.int8(op, at)
+    q = at.quantization
+    if q is None or not q.per_tensor:
+        raise ctx.unsupported(op, f"alpha '{at.name}' is {'not quantised' if q is None else 'quantised per channel'}: "
+                                  "PRELU takes an alpha quantised per tensor")
+    shape = ctx.shape(xt)
+    if len(shape) > 4 or len(at.shape) > 4:
+        raise ctx.unsupported(op, f"PRELU of a {len(shape)}-D input: TF Lite Micro's takes at most 4-D")
+    try:
+        lowered = int8_ops.prelu(shape, ctx.qparams(op, xt), at.data.reshape(at.shape), QParams(q.scales[0],
+                                 q.zero_points[0]), oq)
+    except ValueError as exc:
+        raise ctx.unsupported(op, str(exc)) from None
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
 def _pool(mode: str) -> Converter:
     def convert(ctx: _Import, op: Operator) -> None:
         xt = ctx.activation(op, 0)
@@ -391,19 +471,31 @@ def _pool(mode: str) -> Converter:
     return convert
 
 
-def _mean(ctx: _Import, op: Operator) -> None:
-    """int8, over H and W of an NHWC tensor, `keep_dims` either way (other axes: refused)."""
-    xt = ctx.activation(op, 0)
-    axes_t = ctx.const(op, 1, "axis")
-    out, oq = ctx.output(op)
-    shape = ctx.shape(xt)
-    axes = sorted({int(a) % len(shape) for a in axes_t.data.reshape(-1)}) if shape else []
-    if len(shape) != 4 or axes != [1, 2]:
-        raise ctx.unsupported(op, f"MEAN over axes {axes} of a {len(shape)}-D tensor is not supported yet: only "
-                                  "over H and W of an NHWC tensor (global average pooling)")
-    n, _, _, c = shape
-    result = (n, 1, 1, c) if op.options.get("KeepDims", False) else (n, c)
-    ctx.kernel(op, int8_ops.mean_hw(shape, result, ctx.qparams(op, xt), oq), [xt.index], out)
+def _reduce(function: str) -> Converter:
+    def convert(ctx: _Import, op: Operator) -> None:
+        xt = ctx.activation(op, 0)
+        axes_t = ctx.const(op, 1, "axis")
+        out, oq = ctx.output(op)
+        shape = ctx.shape(xt)
+        axes: list[int] = []
+        for a in (int(v) for v in axes_t.data.reshape(-1)):  # TFLM's ResolveAxis
+            if not -len(shape) <= a < len(shape):
+                raise ctx.error(op, f"axis {a} of a {len(shape)}-D tensor")
+            if a % len(shape) not in axes:
+                axes.append(a % len(shape))
+        keep = bool(op.options.get("KeepDims", False))
+        if function == "mean" and len(shape) == 4 and sorted(axes) == [1, 2]:  # global average pooling
+            n, _, _, c = shape
+            lowered = int8_ops.mean_hw(shape, (n, 1, 1, c) if keep else (n, c), ctx.qparams(op, xt), oq)
+        else:
+            lowered = int8_ops.reduce(function, shape, tuple(axes), keep, ctx.qparams(op, xt), oq)
+        ctx.kernel(op, lowered, [xt.index], out)
+
+    convert.__doc__ = ("int8 over any axes (negative, repeated), `keep_dims` either way; "
+                       + ("over H and W of an NHWC tensor the global-average-pooling kernel, otherwise " if
+                          function == "mean" else "")
+                       + "one int32 sum per output requantised as TF Lite Micro does.")
+    return convert
 
 
 def _softmax(ctx: _Import, op: Operator) -> None:
@@ -737,6 +829,35 @@ def _resize_nearest(ctx: _Import, op: Operator) -> None:
     ctx.kernel(op, Lowered(ResizeNearest((n, h, w, c), (n, size[0], size[1], c)), [rows, cols]), [xt.index], out)
 
 
+def _resize_bilinear(ctx: _Import, op: Operator) -> None:
+    """int8 NHWC, `align_corners` or `half_pixel_centers` (both: refused, as TF Lite Micro does), TF Lite
+    Micro's integer arithmetic (10-bit positions): index and weight maps computed at compile time."""
+    xt = ctx.activation(op, 0)
+    size_t = ctx.const(op, 1, "size")
+    out, _ = ctx.output(op)
+    n, h, w, c = _nhwc(ctx, op, xt)
+    size = [int(v) for v in size_t.data.reshape(-1)]
+    if len(size) != 2 or min(size) < 1:
+        raise ctx.error(op, f"output size {size}")
+    ac, hp = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+    if ac and hp:
+        raise ctx.unsupported(op, "RESIZE_BILINEAR with both align_corners and half_pixel_centers (TF Lite Micro "
+                                  "refuses it)")
+    maps = [bilinear_map(out_size, in_size, ac, hp) for out_size, in_size in zip(size, (h, w), strict=True)]
+    if any(m[:, :2].min() < 0 or m[:, :2].max() >= s for m, s in zip(maps, (h, w), strict=True)) \
+            or bilinear_bound(*maps) >= 1 << 31:
+        raise ctx.unsupported(op, f"RESIZE_BILINEAR from {[h, w]} to {size}: TF Lite Micro's positions leave the "
+                                  "input or overflow its sums")
+    ctx.kernel(op, Lowered(ResizeBilinear((n, h, w, c), (n, size[0], size[1], c)), maps), [xt.index], out)
+
+
+def bilinear_map(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
+    """(out_size, 3) int32: per output position the lower and upper input index and the upper's weight
+    in 1/1024 (TFLM's ``ComputeInterpolationValuesInteger``)."""
+    scaled, lower, upper = tflite_ops.bilinear_taps(out_size, in_size, align_corners, half_pixel_centers)
+    return np.stack([lower, upper, scaled - (lower << 10)], axis=1).astype(np.int32)
+
+
 def _activation(name: str) -> Converter:
     """A standalone RELU / RELU6 / RELU_N1_TO_1: the producer's clamp tightened (no kernel of its own)."""
 
@@ -790,14 +911,17 @@ CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d,
     "DEPTHWISE_CONV_2D": _depthwise,
     "FULLY_CONNECTED": _fully_connected,
+    "BATCH_MATMUL": _batch_matmul,
     "ADD": _binary("add", _ARITH_DOC),
     "SUB": _binary("sub", _ARITH_DOC),
     "MUL": _binary("mul", _ARITH_DOC),
     "MAXIMUM": _binary("maximum", _MINMAX_DOC),
     "MINIMUM": _binary("minimum", _MINMAX_DOC),
+    "PRELU": _prelu,
     "AVERAGE_POOL_2D": _pool("avg"),
     "MAX_POOL_2D": _pool("max"),
-    "MEAN": _mean,
+    "MEAN": _reduce("mean"),
+    "SUM": _reduce("sum"),
     "SOFTMAX": _softmax,
     "RESHAPE": _reshape,
     "SQUEEZE": _reshape,
@@ -815,6 +939,7 @@ CONVERTERS: dict[str, Converter] = {
     "TRANSPOSE": _transpose,
     "CONCATENATION": _concatenation,
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest,
+    "RESIZE_BILINEAR": _resize_bilinear,
     "SLICE": _slice,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split,
