@@ -37,6 +37,7 @@ from ..ops import (
     ResizeNearest,
     Softmax,
     Transpose,
+    TransposeConv2D,
 )
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
@@ -66,6 +67,7 @@ from .simd import (
     staged_input_bytes,
 )
 from .softmax import softmax
+from .transpose_conv import transpose_conv
 
 __all__ = [
     "KernelChoice",
@@ -177,7 +179,7 @@ def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray], choice: KernelChoice
     if isinstance(op, Add) and (table := add_rescale_table(op)) is not None:
         return [("table", table)]
     schedule, fast = choice.simd, choice.fast_requant
-    if isinstance(op, (Conv2D, Dense)) and fast:
+    if isinstance(op, (Conv2D, TransposeConv2D, Dense)) and fast:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
     weights = consts[0] if consts else None
     if flat_window(op) and staged_input_bytes(op, schedule):  # the window is one segment (OHWI: contiguous)
@@ -229,6 +231,8 @@ def make_kernel(op: OpDesc, choice: KernelChoice | None = None) -> tirx.PrimFunc
         return depthwise_conv2d(op, choice) if op.depthwise else conv2d(op, choice.fast_requant)
     if isinstance(op, Dense):
         return dense(op, choice.fast_requant)
+    if isinstance(op, TransposeConv2D):
+        return transpose_conv(op, choice.fast_requant)
     return _GENERATORS[type(op)](op)
 
 

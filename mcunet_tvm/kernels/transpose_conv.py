@@ -1,0 +1,121 @@
+"""Integer TRANSPOSE_CONV (NHWC, int8, OHWI weights) as a gather, with fused requantisation.
+
+TFLM scatters: input pixel ``y`` adds ``w[ky]`` times its value onto output ``y * s - pad + ky``.
+Here every output sums what scatters into it, so each output is accumulated in one register and
+requantised at once (no int32 scratch of the whole output). Output ``o`` receives tap ``ky`` of
+input ``(o + pad - ky) / s`` where that divides evenly, so the outputs of one *phase*
+``o = q * s + r`` all receive the same taps ``ky = k0 + s * t`` from inputs ``q + d - t``
+(:func:`phases`): the phases are split at compile time, each a loop nest with no modulo in it, and
+the only run-time checks are whether an input row and column lie inside the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tvm import tirx
+from tvm.script.ir_builder import IRBuilder
+from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
+
+from ..ops import TransposeConv2D
+from .common import OUT
+from .requant import channel_requantizer, clamp_to_int8, requant_args
+
+
+@dataclass(frozen=True)
+class Phase:
+    """The outputs ``first + s * q`` (``q < count``) of one axis: they receive kernel taps
+    ``tap0 + s * t`` (``t < taps``) from inputs ``q + shift - t``."""
+
+    first: int
+    count: int
+    tap0: int
+    taps: int
+    shift: int
+
+
+def phases(in_size: int, out_size: int, k: int, s: int, pad: int) -> list[Phase]:
+    """The phases of one axis (inputs ``in_size``, outputs ``out_size``, ``k`` taps, stride ``s``, leading pad)."""
+    result = []
+    for r in range(min(s, out_size)):
+        tap0 = (r + pad) % s
+        result.append(Phase(r, -(-(out_size - r) // s), tap0, len(range(tap0, k, s)), (r + pad - tap0) // s))
+    return result
+
+
+def _i32(v: int) -> tirx.PrimExpr:
+    return tirx.const(v, "int32")
+
+
+def _inside(v, size: int, lo: int, hi: int):
+    """The run-time check ``0 <= v < size`` where ``v`` ranges over [lo, hi] (None: always true)."""
+    checks = ([v >= 0] if lo < 0 else []) + ([v < size] if hi >= size else [])
+    return tirx.all(*checks) if checks else None
+
+
+def _guarded(cond, body) -> None:
+    """``body()``, under ``cond`` unless it is None."""
+    if cond is None:
+        body()
+        return
+    with T.If(cond):
+        with T.Then():
+            body()
+
+
+def transpose_conv(op: TransposeConv2D, fast: bool) -> tirx.PrimFunc:
+    """The gather kernel of ``op`` (``fast``: the fast requantisation)."""
+    n, ih, iw, c = op.in_shape
+    _, oh, ow, oc = op.out_shape
+    kh, kw = op.kernel
+    sh, sw = op.strides
+    rows = phases(ih, oh, kh, sh, op.padding[0])
+    cols = phases(iw, ow, kw, sw, op.padding[1])
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((n * ih * iw * c,), "int8"))
+            w = T.arg("p1_w", T.buffer((oc * kh * kw * c,), "int8"))
+            bias = T.arg("p2_bias", T.buffer((oc,), "int32"))
+            mult = T.arg("p3_mult", T.buffer((oc,), "int32"))
+            rq_shape, rq_name = requant_args(oc, fast)
+            rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
+            out = T.arg(OUT, T.buffer((n * oh * ow * oc,), "int8"))
+            acc = T.alloc_buffer((1,), "int32")
+
+            def pixel(b, py: Phase, qy, px: Phase, qx) -> None:
+                """Every channel of output pixel (qy * sh + py.first, qx * sw + px.first)."""
+                pixel_out = ((b * oh + qy * sh + py.first) * ow + qx * sw + px.first) * oc
+                with T.serial(0, oc) as k:
+                    T.buffer_store(acc, bias[k], [0])
+                    if py.taps and px.taps:
+                        taps(b, py, qy, px, qx, k)
+                    value = channel_requantizer(op, fast, mult, rq, k, T.bind)(acc[0])
+                    T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [pixel_out + k])
+
+            def taps(b, py: Phase, qy, px: Phase, qx, k) -> None:
+                with T.serial(0, py.taps) as t:
+                    iy = qy + _i32(py.shift) - t
+                    row = _inside(iy, ih, py.shift - py.taps + 1, py.count - 1 + py.shift)
+                    _guarded(row, lambda: tap_row(b, py, t, iy, px, qx, k))
+
+            def tap_row(b, py: Phase, t, iy, px: Phase, qx, k) -> None:
+                with T.serial(0, px.taps) as u:
+                    ix = qx + _i32(px.shift) - u
+                    col = _inside(ix, iw, px.shift - px.taps + 1, px.count - 1 + px.shift)
+                    _guarded(col, lambda: channels(b, iy, ix, (py.tap0 + sh * t, px.tap0 + sw * u), k))
+
+            def channels(b, iy, ix, tap, k) -> None:
+                x_base = ((b * ih + iy) * iw + ix) * c
+                w_base = ((k * kh + tap[0]) * kw + tap[1]) * c
+                with T.serial(0, c) as ch:
+                    product = (x[x_base + ch].astype("int32") - _i32(op.in_zp)) * w[w_base + ch].astype("int32")
+                    T.buffer_store(acc, acc[0] + product, [0])
+
+            with T.serial(0, n) as b:
+                for py in rows:
+                    with T.serial(0, py.count) as qy:
+                        for px in cols:
+                            with T.serial(0, px.count) as qx:
+                                pixel(b, py, qy, px, qx)
+    return builder.get()
