@@ -23,6 +23,7 @@ from opcases import (
     pool_case,
     run_compiled,
     single_op_module,
+    transpose_conv_case,
 )
 
 HOST = get_target("host")
@@ -43,6 +44,7 @@ def _cases():
     cases.append(("pointwise_odd", conv_case(rng, 7, 5, 13, 9, 1, 1)))
     cases.append(("pointwise_expand", conv_case(rng, 6, 6, 4, 24, 1, 1)))
     cases.append(("dense", dense_case(rng, 37, 11)))
+    cases += _transpose_conv_cases(rng)
     cases.append(("add", add_case(rng, (1, 5, 6, 7))))
     for mode in ("avg", "max"):
         cases.append((f"{mode}pool_k2_s2", pool_case(rng, 8, 8, 5, 2, 2, mode)))
@@ -69,6 +71,28 @@ def _cases():
         table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
         cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))
     return cases + _binary_cases(rng)
+
+
+def _transpose_conv_cases(rng) -> list:
+    """TRANSPOSE_CONV: strides 1-3, odd sizes and kernels (smaller than the stride too), SAME/VALID (padded
+    by TFLM's rule), with and without bias, an output larger than the scatter reaches (bias only there),
+    the general requantisation."""
+    cases = []
+    for name, args in {
+        "tconv_k3_s1_same": (5, 7, 6, 5, 3, 1, "SAME"),
+        "tconv_k3_s2_same": (5, 6, 4, 7, 3, 2, "SAME"),
+        "tconv_k2_s2_valid_nobias": (4, 5, 9, 6, 2, 2, "VALID", False),
+        "tconv_k4x3_s2_valid": (3, 5, 5, 4, (4, 3), 2, "VALID"),
+        "tconv_k4_s2_same_pad1": (4, 3, 5, 6, 4, 2, "SAME"),
+        "tconv_k5_s3_same_pad1": (3, 4, 5, 3, 5, 3, "SAME"),
+        "tconv_k5_s3_valid_nobias": (3, 3, 3, 4, 5, 3, "VALID", False),
+        "tconv_k2_s3_same": (4, 3, 6, 5, 2, 3, "SAME"),  # phases that no tap reaches: bias only
+        "tconv_k3_s2_wide_out": (3, 4, 4, 3, 3, 2, "VALID", True, (9, 11)),
+    }.items():
+        cases.append((name, transpose_conv_case(rng, *args)))
+    op, consts = transpose_conv_case(rng, 5, 5, 6, 4, 3, 2)
+    cases.append(("tconv_k3_s2_general_requant", (op, consts, KernelChoice(fast_requant=False))))
+    return cases
 
 
 #: operand shape patterns of the broadcasting binary kernel: same shape, squeeze-excite (per channel),
