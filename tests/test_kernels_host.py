@@ -18,6 +18,7 @@ from opcases import (
     binary_case,
     conv_case,
     dense_case,
+    lowered_choice,
     mean_case,
     pad_case,
     pool_case,
@@ -92,6 +93,13 @@ def _transpose_conv_cases(rng) -> list:
         cases.append((name, transpose_conv_case(rng, *args)))
     op, consts = transpose_conv_case(rng, 5, 5, 6, 4, 3, 2)
     cases.append(("tconv_k3_s2_general_requant", (op, consts, KernelChoice(fast_requant=False))))
+    for name, args in {  # the dual-MAC form (UseSimdKernels): whole words of channels, then a tail
+        "tconv_dual_k3_s2_same": (5, 6, 8, 5, 3, 2, "SAME"),
+        "tconv_dual_k2_s2_valid_tail": (4, 3, 7, 6, 2, 2, "VALID", False),
+        "tconv_dual_k3_s1_same_tail": (3, 5, 13, 4, 3, 1, "SAME"),
+    }.items():
+        op, consts = transpose_conv_case(rng, *args)
+        cases.append((name, (op, consts, lowered_choice(op, consts).with_(dual_mac=True))))
     return cases
 
 

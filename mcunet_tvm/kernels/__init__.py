@@ -197,7 +197,10 @@ def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray], choice: KernelChoice
 def simd_choice(op: OpDesc, choice: KernelChoice, schedule: SimdConfig | None, mve: bool) -> KernelChoice:
     """The choice of ``UseSimdKernels`` for ``op``: the SIMD micro-kernel with ``schedule`` (a tuning
     database's, or the untuned default), or on a core with Helium (``mve``) the MVE kernel where one
-    exists; ``choice`` unchanged for ops without a SIMD kernel."""
+    exists; a TRANSPOSE_CONV of four or more input channels its dual-MAC form; ``choice`` unchanged
+    for ops without a SIMD kernel."""
+    if isinstance(op, TransposeConv2D):
+        return choice.with_(dual_mac=op.in_shape[3] >= 4)
     if not simd_supported(op):
         return choice
     if mve:
@@ -232,7 +235,7 @@ def make_kernel(op: OpDesc, choice: KernelChoice | None = None) -> tirx.PrimFunc
     if isinstance(op, Dense):
         return dense(op, choice.fast_requant)
     if isinstance(op, TransposeConv2D):
-        return transpose_conv(op, choice.fast_requant)
+        return transpose_conv(op, choice.fast_requant, choice.dual_mac)
     return _GENERATORS[type(op)](op)
 
 
