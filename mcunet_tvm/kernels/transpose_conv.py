@@ -22,6 +22,9 @@ from ..ops import TransposeConv2D
 from .common import OUT
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
+#: a dual-MAC kernel's channel words per tap up to this many are unrolled
+UNROLL_WORDS = 8
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -112,13 +115,22 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
                 x_base = ((b * ih + iy) * iw + ix) * c
                 w_base = ((k * kh + tap[0]) * kw + tap[1]) * c
                 words = c // 4 if dual_mac else 0
-                if words:
+                if 0 < words <= UNROLL_WORDS:
+                    for g in range(words):
+                        dual_step(x_base + 4 * g, w_base + 4 * g)
+                elif words:
                     with T.serial(0, words) as g:
                         dual_step(x_base + 4 * g, w_base + 4 * g)
-                if c > 4 * words:
-                    with T.serial(4 * words, c) as ch:
-                        xv = x[x_base + ch].astype("int32") - _i32(op.in_zp)
-                        T.buffer_store(acc, acc[0] + xv * w[w_base + ch].astype("int32"), [0])
+                if dual_mac:  # the tail of at most three channels, unrolled
+                    for ch in range(4 * words, c):
+                        single_step(x_base + ch, w_base + ch)
+                elif c:
+                    with T.serial(0, c) as ch:
+                        single_step(x_base + ch, w_base + ch)
+
+            def single_step(xi, wi) -> None:
+                xv = x[xi].astype("int32") - _i32(op.in_zp)
+                T.buffer_store(acc, acc[0] + xv * w[wi].astype("int32"), [0])
 
             def dual_step(xi, wi) -> None:
                 """Four channels: (x - zp) widened to halfword pairs (lanes 0/2, then 1/3), two SMLADs."""
