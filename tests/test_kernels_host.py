@@ -97,6 +97,7 @@ def _transpose_conv_cases(rng) -> list:
         "tconv_dual_k3_s2_same": (5, 6, 8, 5, 3, 2, "SAME"),
         "tconv_dual_k2_s2_valid_tail": (4, 3, 7, 6, 2, 2, "VALID", False),
         "tconv_dual_k3_s1_same_tail": (3, 5, 13, 4, 3, 1, "SAME"),
+        "tconv_dual_k3_s2_looped_words": (3, 4, 37, 3, 3, 2, "SAME"),  # more words than are unrolled
     }.items():
         op, consts = transpose_conv_case(rng, *args)
         cases.append((name, (op, consts, lowered_choice(op, consts).with_(dual_mac=True))))
