@@ -19,7 +19,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import TransposeConv2D
-from .common import OUT
+from .common import NO_PRESCHEDULE, OUT
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 #: a dual-MAC kernel's channel words per tap up to this many are unrolled
@@ -68,8 +68,8 @@ def _guarded(cond, body) -> None:
 
 
 def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> tirx.PrimFunc:
-    """The gather kernel of ``op`` (``fast``: the fast requantisation; ``dual_mac``: four channels per
-    step with SMLAD, the rest one by one)."""
+    """The gather kernel of ``op`` (``fast``: the fast requantisation; ``dual_mac``: four input channels
+    per step with SMLAD, the rest one by one, two output channels per tile sharing each input word)."""
     n, ih, iw, c = op.in_shape
     _, oh, ow, oc = op.out_shape
     kh, kw = op.kernel
@@ -77,6 +77,7 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
     rows = phases(ih, oh, kh, sh, op.padding[0])
     cols = phases(iw, ow, kw, sw, op.padding[1])
     neg_zp = _i32(int(np.array([-op.in_zp, -op.in_zp], np.int16).view(np.int32)[0]))  # both halfwords -zp
+    width = 2 if dual_mac and oc >= 2 else 1  # output channels per tile (one widened input word each)
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
@@ -87,61 +88,72 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
             rq_shape, rq_name = requant_args(oc, fast)
             rq = T.arg(f"p4_{rq_name}", T.buffer(rq_shape, "int32"))
             out = T.arg(OUT, T.buffer((n * oh * ow * oc,), "int8"))
-            acc = T.alloc_buffer((1,), "int32")
+            acc = T.alloc_buffer((width,), "int32")
 
             def pixel(b, py: Phase, qy, px: Phase, qx) -> None:
-                """Every channel of output pixel (qy * sh + py.first, qx * sw + px.first)."""
+                """Every channel of output pixel (qy * sh + py.first, qx * sw + px.first), ``width`` at a time."""
                 pixel_out = ((b * oh + qy * sh + py.first) * ow + qx * sw + px.first) * oc
-                with T.serial(0, oc) as k:
-                    T.buffer_store(acc, bias[k], [0])
-                    if py.taps and px.taps:
-                        taps(b, py, qy, px, qx, k)
-                    value = channel_requantizer(op, fast, mult, rq, k, T.bind)(acc[0])
-                    T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [pixel_out + k])
+                tiles = oc // width
+                with T.serial(0, tiles) as kt:
+                    channel_tile(b, py, qy, px, qx, pixel_out, kt * width, width)
+                if oc > tiles * width:  # the last channel of an odd count
+                    channel_tile(b, py, qy, px, qx, pixel_out, _i32(tiles * width), 1)
 
-            def taps(b, py: Phase, qy, px: Phase, qx, k) -> None:
-                with T.serial(0, py.taps) as t:
-                    iy = qy + _i32(py.shift) - t
-                    row = _inside(iy, ih, py.shift - py.taps + 1, py.count - 1 + py.shift)
-                    _guarded(row, lambda: tap_row(b, py, t, iy, px, qx, k))
+            def channel_tile(b, py: Phase, qy, px: Phase, qx, pixel_out, k0, lanes: int) -> None:
+                for j in range(lanes):
+                    T.buffer_store(acc, bias[k0 + j], [j])
+                if py.taps and px.taps:
+                    with T.serial(0, py.taps) as t:
+                        iy = qy + _i32(py.shift) - t
+                        row = _inside(iy, ih, py.shift - py.taps + 1, py.count - 1 + py.shift)
+                        _guarded(row, lambda: tap_row(b, py, t, iy, px, qx, k0, lanes))
+                for j in range(lanes):
+                    value = channel_requantizer(op, fast, mult, rq, k0 + j, T.bind)(acc[j])
+                    T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [pixel_out + k0 + j])
 
-            def tap_row(b, py: Phase, t, iy, px: Phase, qx, k) -> None:
+            def tap_row(b, py: Phase, t, iy, px: Phase, qx, k0, lanes: int) -> None:
                 with T.serial(0, px.taps) as u:
                     ix = qx + _i32(px.shift) - u
                     col = _inside(ix, iw, px.shift - px.taps + 1, px.count - 1 + px.shift)
-                    _guarded(col, lambda: channels(b, iy, ix, (py.tap0 + sh * t, px.tap0 + sw * u), k))
+                    tap = (py.tap0 + sh * t, px.tap0 + sw * u)
+                    _guarded(col, lambda: channels(((b * ih + iy) * iw + ix) * c, tap, k0, lanes))
 
-            def channels(b, iy, ix, tap, k) -> None:
-                x_base = ((b * ih + iy) * iw + ix) * c
-                w_base = ((k * kh + tap[0]) * kw + tap[1]) * c
+            def channels(x_base, tap, k0, lanes: int) -> None:
+                """One tap's products for channels ``k0 ..`` (input ``x_base``): words, then the rest one by one."""
+                w_bases = [(((k0 + j) * kh + tap[0]) * kw + tap[1]) * c for j in range(lanes)]
                 words = c // 4 if dual_mac else 0
                 if 0 < words <= UNROLL_WORDS:
                     for g in range(words):
-                        dual_step(x_base + 4 * g, w_base + 4 * g)
+                        dual_step(x_base + 4 * g, [wb + 4 * g for wb in w_bases])
                 elif words:
                     with T.serial(0, words) as g:
-                        dual_step(x_base + 4 * g, w_base + 4 * g)
+                        dual_step(x_base + 4 * g, [wb + 4 * g for wb in w_bases])
                 if dual_mac:  # the tail of at most three channels, unrolled
                     for ch in range(4 * words, c):
-                        single_step(x_base + ch, w_base + ch)
+                        single_step(x_base + ch, [wb + ch for wb in w_bases])
                 elif c:
                     with T.serial(0, c) as ch:
-                        single_step(x_base + ch, w_base + ch)
+                        single_step(x_base + ch, [wb + ch for wb in w_bases])
 
-            def single_step(xi, wi) -> None:
+            def single_step(xi, w_indices) -> None:
                 xv = x[xi].astype("int32") - _i32(op.in_zp)
-                T.buffer_store(acc, acc[0] + xv * w[wi].astype("int32"), [0])
+                if len(w_indices) > 1:
+                    xv = T.bind(xv)
+                for j, wi in enumerate(w_indices):
+                    T.buffer_store(acc, acc[j] + xv * w[wi].astype("int32"), [j])
 
-            def dual_step(xi, wi) -> None:
-                """Four channels: (x - zp) widened to halfword pairs (lanes 0/2, then 1/3), two SMLADs."""
+            def dual_step(xi, w_indices) -> None:
+                """Four input channels: (x - zp) widened once to halfword pairs (lanes 0/2, then 1/3), two
+                SMLADs per output channel."""
                 xv = T.bind(T.call_extern("int32", "mcunet_read_s8x4", T.address_of(x[xi])))
-                wv = T.bind(T.call_extern("int32", "mcunet_read_s8x4", T.address_of(w[wi])))
-                total = acc[0]
-                for lanes in ("", "_ror8"):
-                    xs = T.call_extern("int32", f"mcunet_sxtab16{lanes}", neg_zp, xv)
-                    ws = T.call_extern("int32", f"mcunet_sxtb16{lanes}", wv)
-                    total = T.call_extern("int32", "mcunet_smlad", xs, ws, total)
-                T.buffer_store(acc, total, [0])
+                xs = [T.bind(T.call_extern("int32", f"mcunet_sxtab16{r}", neg_zp, xv)) for r in ("", "_ror8")]
+                for j, wi in enumerate(w_indices):
+                    wv = T.bind(T.call_extern("int32", "mcunet_read_s8x4", T.address_of(w[wi])))
+                    total = acc[j]
+                    for half, r in zip(xs, ("", "_ror8"), strict=True):
+                        wide = T.call_extern("int32", f"mcunet_sxtb16{r}", wv)
+                        total = T.call_extern("int32", "mcunet_smlad", half, wide, total)
+                    T.buffer_store(acc, total, [j])
 
             with T.serial(0, n) as b:
                 for py in rows:
@@ -149,4 +161,6 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
                         for px in cols:
                             with T.serial(0, px.count) as qx:
                                 pixel(b, py, qy, px, qx)
-    return builder.get()
+    func = builder.get()
+    # unrolled words are straight-line MACs: GCC's early scheduling would hoist their loads and spill
+    return func.with_attr(NO_PRESCHEDULE, True) if dual_mac and c // 4 <= UNROLL_WORDS else func
