@@ -24,6 +24,8 @@ from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 #: a dual-MAC kernel's channel words per tap up to this many are unrolled
 UNROLL_WORDS = 8
+#: output channels of a dual-MAC tile: each widened input word serves them all
+TILE_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
     rows = phases(ih, oh, kh, sh, op.padding[0])
     cols = phases(iw, ow, kw, sw, op.padding[1])
     neg_zp = _i32(int(np.array([-op.in_zp, -op.in_zp], np.int16).view(np.int32)[0]))  # both halfwords -zp
-    width = 2 if dual_mac and oc >= 2 else 1  # output channels per tile (one widened input word each)
+    width = min(TILE_CHANNELS, oc) if dual_mac else 1  # output channels per tile (sharing each widened input word)
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
@@ -96,8 +98,8 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
                 tiles = oc // width
                 with T.serial(0, tiles) as kt:
                     channel_tile(b, py, qy, px, qx, pixel_out, kt * width, width)
-                if oc > tiles * width:  # the last channel of an odd count
-                    channel_tile(b, py, qy, px, qx, pixel_out, _i32(tiles * width), 1)
+                for k in range(tiles * width, oc):  # the channels after the last whole tile, one by one
+                    channel_tile(b, py, qy, px, qx, pixel_out, _i32(k), 1)
 
             def channel_tile(b, py: Phase, qy, px: Phase, qx, pixel_out, k0, lanes: int) -> None:
                 for j in range(lanes):
