@@ -147,6 +147,21 @@ def test_binary_refusals_are_precise() -> None:
     assert "fused activation TANH" in text and "RELU_N1_TO_1" in text
 
 
+def test_transpose_conv_refusals_are_precise() -> None:
+    """An output shape computed at run time, one that disagrees with the filters, a filter of another depth,
+    an int8 bias: each refused naming the operator and the reason."""
+    name = "transpose_conv_s2_same"
+    shape, _, x, bias = read_model(FIXTURES / "ops" / f"{name}.tflite").operators[0].inputs
+    text = _binary_refusal(name, lambda m: _with_tensor(m, shape, data=None))
+    assert "operator #0 TRANSPOSE_CONV" in text and "output shape" in text and "computed at run time" in text
+    text = _binary_refusal(name, lambda m: _with_tensor(m, shape, data=np.array([1, 10, 12, 5], np.int32)))
+    assert "output shape [1, 10, 12, 5]" in text and "4 filters" in text
+    text = _binary_refusal(name, lambda m: _with_tensor(m, x, shape=(1, 5, 6, 2)))
+    assert "depth 3 for an input of depth 2" in text
+    text = _binary_refusal(name, lambda m: _with_tensor(m, bias, dtype="INT8", data=np.zeros(4, np.int8)))
+    assert "bias" in text and "int32" in text
+
+
 def test_fully_connected_on_4d_reads_rows() -> None:
     """DS-CNN's FULLY_CONNECTED takes the pooled (1, 1, 1, C) tensor: a view to (1, C), then the dense."""
     prog = program_of(import_tflite(CORPUS / "ds_cnn.tflite")[0])
