@@ -4,9 +4,12 @@ TFLM scatters: input pixel ``y`` adds ``w[ky]`` times its value onto output ``y 
 Here every output sums what scatters into it, so each output is accumulated in one register and
 requantised at once (no int32 scratch of the whole output). Output ``o`` receives tap ``ky`` of
 input ``(o + pad - ky) / s`` where that divides evenly, so the outputs of one *phase*
-``o = q * s + r`` all receive the same taps ``ky = k0 + s * t`` from inputs ``q + d - t``
+``o = q * s + r`` all receive the same taps ``ky = k0 + s * t`` from inputs ``q + shift - t``
 (:func:`phases`): the phases are split at compile time, each a loop nest with no modulo in it, and
-the only run-time checks are whether an input row and column lie inside the image.
+the only run-time checks are whether an input row and column lie inside the image (dropped where
+the bounds prove them). On DSP cores (``KernelChoice.dual_mac``) a word of four input channels is
+widened once (``SXTAB16``, the zero point added in the same instruction) and multiplied by two
+``SMLAD``s into each of a tile of :data:`TILE_CHANNELS` output channels.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def _guarded(cond, body) -> None:
 
 def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> tirx.PrimFunc:
     """The gather kernel of ``op`` (``fast``: the fast requantisation; ``dual_mac``: four input channels
-    per step with SMLAD, the rest one by one, two output channels per tile sharing each input word)."""
+    per step with SMLAD, the rest one by one, tiles of output channels sharing each widened input word)."""
     n, ih, iw, c = op.in_shape
     _, oh, ow, oc = op.out_shape
     kh, kw = op.kernel
