@@ -11,7 +11,9 @@ into options and present the result.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,8 +112,60 @@ def input_bytes(options: BuildOptions, sizes: list[int]) -> list[bytes]:
     return data
 
 
+def check_options(options: BuildOptions) -> None:
+    """Every option checked before any work: the first one that is wrong, named as the CLI spells it."""
+    from .targets import get_target
+
+    get_target(options.target)
+    for flag, size in (("--sram-budget", options.sram_budget), ("--flash-budget", options.flash_budget)):
+        if size is not None and (not isinstance(size, int) or size <= 0):
+            raise BudgetError(f"the budget {size!r} is not a positive number of bytes", where=flag,
+                              hint="write e.g. 256KB")
+    overhead = options.max_mac_overhead
+    if not (isinstance(overhead, int | float) and math.isfinite(overhead) and overhead >= 0):
+        raise McunetError(f"--max-mac-overhead {overhead} is not a fraction >= 0", where="--max-mac-overhead",
+                          hint="e.g. 0.05 for at most 5 % extra MACs")
+    for flag, value in (("--tune", options.tune), ("--seed", options.seed)):
+        if value < 0:
+            raise McunetError(f"{flag} {value} is negative", where=flag, hint=f"{flag} takes a count >= 0")
+    _check_patch(options)
+    if options.inputs and not (options.run or options.profile):
+        raise McunetError("--input is given but nothing runs", where="--input",
+                          hint="add --run (or --profile) to run the model on that input")
+    for path in options.inputs:
+        if not Path(path).is_file():
+            raise ModelFileError("the input file does not exist", where=f"--input {path}")
+
+
+def _check_patch(options: BuildOptions) -> None:
+    patch = options.patch
+    if isinstance(patch, tuple):
+        step, (rows, cols) = patch
+        if step < 0 or rows < 1 or cols < 1:
+            raise McunetError(f"--patch asks for a {rows}x{cols} grid of patches up to step {step}", where="--patch",
+                              hint="a grid has at least 1x1 patches, e.g. 3x3@12 (steps count from 0)")
+    elif patch not in (None, "auto"):
+        raise McunetError(f"cannot read --patch {patch!r}", where="--patch", hint="none, auto, or e.g. 3x3@12")
+    if options.stream_input and patch is None:
+        raise McunetError("--stream-input needs patch-based inference", where="--stream-input",
+                          hint="add --patch auto (or a grid such as --patch 3x3@12)")
+
+
 def build(options: BuildOptions) -> BuildResult:
-    """Compile (and with ``run`` execute) the model; writes ``options.out`` and returns the result."""
+    """Compile (and with ``run`` execute) the model into ``options.out``; the result.
+
+    Every option is checked first; the files are written into a folder beside ``options.out``
+    that replaces it only when the build succeeds (:mod:`mcunet_tvm.outdir`).
+    """
+    from .outdir import staged_output
+
+    check_options(options)
+    with staged_output(Path(options.out)) as stage:
+        return _build(dataclasses.replace(options, out=stage))
+
+
+def _build(options: BuildOptions) -> BuildResult:
+    """The build itself, into the (empty) staging folder ``options.out``."""
     from . import toolchain
     from .frontend import load_model
     from .pipeline import HEADERS, compile_relax
@@ -131,7 +185,6 @@ def build(options: BuildOptions) -> BuildResult:
         )
     out = options.out
     report_path = out / "report.json"
-    report_path.unlink(missing_ok=True)
 
     t0 = time.monotonic()
     model = load_model(options.model, calibration=options.calibration)

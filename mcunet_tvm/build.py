@@ -11,6 +11,7 @@ itself is :func:`mcunet_tvm.api.build`.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -20,47 +21,47 @@ from .api import BuildOptions, BuildResult, PatchSpec
 from .errors import DeviceRunError, McunetError
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m mcunet_tvm.build",
-        description="Compile an int8 CNN for a Cortex-M microcontroller (bare-metal C + ELF) "
-        "and optionally run it on QEMU, checking the output bit-exactly against a host reference.",
-    )
+def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> None:
+    """The options of a build; ``profile``: for ``mcunet_tvm.profile`` (no --run/--profile, --out optional)."""
     p.add_argument(
         "--target",
         default="cortex-m7",
-        help="cortex-m4 (QEMU mps2-an386), cortex-m7 (mps2-an500), cortex-m55 (mps3-an547) "
-        "or host (default: cortex-m7)",
+        help="cortex-m4 (QEMU mps2-an386), cortex-m7 (mps2-an500), cortex-m55 (mps3-an547)"
+        + ("" if profile else " or host") + " (default: cortex-m7)",
     )
     p.add_argument(
         "--model",
-        required=True,
         help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer), "
         "a torch.export .pt2 program, or an MCUNet/ProxylessNAS .json net config",
     )
-    p.add_argument("--out", required=True, type=Path, help="output folder (created; files are replaced)")
-    p.add_argument(
-        "--run",
-        action="store_true",
-        help="run one inference on QEMU (or the host), write output.bin and check it bit-exactly "
-        "against the host reference (and TF Lite Micro for .tflite models)",
-    )
+    p.add_argument("--list-models", action="store_true", help="print the built-in zoo's model names and exit")
+    if profile:
+        p.add_argument("--out", type=Path, default=Path("build") / "profile",
+                       help="output folder (default build/profile; replaced when the build succeeds)")
+    else:
+        p.add_argument("--out", type=Path, help="output folder (created; replaced only when the build succeeds)")
+        p.add_argument(
+            "--run",
+            action="store_true",
+            help="run one inference on QEMU (or the host), write output.bin and check it bit-exactly "
+            "against the host reference (and TF Lite Micro for .tflite models)",
+        )
     p.add_argument(
         "--input",
         type=Path,
         action="append",
-        help="raw int8 input bytes (NHWC) for --run; repeat it once per model input, in the model's order; "
+        help="raw input bytes (int8 NHWC) for the run; repeat it once per model input, in the model's order; "
         "default: a seeded random input",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the random input (default 0)")
     p.add_argument(
         "--calibration",
         type=Path,
         help="PyTorch models (.pt2, .json): a .npy of float32 NCHW samples for post-training quantisation "
         "(default: seeded synthetic images)",
     )
-    p.add_argument("--sram-budget", help="fail if the activation arena exceeds this, e.g. 256KB")
-    p.add_argument("--flash-budget", help="fail if the whole image's flash exceeds this, e.g. 1MB")
+    p.add_argument("--sram-budget", help="fail if the activation arena exceeds this, e.g. 256KB (K = 1024)")
+    p.add_argument("--flash-budget", help="fail if the whole image's flash exceeds this, e.g. 1MB (M = 1024²)")
     p.add_argument(
         "--patch",
         default="none",
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--max-mac-overhead",
-        type=float,
+        type=_fraction,
         default=0.3,
         help="--patch auto: most extra MACs allowed for recomputed halos, as a fraction (default 0.3)",
     )
@@ -86,12 +87,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="test build: guard bytes around the arena and every tensor, checked after every step on the device",
     )
-    p.add_argument(
-        "--profile",
-        action="store_true",
-        help="implies --run: measure every operator's instructions on the emulated core and write "
-        "profile.json (also: python -m mcunet_tvm.profile)",
-    )
+    if not profile:
+        p.add_argument(
+            "--profile",
+            action="store_true",
+            help="implies --run: measure every operator's instructions on the emulated core, print the table "
+            "and write profile.json (also: python -m mcunet_tvm.profile)",
+        )
     p.add_argument(
         "--kernels",
         choices=("auto", "simd", "plain"),
@@ -104,11 +106,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("speed", "size"),
         default="speed",
         help="speed (the default): every kernel specialised to its layer; size: kernels take the "
-        "layer's sizes at run time and layers share them (less flash, a few %% more instructions)",
+        "layer's sizes at run time and layers share them (less flash, more instructions: see "
+        "docs/BENCHMARKS.md)",
     )
     p.add_argument(
         "--tune",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
         help="tune the SIMD schedule of each layer, measuring up to N candidates per layer on QEMU "
@@ -120,25 +123,77 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=Path("build") / "tuning.json",
         help="the tuning database read by every build and written by --tune (default build/tuning.json)",
     )
-    p.add_argument("--quiet", action="store_true", help="print only the summary, not the memory bars")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a count >= 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a finite fraction >= 0 (0.05 = 5 %)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number (e.g. 0.05 for 5 %)") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction >= 0 (e.g. 0.05 for 5 %)")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with our error format (``error: ...``, ``fix: ...``) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        err = McunetError(message, where=self.prog, hint=f"see {self.prog} --help")
+        print(err.format(), file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = _Parser(
+        prog="python -m mcunet_tvm.build",
+        description="Compile an int8 CNN for a Cortex-M microcontroller (bare-metal C + ELF) "
+        "and optionally run it on QEMU, checking the output bit-exactly against a host reference.",
+    )
+    add_build_arguments(p)
     args = p.parse_args(argv)
+    _require(p, args, "--out")
     if args.profile:
         args.run = True
     return args
+
+
+def _require(p: argparse.ArgumentParser, args: argparse.Namespace, *flags: str) -> None:
+    """--model (and the given flags) are required unless --list-models only lists the zoo."""
+    if args.list_models:
+        return
+    for flag in ("--model", *flags):
+        if getattr(args, flag[2:].replace("-", "_")) is None:
+            p.error(f"the following argument is required: {flag}")
 
 
 def options_from_args(args: argparse.Namespace) -> BuildOptions:
     """The build the parsed command line asks for."""
     from .presentation import parse_size
 
-    say = None if args.quiet else (lambda line: print(f"tune {line}", flush=True))
+    say = None if args.quiet else (lambda line: print(line, flush=True))
     return BuildOptions(
-        model=args.model, out=args.out, target=args.target, run=args.run, inputs=tuple(args.input or ()),
+        model=args.model, out=args.out, target=args.target, run=getattr(args, "run", True),
+        inputs=tuple(args.input or ()),
         seed=args.seed, calibration=args.calibration,
-        sram_budget=parse_size(args.sram_budget) if args.sram_budget else None,
-        flash_budget=parse_size(args.flash_budget) if args.flash_budget else None,
+        sram_budget=parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None,
+        flash_budget=parse_size(args.flash_budget, "--flash-budget") if args.flash_budget is not None else None,
         patch=_parse_patch(args.patch), max_mac_overhead=args.max_mac_overhead, stream_input=args.stream_input,
-        guards=args.guards, profile=args.profile, kernels=args.kernels, optimize=args.optimize, tune=args.tune,
+        guards=args.guards, profile=getattr(args, "profile", True), kernels=args.kernels, optimize=args.optimize,
+        tune=args.tune,
         tune_db=args.tune_db, progress=say,
     )
 
@@ -178,17 +233,32 @@ def run_cli(options: Callable[[], BuildOptions], present: Callable[[BuildResult]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .presentation import build_summary, text_bars
+    from .presentation import build_summary, format_profile, text_bars
 
     args = parse_args(argv)
+    if args.list_models:
+        return list_models()
 
     def present(result: BuildResult) -> None:
+        if args.quiet:
+            return
         report = result.report
-        if not args.quiet:
-            print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
+        print(text_bars(report["memory"]["steps"], report["arena_bytes"]))
         print(build_summary(report))
+        if result.profile is not None:
+            print()
+            print(format_profile(result.profile))
+        print(f"written: {args.out}/")
 
     return run_cli(lambda: options_from_args(args), present)
+
+
+def list_models() -> int:
+    """``--list-models``: the zoo's names, one per line."""
+    from .frontend.zoo import list_models as names
+
+    print("\n".join(names()))
+    return 0
 
 
 if __name__ == "__main__":

@@ -352,6 +352,58 @@ class Concat(OpDesc):
         return len(self.in_shapes)
 
 
+#: the most dimensions a :class:`Slice` or :class:`MirrorPad` takes
+MAX_COPY_RANK = 6
+
+
+@dataclass(frozen=True)
+class Slice(OpDesc):
+    """A strided copy (SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK): output element ``j`` is input element
+    ``begin + j * strides``, dimension by dimension (a negative stride walks backwards). Input and output
+    have one rank (at most :data:`MAX_COPY_RANK`); the importer adds views for removed or new axes."""
+
+    kind: ClassVar[str] = "slice"
+
+    begin: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        rank = len(self.in_shape)
+        if not len(self.out_shape) == len(self.begin) == len(self.strides) == rank or rank > MAX_COPY_RANK:
+            raise ValueError(f"slice of a {list(self.in_shape)} tensor to {list(self.out_shape)} with begin "
+                             f"{list(self.begin)}, strides {list(self.strides)} (one of each per dimension, at "
+                             f"most {MAX_COPY_RANK})")
+        for size, n, b, s in zip(self.in_shape, self.out_shape, self.begin, self.strides, strict=True):
+            if n < 1 or s == 0 or not (0 <= b < size and 0 <= b + (n - 1) * s < size):
+                raise ValueError(f"slice of {n} elements from {b} by {s} in a dimension of {size}")
+
+
+#: the modes of :class:`MirrorPad` and the offset of each (TFLM's ``offset``: REFLECT leaves out the edge)
+MIRROR_MODES = {"reflect": 1, "symmetric": 0}
+
+
+@dataclass(frozen=True)
+class MirrorPad(OpDesc):
+    """MIRROR_PAD: ``pads[d] = (before, after)`` elements of dimension ``d`` mirrored from the input, the edge
+    left out (``reflect``) or repeated (``symmetric``); at most ``size - 1`` (``size``) on each side."""
+
+    kind: ClassVar[str] = "mirror_pad"
+
+    pads: tuple[tuple[int, int], ...] = ()
+    mode: str = "reflect"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MIRROR_MODES:
+            raise ValueError(f"mirror padding mode {self.mode!r} (expected one of {', '.join(MIRROR_MODES)})")
+        limit = [d - MIRROR_MODES[self.mode] for d in self.in_shape]
+        fits = len(self.pads) == len(self.in_shape) <= MAX_COPY_RANK and all(
+            0 <= a <= m and 0 <= b <= m for (a, b), m in zip(self.pads, limit, strict=True))
+        if not fits or tuple(self.out_shape) != tuple(d + a + b for d, (a, b) in zip(self.in_shape, self.pads,
+                                                                                      strict=True)):
+            raise ValueError(f"{self.mode} padding {[list(p) for p in self.pads]} of a {list(self.in_shape)} tensor "
+                             f"to {list(self.out_shape)} (at most {limit} on each side)")
+
+
 @dataclass(frozen=True)
 class ResizeNearest(OpDesc):
     """RESIZE_NEAREST_NEIGHBOR of an NHWC tensor: output row ``y`` reads input row ``rows[y]``,
@@ -372,7 +424,7 @@ class Reshape(OpDesc):
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
     for cls in (Conv2D, TransposeConv2D, Dense, Add, Binary, Pool2D, Mean, Softmax, Pad, Insert, InputRows, Lut,
-                Transpose, Concat, ResizeNearest, Reshape)
+                Transpose, Concat, ResizeNearest, Slice, MirrorPad, Reshape)
 }
 
 

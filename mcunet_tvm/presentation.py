@@ -6,6 +6,7 @@ Everything a CLI prints or draws, and the parsing of the sizes users type
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .errors import BudgetError
@@ -51,18 +52,24 @@ def plot_png(table: list[dict], arena: int, path: Path, title: str, stage_end: i
     plt.close(fig)
 
 
-def parse_size(text: str) -> int:
-    """'256KB', '1MB', '320kB', '65536' -> bytes (K = 1024)."""
-    t = text.strip().upper().removesuffix("B")
-    factor = 1
-    if t.endswith("K"):
-        factor, t = 1024, t[:-1]
-    elif t.endswith("M"):
-        factor, t = 1024 * 1024, t[:-1]
-    try:
-        return int(float(t) * factor)
-    except ValueError:
-        raise BudgetError(f"cannot read the size '{text}'", hint="write e.g. 256KB, 1MB or 65536") from None
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:(K|M)(?:I?B)?|B)?\s*", re.IGNORECASE)
+
+
+def parse_size(text: str, flag: str = "", minimum: int = 1) -> int:
+    """A size of at least ``minimum`` bytes as typed: '256KB', '256KiB', '256K', '1MB', '1.5MiB', '65536' -> bytes.
+
+    K and M are binary (1024, 1024²) with or without 'iB'/'B', as MCU datasheets count SRAM.
+    """
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise BudgetError(f"cannot read the size '{text}'", where=flag,
+                          hint="write a positive size such as 256KB, 256KiB, 1MB or 65536 (bytes)")
+    factor = {"K": 1024, "M": 1024 * 1024}.get((match.group(2) or "").upper(), 1)
+    size = int(float(match.group(1)) * factor)
+    if size < minimum:
+        raise BudgetError(f"the size '{text}' is below {minimum:,} B", where=flag,
+                          hint="a budget is a positive size such as 256KB" if minimum else "")
+    return size
 
 
 def build_summary(report: dict) -> str:
@@ -71,9 +78,10 @@ def build_summary(report: dict) -> str:
         f"  MACs          {report['macs']:,}",
         f"  params        {report['params']:,}",
         f"  arena         {report['arena_bytes']:,} B (lower bound {report['arena_lower_bound_bytes']:,} B)",
-        f"  flash         {report['flash_bytes']:,} B (model {report['model_flash_bytes']:,} B, of which code "
-        f"{report['code_bytes']:,} B)",
     ]
+    if report["target"] != "host":  # a host executable's size says nothing about a microcontroller's flash
+        lines.append(f"  flash         {report['flash_bytes']:,} B (model {report['model_flash_bytes']:,} B, "
+                     f"of which code {report['code_bytes']:,} B)")
     if report.get("patch"):
         pt = report["patch"]
         lines.append(

@@ -1,28 +1,33 @@
 """``python -m mcunet_tvm.profile``: where the instructions go, operator by operator.
 
-Builds the model with ``--run --profile`` (the same options as ``python -m
-mcunet_tvm.build``; ``--out`` defaults to ``build/profile``), measures every
-step on the emulated core in one run (:mod:`mcunet_tvm.op_profile`) and
-prints the table, most expensive first, and the totals per operator type.
+Builds the model for an emulated core and runs it once with every step
+measured (:mod:`mcunet_tvm.op_profile`); prints the table, most expensive
+first, and the totals per operator type. Takes the build's options except
+``--run`` and ``--profile`` (always on here); ``--out`` defaults to
+``build/profile``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .build import options_from_args, parse_args, run_cli
+    from .build import _Parser, _require, add_build_arguments, list_models, options_from_args, run_cli
     from .presentation import build_summary, format_profile
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not any(a == "--out" or a.startswith("--out=") for a in argv):
-        argv += ["--out", str(Path("build") / "profile")]
-    args = parse_args(argv)
+    p = _Parser(prog="python -m mcunet_tvm.profile",
+                description="Measure every operator's instructions of a model on an emulated Cortex-M core.")
+    add_build_arguments(p, profile=True)
+    args = p.parse_args(argv)
+    _require(p, args)
+    if args.list_models:
+        return list_models()
 
     def present(result) -> None:
+        if args.quiet:
+            return
         print(build_summary(result.report))
         print()
         print(format_profile(result.profile))

@@ -199,14 +199,21 @@ def single_op_module(op: OpDesc, consts: list[np.ndarray], choice: KernelChoice 
     return bb.get()
 
 
-def run_compiled(compiled, target_name: str, folder, inputs: list[np.ndarray]) -> list[bytes]:
+def run_compiled(compiled, target_name: str, folder, inputs: list) -> list[bytes]:
     """Build ``compiled`` (a ``CompiledModel``) for ``target_name`` in ``folder`` and run it once per input:
-    the raw outputs (QEMU for Cortex-M targets, natively on the host)."""
+    the raw outputs (QEMU for Cortex-M targets, natively on the host). An input of a model with several
+    is a list of arrays (one per model input); its output is every model output, back to back."""
     from mcunet_tvm import toolchain
     from mcunet_tvm.targets import get_target
 
     target = get_target(target_name)
     sources = compiled.write(folder)
     exe = toolchain.link(target, toolchain.compile_objects(target, sources, [folder], folder / "obj"), folder / "model")
-    size = compiled.program.nbytes(compiled.program.output)
-    return [toolchain.run(target, exe, np.asarray(x, np.int8).tobytes(), size).output for x in inputs]
+    prog = compiled.program
+    size = sum(prog.nbytes(name) for name in prog.outputs)
+
+    def packed(x) -> bytes:
+        arrays = x if isinstance(x, (list, tuple)) else [x]
+        return b"".join(np.asarray(a, np.int8).tobytes() for a in arrays)
+
+    return [toolchain.run(target, exe, packed(x), size).output for x in inputs]

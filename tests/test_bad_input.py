@@ -129,3 +129,187 @@ def test_flash_budget(tmp_path) -> None:
 def test_unreadable_budget(tmp_path) -> None:
     code, err, out = _cli("--model", "demo-cnn", "--sram-budget", "lots", tmp_path=tmp_path)
     _assert_clean_error(code, err, out, "lots", "256KB")
+
+
+# ---- net configs: every field removed, negated, zeroed, retyped ---------------------------------------
+def _leaves(obj, path=()):
+    """(path, value) of every scalar field of a JSON object."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path, obj
+
+
+def _mutated(config: dict, path: tuple, change):
+    config = json.loads(json.dumps(config))
+    parent = config
+    for k in path[:-1]:
+        parent = parent[k]
+    if change == "remove":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = change(parent[path[-1]])
+    return config
+
+
+_CHANGES = {"remove": "remove", "negate": lambda v: -v if isinstance(v, int | float) else v,
+            "zero": lambda v: 0, "retype": lambda v: str(v), "half": lambda v: v / 2 if isinstance(v, int) else v}
+
+
+def test_every_mutated_netconfig_builds_or_is_a_clear_error() -> None:
+    """Each field of a zoo config removed, negated, zeroed, halved or turned into a string: the network
+    builds and runs on its input, or the error names the field's JSON path. Never a traceback."""
+    import torch
+
+    from mcunet_tvm.errors import McunetError
+    from mcunet_tvm.frontend.netconfig import ProxylessNet, check_config
+    from mcunet_tvm.frontend.zoo import CONFIGS
+
+    config = CONFIGS["demo-cnn"]
+    refused = built = 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add contention
+    for path, _ in _leaves(config):
+        for change in _CHANGES.values():
+            mutant = _mutated(config, path, change)
+            try:
+                check_config(mutant)
+                net = ProxylessNet(mutant).eval()  # (build_from_config: this, with seeded weights)
+            except McunetError as exc:
+                refused += 1
+                assert exc.where, exc.format()
+                continue
+            res = min(int(mutant.get("resolution", 224)), 16)  # any size runs the same layers; small is fast
+            with torch.no_grad():
+                y = net(torch.zeros(1, int(mutant["first_conv"]["in_channels"]), res, res))
+            assert y.shape == (1, int(mutant["classifier"]["out_features"]))
+            built += 1
+    torch.set_num_threads(threads)
+    assert refused > 100 and built > 20, (refused, built)
+
+
+@pytest.mark.parametrize("field,value,needles", [
+    (("first_conv", "in_channels"), None, ["first_conv.in_channels"]),
+    (("blocks", 1, "mobile_inverted_conv", "out_channels"), -4, ["blocks[1].mobile_inverted_conv.out_channels"]),
+    (("resolution",), 0, ["resolution"]),
+    (("blocks", 1, "mobile_inverted_conv", "stride"), "two", ["blocks[1].mobile_inverted_conv.stride"]),
+    (("blocks", 2, "mobile_inverted_conv", "in_channels"), 12, ["blocks[2].mobile_inverted_conv.in_channels",
+                                                               "produces 16"]),
+])
+def test_netconfig_errors_name_the_json_path(field, value, needles, tmp_path) -> None:
+    from mcunet_tvm.frontend.zoo import CONFIGS
+
+    config = _mutated(CONFIGS["demo-cnn"], field, "remove" if value is None else (lambda _: value))
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(config))
+    code, err, out = _cli("--model", str(path), tmp_path=tmp_path)
+    assert code == 2
+    _assert_clean_error(code, err, out, str(path), *needles)
+
+
+# ---- command-line arguments: checked before any work ------------------------------------------------
+@pytest.mark.parametrize("args,needles", [
+    (["--sram-budget", "inf"], ["--sram-budget", "inf"]),
+    (["--sram-budget", "1e400"], ["--sram-budget"]),
+    (["--sram-budget=-1KB"], ["--sram-budget"]),
+    (["--sram-budget", "0"], ["--sram-budget", "below"]),
+    (["--flash-budget", "0.5"], ["--flash-budget"]),
+    (["--tune=-1"], ["--tune", "negative"]),
+    (["--max-mac-overhead=-1"], ["--max-mac-overhead"]),
+    (["--max-mac-overhead", "nan"], ["--max-mac-overhead"]),
+    (["--patch", "0x0@3"], ["--patch", "0x0"]),
+    (["--patch", "lots"], ["--patch", "3x3@12"]),
+    (["--stream-input"], ["--stream-input", "--patch"]),
+    (["--seed=-3"], ["--seed"]),
+    (["--kernels", "fast"], ["--kernels"]),
+    (["--bogus"], ["--bogus"]),
+])
+def test_bad_arguments_fail_before_compiling(args, needles, tmp_path, capsys) -> None:
+    """In process (the CLI's own main): exit 2 with our error, before any compiling, --out not created."""
+    import time
+
+    from mcunet_tvm.build import main
+
+    out = tmp_path / "out"
+    start = time.monotonic()
+    try:
+        code = main(["--model", str(FIXTURES / "tiny_cnn.tflite"), *args, "--out", str(out)])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    _assert_clean_error(code, err, out, *needles)
+    assert not out.exists()
+    assert time.monotonic() - start < 5  # nothing was compiled
+
+
+def test_input_without_run_is_an_error(tmp_path) -> None:
+    data = tmp_path / "in.bin"
+    data.write_bytes(b"\0" * 768)
+    code, err, out = _cli("--model", str(FIXTURES / "tiny_cnn.tflite"), "--input", str(data), tmp_path=tmp_path)
+    _assert_clean_error(code, err, out, "--input", "--run")
+
+
+def test_out_must_be_a_folder_of_ours(tmp_path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "mcunet_tvm.build", "--model", "demo-cnn", "--out", str(afile)],
+                          capture_output=True, text=True, cwd=ROOT)
+    _assert_clean_error(proc.returncode, proc.stderr, tmp_path / "none", "is a file")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    proc = subprocess.run([sys.executable, "-m", "mcunet_tvm.build", "--model", "demo-cnn", "--out", str(mine)],
+                          capture_output=True, text=True, cwd=ROOT)
+    _assert_clean_error(proc.returncode, proc.stderr, mine, "not a build's output")
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_failed_build_leaves_the_earlier_build_untouched(tmp_path) -> None:
+    """A good build, then failing ones into the same folder (wrong input size after compiling, unknown
+    target, host --profile, a refused model): the folder holds exactly the first build's files, and
+    no staging folder is left beside it."""
+    model = str(FIXTURES / "tiny_cnn.tflite")
+    code, err, out = _cli("--model", model, "--target", "host", "--run", tmp_path=tmp_path)
+    assert code == 0, err
+    before = _snapshot(out)
+    assert "report.json" in before and "output.bin" in before
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"\0" * 10)
+    for args in (["--model", model, "--target", "host", "--run", "--input", str(short)],
+                 ["--model", model, "--target", "cortex-a9"],
+                 ["--model", model, "--target", "host", "--profile"],
+                 ["--model", str(FIXTURES / "corpus" / "lstm_kws.tflite"), "--target", "host"]):
+        code, err, _ = _cli(*args, tmp_path=tmp_path)
+        assert code == 2 and "Traceback" not in err, err
+        assert _snapshot(out) == before, args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "short.bin"]
+
+
+def test_profile_has_its_own_help() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mcunet_tvm.profile", "--help"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0
+    assert "mcunet_tvm.profile" in proc.stdout and "--run" not in proc.stdout and "--profile" not in proc.stdout
+
+
+def test_list_models(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "mcunet_tvm.build", "--list-models"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "demo-cnn" in proc.stdout.split()
+
+
+def test_calibration_that_is_not_npy(tmp_path) -> None:
+    text = tmp_path / "calib.txt"
+    text.write_text("hello")
+    code, err, out = _cli("--model", "demo-cnn", "--calibration", str(text), tmp_path=tmp_path)
+    _assert_clean_error(code, err, out, "not a .npy", "numpy.save")
+    assert "pickle" not in err

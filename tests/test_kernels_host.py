@@ -7,7 +7,8 @@ import pytest
 
 from mcunet_tvm.ir import program_of
 from mcunet_tvm.kernels import KernelChoice
-from mcunet_tvm.ops import Concat, Lut, ResizeNearest, Softmax, Transpose
+from mcunet_tvm.kernels.movement import copy_loops
+from mcunet_tvm.ops import Concat, Lut, MirrorPad, ResizeNearest, Slice, Softmax, Transpose
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
 from mcunet_tvm.reference.graph_ref import run_reference
@@ -71,7 +72,39 @@ def _cases():
     for n in (13, 64):  # a tail after the four-element loop, and none
         table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
         cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))
-    return cases + _binary_cases(rng)
+    return cases + _binary_cases(rng) + _copy_cases()
+
+
+#: strided copies (in shape, out shape, begin, strides): 4-D with steps, backwards, one element of 4-D,
+#: 6-D odd sizes, a whole 1-D tensor, contiguous rows of 2-D, a channel range of NHWC, both directions in 5-D
+_SLICES = {
+    "slice_4d_steps": ((1, 7, 9, 5), (1, 3, 4, 2), (0, 1, 0, 3), (1, 2, 2, 1)),
+    "slice_3d_backwards": ((4, 5, 3), (2, 5, 3), (3, 4, 0), (-2, -1, 1)),
+    "slice_one_element": ((2, 3, 4, 5), (1, 1, 1, 1), (1, 2, 3, 4), (1, 1, 1, 1)),
+    "slice_6d_odd": ((3, 1, 5, 3, 7, 3), (2, 1, 2, 3, 3, 2), (1, 0, 1, 0, 6, 0), (1, 1, 3, 1, -2, 2)),
+    "slice_1d_whole": ((13,), (13,), (0,), (1,)),
+    "slice_rows": ((9, 11), (4, 11), (3, 0), (1, 1)),
+    "slice_channels": ((1, 3, 4, 10), (1, 3, 4, 3), (0, 0, 0, 7), (1, 1, 1, 1)),
+    "slice_5d_mixed": ((2, 3, 4, 5, 3), (2, 2, 4, 3, 3), (1, 0, 3, 4, 0), (-1, 2, -1, -2, 1)),
+}
+
+#: mirror paddings (in shape, pads, mode): H and W of NHWC, every dimension of 3-D, 1-D, a one-element
+#: dimension repeated, the largest pads each mode allows
+_MIRRORS = {
+    "mirror_reflect_hw": ((1, 4, 5, 3), ((0, 0), (2, 1), (1, 3), (0, 0)), "reflect"),
+    "mirror_symmetric_3d": ((3, 4, 2), ((1, 2), (3, 0), (2, 2)), "symmetric"),
+    "mirror_reflect_1d": ((7,), ((3, 6),), "reflect"),
+    "mirror_symmetric_unit": ((1, 1, 3), ((1, 0), (0, 1), (0, 0)), "symmetric"),
+    "mirror_reflect_widest": ((2, 3, 5), ((1, 1), (2, 2), (4, 4)), "reflect"),
+}
+
+
+def _copy_cases() -> list:
+    cases = [(name, (Slice(i, o, begin=b, strides=s), [])) for name, (i, o, b, s) in _SLICES.items()]
+    for name, (shape, pads, mode) in _MIRRORS.items():
+        out = tuple(d + a + b for d, (a, b) in zip(shape, pads, strict=True))
+        cases.append((name, (MirrorPad(shape, out, pads=pads, mode=mode), [])))
+    return cases
 
 
 def _transpose_conv_cases(rng) -> list:
@@ -151,3 +184,22 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     inputs = [rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8) for _ in range(3)]
     for x, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
         assert output == run_reference(prog, x).tobytes(), name
+
+
+def test_copy_loops_merge_contiguous_runs() -> None:
+    """Whole rows are one loop; a channel range of NHWC is a loop over pixels around a run of bytes; a
+    backwards walk never merges with the run inside it; one-element dimensions vanish."""
+    assert copy_loops((4, 11), (11, 1), (11, 1)) == [(44, 1, 1)]
+    assert copy_loops((1, 3, 4, 3), (120, 40, 10, 1), (36, 12, 3, 1)) == [(12, 10, 3), (3, 1, 1)]
+    assert copy_loops((3, 5), (-5, 1), (5, 1)) == [(3, -5, 5), (5, 1, 1)]
+    assert copy_loops((1, 1), (7, 1), (1, 1)) == []
+
+
+def test_copy_descriptors_refuse_reads_outside_the_input() -> None:
+    with pytest.raises(ValueError, match="3 elements from 2 by 1"):
+        Slice((4,), (3,), begin=(2,), strides=(1,))
+    with pytest.raises(ValueError, match="2 elements from 0 by -1"):
+        Slice((4,), (2,), begin=(0,), strides=(-1,))
+    with pytest.raises(ValueError, match="at most"):
+        MirrorPad((1, 3), (1, 6), pads=((0, 0), (3, 0)), mode="reflect")
+    assert MirrorPad((1, 3), (1, 6), pads=((0, 0), (3, 0)), mode="symmetric").out_shape == (1, 6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -154,7 +156,10 @@ def test_compiled_streamed_input_on_host(seed: int, tmp_path) -> None:
     prog = program_of(mod)
     split, grid = random_grid(seed, mod)
     compiled = compile_relax(mod, mcpu=None, patch=(split, grid), stream_input=True)
-    assert compiled.program.stream_input and "MCUNET_STREAM_INPUT" in compiled.files["mcunet_model.h"]
+    header = compiled.files["mcunet_model.h"]
+    assert compiled.program.stream_input and "MCUNET_STREAM_INPUT" in header
+    declared = set(re.findall(r"(mcunet_\w+)\(", re.sub(r"/\*.*?\*/", "", header, flags=re.S)))
+    assert set(re.findall(r"(mcunet_\w+)\(\)", header)) <= declared  # comments name declared functions only
     x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
     assert _host_output(compiled, tmp_path, x) == run_reference(prog, x).tobytes()
 

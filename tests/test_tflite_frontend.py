@@ -107,6 +107,27 @@ def test_binary_with_constant_equals_tflm(name: str, tmp_path) -> None:
         assert output == expected.tobytes(), f"{name} seed {seed} (C)"
 
 
+#: movement fixtures compiled to C and run on the host: several outputs, backwards strides with a shrunk
+#: axis, outputs that are views of copies, several inputs, mirrored blocks
+COMPILED_MOVEMENT = ("split_axis3", "split_v_infer", "strided_slice_negative", "strided_slice_shrink",
+                     "unpack_neg_axis", "pack3_last", "mirror_pad_symmetric")
+
+
+@pytest.mark.parametrize("name", COMPILED_MOVEMENT)
+def test_movement_compiled_equals_tflm(name: str, tmp_path) -> None:
+    """SPLIT, SPLIT_V, STRIDED_SLICE, UNPACK, PACK, MIRROR_PAD: the generated C (host) writes TFLM's bytes
+    for every output."""
+    path = FIXTURES / "ops" / f"{name}.tflite"
+    mod = import_tflite(path)[0]
+    prog = program_of(mod)
+    inputs = [[_input(prog.shapes[n], seed + 10 * k) for k, n in enumerate(prog.inputs)] for seed in range(2)]
+    compiled = compile_relax(mod, mcpu=None)
+    for seed, (xs, output) in enumerate(zip(inputs, run_compiled(compiled, "host", tmp_path, inputs),
+                                            strict=True)):
+        expected = b"".join(t.tobytes() for t in run_tflm_outputs(path, xs))
+        assert output == expected, f"{name} seed {seed}"
+
+
 def _binary_refusal(name: str, change) -> str:
     """The error text of importing fixture ``name`` after ``change(model)`` edits what was read."""
     model = read_model(FIXTURES / "ops" / f"{name}.tflite")
@@ -160,6 +181,38 @@ def test_transpose_conv_refusals_are_precise() -> None:
     assert "depth 3 for an input of depth 2" in text
     text = _binary_refusal(name, lambda m: _with_tensor(m, bias, dtype="INT8", data=np.zeros(4, np.int8)))
     assert "bias" in text and "int32" in text
+
+
+def test_movement_refusals_are_precise() -> None:
+    """What TFLM refuses or computes unlike TensorFlow, bytes whose quantisation changes, empty results,
+    constant inputs and inconsistent attributes: each refused naming the operator and the reason."""
+    fixture = FIXTURES / "ops"
+    sliced = read_model(fixture / "strided_slice_masks.tflite").operators[0]
+    text = _binary_refusal("strided_slice_masks", lambda m: _with_op(m, options={**sliced.options, "EllipsisMask": 1}))
+    assert "operator #0 STRIDED_SLICE" in text and "ignores ellipsis_mask" in text
+    strides = sliced.inputs[3]
+    text = _binary_refusal("strided_slice_masks", lambda m: _with_tensor(m, strides, data=np.array([1, 0, 1, 1])))
+    assert "stride value has to be non-zero" in text
+    begin = sliced.inputs[1]
+    text = _binary_refusal("strided_slice_masks", lambda m: _with_op(m, options={**sliced.options, "BeginMask": 0,
+                                                                                "EndMask": 0}))
+    assert "empty result" in text
+    text = _binary_refusal("strided_slice_masks", lambda m: _with_op(m, inputs=(begin, *sliced.inputs[1:])))
+    assert "input 0" in text and "constant tensor where STRIDED_SLICE takes an activation" in text
+    split = read_model(fixture / "split_axis3.tflite")
+    q = dataclasses.replace(split.tensors[split.outputs[1]].quantization, scales=(0.5,))
+    text = _binary_refusal("split_axis3", lambda m: _with_tensor(m, m.outputs[1], quantization=q))
+    assert "operator #0 SPLIT" in text and "quantised unlike its input" in text
+    text = _binary_refusal("split_axis3", lambda m: _with_op(m, options={"NumSplits": 2}))
+    assert "SPLIT of dimension 6 into 2 parts with 3 outputs" in text
+    pad = read_model(fixture / "mirror_pad_reflect.tflite").operators[0]
+    wide = np.array([[0, 0], [4, 0], [0, 0], [0, 0]])
+    text = _binary_refusal("mirror_pad_reflect", lambda m: _with_tensor(m, pad.inputs[1], data=wide))
+    assert "REFLECT paddings" in text and "at most [0, 3, 4, 1]" in text
+    pack = read_model(fixture / "pack_axis1.tflite")
+    q = dataclasses.replace(pack.tensors[pack.inputs[1]].quantization, zero_points=(3,))
+    text = _binary_refusal("pack_axis1", lambda m: _with_tensor(m, m.inputs[1], quantization=q))
+    assert "operator #0 PACK" in text and "quantised unlike its input" in text
 
 
 def test_fully_connected_on_4d_reads_rows() -> None:
@@ -245,7 +298,8 @@ def _mutants(data: bytes, count: int, seed: int):
         yield bytes(buf)
 
 
-@pytest.mark.parametrize("name", ["tiny_cnn", "corpus/ds_cnn"])
+@pytest.mark.parametrize("name", ["tiny_cnn", "corpus/ds_cnn", "ops/split_v", "ops/strided_slice_negative",
+                                  "ops/mirror_pad_reflect"])
 def test_damaged_files_are_errors_not_tracebacks(name: str, tmp_path) -> None:
     """Every damaged copy either reads and converts, or fails with an error of ours naming the file."""
     data = (FIXTURES / f"{name}.tflite").read_bytes()
@@ -310,4 +364,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 51, imported
+    assert imported >= 69, imported

@@ -50,11 +50,7 @@ def emit_header(prog: Program, plan: MemoryPlan) -> str:
 {_input_api(prog)}
 int8_t *mcunet_output(void);
 
-/* Run one inference on mcunet_input(), leaving the result in mcunet_output(). 0 on success. */
-int mcunet_invoke(void);
-
-/* Copy `in` to the input, invoke, copy the output to `out`. 0 on success. */
-int mcunet_run(const int8_t *in, int8_t *out);
+{_run_api(prog)}
 
 #endif
 """
@@ -109,6 +105,22 @@ def _multi_io_entry(prog: Program, ptr: Callable[[str], str]) -> list[str]:
     lines.append("  int status = mcunet_invoke();")
     lines += [f"  memcpy(out{k}, {ptr(n)}, MCUNET_OUTPUT{k}_BYTES);" for k, n in enumerate(prog.outputs)]
     return [*lines, "  return status;", "}", ""]
+
+
+def _run_api(prog: Program) -> str:
+    if not prog.stream_input:
+        return """/* Run one inference on mcunet_input(), leaving the result in mcunet_output(). 0 on success. */
+int mcunet_invoke(void);
+
+/* Copy `in` to the input, invoke, copy the output to `out`. 0 on success. */
+int mcunet_run(const int8_t *in, int8_t *out);"""
+    return """/* Run one inference on the input rows mcunet_read_input_rows() delivers, leaving the result in
+ * mcunet_output(). 0 on success. */
+int mcunet_invoke(void);
+
+/* Invoke with `in` as the whole input image (read by the default mcunet_read_input_rows()), copy
+ * the output to `out`. 0 on success. */
+int mcunet_run(const int8_t *in, int8_t *out);"""
 
 
 def _input_api(prog: Program) -> str:

@@ -48,11 +48,19 @@ def _from_torch(name: str, kind: str, module, input_shape_nhwc, calib: Callable[
 
 def load_calibration(path: Path, shape_nchw: tuple[int, ...]) -> list[np.ndarray]:
     """Calibration samples from a ``.npy`` of float32 NCHW images matching the model input."""
+    hint = "save them with numpy.save as an (N, C, H, W) float32 array"
     try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read the calibration samples: {exc}", where=str(path),
-                             hint="save them with numpy.save as an (N, C, H, W) float32 array") from None
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        data = np.load(path, allow_pickle=False) if magic == b"\x93NUMPY" else None
+    except FileNotFoundError:
+        raise ModelFileError("the calibration file does not exist", where=str(path), hint=hint) from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise ModelFileError(f"cannot read the calibration samples: {exc}", where=str(path), hint=hint) from None
+    if not isinstance(data, np.ndarray):
+        raise ModelFileError("the calibration file is not a .npy array", where=str(path), hint=hint)
+    if not np.issubdtype(data.dtype, np.number):
+        raise ModelFileError(f"the calibration samples are {data.dtype}, not numbers", where=str(path), hint=hint)
     if data.ndim != 4 or tuple(data.shape[1:]) != tuple(shape_nchw[1:]) or len(data) == 0:
         raise ModelFileError(f"calibration samples of shape {list(data.shape)}; the model takes "
                              f"(N, {', '.join(map(str, shape_nchw[1:]))})", where=str(path))
@@ -71,11 +79,17 @@ def load_model(spec: str, calibration: Path | None = None) -> LoadedModel:
     suffix = path.suffix.lower()
     if spec in CONFIGS and not path.exists():
         zm = get_model(spec)
-        return _from_torch(zm.name, "zoo", zm.torch_module, zm.input_shape_nhwc, zm.calib_fn)
+        n, h, w, c = zm.input_shape_nhwc
+        calib = (lambda: load_calibration(calibration, (n, c, h, w))) if calibration else zm.calib_fn
+        return _from_torch(zm.name, "zoo", zm.torch_module, zm.input_shape_nhwc, calib)
     if suffix in (".tflite", ".pt2", ".json") and not path.exists():
         raise ModelFileError("model file not found", where=str(path))
     if suffix == ".tflite":
         from .tflite import import_tflite
+
+        if calibration is not None:
+            raise ModelFileError("--calibration applies to PyTorch models; a .tflite file is already quantised",
+                                 where=f"--calibration {calibration}", hint="drop --calibration")
 
         mod, shape = import_tflite(path)
         return LoadedModel(path.stem, "tflite", mod, shape, tflite_path=path)

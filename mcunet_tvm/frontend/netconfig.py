@@ -11,6 +11,7 @@ Weights are seeded random (BatchNorm statistics too, so folding is real).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -99,6 +100,131 @@ class ProxylessNet(nn.Module):
         return self.classifier(x.mean((2, 3)))
 
 
+# ---- checking a config before building it ---------------------------------------------------------
+_HINT = "see the ProxylessNASNets config format (mcunet's net configs)"
+_KERNELS = (1, 3, 5, 7)
+_STRIDES = (1, 2)
+
+
+def _field(obj: dict, key: str, path: str, kind: type, default=None, required: bool = True):
+    """``obj[key]`` as ``kind`` (int fields take integral numbers only; bool is never a number)."""
+    where = f"{path}.{key}"
+    if key not in obj or obj[key] is None:
+        if required and default is None:
+            raise UnsupportedModelError(f"the net config lacks '{where}'", where=where, hint=_HINT)
+        return default
+    value = obj[key]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int and number and float(value).is_integer():
+        return int(value)
+    if kind is float and number and math.isfinite(value):
+        return float(value)
+    if kind in (str, dict, list) and isinstance(value, kind):
+        return value
+    raise UnsupportedModelError(f"'{where}' is {json.dumps(value)[:40]}; it must be {_KIND_NAMES[kind]}",
+                                where=where, hint=_HINT)
+
+
+_KIND_NAMES = {int: "a whole number", float: "a finite number", str: "a string", dict: "an object",
+               list: "a list"}
+
+
+def _positive(obj: dict, key: str, path: str, default=None, choices: tuple[int, ...] = ()) -> int:
+    value = _field(obj, key, path, int, default)
+    if value < 1 or (choices and value not in choices):
+        allowed = f"one of {', '.join(map(str, choices))}" if choices else "at least 1"
+        raise UnsupportedModelError(f"'{path}.{key}' is {value}; it must be {allowed}", where=f"{path}.{key}",
+                                    hint=_HINT)
+    return value
+
+
+def _channels(layer: dict, path: str, have: int) -> int:
+    """Check ``in_channels`` against the ``have`` channels the layer before produces; its output channels."""
+    cin = _positive(layer, "in_channels", path)
+    if cin != have:
+        raise UnsupportedModelError(f"'{path}.in_channels' is {cin} but the layer before produces {have} channels",
+                                    where=f"{path}.in_channels", hint="make each layer's in_channels the previous "
+                                    "layer's out_channels")
+    return _positive(layer, "out_channels", path)
+
+
+def _check_conv_layer(layer: dict, path: str, have: int) -> int:
+    cout = _channels(layer, path, have)
+    _positive(layer, "kernel_size", path, choices=_KERNELS)
+    _positive(layer, "stride", path, choices=_STRIDES)
+    _act_name(layer, path)
+    return cout
+
+
+def _act_name(layer: dict, path: str) -> None:
+    act = layer.get("act_func", "relu6")
+    if act not in _ACTS:
+        raise UnsupportedModelError(f"activation {json.dumps(act)[:40]} is not supported", where=f"{path}.act_func",
+                                    hint="use relu, relu6 or none")
+
+
+def _check_block(block: object, path: str, have: int) -> int:
+    if not isinstance(block, dict):
+        raise UnsupportedModelError(f"'{path}' is not an object", where=path, hint=_HINT)
+    conv, shortcut = block.get("mobile_inverted_conv"), block.get("shortcut")
+    for key, value in (("mobile_inverted_conv", conv), ("shortcut", shortcut)):
+        if value is not None and not isinstance(value, dict):
+            raise UnsupportedModelError(f"'{path}.{key}' is not an object", where=f"{path}.{key}", hint=_HINT)
+    if block.get("name", "MobileInvertedResidualBlock") != "MobileInvertedResidualBlock":
+        raise UnsupportedModelError(f"block type {json.dumps(block.get('name'))[:40]} is not supported",
+                                    where=f"{path}.name", hint="supported: MobileInvertedResidualBlock")
+    if shortcut is not None and shortcut.get("name") != "IdentityLayer":
+        raise UnsupportedModelError(f"shortcut {json.dumps(shortcut.get('name'))[:40]} is not supported",
+                                    where=f"{path}.shortcut.name", hint="supported: IdentityLayer or null")
+    if conv is None or conv.get("name") == "ZeroLayer":
+        if shortcut is None:
+            raise UnsupportedModelError("a block with neither conv nor shortcut", where=path, hint=_HINT)
+        return have
+    if conv.get("name") != "MBInvertedConvLayer":
+        raise UnsupportedModelError(f"layer {json.dumps(conv.get('name'))[:40]} is not supported",
+                                    where=f"{path}.mobile_inverted_conv.name",
+                                    hint="supported: MBInvertedConvLayer, ZeroLayer, IdentityLayer")
+    path = f"{path}.mobile_inverted_conv"
+    cout = _channels(conv, path, have)
+    _positive(conv, "kernel_size", path, choices=_KERNELS)
+    stride = _positive(conv, "stride", path, choices=_STRIDES)
+    expand = _field(conv, "expand_ratio", path, float)
+    if expand <= 0:
+        raise UnsupportedModelError(f"'{path}.expand_ratio' is {expand}; it must be positive",
+                                    where=f"{path}.expand_ratio", hint=_HINT)
+    mid = _field(conv, "mid_channels", path, int, required=False)
+    if (mid if mid is not None else round(have * expand)) < 1:
+        raise UnsupportedModelError(f"'{path}' expands to no channels", where=f"{path}.mid_channels",
+                                    hint=_HINT)
+    _act_name(conv, path)
+    if shortcut is not None and (stride != 1 or cout != have):
+        raise UnsupportedModelError(f"an identity shortcut around a block from {have} to {cout} channels with "
+                                    f"stride {stride}", where=f"{path[: -len('.mobile_inverted_conv')]}.shortcut",
+                                    hint="a shortcut needs stride 1 and in_channels == out_channels; set it to null")
+    return cout
+
+
+def check_config(config: object) -> None:
+    """Every field the network is built from, typed and ranged, channels chained from layer to layer;
+    errors name the JSON path (``blocks[1].mobile_inverted_conv.stride``)."""
+    if not isinstance(config, dict) or not isinstance(config.get("blocks"), list):
+        raise UnsupportedModelError("not a ProxylessNAS/MCUNet net config (no 'blocks' list)", hint=_HINT)
+    _positive(config, "resolution", "config", default=224)
+    first = _field(config, "first_conv", "config", dict)
+    have = _check_conv_layer(first, "first_conv", _positive(first, "in_channels", "first_conv"))
+    for i, block in enumerate(config["blocks"]):
+        have = _check_block(block, f"blocks[{i}]", have)
+    mix = _field(config, "feature_mix_layer", "config", dict, required=False)
+    if mix:
+        have = _check_conv_layer(mix, "feature_mix_layer", have)
+    cls = _field(config, "classifier", "config", dict)
+    features = _positive(cls, "in_features", "classifier")
+    if features != have:
+        raise UnsupportedModelError(f"'classifier.in_features' is {features} but the last layer produces {have} "
+                                    "channels", where="classifier.in_features", hint="make them equal")
+    _positive(cls, "out_features", "classifier")
+
+
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
     """Seeded weights and non-trivial BatchNorm statistics (so folding and PTQ are exercised)."""
     gen = torch.Generator().manual_seed(seed)
@@ -121,11 +247,8 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def build_from_config(config: dict, seed: int = 0) -> ProxylessNet:
     """A seeded-random :class:`ProxylessNet` for ``config``."""
-    try:
-        return randomize(ProxylessNet(config), seed)
-    except KeyError as exc:
-        raise UnsupportedModelError(f"the net config lacks the key {exc}",
-                                    hint="see the ProxylessNASNets config format") from None
+    check_config(config)
+    return randomize(ProxylessNet(config), seed)
 
 
 def load_netconfig(path: Path, resolution: int | None = None) -> tuple[nn.Module, tuple[int, int, int, int]]:
@@ -136,8 +259,11 @@ def load_netconfig(path: Path, resolution: int | None = None) -> tuple[nn.Module
         raise ModelFileError(f"cannot read the net config: {exc.strerror}", where=str(path)) from None
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"invalid JSON ({exc.msg} at line {exc.lineno})", where=str(path)) from None
-    if not isinstance(config, dict) or "blocks" not in config:
-        raise ModelFileError("not a ProxylessNAS/MCUNet net config (no 'blocks')", where=str(path))
+    try:
+        check_config(config)
+    except UnsupportedModelError as exc:
+        where = f"{path}: {exc.where}" if exc.where else str(path)
+        raise UnsupportedModelError(exc.what, where=where, hint=exc.hint) from None
     res = int(resolution or config.get("resolution", 224))
     cin = int(config["first_conv"]["in_channels"])
     return build_from_config(config), (1, res, res, cin)

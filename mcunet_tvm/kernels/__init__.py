@@ -31,10 +31,12 @@ from ..ops import (
     Insert,
     Lut,
     Mean,
+    MirrorPad,
     OpDesc,
     Pad,
     Pool2D,
     ResizeNearest,
+    Slice,
     Softmax,
     Transpose,
     TransposeConv2D,
@@ -46,7 +48,7 @@ from .dense import dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad
 from .helium import fold_input_zero_point
-from .movement import concat, resize_nearest, transpose
+from .movement import concat, mirror_pad, resize_nearest, slice_copy, transpose
 from .pool import pool2d
 from .reduce import mean
 from .requant import pack_fast_requant
@@ -93,6 +95,8 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Transpose: transpose,
     Concat: concat,
     ResizeNearest: resize_nearest,
+    Slice: slice_copy,
+    MirrorPad: mirror_pad,
     Pad: pad,
     Insert: insert,
     InputRows: input_rows,

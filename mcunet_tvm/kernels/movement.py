@@ -1,14 +1,17 @@
-"""Data movement kernels: transpose, concatenation, nearest-neighbour resize (index maps, no arithmetic)."""
+"""Data movement kernels: transpose, concatenation, nearest-neighbour resize (index maps, no arithmetic),
+strided slices and mirror padding (strided copy loops)."""
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 
 from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Concat, ResizeNearest, Transpose
+from ..ops import MIRROR_MODES, Concat, MirrorPad, ResizeNearest, Slice, Transpose
 from .common import OUT, arg, finish
 
 
@@ -54,3 +57,81 @@ def resize_nearest(op: ResizeNearest) -> tirx.PrimFunc:
     cols = arg(2, (op.out_shape[2],), "int32", "cols")
     out = te.compute(op.out_shape, lambda n, h, w, c: x[n, rows[h], cols[w], c], name=OUT)
     return finish([x, rows, cols, out])
+
+
+def _row_major(shape: Sequence[int]) -> list[int]:
+    """The element strides of a C-contiguous tensor of ``shape``."""
+    steps = [1] * len(shape)
+    for d in range(len(shape) - 2, -1, -1):
+        steps[d] = steps[d + 1] * int(shape[d + 1])
+    return steps
+
+
+def copy_loops(sizes: Sequence[int], in_steps: Sequence[int], out_steps: Sequence[int]
+               ) -> list[tuple[int, int, int]]:
+    """The loops of a strided copy as ``(extent, input step, output step)``, outermost first: dimensions of
+    one element dropped, and a dimension merged into the one outside it where both walks continue across
+    it (so a contiguous innermost run is one loop over its bytes)."""
+    loops: list[tuple[int, int, int]] = []
+    for n, i, o in zip(sizes, in_steps, out_steps, strict=True):
+        if n == 1:
+            continue
+        if loops and loops[-1][1] == i * n and loops[-1][2] == o * n:
+            loops[-1] = (loops[-1][0] * n, i, o)
+        else:
+            loops.append((int(n), int(i), int(o)))
+    return loops
+
+
+def _emit_copy(out, x, sizes: Sequence[int], in_base: int, in_steps: Sequence[int], out_base: int,
+               out_steps: Sequence[int]) -> None:
+    """``out[out_base + j . out_steps] = x[in_base + j . in_steps]`` for every ``j < sizes`` (IRBuilder)."""
+    loops = copy_loops(sizes, in_steps, out_steps)
+    if not loops:
+        T.buffer_store(out, x[in_base], [out_base])
+        return
+    with T.grid(*(n for n, _, _ in loops)) as index:
+        index = [index] if isinstance(index, tirx.Var) else list(index)
+        src = in_base + sum(j * i for j, (_, i, _) in zip(index, loops, strict=True))
+        dst = out_base + sum(j * o for j, (_, _, o) in zip(index, loops, strict=True))
+        T.buffer_store(out, x[src], [dst])
+
+
+def slice_copy(op: Slice) -> tirx.PrimFunc:
+    """``out[j] = x[begin + j * strides]``: one loop nest over the output, contiguous runs merged."""
+    steps = _row_major(op.in_shape)
+    base = sum(b * s for b, s in zip(op.begin, steps, strict=True))
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), "int8"))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+            _emit_copy(out, x, op.out_shape, base, [t * s for t, s in zip(op.strides, steps, strict=True)], 0,
+                       _row_major(op.out_shape))
+    return builder.get()
+
+
+def _mirror_segments(size: int, before: int, after: int, offset: int) -> list[tuple[int, int, int, int]]:
+    """One dimension of a mirror padding as ``(output start, count, input start, input stride)`` segments:
+    the mirrored ``before`` elements, the input, the mirrored ``after`` ones (TFLM's GetInputDimension)."""
+    segments = [(0, before, before + offset - 1, -1), (before, size, 0, 1),
+                (before + size, after, size - 1 - offset, -1)]
+    return [s for s in segments if s[1] > 0]
+
+
+def mirror_pad(op: MirrorPad) -> tirx.PrimFunc:
+    """One strided copy per block of the output (each dimension: mirrored before, input, mirrored after)."""
+    in_steps, out_steps = _row_major(op.in_shape), _row_major(op.out_shape)
+    offset = MIRROR_MODES[op.mode]
+    per_dim = [_mirror_segments(d, a, b, offset) for d, (a, b) in zip(op.in_shape, op.pads, strict=True)]
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), "int8"))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+            for block in itertools.product(*per_dim):
+                _emit_copy(out, x, [s[1] for s in block],
+                           sum(s[2] * t for s, t in zip(block, in_steps, strict=True)),
+                           [s[3] * t for s, t in zip(block, in_steps, strict=True)],
+                           sum(s[0] * t for s, t in zip(block, out_steps, strict=True)), out_steps)
+    return builder.get()

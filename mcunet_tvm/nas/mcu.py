@@ -60,11 +60,11 @@ def resolve_mcu(
     base = PRESETS[preset] if preset else Mcu("custom", 0, 0, target)
     mcu = Mcu(
         base.name,
-        parse_size(sram) if sram else base.sram_bytes,
-        parse_size(flash) if flash else base.flash_bytes,
+        parse_size(sram, "--sram") if sram else base.sram_bytes,
+        parse_size(flash, "--flash") if flash else base.flash_bytes,
         base.target if preset else target,
-        parse_size(sram_reserve) if sram_reserve else DEFAULT_SRAM_RESERVE,
-        parse_size(flash_reserve) if flash_reserve else DEFAULT_FLASH_RESERVE,
+        parse_size(sram_reserve, "--sram-reserve", minimum=0) if sram_reserve else DEFAULT_SRAM_RESERVE,
+        parse_size(flash_reserve, "--flash-reserve", minimum=0) if flash_reserve else DEFAULT_FLASH_RESERVE,
     )
     if mcu.budget_sram <= 0 or mcu.budget_flash <= 0:
         raise McunetError(

@@ -22,10 +22,12 @@ from ..ops import (
     Insert,
     Lut,
     Mean,
+    MirrorPad,
     Pad,
     Pool2D,
     Reshape,
     ResizeNearest,
+    Slice,
     Softmax,
     Transpose,
     TransposeConv2D,
@@ -88,6 +90,10 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, ResizeNearest):
         rows, cols = call.consts
         return x[:, rows][:, :, cols]
+    if isinstance(op, Slice):
+        return x[np.ix_(*(b + s * np.arange(n) for b, s, n in zip(op.begin, op.strides, op.out_shape, strict=True)))]
+    if isinstance(op, MirrorPad):
+        return np.pad(x, op.pads, mode=op.mode)
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
     if isinstance(op, Reshape):

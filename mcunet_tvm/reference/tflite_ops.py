@@ -359,25 +359,34 @@ def strided_slice(x, begin: Sequence[int], end: Sequence[int], strides: Sequence
     RESHAPE ops). Zero strides are refused as in Prepare.
     """
     x = np.asarray(x)
-    if x.ndim > 4:
+    ranges = strided_slice_ranges(x.shape, begin, end, strides, begin_mask, end_mask, shrink_axis_mask,
+                                  ellipsis_mask, new_axis_mask)
+    index = [list(taps) for taps, _ in ranges]
+    shape = [len(taps) for taps, shrink in ranges if not shrink]
+    return np.ascontiguousarray(x[np.ix_(*index)].reshape(shape))
+
+
+def strided_slice_ranges(shape: Sequence[int], begin: Sequence[int], end: Sequence[int], strides: Sequence[int],
+                         begin_mask: int = 0, end_mask: int = 0, shrink_axis_mask: int = 0, ellipsis_mask: int = 0,
+                         new_axis_mask: int = 0) -> list[tuple[range, bool]]:
+    """STRIDED_SLICE's indices per input dimension as TFLM's Prepare and Eval compute them: (the input
+    indices read, whether the axis is shrunk); ValueError where TFLM refuses (see :func:`strided_slice`)."""
+    if len(shape) > 4:
         raise ValueError("STRIDED_SLICE: TFLM supports at most 4 dimensions")
     if ellipsis_mask or new_axis_mask:
         raise ValueError("STRIDED_SLICE: TFLM ignores ellipsis_mask and new_axis_mask")
-    if not len(begin) == len(end) == len(strides) == x.ndim:
+    if not len(begin) == len(end) == len(strides) == len(shape):
         raise ValueError("STRIDED_SLICE: begin, end and strides need one value per input dimension")
-    index, shape = [], []
-    for axis, size in enumerate(x.shape):
+    ranges = []
+    for axis, size in enumerate(shape):
         stride = int(strides[axis])
         if stride == 0:
             raise ValueError("STRIDED_SLICE: stride value has to be non-zero")
         shrink = bool(shrink_axis_mask >> axis & 1)
-        start = _ss_start(int(begin[axis]), stride, size, bool(begin_mask >> axis & 1))
-        stop = _ss_stop(int(end[axis]), start, stride, size, bool(end_mask >> axis & 1), shrink)
-        taps = list(range(start, stop, stride))
-        index.append(taps)
-        if not shrink:
-            shape.append(len(taps))
-    return np.ascontiguousarray(x[np.ix_(*index)].reshape(shape))
+        start = _ss_start(int(begin[axis]), stride, int(size), bool(begin_mask >> axis & 1))
+        stop = _ss_stop(int(end[axis]), start, stride, int(size), bool(end_mask >> axis & 1), shrink)
+        ranges.append((range(start, stop, stride), shrink))
+    return ranges
 
 
 def pack(inputs: Sequence[np.ndarray], axis: int) -> np.ndarray:

@@ -125,7 +125,7 @@ def tune_program(
                 db.save()
             if progress:
                 best = db.best(target.name, op)
-                progress(f"[{n + 1}/{len(layers)}] {op.kind} {list(op.in_shape)}->{list(op.out_shape)}: "
+                progress(f"tune [{n + 1}/{len(layers)}] {op.kind} {list(op.in_shape)}->{list(op.out_shape)}: "
                          f"best {best.pixels}x{best.channels} {best.order}, "
                          f"{min(db.measured(target.name, op).values()):,} instructions")
     return new

@@ -9,7 +9,9 @@ QDQ lowering uses. No QDQ form and no TVM importer sit in between: what the
 file says is what the descriptors hold.
 
 Folded at import: RESHAPE/SQUEEZE/EXPAND_DIMS become views; FULLY_CONNECTED
-on an N-D input reads it flattened to (rows, depth); a standalone RELU/RELU6/
+on an N-D input reads it flattened to (rows, depth); SLICE, STRIDED_SLICE,
+SPLIT, SPLIT_V and UNPACK become strided copies (``Slice``, one per output,
+viewed without shrunk axes), PACK views and one CONCATENATION; a standalone RELU/RELU6/
 RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
 nothing else reads the producer. Errors name the operator (index, output
 tensor) and say what is not supported and what is.
@@ -30,7 +32,7 @@ from tvm import relax
 
 from ...errors import McunetError, ModelFileError, UnsupportedModelError
 from ...ir import INPUT_QPARAMS, emit_call, new_main
-from ...ops import Concat, Pad, Pool2D, Reshape, ResizeNearest, Transpose
+from ...ops import MAX_COPY_RANK, MIRROR_MODES, Concat, MirrorPad, Pad, Pool2D, Reshape, ResizeNearest, Slice, Transpose
 from ...quant import int8_ops
 from ...quant.int8_ops import Lowered, QParams
 from ...reference import tflite_ops
@@ -552,6 +554,202 @@ def _concatenation(ctx: _Import, op: Operator) -> None:
                [t.index for t in inputs], out)
 
 
+def _copy_outputs(ctx: _Import, op: Operator, inputs: list[Tensor], count: int = 0) -> list[Tensor]:
+    """The outputs of a data movement operator (``count`` of them, 0: as many as it has, at least one), each
+    checked to be quantised as its inputs are: TF Lite Micro copies the bytes unchanged, so a different scale
+    or zero point would change the values' meaning."""
+    if not inputs or not op.outputs or (count and len(op.outputs) != count):
+        raise ctx.error(op, f"{op.name} with {len(inputs)} inputs and {len(op.outputs)} outputs")
+    outs = [ctx.output(op, j)[0] for j in range(len(op.outputs))]
+    q = ctx.qparams(op, inputs[0])
+    for t in [*inputs[1:], *outs]:
+        if ctx.qparams(op, t) != q:
+            raise ctx.unsupported(op, f"{op.name} whose tensor '{t.name}' is quantised unlike its input "
+                                      f"'{inputs[0].name}' (TF Lite Micro copies the bytes without requantising)")
+    return outs
+
+
+def _ints(ctx: _Import, op: Operator, j: int, what: str) -> list[int]:
+    """Constant input ``j`` of ``op`` (an integer tensor), as ints."""
+    t = ctx.const(op, j, what)
+    if t.dtype not in ("INT32", "INT64"):
+        raise ctx.error(op, f"the {what} ('{t.name}') is {t.dtype}, not an integer tensor")
+    return [int(v) for v in t.data.reshape(-1)]
+
+
+def _axis(ctx: _Import, op: Operator, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ctx.error(op, f"axis {axis} of a {rank}-D tensor")
+    return axis % rank
+
+
+def _axis_input(ctx: _Import, op: Operator, j: int, rank: int) -> int:
+    """The axis that constant input ``j`` of ``op`` holds (one value, negative allowed)."""
+    values = _ints(ctx, op, j, "axis")
+    if len(values) != 1:
+        raise ctx.error(op, f"the axis of {op.name} holds {len(values)} values")
+    return _axis(ctx, op, values[0], rank)
+
+
+def _copy_rank(ctx: _Import, op: Operator, shape: tuple[int, ...], limit: int = MAX_COPY_RANK) -> None:
+    if len(shape) > limit:
+        raise ctx.unsupported(op, f"{op.name} of a {len(shape)}-D tensor: at most {limit} dimensions"
+                                  + (" (TF Lite Micro's limit)" if limit < MAX_COPY_RANK else ""))
+
+
+def _strided(ctx: _Import, op: Operator, src: int, shape: tuple[int, ...], begin: list[int], strides: list[int],
+             counts: list[int], out: Tensor, result: tuple[int, ...] | None = None) -> None:
+    """A :class:`Slice` of tensor ``src`` into ``out`` (through a view to ``result`` when given)."""
+    if 0 in counts:
+        raise ctx.unsupported(op, f"{op.name} with an empty result ({counts} elements per dimension)")
+    lowered = Lowered(Slice(shape, tuple(counts), begin=tuple(begin), strides=tuple(strides)))
+    if result is None or result == tuple(counts):
+        ctx.kernel(op, lowered, [src], out)
+        return
+    copied = ctx.new_id()
+    ctx.emit(op, lowered, [src], copied, None)
+    ctx.view(op, copied, result, out)
+
+
+def _slice(ctx: _Import, op: Operator) -> None:
+    """int8 (output quantised as the input), constant begin and size (size -1: to the end), up to 5 dimensions
+    (TF Lite Micro's limit): one copy loop, contiguous runs merged."""
+    xt = ctx.activation(op, 0)
+    begin, size = _ints(ctx, op, 1, "begin"), _ints(ctx, op, 2, "size")
+    (out,) = _copy_outputs(ctx, op, [xt], 1)
+    shape = ctx.shape(xt)
+    _copy_rank(ctx, op, shape, 5)
+    if not len(begin) == len(size) == len(shape):
+        raise ctx.error(op, f"begin {begin} and size {size} for a {len(shape)}-D input")
+    counts = [d - b if s == -1 else s for b, s, d in zip(begin, size, shape, strict=True)]
+    if any(not (0 <= b and 0 <= n and b + n <= d) for b, n, d in zip(begin, counts, shape, strict=True)):
+        raise ctx.error(op, f"begin {begin} and size {size} reach outside the input {list(shape)}")
+    _strided(ctx, op, xt.index, shape, begin, [1] * len(shape), counts, out)
+
+
+def _strided_slice(ctx: _Import, op: Operator) -> None:
+    """int8 (output quantised as the input), constant begin/end/strides with negative indices and strides,
+    `begin_mask`, `end_mask`, `shrink_axis_mask` (a view), clamped as TF Lite Micro does (`offset` ignored, like
+    TF Lite Micro), up to 4 dimensions; `ellipsis_mask`/`new_axis_mask` (TF Lite Micro ignores them): refused."""
+    xt = ctx.activation(op, 0)
+    begin, end, strides = (_ints(ctx, op, j, what) for j, what in ((1, "begin"), (2, "end"), (3, "strides")))
+    (out,) = _copy_outputs(ctx, op, [xt], 1)
+    shape = ctx.shape(xt)
+    o = op.options
+    try:
+        ranges = tflite_ops.strided_slice_ranges(shape, begin, end, strides, o.get("BeginMask", 0),
+                                                 o.get("EndMask", 0), o.get("ShrinkAxisMask", 0),
+                                                 o.get("EllipsisMask", 0), o.get("NewAxisMask", 0))
+    except ValueError as exc:  # TFLM refuses it in Prepare, or computes something other than TensorFlow
+        masks = o.get("EllipsisMask", 0) or o.get("NewAxisMask", 0)
+        raise ctx.unsupported(op, str(exc), "the TF Lite converter writes these as plain masks and RESHAPE ops: "
+                                            "re-convert the model" if masks else "") from None
+    counts = [len(r) for r, _ in ranges]
+    _strided(ctx, op, xt.index, shape, [r.start for r, _ in ranges], [r.step for r, _ in ranges], counts, out,
+             tuple(n for n, (_, shrink) in zip(counts, ranges, strict=True) if not shrink))
+
+
+def _split_along(ctx: _Import, op: Operator, xt: Tensor, axis: int, sizes: list[int]) -> None:
+    """One :class:`Slice` per output: ``sizes[k]`` elements of ``axis`` after the earlier outputs'."""
+    outs = _copy_outputs(ctx, op, [xt])
+    shape = ctx.shape(xt)
+    _copy_rank(ctx, op, shape)
+    if len(sizes) != len(outs):
+        raise ctx.error(op, f"{op.name} into {len(sizes)} parts has {len(outs)} outputs")
+    start = 0
+    for out, n in zip(outs, sizes, strict=True):
+        begin = [start if d == axis else 0 for d in range(len(shape))]
+        counts = [n if d == axis else size for d, size in enumerate(shape)]
+        _strided(ctx, op, xt.index, shape, begin, [1] * len(shape), counts, out)
+        start += n
+
+
+def _split(ctx: _Import, op: Operator) -> None:
+    """int8 into equal parts along a constant axis (negative allowed), outputs quantised as the input: one copy
+    per output."""
+    xt = ctx.activation(op, 1)
+    shape = ctx.shape(xt)
+    axis = _axis_input(ctx, op, 0, len(shape))
+    parts = len(op.outputs)
+    if not parts or op.options.get("NumSplits", parts) != parts or shape[axis] % parts:
+        raise ctx.error(op, f"SPLIT of dimension {shape[axis]} into {op.options.get('NumSplits')} parts with "
+                            f"{parts} outputs")
+    _split_along(ctx, op, xt, axis, [shape[axis] // parts] * parts)
+
+
+def _split_v(ctx: _Import, op: Operator) -> None:
+    """int8, constant `size_splits` (one -1: the rest) along a constant axis (negative allowed), outputs
+    quantised as the input: one copy per output."""
+    xt = ctx.activation(op, 0)
+    given = _ints(ctx, op, 1, "size_splits")
+    shape = ctx.shape(xt)
+    axis = _axis_input(ctx, op, 2, len(shape))
+    sizes = list(given)
+    if sizes.count(-1) == 1:  # the rest (TFLM takes the output shapes, which the converter computed so)
+        sizes[sizes.index(-1)] = shape[axis] - (sum(sizes) + 1)
+    if sum(sizes) != shape[axis] or min(sizes, default=0) < 0:
+        raise ctx.error(op, f"size_splits {given} do not add up to dimension {axis} of {list(shape)}")
+    _split_along(ctx, op, xt, axis, sizes)
+
+
+def _pack(ctx: _Import, op: Operator) -> None:
+    """int8 inputs of one shape and of the output's quantisation, along a new axis (negative allowed): views
+    adding the axis, then one CONCATENATION kernel."""
+    inputs = [ctx.activation(op, j) for j in range(len(op.inputs))]
+    (out,) = _copy_outputs(ctx, op, inputs, 1)
+    shapes = {ctx.shape(t) for t in inputs}
+    if len(shapes) != 1 or op.options.get("ValuesCount", len(inputs)) != len(inputs):
+        raise ctx.error(op, f"PACK of {op.options.get('ValuesCount')} values of shapes "
+                            f"{[list(ctx.shape(t)) for t in inputs]}")
+    (shape,) = shapes
+    axis = _axis(ctx, op, int(op.options.get("Axis", 0)), len(shape) + 1)
+    unit = (*shape[:axis], 1, *shape[axis:])
+    _copy_rank(ctx, op, unit)
+    views = [ctx.view(op, t.index, unit) for t in inputs]
+    result = (*shape[:axis], len(inputs), *shape[axis:])
+    ctx.kernel(op, Lowered(Concat(unit, result, axis=axis, in_shapes=(unit,) * len(inputs))), views, out)
+
+
+def _unpack(ctx: _Import, op: Operator) -> None:
+    """int8, outputs quantised as the input, one per index along the axis (negative allowed): a copy each,
+    viewed without the axis."""
+    xt = ctx.activation(op, 0)
+    outs = _copy_outputs(ctx, op, [xt])
+    shape = ctx.shape(xt)
+    _copy_rank(ctx, op, shape)
+    axis = _axis(ctx, op, int(op.options.get("Axis", 0)), len(shape))
+    if not op.options.get("Num", shape[axis]) == len(outs) == shape[axis]:
+        raise ctx.error(op, f"UNPACK of dimension {shape[axis]} into {op.options.get('Num')} values with "
+                            f"{len(outs)} outputs")
+    result = shape[:axis] + shape[axis + 1 :]
+    for k, out in enumerate(outs):
+        begin = [k if d == axis else 0 for d in range(len(shape))]
+        counts = [1 if d == axis else size for d, size in enumerate(shape)]
+        _strided(ctx, op, xt.index, shape, begin, [1] * len(shape), counts, out, result)
+
+
+def _mirror_pad(ctx: _Import, op: Operator) -> None:
+    """int8 (output quantised as the input), REFLECT and SYMMETRIC, constant paddings of up to 6 dimensions (at
+    most size - 1 for REFLECT, size for SYMMETRIC): one copy loop per block of the output."""
+    xt = ctx.activation(op, 0)
+    widths = _ints(ctx, op, 1, "paddings")
+    (out,) = _copy_outputs(ctx, op, [xt], 1)
+    shape = ctx.shape(xt)
+    _copy_rank(ctx, op, shape)
+    mode = str(op.options.get("Mode", "REFLECT")).lower()
+    if mode not in MIRROR_MODES:
+        raise ctx.unsupported(op, f"MIRROR_PAD mode {mode.upper()}")
+    if len(widths) != 2 * len(shape):
+        raise ctx.error(op, f"paddings {widths} for a {len(shape)}-D input (one (before, after) pair per dimension)")
+    pads = tuple(zip(widths[0::2], widths[1::2], strict=True))
+    limit = [d - MIRROR_MODES[mode] for d in shape]
+    if any(not (0 <= a <= m and 0 <= b <= m) for (a, b), m in zip(pads, limit, strict=True)):
+        raise ctx.error(op, f"{mode.upper()} paddings {[list(p) for p in pads]} for an input of {list(shape)} "
+                            f"(at most {limit} on each side)")
+    padded = tuple(d + a + b for d, (a, b) in zip(shape, pads, strict=True))
+    ctx.kernel(op, Lowered(MirrorPad(shape, padded, pads=pads, mode=mode)), [xt.index], out)
+
+
 def _resize_nearest(ctx: _Import, op: Operator) -> None:
     """int8 NHWC, `align_corners` and `half_pixel_centers` as TF Lite Micro computes them."""
     xt = ctx.activation(op, 0)
@@ -646,6 +844,13 @@ CONVERTERS: dict[str, Converter] = {
     "TRANSPOSE": _transpose,
     "CONCATENATION": _concatenation,
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest,
+    "SLICE": _slice,
+    "STRIDED_SLICE": _strided_slice,
+    "SPLIT": _split,
+    "SPLIT_V": _split_v,
+    "PACK": _pack,
+    "UNPACK": _unpack,
+    "MIRROR_PAD": _mirror_pad,
 }
 
 
