@@ -102,6 +102,38 @@ class Conv2D(OpDesc):
 
 
 @dataclass(frozen=True)
+class TransposeConv2D(OpDesc):
+    """TRANSPOSE_CONV + bias + per-channel requantise + clamp (TFLM's int8 reference kernel).
+
+    Input pixel (y, x) scatters ``w[:, ky, kx, :]`` times its values onto output pixel
+    ``(y * sh - pad_top + ky, x * sw - pad_left + kx)``; contributions landing outside the output
+    are dropped. Weights are OHWI; ``padding`` is (top, left), all TFLM reads (the output size is
+    ``out_shape``, the model's constant output-shape tensor).
+    """
+
+    kind: ClassVar[str] = "transpose_conv2d"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    kernel: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    in_zp: int = 0
+    out_zp: int = 0
+    act_min: int = -128
+    act_max: int = 127
+    weight_scales: tuple[float, ...] = ()
+
+    def taps(self, axis: int) -> int:
+        """How many (input, kernel tap) pairs along ``axis`` (0 rows, 1 columns) land inside the output."""
+        size, out, k, s, pad = (self.in_shape[1 + axis], self.out_shape[1 + axis], self.kernel[axis],
+                                self.strides[axis], self.padding[axis])
+        return sum(0 <= i * s - pad + t < out for i in range(size) for t in range(k))
+
+    def macs(self) -> int:
+        return self.in_shape[0] * self.taps(0) * self.taps(1) * self.in_shape[3] * self.out_shape[3]
+
+
+@dataclass(frozen=True)
 class Dense(OpDesc):
     """Fully connected: (N, In) x (Out, In)^T + bias, requantise, clamp."""
 
@@ -493,8 +525,9 @@ class Reshape(OpDesc):
 
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
-    for cls in (Conv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax, Pad, Insert, InputRows,
-                Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad, Reshape)
+    for cls in (Conv2D, TransposeConv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax,
+                Pad, Insert, InputRows, Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad,
+                Reshape)
 }
 
 

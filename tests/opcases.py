@@ -12,7 +12,7 @@ from tvm import relax
 from mcunet_tvm.ir import emit_call, new_main
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.requant import fast_requant_applies
-from mcunet_tvm.ops import Add, Binary, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D
+from mcunet_tvm.ops import Add, Binary, Conv2D, Dense, Mean, OpDesc, Pad, Pool2D, TransposeConv2D
 from mcunet_tvm.quant import fixedpoint, int8_ops
 from mcunet_tvm.quant.int8_ops import QParams
 
@@ -62,6 +62,24 @@ def conv_case(rng, h, w, cin, cout, k, s, padding="same", depthwise=False) -> tu
     taps = k * k * (1 if depthwise else cin)
     mult, shift = requant_params(rng, cout, 128 * 64 * np.sqrt(taps))
     return op, [weight, bias, mult, shift]
+
+
+def transpose_conv_case(rng, h, w, cin, cout, k, s, padding="SAME", bias=True, out_hw=None) -> tuple[OpDesc, list]:
+    """A :class:`TransposeConv2D` of a ``k`` x ``k[1]`` (or square) kernel, stride ``s``: the output TensorFlow
+    gives (``h * s`` with SAME, ``(h - 1) * s + k`` with VALID) unless ``out_hw``; TFLM's padding rule."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    if out_hw is None:
+        out_hw = (h * s, w * s) if padding == "SAME" else ((h - 1) * s + kh, (w - 1) * s + kw)
+    op = TransposeConv2D(
+        in_shape=(1, h, w, cin), out_shape=(1, *out_hw, cout), kernel=(kh, kw), strides=(s, s),
+        padding=int8_ops.transpose_conv_padding(out_hw, (kh, kw), (s, s), padding),
+        in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)),
+        act_min=int(rng.choice([-128, -100])), act_max=int(rng.choice([127, 100])),
+    )
+    weight = rng.integers(-127, 128, (cout, kh, kw, cin), dtype=np.int8)
+    values = rng.integers(-5000, 5000, cout, dtype=np.int32) if bias else np.zeros(cout, np.int32)
+    mult, shift = requant_params(rng, cout, 128 * 64 * np.sqrt(-(-kh // s) * -(-kw // s) * cin))
+    return op, [weight, values, mult, shift]
 
 
 def dense_case(rng, n_in, n_out) -> tuple[OpDesc, list]:
@@ -171,7 +189,7 @@ def pad_case(rng, h, w, c, pads) -> tuple[OpDesc, list]:
 def lowered_choice(op: OpDesc, consts) -> KernelChoice:
     """The kernel choice ``LowerQDQToInteger`` makes for ``op``: the fast requantisation where the
     constants allow it (``requant.fast_requant_applies``)."""
-    if not isinstance(op, Conv2D | Dense):
+    if not isinstance(op, Conv2D | TransposeConv2D | Dense):
         return KernelChoice()
     weight, bias, _, shift = consts
     if isinstance(op, Conv2D) and op.depthwise:

@@ -60,7 +60,8 @@ def test_binary_operator_on_qemu(build_cli) -> None:
 CORPUS_CI = [("ds_cnn", "cortex-m4"), ("resnet8", "cortex-m7"), ("fomo_detector", "cortex-m7"),
              ("pytorch_style_nchw", "cortex-m4"), ("multi_io", "cortex-m4")]
 CORPUS_ALL = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
-              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small")
+              "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small",
+              "unet_small")
 
 
 def _corpus_case(build_cli, name: str, target: str) -> None:

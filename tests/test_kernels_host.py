@@ -23,6 +23,7 @@ from opcases import (
     conv_case,
     dense_case,
     emit_op,
+    lowered_choice,
     mean_case,
     pad_case,
     pool_case,
@@ -30,6 +31,7 @@ from opcases import (
     reduce_case,
     run_compiled,
     single_op_module,
+    transpose_conv_case,
 )
 
 HOST = get_target("host")
@@ -50,6 +52,7 @@ def _cases():
     cases.append(("pointwise_odd", conv_case(rng, 7, 5, 13, 9, 1, 1)))
     cases.append(("pointwise_expand", conv_case(rng, 6, 6, 4, 24, 1, 1)))
     cases.append(("dense", dense_case(rng, 37, 11)))
+    cases += _transpose_conv_cases(rng)
     cases.append(("add", add_case(rng, (1, 5, 6, 7))))
     for mode in ("avg", "max"):
         cases.append((f"{mode}pool_k2_s2", pool_case(rng, 8, 8, 5, 2, 2, mode)))
@@ -129,6 +132,36 @@ def _copy_cases() -> list:
     for name, (shape, pads, mode) in _MIRRORS.items():
         out = tuple(d + a + b for d, (a, b) in zip(shape, pads, strict=True))
         cases.append((name, (MirrorPad(shape, out, pads=pads, mode=mode), [])))
+    return cases
+
+
+def _transpose_conv_cases(rng) -> list:
+    """TRANSPOSE_CONV: strides 1-3, odd sizes and kernels (smaller than the stride too), SAME/VALID (padded
+    by TFLM's rule), with and without bias, an output larger than the scatter reaches (bias only there),
+    the general requantisation."""
+    cases = []
+    for name, args in {
+        "tconv_k3_s1_same": (5, 7, 6, 5, 3, 1, "SAME"),
+        "tconv_k3_s2_same": (5, 6, 4, 7, 3, 2, "SAME"),
+        "tconv_k2_s2_valid_nobias": (4, 5, 9, 6, 2, 2, "VALID", False),
+        "tconv_k4x3_s2_valid": (3, 5, 5, 4, (4, 3), 2, "VALID"),
+        "tconv_k4_s2_same_pad1": (4, 3, 5, 6, 4, 2, "SAME"),
+        "tconv_k5_s3_same_pad1": (3, 4, 5, 3, 5, 3, "SAME"),
+        "tconv_k5_s3_valid_nobias": (3, 3, 3, 4, 5, 3, "VALID", False),
+        "tconv_k2_s3_same": (4, 3, 6, 5, 2, 3, "SAME"),  # phases that no tap reaches: bias only
+        "tconv_k3_s2_wide_out": (3, 4, 4, 3, 3, 2, "VALID", True, (9, 11)),
+    }.items():
+        cases.append((name, transpose_conv_case(rng, *args)))
+    op, consts = transpose_conv_case(rng, 5, 5, 6, 4, 3, 2)
+    cases.append(("tconv_k3_s2_general_requant", (op, consts, KernelChoice(fast_requant=False))))
+    for name, args in {  # the dual-MAC form (UseSimdKernels): whole words of channels, then a tail
+        "tconv_dual_k3_s2_same": (5, 6, 8, 5, 3, 2, "SAME"),
+        "tconv_dual_k2_s2_valid_tail": (4, 3, 7, 6, 2, 2, "VALID", False),
+        "tconv_dual_k3_s1_same_tail": (3, 5, 13, 4, 3, 1, "SAME"),
+        "tconv_dual_k3_s2_looped_words": (3, 4, 37, 3, 3, 2, "SAME"),  # more words than are unrolled
+    }.items():
+        op, consts = transpose_conv_case(rng, *args)
+        cases.append((name, (op, consts, lowered_choice(op, consts).with_(dual_mac=True))))
     return cases
 
 

@@ -25,7 +25,7 @@ from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.reference.graph_ref import run_reference
 from mcunet_tvm.targets import get_target
 
-from opcases import conv_case, dense_case, run_compiled, single_op_module
+from opcases import conv_case, dense_case, run_compiled, single_op_module, transpose_conv_case
 
 
 def _random_cases(n: int, seed: int):
@@ -87,6 +87,22 @@ def test_simd_kernel_equals_plain_kernel_on_qemu(tmp_path, index: int) -> None:
     compiled, (simd_out,) = _build_and_run(tmp_path / "simd", "cortex-m7", op, consts, True, cfg, [x], choice)
     _, (plain_out,) = _build_and_run(tmp_path / "plain", "cortex-m7", op, consts, False, None, [x], choice)
     assert simd_out == plain_out == run_reference(compiled.program, x).tobytes(), (op, cfg)
+
+
+@pytest.mark.parametrize("args", [(5, 6, 8, 5, 3, 2, "SAME"), (4, 3, 13, 6, 2, 2, "VALID", False),
+                                  (3, 4, 37, 3, 3, 2, "SAME"), (3, 5, 32, 4, 3, 1, "SAME")])
+def test_transpose_conv_dual_mac_on_qemu(tmp_path, args) -> None:
+    """On the Cortex-M4 (SXTAB16, SMLAD): TRANSPOSE_CONV's dual-MAC form (``UseSimdKernels``: unrolled and
+    looped channel words, tails) == its plain kernel == host reference."""
+    rng = np.random.default_rng(len(args) + args[2])
+    op, consts = transpose_conv_case(rng, *args)
+    x = rng.integers(-128, 128, op.in_shape, dtype=np.int8)
+    outs = {}
+    for simd in (True, False):
+        compiled = compile_relax(single_op_module(op, consts), mcpu=get_target("cortex-m4").mcpu, simd=simd)
+        assert [c.choice.dual_mac for c in compiled.program.calls] == [simd]
+        (outs[simd],) = run_compiled(compiled, "cortex-m4", tmp_path / str(simd), [x])
+    assert outs[True] == outs[False] == run_reference(compiled.program, x).tobytes()
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m55"])

@@ -26,9 +26,8 @@ from opcases import run_compiled
 CORPUS = FIXTURES / "corpus"
 #: corpus models the frontend imports today (the rest are refused with the reasons below)
 IMPORTED = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
-            "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small")
+            "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small", "unet_small")
 REFUSED = {
-    "unet_small": ("TRANSPOSE_CONV", "operator #"),
     "lstm_kws": ("UNIDIRECTIONAL_SEQUENCE_LSTM", "operator #0"),
     "int16x8_cnn": ("INT16", "16x8"),
     "misc_ops": ("INT32", "output"),
@@ -253,6 +252,19 @@ def test_batch_matmul_refusals_are_precise() -> None:
     assert "operator #0 BATCH_MATMUL" in text and "left-hand operand" in text
     text = _binary_refusal("batch_matmul", lambda m: _with_op(m, options={**op.options, "AdjY": True}))
     assert "depths 4 and 5" in text
+def test_transpose_conv_refusals_are_precise() -> None:
+    """An output shape computed at run time, one that disagrees with the filters, a filter of another depth,
+    an int8 bias: each refused naming the operator and the reason."""
+    name = "transpose_conv_s2_same"
+    shape, _, x, bias = read_model(FIXTURES / "ops" / f"{name}.tflite").operators[0].inputs
+    text = _binary_refusal(name, lambda m: _with_tensor(m, shape, data=None))
+    assert "operator #0 TRANSPOSE_CONV" in text and "output shape" in text and "computed at run time" in text
+    text = _binary_refusal(name, lambda m: _with_tensor(m, shape, data=np.array([1, 10, 12, 5], np.int32)))
+    assert "output shape [1, 10, 12, 5]" in text and "4 filters" in text
+    text = _binary_refusal(name, lambda m: _with_tensor(m, x, shape=(1, 5, 6, 2)))
+    assert "depth 3 for an input of depth 2" in text
+    text = _binary_refusal(name, lambda m: _with_tensor(m, bias, dtype="INT8", data=np.zeros(4, np.int8)))
+    assert "bias" in text and "int32" in text
 
 
 def test_movement_refusals_are_precise() -> None:
@@ -436,4 +448,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 87, imported
+    assert imported >= 90, imported

@@ -43,6 +43,7 @@ from ..ops import (
     Slice,
     Softmax,
     Transpose,
+    TransposeConv2D,
 )
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
@@ -72,6 +73,7 @@ from .simd import (
     staged_input_bytes,
 )
 from .softmax import softmax
+from .transpose_conv import transpose_conv
 
 __all__ = [
     "KernelChoice",
@@ -189,7 +191,7 @@ def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray], choice: KernelChoice
     if isinstance(op, Add) and (table := add_rescale_table(op)) is not None:
         return [("table", table)]
     schedule, fast = choice.simd, choice.fast_requant
-    if isinstance(op, (Conv2D, Dense)) and fast:
+    if isinstance(op, (Conv2D, TransposeConv2D, Dense)) and fast:
         named[3] = ("rq", pack_fast_requant(consts[3], op.out_zp))
     weights = consts[0] if consts else None
     if flat_window(op) and staged_input_bytes(op, schedule):  # the window is one segment (OHWI: contiguous)
@@ -207,7 +209,10 @@ def kernel_consts(op: OpDesc, consts: Sequence[np.ndarray], choice: KernelChoice
 def simd_choice(op: OpDesc, choice: KernelChoice, schedule: SimdConfig | None, mve: bool) -> KernelChoice:
     """The choice of ``UseSimdKernels`` for ``op``: the SIMD micro-kernel with ``schedule`` (a tuning
     database's, or the untuned default), or on a core with Helium (``mve``) the MVE kernel where one
-    exists; ``choice`` unchanged for ops without a SIMD kernel."""
+    exists; a TRANSPOSE_CONV of four or more input channels its dual-MAC form; ``choice`` unchanged
+    for ops without a SIMD kernel."""
+    if isinstance(op, TransposeConv2D):
+        return choice.with_(dual_mac=op.in_shape[3] >= 4)
     if not simd_supported(op):
         return choice
     if mve:
@@ -241,6 +246,8 @@ def make_kernel(op: OpDesc, choice: KernelChoice | None = None) -> tirx.PrimFunc
         return depthwise_conv2d(op, choice) if op.depthwise else conv2d(op, choice.fast_requant)
     if isinstance(op, Dense):
         return dense(op, choice.fast_requant)
+    if isinstance(op, TransposeConv2D):
+        return transpose_conv(op, choice.fast_requant, choice.dual_mac)
     return _GENERATORS[type(op)](op)
 
 

@@ -62,6 +62,9 @@ class KernelChoice:
     unroll_small_image: bool = True
     #: depthwise: the compact form (one output pair per iteration, ``--optimize size``)
     compact: bool = False
+    #: TRANSPOSE_CONV: four input channels per step, widened by SXTAB16/SXTB16 and multiplied by two
+    #: SMLADs (cores with the DSP extension: ``UseSimdKernels``)
+    dual_mac: bool = False
 
     def to_json(self) -> str:
         return _choice_json(self)
@@ -95,7 +98,7 @@ class KernelChoice:
     def describe(self) -> str:
         """How the kernel was generated: plain TIR, a SIMD (DSP) or Helium tile, shared or not."""
         if self.simd is None:
-            return "plain"
+            return "dual-MAC" if self.dual_mac else "plain"
         kind = "helium" if self.simd.helium else "simd"
         return f"{kind} {self.simd.pixels}x{self.simd.channels}" + (" shared" if self.simd.shared else "")
 

@@ -6,7 +6,7 @@ each layer that has a SIMD variant (:func:`mcunet_tvm.kernels.simd_choice`)
 to that variant, with the schedule knobs chosen per layer by ``schedule`` (a
 tuning database lookup) or the untuned default; on cores with Helium
 (``mve``) 1x1 convolutions and dense layers take the MVE vector kernel
-(:mod:`mcunet_tvm.kernels.helium`). Only kernel bodies change: the graph, the
+(:mod:`mcunet_tvm.kernels.helium`), and TRANSPOSE_CONV its dual-MAC form. Only kernel bodies change: the graph, the
 buffers and the results (bit for bit) stay the same, so it can run before or
 after any graph pass (before ``ReorderForPeak`` and ``NarrowPeakRings``,
 which plan with the kernels' scratch).

@@ -33,6 +33,7 @@ from ..ops import (
     Reduce,
     Shape,
     Softmax,
+    TransposeConv2D,
 )
 from . import fixedpoint
 
@@ -104,6 +105,42 @@ def conv2d(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: 
         in_scales=(x.scale,), out_scale=out.scale, weight_scales=_scales(weight_scales, cout),
     )
     fast = fast_requant_applies(_abs_sums(weight, -1 if depthwise else 0), bias_values, shift, x.zero_point)
+    return Lowered(op, [weight.astype(np.int8), bias_values, mult, shift], KernelChoice(fast_requant=fast))
+
+
+def transpose_conv_padding(out_hw: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, int],
+                           padding: str) -> tuple[int, int]:
+    """(top, left) padding of TRANSPOSE_CONV: TFLM's ``TransposeConvPrepare`` runs
+    ``ComputePaddingHeightWidth`` on the *output* size (dilation 1) and keeps the leading pads."""
+    pads = []
+    for size, k, s in zip(out_hw, kernel, strides, strict=True):
+        if padding == "SAME":
+            n = (size + s - 1) // s
+        elif padding == "VALID":
+            n = (size + s - k) // s
+        else:
+            raise ValueError(f"padding {padding!r} (expected SAME or VALID)")
+        pads.append(max((n - 1) * s + k - size, 0) // 2)
+    return pads[0], pads[1]
+
+
+def transpose_conv(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: np.ndarray,
+                   weight_scales: np.ndarray, bias: np.ndarray | None, *, strides: tuple[int, int],
+                   padding: tuple[int, int], act: tuple[int, int] = (-128, 127)) -> Lowered:
+    """TRANSPOSE_CONV (``weight`` OHWI, ``padding`` (top, left) from :func:`transpose_conv_padding`):
+    the requantisation of ``conv2d`` (``PopulateConvolutionQuantizationParams``) on TFLM's int32
+    accumulator of the scattered products."""
+    cout = out_shape[3]
+    mult, shift = requant_constants(x.scale, weight_scales, out.scale, cout)
+    bias_values = _bias(bias, cout)
+    op = TransposeConv2D(
+        in_shape=tuple(in_shape), out_shape=tuple(out_shape), kernel=(int(weight.shape[1]), int(weight.shape[2])),
+        strides=tuple(strides), padding=tuple(padding), in_zp=x.zero_point, out_zp=out.zero_point,
+        act_min=act[0], act_max=act[1], in_scales=(x.scale,), out_scale=out.scale,
+        weight_scales=_scales(weight_scales, cout),
+    )
+    # every output sums a subset of its channel's taps: the sum over all of them bounds the accumulator
+    fast = fast_requant_applies(_abs_sums(weight, 0), bias_values, shift, x.zero_point)
     return Lowered(op, [weight.astype(np.int8), bias_values, mult, shift], KernelChoice(fast_requant=fast))
 
 

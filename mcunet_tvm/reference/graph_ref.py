@@ -34,6 +34,7 @@ from ..ops import (
     Slice,
     Softmax,
     Transpose,
+    TransposeConv2D,
 )
 from ..quant.fixedpoint import AddParams
 from . import intops
@@ -57,6 +58,10 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         fn = intops.depthwise_conv2d if op.depthwise else intops.conv2d
         return fn(x, *call.consts, strides=op.strides, padding=op.padding, dilation=op.dilation, in_zp=op.in_zp,
                   out_zp=op.out_zp, act_min=op.act_min, act_max=op.act_max)
+    if isinstance(op, TransposeConv2D):
+        return intops.transpose_conv2d(x, *call.consts, out_hw=op.out_shape[1:3], strides=op.strides,
+                                       padding=op.padding, in_zp=op.in_zp, out_zp=op.out_zp, act_min=op.act_min,
+                                       act_max=op.act_max)
     if isinstance(op, Dense):
         w, bias, mult, shift = call.consts
         return intops.dense(x, w, bias, mult, shift, op.in_zp, op.out_zp, op.act_min, op.act_max)

@@ -62,6 +62,22 @@ def depthwise_conv2d(x, w, bias, mult, shift, *, strides, padding, dilation, in_
     return _requant(acc, bias, mult, shift, out_zp, act_min, act_max)
 
 
+def transpose_conv2d(x, w, bias, mult, shift, *, out_hw, strides, padding, in_zp, out_zp, act_min, act_max):
+    """TRANSPOSE_CONV int8, weights OHWI: every input pixel's products scattered onto the output
+    (TFLM's scratch accumulation; products falling outside the output dropped), then requantised."""
+    n, ih, iw, _ = x.shape
+    oc, kh, kw, _ = w.shape
+    (oh, ow), (sh, sw), (pt, pl) = out_hw, strides, padding
+    contrib = np.einsum("nyxc,oijc->nyxijo", x.astype(np.int64) - in_zp, w.astype(np.int64), optimize=True)
+    # a canvas holding every landing position (input pixel y, tap i lands on row y * sh + i), the
+    # output at offset (pt, pl) inside it
+    full = np.zeros((n, max((ih - 1) * sh + kh, pt + oh), max((iw - 1) * sw + kw, pl + ow), oc), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i : i + sh * (ih - 1) + 1 : sh, j : j + sw * (iw - 1) + 1 : sw] += contrib[:, :, :, i, j]
+    return _requant(full[:, pt : pt + oh, pl : pl + ow], bias, mult, shift, out_zp, act_min, act_max)
+
+
 def dense(x, w, bias, mult, shift, in_zp, out_zp, act_min, act_max):
     """FULLY_CONNECTED int8, weights (Out, In)."""
     acc = (x.astype(np.int64) - in_zp) @ w.astype(np.int64).T

@@ -314,6 +314,34 @@ def _repeat_channels(ctx: _Import, op: Operator, src: int, shape: tuple[int, int
     return ctx.view(op, repeated, (n, h, w, c * m))
 
 
+def _transpose_conv(ctx: _Import, op: Operator) -> None:
+    """int8, per-tensor or per-channel weights, SAME/VALID, any strides, non-square kernels, bias optional, fused
+    NONE/RELU/RELU6/RELU_N1_TO_1; the output shape (input 0) must be a constant."""
+    shape_t = ctx.const(op, 0, "output shape")
+    w = ctx.const(op, 1, "filter")
+    xt = ctx.activation(op, 2)
+    out, oq = ctx.output(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4:
+        raise ctx.error(op, f"filter '{w.name}' has shape {list(w.shape)}, expected OHWI")
+    cout, kh, kw, wcin = w.shape
+    result = tuple(int(d) for d in shape_t.data.reshape(-1))
+    if len(result) != 4 or result[0] != n or result[3] != cout or min(result) < 1:
+        raise ctx.error(op, f"output shape {list(result)} for a {[n, h, wd, cin]} input and {cout} filters")
+    if wcin != cin:
+        raise ctx.error(op, f"filter '{w.name}' has depth {wcin} for an input of depth {cin}")
+    strides, _ = _window_attrs(op)
+    padding = op.options.get("Padding", "VALID")
+    if padding not in ("SAME", "VALID") or min(strides) < 1:
+        raise ctx.unsupported(op, f"padding {padding}, strides {list(strides)}")
+    pads = int8_ops.transpose_conv_padding(result[1:3], (kh, kw), strides, padding)
+    lowered = int8_ops.transpose_conv(
+        (n, h, wd, cin), result, ctx.qparams(op, xt), oq, w.data, _weight_scales(ctx, op, w, 0, cout),
+        _bias(ctx, op, 3, cout), strides=strides, padding=pads, act=_act(ctx, op, oq),
+    )
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
 def _fully_connected(ctx: _Import, op: Operator) -> None:
     """int8, N-D input read as rows of the weights' depth, `keep_num_dims` either way, per-tensor or per-channel
     weights, bias optional, fused activations."""
@@ -910,6 +938,7 @@ _TABLE_DOC = "int8, any quantisation TF Lite Micro accepts: a 256-entry table co
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d,
     "DEPTHWISE_CONV_2D": _depthwise,
+    "TRANSPOSE_CONV": _transpose_conv,
     "FULLY_CONNECTED": _fully_connected,
     "BATCH_MATMUL": _batch_matmul,
     "ADD": _binary("add", _ARITH_DOC),
