@@ -14,6 +14,7 @@ import argparse
 import math
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,6 +226,14 @@ def run_cli(options: Callable[[], BuildOptions], present: Callable[[BuildResult]
     except McunetError as err:
         print(err.format(), file=sys.stderr)
         return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted (the output folder was left as it was)", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(f"\nthis is a bug in mcunet-tvm, not in your input: please report it with the command line "
+              f"({' '.join(sys.argv)}) and the model file", file=sys.stderr)
+        return 1
     present(result)
     if not result.bit_exact:
         print(DeviceRunError("the device output differs from the reference").format(), file=sys.stderr)

@@ -313,3 +313,16 @@ def test_calibration_that_is_not_npy(tmp_path) -> None:
     code, err, out = _cli("--model", "demo-cnn", "--calibration", str(text), tmp_path=tmp_path)
     _assert_clean_error(code, err, out, "not a .npy", "numpy.save")
     assert "pickle" not in err
+
+
+def test_a_bug_keeps_its_traceback_and_asks_for_a_report(monkeypatch, capsys) -> None:
+    import mcunet_tvm.api
+    from mcunet_tvm.build import run_cli
+
+    def broken(options):
+        raise RuntimeError("internal invariant")
+
+    monkeypatch.setattr(mcunet_tvm.api, "build", broken)
+    assert run_cli(lambda: None, lambda result: None) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: internal invariant" in err and "bug in mcunet-tvm" in err
