@@ -38,12 +38,12 @@ from .passes.patch_inference import patch_inference
 from .passes.simd_kernels import ScheduleFn
 from .patching.search import choose_patch
 from .planner import MemoryPlan, plan_memory
+from .resources import SIMD_HEADER
 
 #: generated files, in the order a firmware build should list them
 SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
 HEADERS = ("mcunet_kernels.h", "mcunet_model.h", "mcunet_simd.h")
 #: the SIMD primitives header, copied next to the generated kernels
-SIMD_HEADER = Path(__file__).resolve().parents[1] / "runtime_c" / "common" / "mcunet_simd.h"
 
 
 @dataclass

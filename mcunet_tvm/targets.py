@@ -14,7 +14,7 @@ class TargetSpec:
     name: str
     mcpu: str | None  # None: the host
     qemu_machine: str | None
-    board: str | None  # folder under runtime_c/boards
+    board: str | None  # folder under mcunet_tvm/runtime_c/boards
     has_dsp: bool
     cflags: tuple[str, ...]
 

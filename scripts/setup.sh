@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up: the Arm toolchain and QEMU (apt), and a .venv with pinned deps.
+# Idempotent set-up: the Arm toolchain and QEMU (apt), and a .venv with the versions pinned in constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +16,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 stamp=.venv/.installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   echo "setup: creating .venv with pinned dependencies"
   python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   # torch first and pinned, so nothing pulls a CUDA build
   .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e ".[test]"
+  .venv/bin/pip install -q -c constraints.txt -e ".[test]"
   touch "$stamp"
 fi

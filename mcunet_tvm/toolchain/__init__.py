@@ -1,7 +1,7 @@
 """External tools: the C compilers and QEMU.
 
 ``compile_objects``/``link`` build the generated C with the runtime in
-``runtime_c/`` into an ELF (Cortex-M) or an executable (host); ``run``
+``mcunet_tvm/runtime_c/`` into an ELF (Cortex-M) or an executable (host); ``run``
 executes it once on QEMU or the host and returns output, instructions and
 stack; ``flash_bytes``/``object_flash_bytes`` measure what goes to flash, ``code_bytes``
 its machine code.

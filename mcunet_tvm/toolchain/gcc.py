@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 from ..errors import ToolchainError
+from ..resources import RUNTIME_C
 from ..targets import TargetSpec
 
-RUNTIME = Path(__file__).resolve().parents[2] / "runtime_c"
+RUNTIME = RUNTIME_C
 INSTALL = "make setup   (or: sudo apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)"
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 

@@ -1,7 +1,7 @@
 """Run a built model once: on QEMU for Cortex-M targets, natively for the host.
 
 QEMU runs with ``-icount shift=7`` (deterministic virtual time, see
-``runtime_c/common/main_qemu.c``) and semihosting rooted in a temporary
+``mcunet_tvm/runtime_c/common/main_qemu.c``) and semihosting rooted in a temporary
 directory holding ``input.bin``; the harness leaves ``output.bin`` and
 ``stats.txt`` (instructions per step, total, stack high-water mark).
 """
