@@ -16,8 +16,12 @@ of depth multiplier M > 1 on several channels reads its input with each channel
 repeated M times (one CONCATENATION); a BATCH_MATMUL whose constant right-hand
 operand allows it is a FULLY_CONNECTED; a standalone RELU/RELU6/
 RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
-nothing else reads the producer. Errors name the operator (index, output
-tensor) and say what is not supported and what is.
+nothing else reads the producer; a PAD/PADV2 of H and W with the zero point
+that only a CONV_2D or DEPTHWISE_CONV_2D reads (PyTorch's explicit padding
+before a VALID convolution) becomes that convolution's padding. Pooling
+layers take no PAD: TFLM's average pooling divides by the taps inside the
+image, so a padded copy changes the result. Errors name the operator (index,
+output tensor) and say what is not supported and what is.
 """
 
 from __future__ import annotations
@@ -589,7 +593,9 @@ def _new_shape(ctx: _Import, op: Operator, xt: Tensor) -> tuple[int, ...]:
 
 
 def _pad(ctx: _Import, op: Operator) -> None:
-    """int8 constant padding of any dimension with the zero point (PADV2: its constant value)."""
+    """int8 constant padding of any dimension with the zero point (PADV2: its constant value); before a
+    CONV_2D or DEPTHWISE_CONV_2D, padding only H and W with the zero point and read by nothing else, folded
+    into the convolution's padding (no kernel, no padded copy)."""
     xt = ctx.activation(op, 0)
     widths = ctx.const(op, 1, "paddings")
     out, oq = ctx.output(op)
