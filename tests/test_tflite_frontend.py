@@ -213,6 +213,24 @@ def test_pad_folds_bit_exact(name: str, target: str, tmp_path) -> None:
     in_shape, cout, k, s, padding, depthwise = FOLDED[name]
     path = _exported(tmp_path, [(_conv(in_shape, cout, k, s, padding, depthwise, 3), ["x"], "y")], in_shape)
     assert [op.name for op in read_model(path).operators] == ["PAD", "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"]
+    _check_folded(path, in_shape, padding, target, tmp_path)
+
+
+def test_pad_before_same_convolution_folds(tmp_path) -> None:
+    """A PAD before a SAME convolution: the PAD's widths add to TFLite's SAME padding (here (1, 0, 1, 1))."""
+    in_shape, pads = (1, 7, 8, 4), ((0, 0), (2, 0), (1, 1), (0, 0))
+    padded = (1, 9, 10, 4)
+    pad = int8_ops.Lowered(Pad(in_shape, padded, pads=pads, value=_XQ.zero_point))
+    conv = _conv(padded, 6, 3, 2, (1, 0, 1, 1), False, 6)
+    path = _exported(tmp_path, [(pad, ["x"], "p"), (conv, ["p"], "y")], in_shape)
+    assert [(op.name, op.options.get("Padding")) for op in read_model(path).operators] == [("PAD", None),
+                                                                                           ("CONV_2D", "SAME")]
+    _check_folded(path, in_shape, (3, 1, 1, 2), "host", tmp_path)
+
+
+def _check_folded(path, in_shape, padding, target: str, tmp_path) -> None:
+    """``path`` imports as one convolution of ``in_shape`` with ``padding``; the reference and the generated C
+    on ``target`` equal TF Lite Micro."""
     mod, shape = import_tflite(path)
     prog = program_of(mod)
     (call,) = prog.calls
@@ -222,8 +240,8 @@ def test_pad_folds_bit_exact(name: str, target: str, tmp_path) -> None:
     for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
         expected = run_tflm(path, x).output
         assert np.unique(expected).size > 10
-        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"{name} seed {seed}"
-        assert output == expected.tobytes(), f"{name} seed {seed} (C)"
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"seed {seed}"
+        assert output == expected.tobytes(), f"seed {seed} (C)"
 
 
 def _unfolded_steps(kind: str) -> tuple[list, tuple[int, ...]]:
