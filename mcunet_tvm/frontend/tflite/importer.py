@@ -20,8 +20,8 @@ nothing else reads the producer; a PAD/PADV2 of H and W with the zero point
 that only a CONV_2D or DEPTHWISE_CONV_2D reads (PyTorch's explicit padding
 before a VALID convolution) becomes that convolution's padding. Pooling
 layers take no PAD: TFLM's average pooling divides by the taps inside the
-image, so a padded copy changes the result. Errors name the operator (index,
-output tensor) and say what is not supported and what is.
+image, so the taps a PAD wrote would stop counting. Errors name the operator
+(index, output tensor) and say what is not supported and what is.
 """
 
 from __future__ import annotations
