@@ -228,6 +228,50 @@ def test_pad_before_same_convolution_folds(tmp_path) -> None:
     _check_folded(path, in_shape, (3, 1, 1, 2), "host", tmp_path)
 
 
+def test_pad_before_depth_multiplier_folds(tmp_path) -> None:
+    """A PAD before a DEPTHWISE_CONV_2D of depth multiplier 2 (written with the exporter's writer: the exporter
+    knows multiplier 1 only): the channels are repeated from the unpadded input, the PAD is the padding."""
+    import tflite
+
+    from mcunet_tvm.export.tflite_writer import _Writer
+
+    t, b = tflite.TensorType, tflite.BuiltinOperator
+    rng = np.random.default_rng(0)
+    w = _Writer()
+    x = w.tensor("x", (1, 6, 7, 3), t.INT8, [_XQ.scale], [_XQ.zero_point])
+    pads = w.tensor("pads", (4, 2), t.INT32, data=np.array([[0, 0], [1, 2], [2, 0], [0, 0]], np.int32))
+    xp = w.tensor("xp", (1, 9, 9, 3), t.INT8, [_XQ.scale], [_XQ.zero_point])
+    w.op(b.PAD, [x, pads], [xp])
+    weight = w.tensor("w", (1, 3, 3, 6), t.INT8, [0.01] * 6, [0] * 6,
+                      rng.integers(-127, 128, (1, 3, 3, 6), dtype=np.int8), qdim=3)
+    bias = w.tensor("b", (6,), t.INT32, [0.0002] * 6, [0] * 6, rng.integers(-500, 500, 6).astype(np.int32))
+    y = w.tensor("y", (1, 4, 4, 6), t.INT8, [0.05], [3])
+
+    def options(fb) -> int:
+        tflite.DepthwiseConv2DOptionsStart(fb)
+        tflite.DepthwiseConv2DOptionsAddPadding(fb, tflite.Padding.VALID)
+        tflite.DepthwiseConv2DOptionsAddStrideH(fb, 2)
+        tflite.DepthwiseConv2DOptionsAddStrideW(fb, 2)
+        tflite.DepthwiseConv2DOptionsAddDepthMultiplier(fb, 2)
+        return tflite.DepthwiseConv2DOptionsEnd(fb)
+
+    w.op(b.DEPTHWISE_CONV_2D, [xp, weight, bias], [y], (tflite.BuiltinOptions.DepthwiseConv2DOptions, options))
+    path = tmp_path / "model.tflite"
+    path.write_bytes(w.finish([x], [y]))
+    mod, shape = import_tflite(path)
+    prog = program_of(mod)
+    kernels = [c.op for c in prog.calls if not isinstance(c.op, Reshape)]
+    assert [k.kind for k in kernels] == ["concat", "conv2d"] and kernels[0].in_shape[:4] == (1, 6, 7, 3)
+    assert kernels[1].padding == (1, 2, 2, 0) and kernels[1].in_shape == (1, 6, 7, 6)
+    inputs = [_input(shape, seed) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path / "c", inputs)
+    for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
+        expected = run_tflm(path, x).output
+        assert np.unique(expected).size > 10
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"seed {seed}"
+        assert output == expected.tobytes(), f"seed {seed} (C)"
+
+
 def _check_folded(path, in_shape, padding, target: str, tmp_path) -> None:
     """``path`` imports as one convolution of ``in_shape`` with ``padding``; the reference and the generated C
     on ``target`` equal TF Lite Micro."""
