@@ -11,14 +11,18 @@ import numpy as np
 import pytest
 
 from mcunet_tvm.errors import McunetError, ModelFileError, UnsupportedModelError
+from mcunet_tvm.export.tflite_writer import program_to_tflite
 from mcunet_tvm.frontend.tflite import SUPPORTED_OPS, import_tflite, read_model
 from mcunet_tvm.frontend.tflite.importer import _build, convert
-from mcunet_tvm.ir import KernelCall, program_of
-from mcunet_tvm.ops import Binary, Conv2D, Dense, Reshape
+from mcunet_tvm.ir import KernelCall, Program, program_of
+from mcunet_tvm.ops import Binary, Conv2D, Dense, Pad, Reshape
 from mcunet_tvm.pipeline import compile_relax
+from mcunet_tvm.quant import int8_ops
+from mcunet_tvm.quant.int8_ops import QParams
 from mcunet_tvm.reference import tflite_ops
 from mcunet_tvm.reference.graph_ref import run_call, run_program, run_reference
 from mcunet_tvm.reference.tflm import run_tflm, run_tflm_outputs, run_tflm_tensors
+from mcunet_tvm.targets import get_target
 
 from conftest import FIXTURES
 from opcases import run_compiled
@@ -135,6 +139,193 @@ def test_kernel_fixture_compiled_equals_tflm(name: str, tmp_path) -> None:
         assert run_reference(prog, x).tobytes() == expected.tobytes(), f"{name} seed {seed}"
         assert output == expected.tobytes(), f"{name} seed {seed} (C)"
     assert len(varied) > 2  # the outputs are not constant: the check can fail
+
+
+def test_pads_fold_into_the_next_convolution() -> None:
+    """pytorch_style_nchw writes a PAD before each stride-2 convolution (VALID): each folds into the
+    convolution's padding, so no Pad kernel is left (the as-imported and every-operator checks above
+    compare the result with TF Lite Micro)."""
+    path = CORPUS / "pytorch_style_nchw.tflite"
+    pads = sum(op.name in ("PAD", "PADV2") for op in read_model(path).operators)
+    calls = program_of(import_tflite(path)[0]).calls
+    assert pads == 4
+    assert not any(isinstance(c.op, Pad) for c in calls)
+    assert sum(isinstance(c.op, Conv2D) and c.op.strides == (2, 2) and c.op.padding == (1, 1, 1, 1)
+               for c in calls) == pads
+
+
+def test_pytorch_style_compiled_equals_tflm(tmp_path) -> None:
+    """pytorch_style_nchw with its PADs folded, compiled to C and run on the host, writes TF Lite Micro's bytes."""
+    path = CORPUS / "pytorch_style_nchw.tflite"
+    mod, shape = import_tflite(path)
+    inputs = [_input(shape, seed) for seed in range(2)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, inputs)
+    for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
+        expected = run_tflm(path, x).output
+        assert np.unique(expected).size > 2
+        assert output == expected.tobytes(), f"seed {seed}"
+
+
+_XQ = QParams(0.02, -7)
+
+
+def _conv(in_shape, cout: int, k: int, s: int, padding, depthwise: bool, seed: int):
+    """A convolution with random int8 weights whose outputs spread over the int8 range."""
+    rng = np.random.default_rng(seed)
+    n, h, w, c = in_shape
+    cout = c if depthwise else cout
+    out_shape = (n, (h + padding[0] + padding[2] - k) // s + 1, (w + padding[1] + padding[3] - k) // s + 1, cout)
+    weight = rng.integers(-127, 128, (k, k, c) if depthwise else (cout, k, k, c), dtype=np.int8)
+    scales = rng.uniform(0.005, 0.02, cout).astype(np.float32)
+    taps = k * k * (1 if depthwise else c)
+    oq = QParams(float(_XQ.scale * scales.mean() * np.sqrt(taps) * 74 * 74 / 40), 5)
+    bias = rng.integers(-2000, 2000, cout).astype(np.int32)
+    return int8_ops.conv2d(in_shape, out_shape, _XQ, oq, weight, scales, bias, strides=(s, s), padding=padding,
+                           dilation=(1, 1), depthwise=depthwise)
+
+
+def _exported(tmp_path, steps, in_shape) -> object:
+    """A .tflite written by our exporter from ``steps`` ((lowered, input names, output name), "x" the input,
+    the last output the model's)."""
+    shapes = {"x": tuple(in_shape)} | {out: tuple(low.op.out_shape) for low, _, out in steps}
+    calls = tuple(KernelCall("k", low.op, tuple(ins), tuple(low.consts), out) for low, ins, out in steps)
+    prog = Program(shapes, calls, ("x",), (steps[-1][2],), input_qparams=(_XQ.scale, _XQ.zero_point))
+    path = tmp_path / "model.tflite"
+    path.write_bytes(program_to_tflite(prog))
+    return path
+
+
+#: (input shape, output channels, kernel, stride, padding (top, left, bottom, right), depthwise): PyTorch's
+#: symmetric padding, asymmetric and wider than the window (outputs reading nothing but padding), the row
+#: ring of the depthwise kernel at stride 1 and 2
+FOLDED = {"conv_asymmetric": ((1, 9, 10, 4), 6, 3, 2, (2, 0, 1, 3), False),
+          "dw_pytorch_s2": ((1, 8, 8, 4), 4, 3, 2, (1, 1, 1, 1), True),
+          "dw_wide_padding": ((1, 8, 9, 5), 5, 3, 1, (0, 2, 3, 1), True),
+          "dw_ring_s1": ((1, 8, 9, 5), 5, 3, 1, (1, 0, 2, 1), True),
+          "dw_ring_s2_5x5": ((1, 11, 11, 4), 4, 5, 2, (2, 1, 2, 3), True)}
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+@pytest.mark.parametrize("name", FOLDED)
+def test_pad_folds_bit_exact(name: str, target: str, tmp_path) -> None:
+    """A PAD + VALID convolution (our exporter writes any padding but SAME so) imports as one convolution with
+    that padding; the reference and the generated C (host; the DSP kernels on the M4) equal TF Lite Micro."""
+    in_shape, cout, k, s, padding, depthwise = FOLDED[name]
+    path = _exported(tmp_path, [(_conv(in_shape, cout, k, s, padding, depthwise, 3), ["x"], "y")], in_shape)
+    assert [op.name for op in read_model(path).operators] == ["PAD", "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"]
+    _check_folded(path, in_shape, padding, target, tmp_path)
+
+
+def test_pad_before_same_convolution_folds(tmp_path) -> None:
+    """A PAD before a SAME convolution: the PAD's widths add to TFLite's SAME padding (here (1, 0, 1, 1))."""
+    in_shape, pads = (1, 7, 8, 4), ((0, 0), (2, 0), (1, 1), (0, 0))
+    padded = (1, 9, 10, 4)
+    pad = int8_ops.Lowered(Pad(in_shape, padded, pads=pads, value=_XQ.zero_point))
+    conv = _conv(padded, 6, 3, 2, (1, 0, 1, 1), False, 6)
+    path = _exported(tmp_path, [(pad, ["x"], "p"), (conv, ["p"], "y")], in_shape)
+    assert [(op.name, op.options.get("Padding")) for op in read_model(path).operators] == [("PAD", None),
+                                                                                           ("CONV_2D", "SAME")]
+    _check_folded(path, in_shape, (3, 1, 1, 2), "host", tmp_path)
+
+
+def test_pad_before_depth_multiplier_folds(tmp_path) -> None:
+    """A PAD before a DEPTHWISE_CONV_2D of depth multiplier 2 (written with the exporter's writer: the exporter
+    knows multiplier 1 only): the channels are repeated from the unpadded input, the PAD is the padding."""
+    import tflite
+
+    from mcunet_tvm.export.tflite_writer import _Writer
+
+    t, b = tflite.TensorType, tflite.BuiltinOperator
+    rng = np.random.default_rng(0)
+    w = _Writer()
+    x = w.tensor("x", (1, 6, 7, 3), t.INT8, [_XQ.scale], [_XQ.zero_point])
+    pads = w.tensor("pads", (4, 2), t.INT32, data=np.array([[0, 0], [1, 2], [2, 0], [0, 0]], np.int32))
+    xp = w.tensor("xp", (1, 9, 9, 3), t.INT8, [_XQ.scale], [_XQ.zero_point])
+    w.op(b.PAD, [x, pads], [xp])
+    weight = w.tensor("w", (1, 3, 3, 6), t.INT8, [0.01] * 6, [0] * 6,
+                      rng.integers(-127, 128, (1, 3, 3, 6), dtype=np.int8), qdim=3)
+    bias = w.tensor("b", (6,), t.INT32, [0.0002] * 6, [0] * 6, rng.integers(-500, 500, 6).astype(np.int32))
+    y = w.tensor("y", (1, 4, 4, 6), t.INT8, [0.05], [3])
+
+    def options(fb) -> int:
+        tflite.DepthwiseConv2DOptionsStart(fb)
+        tflite.DepthwiseConv2DOptionsAddPadding(fb, tflite.Padding.VALID)
+        tflite.DepthwiseConv2DOptionsAddStrideH(fb, 2)
+        tflite.DepthwiseConv2DOptionsAddStrideW(fb, 2)
+        tflite.DepthwiseConv2DOptionsAddDepthMultiplier(fb, 2)
+        return tflite.DepthwiseConv2DOptionsEnd(fb)
+
+    w.op(b.DEPTHWISE_CONV_2D, [xp, weight, bias], [y], (tflite.BuiltinOptions.DepthwiseConv2DOptions, options))
+    path = tmp_path / "model.tflite"
+    path.write_bytes(w.finish([x], [y]))
+    mod, shape = import_tflite(path)
+    prog = program_of(mod)
+    kernels = [c.op for c in prog.calls if not isinstance(c.op, Reshape)]
+    assert [k.kind for k in kernels] == ["concat", "conv2d"] and kernels[0].in_shape[:4] == (1, 6, 7, 3)
+    assert kernels[1].padding == (1, 2, 2, 0) and kernels[1].in_shape == (1, 6, 7, 6)
+    inputs = [_input(shape, seed) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path / "c", inputs)
+    for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
+        expected = run_tflm(path, x).output
+        assert np.unique(expected).size > 10
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"seed {seed}"
+        assert output == expected.tobytes(), f"seed {seed} (C)"
+
+
+def _check_folded(path, in_shape, padding, target: str, tmp_path) -> None:
+    """``path`` imports as one convolution of ``in_shape`` with ``padding``; the reference and the generated C
+    on ``target`` equal TF Lite Micro."""
+    mod, shape = import_tflite(path)
+    prog = program_of(mod)
+    (call,) = prog.calls
+    assert isinstance(call.op, Conv2D) and call.op.padding == padding and call.op.in_shape == in_shape
+    inputs = [_input(shape, seed) for seed in range(3)]
+    outputs = run_compiled(compile_relax(mod, mcpu=get_target(target).mcpu), target, tmp_path / "c", inputs)
+    for seed, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
+        expected = run_tflm(path, x).output
+        assert np.unique(expected).size > 10
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"seed {seed}"
+        assert output == expected.tobytes(), f"seed {seed} (C)"
+
+
+def _unfolded_steps(kind: str) -> tuple[list, tuple[int, ...]]:
+    """A PAD before a convolution that must stay: channels padded, a fill that is not the zero point (PADV2),
+    the padded tensor read twice (by the convolution and an ADD)."""
+    in_shape = (1, 6, 7, 3)
+    pads = ((0, 0), (1, 1), (1, 1), (0, 2) if kind == "channels" else (0, 0))
+    padded = tuple(d + a + b for d, (a, b) in zip(in_shape, pads, strict=True))
+    value = 40 if kind == "value" else _XQ.zero_point
+    pad = int8_ops.Lowered(Pad(in_shape, padded, pads=pads, value=value))
+    k = 1 if kind == "two_readers" else 3
+    conv = _conv(padded, padded[3], k, 1, (0, 0, 0, 0), False, 5)
+    steps = [(pad, ["x"], "p"), (conv, ["p"], "y")]
+    if kind == "two_readers":
+        conv = dataclasses.replace(conv, op=dataclasses.replace(conv.op, out_zp=_XQ.zero_point, out_scale=_XQ.scale))
+        add = int8_ops.add(padded, padded, _XQ, _XQ, QParams(0.04, 3))
+        steps = [(pad, ["x"], "p"), (conv, ["p"], "c"), (add, ["p", "c"], "y")]
+    return steps, in_shape
+
+
+@pytest.mark.parametrize("kind", ["channels", "value", "two_readers"])
+def test_pad_that_must_not_fold(kind: str, tmp_path) -> None:
+    """A PAD the convolution after it cannot take stays a Pad kernel, and the import equals TF Lite Micro."""
+    steps, in_shape = _unfolded_steps(kind)
+    path = _exported(tmp_path, steps, in_shape)
+    assert read_model(path).operators[0].name == ("PADV2" if kind == "value" else "PAD")
+    prog = program_of(import_tflite(path)[0])
+    assert [type(c.op) for c in prog.calls][:2] == [Pad, Conv2D]
+    for seed in range(3):
+        x = _input(in_shape, seed)
+        expected = run_tflm(path, x).output
+        assert np.unique(expected).size > 10
+        assert run_reference(prog, x).tobytes() == expected.tobytes(), f"{kind} seed {seed}"
+
+
+@pytest.mark.parametrize("name", ["padv2_value", "pad_channels"])
+def test_lone_pad_fixtures_stay_pads(name: str) -> None:
+    """Single PAD fixtures (no convolution to fold into) import as one Pad kernel."""
+    (call,) = program_of(import_tflite(FIXTURES / "ops" / f"{name}.tflite")[0]).calls
+    assert isinstance(call.op, Pad)
 
 
 #: movement fixtures compiled to C and run on the host: several outputs, backwards strides with a shrunk

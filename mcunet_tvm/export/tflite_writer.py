@@ -219,7 +219,11 @@ def program_to_tflite(prog: Program) -> bytes:
         elif isinstance(op, Pad):
             pads = w.tensor(f"pads{n}", (len(op.pads), 2), _T.INT32, data=np.array(op.pads, np.int32))
             out = out_tensor(call, in_scale, in_zp)
-            w.op(_B.PAD, [x, pads], [out])
+            if op.value == in_zp:
+                w.op(_B.PAD, [x, pads], [out])
+            else:  # PADV2: the fill value as a scalar quantised like the input
+                fill = w.tensor(f"fill{n}", (), _T.INT8, [in_scale], [in_zp], np.array(op.value, np.int8))
+                w.op(_B.PADV2, [x, pads, fill], [out])
         else:
             raise UnsupportedModelError(f"cannot export operator {op.kind} to TFLite")
     return w.finish([index[prog.input]], [index[prog.output]])

@@ -16,8 +16,12 @@ of depth multiplier M > 1 on several channels reads its input with each channel
 repeated M times (one CONCATENATION); a BATCH_MATMUL whose constant right-hand
 operand allows it is a FULLY_CONNECTED; a standalone RELU/RELU6/
 RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
-nothing else reads the producer. Errors name the operator (index, output
-tensor) and say what is not supported and what is.
+nothing else reads the producer; a PAD/PADV2 of H and W with the zero point
+that only a CONV_2D or DEPTHWISE_CONV_2D reads (PyTorch's explicit padding
+before a VALID convolution) becomes that convolution's padding. Pooling
+layers take no PAD: TFLM's average pooling divides by the taps inside the
+image, so the taps a PAD wrote would stop counting. Errors name the operator
+(index, output tensor) and say what is not supported and what is.
 """
 
 from __future__ import annotations
@@ -246,6 +250,32 @@ def _window_attrs(op: Operator) -> tuple[tuple[int, int], tuple[int, int]]:
             (op.options.get("DilationHFactor", 1), op.options.get("DilationWFactor", 1)))
 
 
+def _fold_pad(ctx: _Import, op: Operator, xt: Tensor, padding: tuple[int, int, int, int]
+              ) -> tuple[int, tuple[int, ...], tuple[int, int, int, int]]:
+    """The PAD (or PADV2) before a convolution folded into the convolution's padding.
+
+    Converters from PyTorch write an explicit PAD and a VALID convolution. When the PAD pads only H and W,
+    with the convolution's input zero point (what a padded tap holds in TFLite's own padding: it adds
+    nothing), and nothing else reads the padded tensor (not a model output), the convolution reads the PAD's
+    input with the PAD's widths added to its own ``padding`` and the PAD step is dropped: no padded copy in
+    the arena, the same bytes as TF Lite Micro. Returns the tensor id the convolution reads, its shape and
+    the (top, left, bottom, right) padding; the unchanged input otherwise.
+    """
+    index = ctx.producer.get(xt.index)
+    pad = ctx.steps[index].lowered.op if index is not None else None
+    if (not isinstance(pad, Pad) or len(pad.pads) != 4 or ctx.readers[xt.index] != 1
+            or xt.index in ctx.model.outputs or pad.value != ctx.qparams(op, xt).zero_point):
+        return xt.index, ctx.shape(xt), padding
+    (n0, n1), (top, bottom), (left, right), (c0, c1) = pad.pads
+    if n0 or n1 or c0 or c1:
+        return xt.index, ctx.shape(xt), padding
+    src = ctx.steps.pop(index).inputs[0]
+    del ctx.producer[xt.index], ctx.shapes[xt.index]
+    ctx.producer.update({t: k - 1 for t, k in ctx.producer.items() if k > index})
+    pt, pl, pb, pr = padding
+    return src, tuple(pad.in_shape), (pt + top, pl + left, pb + bottom, pr + right)
+
+
 def _conv2d(ctx: _Import, op: Operator) -> None:
     """int8, per-tensor or per-channel weights, SAME/VALID, any strides and dilation, non-square kernels, bias
     optional, fused NONE/RELU/RELU6/RELU_N1_TO_1 (grouped: refused)."""
@@ -262,12 +292,13 @@ def _conv2d(ctx: _Import, op: Operator) -> None:
                                   f"{wcin}) is not supported", "use a depthwise or a regular convolution")
     strides, dilation = _window_attrs(op)
     (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
     lowered = int8_ops.conv2d(
-        (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data, _weight_scales(ctx, op, w, 0, cout),
+        in_shape, (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data, _weight_scales(ctx, op, w, 0, cout),
         _bias(ctx, op, 2, cout), strides=strides, padding=padding, dilation=dilation, depthwise=False,
         act=_act(ctx, op, oq),
     )
-    ctx.kernel(op, lowered, [xt.index], out)
+    ctx.kernel(op, lowered, [src], out)
 
 
 def _depthwise(ctx: _Import, op: Operator) -> None:
@@ -284,19 +315,22 @@ def _depthwise(ctx: _Import, op: Operator) -> None:
     strides, dilation = _window_attrs(op)
     if cin == 1 and cout > 1:  # one input channel: a regular convolution with OHWI (M, KH, KW, 1) filters
         (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+        src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
         lowered = int8_ops.conv2d(
-            (n, h, wd, cin), (n, oh, ow, cout), ctx.qparams(op, xt), oq, np.transpose(w.data, (3, 1, 2, 0)),
+            in_shape, (n, oh, ow, cout), ctx.qparams(op, xt), oq, np.transpose(w.data, (3, 1, 2, 0)),
             _weight_scales(ctx, op, w, 3, cout), _bias(ctx, op, 2, cout), strides=strides, padding=padding,
             dilation=dilation, depthwise=False, act=_act(ctx, op, oq),
         )
-        ctx.kernel(op, lowered, [xt.index], out)
+        ctx.kernel(op, lowered, [src], out)
         return
     if cin < 1 or cout % cin:
         raise ctx.error(op, f"depthwise filter of {cout} channels on an input of {cin}: not a depth multiplier")
-    src = xt.index if cout == cin else _repeat_channels(ctx, op, xt.index, (n, h, wd, cin), cout // cin)
     (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
+    if cout != cin:
+        src = _repeat_channels(ctx, op, src, in_shape, cout // cin)
     lowered = int8_ops.conv2d(
-        (n, h, wd, cout), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
+        (*in_shape[:3], cout), (n, oh, ow, cout), ctx.qparams(op, xt), oq, w.data.reshape(kh, kw, cout),
         _weight_scales(ctx, op, w, 3, cout), _bias(ctx, op, 2, cout), strides=strides, padding=padding,
         dilation=dilation, depthwise=True, act=_act(ctx, op, oq),
     )
@@ -559,7 +593,9 @@ def _new_shape(ctx: _Import, op: Operator, xt: Tensor) -> tuple[int, ...]:
 
 
 def _pad(ctx: _Import, op: Operator) -> None:
-    """int8 constant padding of any dimension with the zero point (PADV2: its constant value)."""
+    """int8 constant padding of any dimension with the zero point (PADV2: its constant value); before a
+    CONV_2D or DEPTHWISE_CONV_2D, padding only H and W with the zero point and read by nothing else, folded
+    into the convolution's padding (no kernel, no padded copy)."""
     xt = ctx.activation(op, 0)
     widths = ctx.const(op, 1, "paddings")
     out, oq = ctx.output(op)
