@@ -211,7 +211,8 @@ def _build(options: BuildOptions) -> BuildResult:
     prog, plan = compiled.program, compiled.plan
     graph = prog.memory_graph()
     if options.sram_budget is not None:
-        check_sram_budget(graph, plan, options.sram_budget)
+        patched = "a finer grid or a later split step (--patch RxC@STEP), or a smaller input resolution or width"
+        check_sram_budget(graph, plan, options.sram_budget, "" if options.patch is None else patched)
     sources = compiled.write(out)
     compile_s = time.monotonic() - t0
 

@@ -118,7 +118,8 @@ def test_help_documents_every_option(flag: str, tmp_path) -> None:
 
 def test_sram_budget_names_peak_step(tmp_path) -> None:
     code, err, out = _cli("--model", str(FIXTURES / "tiny_cnn.tflite"), "--sram-budget", "1KB", tmp_path=tmp_path)
-    _assert_clean_error(code, err, out, "budget is 1,024 B", "peak at step", "live tensors", "patch")
+    _assert_clean_error(code, err, out, "budget is 1,024 B", "peak at step", "live in tensors at arena ranges",
+                        "--patch auto")
 
 
 def test_flash_budget(tmp_path) -> None:
