@@ -327,3 +327,43 @@ def test_a_bug_keeps_its_traceback_and_asks_for_a_report(monkeypatch, capsys) ->
     assert run_cli(lambda: None, lambda result: None) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: internal invariant" in err and "bug in mcunet-tvm" in err
+
+
+def _damaged_builds(count: int, tmp_path: Path, capsys) -> dict[str, int]:
+    """``count`` damaged copies of a fixture built (in process, host, with --run) into a folder holding a good
+    build: exit 0 with a bit-exact run, or exit 2 with our error and the folder exactly as it was."""
+    from test_tflite_frontend import _mutants
+
+    from mcunet_tvm.build import main
+
+    out = tmp_path / "out"
+    model = FIXTURES / "tiny_cnn.tflite"
+    assert main(["--model", str(model), "--target", "host", "--run", "--quiet", "--out", str(out)]) == 0
+    outcomes = {"built": 0, "error": 0}
+    for i, mutant in enumerate(_mutants(model.read_bytes(), count, seed=11)):
+        before = _snapshot(out)
+        path = tmp_path / f"m{i}.tflite"
+        path.write_bytes(mutant)
+        capsys.readouterr()
+        code = main(["--model", str(path), "--target", "host", "--run", "--quiet", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "Traceback" not in err, (i, code, err)
+        if code == 2:
+            assert err.startswith("error: ") and _snapshot(out) == before, (i, err)
+            outcomes["error"] += 1
+        else:
+            report = json.loads((out / "report.json").read_text())
+            assert report["host_run"]["bit_exact"] and report["host_run"]["bit_exact_tflm"], i
+            outcomes["built"] += 1
+    return outcomes
+
+
+def test_damaged_tflite_builds_or_leaves_the_folder(tmp_path, capsys) -> None:
+    outcomes = _damaged_builds(16, tmp_path, capsys)
+    assert outcomes["error"] > 0, outcomes
+
+
+@pytest.mark.slow
+def test_damaged_tflite_builds_or_leaves_the_folder_sweep(tmp_path, capsys) -> None:
+    outcomes = _damaged_builds(300, tmp_path, capsys)
+    assert outcomes["error"] > 0 and outcomes["built"] > 0, outcomes
