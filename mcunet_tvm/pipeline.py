@@ -26,7 +26,7 @@ from pathlib import Path
 
 import tvm
 
-from .aot.emit_c import CallingOrder, emit_header, emit_kernels_header, emit_model
+from .aot.emit_c import DEFAULT_NAMES, CallingOrder, CNames, emit_header, emit_kernels_header, emit_model
 from .codegen.tir_to_c import kernels_to_c
 from .errors import UnsupportedModelError
 from .ir import PatchInfo, Program, is_integer, lighten, program_of
@@ -41,9 +41,6 @@ from .planner import MemoryPlan, plan_memory
 from .resources import SIMD_HEADER
 
 #: generated files, in the order a firmware build should list them
-SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
-HEADERS = ("mcunet_kernels.h", "mcunet_model.h", "mcunet_simd.h")
-#: the SIMD primitives header, copied next to the generated kernels
 
 
 @dataclass
@@ -62,13 +59,15 @@ class CompiledModel:
     kernel_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
     #: the graph as imported, before any of our passes: the independent host reference runs it
     imported: Program | None = None
+    #: the C names (``--name``) of the files and symbols
+    names: CNames = DEFAULT_NAMES
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the C sources and headers into ``out_dir``; returns the .c paths."""
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, text in self.files.items():
             (out_dir / name).write_text(text)
-        return [out_dir / name for name in SOURCES]
+        return [out_dir / name for name in self.files if name.endswith(".c")]
 
 
 def tvm_target(mcpu: str | None) -> tvm.target.Target:
@@ -196,7 +195,7 @@ def optimise(
 
 
 def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0,
-                  **options) -> CompiledModel:
+                  name: str = "mcunet", **options) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
@@ -205,6 +204,8 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
         guard_bytes: test builds: guard zones around the arena and every tensor, checked after
             every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
+        name: the C library's name (``--name``): files ``NAME_model.c`` ..., symbols ``NAME_...``,
+            macros ``NAME_...`` upper case (:class:`~mcunet_tvm.aot.emit_c.CNames`).
         options: the fields of :class:`PipelineOptions`:
 
             - ``inplace``: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs);
@@ -231,16 +232,20 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
-    kernels = kernels_to_c({k: f for k, f in program.kernels.items() if k not in streamed}, tvm_target(mcpu))
+    cn = CNames(name)
+    kernels = kernels_to_c({cn.fn + k: f for k, f in program.kernels.items() if k not in streamed},
+                           tvm_target(mcpu), cn.file("kernels.h"))
+    unprefixed = {k[len(cn.fn):]: v for k, v in kernels.param_order.items()}
     files = {
-        "mcunet_kernels.c": kernels.source,
-        "mcunet_kernels.h": emit_kernels_header(kernels.prototypes, kernels.aliases),
-        "mcunet_model.c": emit_model(program, plan, _calling_order(program, kernels.param_order)),
-        "mcunet_model.h": emit_header(program, plan),
-        "mcunet_simd.h": SIMD_HEADER.read_text(),
+        cn.file("kernels.c"): kernels.source,
+        cn.file("kernels.h"): emit_kernels_header(kernels.prototypes, kernels.aliases, cn),
+        cn.file("model.c"): emit_model(program, plan, _calling_order(program, unprefixed), cn),
+        cn.file("model.h"): emit_header(program, plan, cn),
+        "mcunet_simd.h": SIMD_HEADER.read_text(),  # the SIMD primitives (static inline): one for every model
     }
+    aliases = {k[len(cn.fn):]: v[len(cn.fn):] for k, v in kernels.aliases.items()}
     return CompiledModel(integer, program, plan, files, layer_program or program,
-                         program.patch, kernels.aliases, program_of(imported))
+                         program.patch, aliases, program_of(imported), cn)
 
 
 def _calling_order(program: Program, param_order: dict[str, list[int]]) -> CallingOrder:

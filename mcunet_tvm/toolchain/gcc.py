@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..aot.emit_c import DEFAULT_NAMES, CNames, emit_harness_header
 from ..errors import ToolchainError
 from ..resources import RUNTIME_C
 from ..targets import TargetSpec
@@ -73,12 +74,19 @@ def compile_objects(
         objects.append(obj)
     runtime_dir = obj_dir / "runtime"
     runtime_dir.mkdir(exist_ok=True)
+    (runtime_dir / "mcunet_harness.h").write_text(emit_harness_header(_names_of(sources)))
     board = [f"-I{RUNTIME / 'boards' / target.board}"] if target.board else []
     for src in _runtime_sources(target):
         obj = runtime_dir / (src.stem + ".o")
-        _run([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", "-c", str(src), "-o", str(obj)],
-             f"compiling the runtime ({src.name})")
+        _run([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", f"-I{runtime_dir}", "-c", str(src),
+              "-o", str(obj)], f"compiling the runtime ({src.name})")
     return objects
+
+
+def _names_of(sources: list[Path]) -> CNames:
+    """The C names of the model among ``sources`` (``NAME_model.c``; the default without one)."""
+    models = [src.name[: -len("_model.c")] for src in sources if src.name.endswith("_model.c")]
+    return CNames(models[0]) if models else DEFAULT_NAMES
 
 
 def link(target: TargetSpec, objects: list[Path], out: Path) -> Path:

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "board.h"
-#include "mcunet_model.h"
+#include "mcunet_harness.h" /* the model's header, under the names this harness uses */
 #include "semihost.h"
 
 #define COUNTER (*(volatile uint32_t *)BOARD_COUNTER_ADDR)

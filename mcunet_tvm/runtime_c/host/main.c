@@ -1,7 +1,7 @@
 /* Host harness: mcunet-host INPUT.bin OUTPUT.bin */
 #include <stdio.h>
 
-#include "mcunet_model.h"
+#include "mcunet_harness.h" /* the model's header, under the names this harness uses */
 
 int main(int argc, char **argv) {
   static int8_t input[MCUNET_INPUT_BYTES], output[MCUNET_OUTPUT_BYTES];
