@@ -168,7 +168,7 @@ def single_op_module(op: OpDesc, consts: list[np.ndarray], choice: KernelChoice 
     ``x`` and a 1x1 conv of ``x`` (a :class:`Binary`: ``x`` and a fully connected layer of ``x``)."""
     bb = relax.BlockBuilder()
     shapes = op.input_shapes if isinstance(op, Binary) else (op.in_shape,) * op.num_inputs
-    x = relax.Var("x", relax.TensorType(shapes[0], "int8"))
+    x = relax.Var("x", relax.TensorType(shapes[0], op.in_dtype))
     with new_main(bb, x, {}) as result:
         inputs = [x]
         if isinstance(op, Binary) and op.num_inputs == 2:
@@ -191,4 +191,10 @@ def run_compiled(compiled, target_name: str, folder, inputs: list[np.ndarray]) -
     sources = compiled.write(folder)
     exe = toolchain.link(target, toolchain.compile_objects(target, sources, [folder], folder / "obj"), folder / "model")
     size = compiled.program.nbytes(compiled.program.output)
-    return [toolchain.run(target, exe, np.asarray(x, np.int8).tobytes(), size).output for x in inputs]
+    return [toolchain.run(target, exe, _raw(x), size).output for x in inputs]
+
+
+def _raw(x) -> bytes:
+    """An input's bytes: float arrays as they are, integers as int8."""
+    x = np.asarray(x)
+    return (x if x.dtype.kind == "f" else x.astype(np.int8)).tobytes()

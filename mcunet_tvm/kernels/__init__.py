@@ -23,10 +23,12 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    ArgMax,
     Binary,
     Concat,
     Conv2D,
     Dense,
+    Dequantize,
     InputRows,
     Insert,
     Lut,
@@ -34,6 +36,7 @@ from ..ops import (
     OpDesc,
     Pad,
     Pool2D,
+    Quantize,
     ResizeNearest,
     Softmax,
     Transpose,
@@ -41,6 +44,7 @@ from ..ops import (
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
+from .convert import arg_max, dequantize, quantize
 from .dense import dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad
@@ -97,6 +101,9 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Pool2D: pool2d,
     Mean: mean,
     Softmax: softmax,
+    Quantize: quantize,
+    Dequantize: dequantize,
+    ArgMax: arg_max,
 }
 
 
