@@ -62,18 +62,10 @@ int mcunet_run(const int8_t *in, int8_t *out);
 """
 
 
-def _io_type(prog: Program, name: str) -> str:
-    """What one model input or output holds: ``int8``, or its element type with the byte order."""
-    dtype = prog.dtype(name)
-    return dtype if dtype == "int8" else f"{dtype}, little-endian bytes"
-
-
 def _io_types(prog: Program) -> str:
     """The element types of a one-input, one-output model (``int8`` when both are)."""
-    kinds = {_io_type(prog, prog.input), _io_type(prog, prog.output)}
-    if kinds == {"int8"}:
-        return "int8"
-    return f"input {_io_type(prog, prog.input)}, output {_io_type(prog, prog.output)}"
+    kinds = (prog.dtype(prog.input), prog.dtype(prog.output))
+    return "int8" if kinds == ("int8", "int8") else f"input {kinds[0]}, output {kinds[1]} (little-endian bytes)"
 
 
 def _multi_io_header(prog: Program, plan: MemoryPlan) -> str:
@@ -81,7 +73,7 @@ def _multi_io_header(prog: Program, plan: MemoryPlan) -> str:
     point taking them in order, and packed copies for harnesses (every input, then every output,
     back to back in order)."""
     sizes = [f"#define MCUNET_{kind.upper()}{k}_BYTES {prog.nbytes(name)}  /* {list(prog.shapes[name])} "
-             f"{_io_type(prog, name)} */"
+             f"{prog.dtype(name)} */"
              for kind, names in (("input", prog.inputs), ("output", prog.outputs)) for k, name in enumerate(names)]
     ins = ", ".join(f"const int8_t *in{k}" for k in range(len(prog.inputs)))
     outs = ", ".join(f"int8_t *out{k}" for k in range(len(prog.outputs)))
