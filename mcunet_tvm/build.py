@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--model",
         required=True,
-        help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer), "
+        help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer; float32 edges allowed), "
         "a torch.export .pt2 program, or an MCUNet/ProxylessNAS .json net config",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (created; files are replaced)")
@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--input",
         type=Path,
         action="append",
-        help="raw int8 input bytes (NHWC) for --run; repeat it once per model input, in the model's order; "
+        help="raw input bytes (NHWC; int8, or float32 little-endian for a float input) for --run; repeat it "
+        "once per model input, in the model's order; "
         "default: a seeded random input",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
