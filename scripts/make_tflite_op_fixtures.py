@@ -291,16 +291,20 @@ FLOAT_EDGES = {**FLOAT_IN, "inference_output_type": tf.float32}
 
 def float_edge_fixtures() -> list[Fixture]:
     c = _const
-    conv = _fn([((1, 6, 7, 3), -1.0, 1.0)], lambda x: tf.nn.relu(
-        tf.nn.conv2d(x, c("fe1_w", (3, 3, 3, 5), -0.5, 0.5), 1, "SAME") + c("fe1_b", (5,), -0.2, 0.2)))
-    dense = _fn([((1, 12), -2.0, 2.0)], lambda x: tf.matmul(x, c("fe2_w", (12, 6))) + c("fe2_b", (6,), -0.3, 0.3))
+    dwconv = _fn([((1, 6, 7, 3), -1.0, 1.0)], lambda x: tf.nn.relu(tf.nn.depthwise_conv2d(
+        x, c("fe1_w", (3, 3, 3, 1), -0.8, 0.8), (1, 1, 1, 1), "SAME") + c("fe1_b", (3,), -0.2, 0.2)))
+    mul = _fn([((1, 4, 5, 6), -2.0, 2.0)], lambda x: x * c("fe2_m", (6,), 0.2, 1.5))
+    argmax = _fn([((2, 5, 7), -1.0, 1.0)], lambda x: tf.math.argmax(x, axis=-1, output_type=tf.int32))
     return [
-        Fixture("float_edges_conv", conv, [((1, 6, 7, 3), -1.0, 1.0)], ["QUANTIZE", "CONV_2D", "DEQUANTIZE"],
-                {"input": "float32", "output": "float32"}, FLOAT_EDGES),
-        Fixture("float_input_conv", conv, [((1, 6, 7, 3), -1.0, 1.0)], ["QUANTIZE", "CONV_2D"],
+        Fixture("float_edges_dwconv", dwconv, [((1, 6, 7, 3), -1.0, 1.0)],
+                ["QUANTIZE", "DEPTHWISE_CONV_2D", "DEQUANTIZE"], {"input": "float32", "output": "float32"},
+                FLOAT_EDGES),
+        Fixture("float_input_dwconv", dwconv, [((1, 6, 7, 3), -1.0, 1.0)], ["QUANTIZE", "DEPTHWISE_CONV_2D"],
                 {"input": "float32", "output": "int8"}, FLOAT_IN),
-        Fixture("float_edges_dense", dense, [((1, 12), -2.0, 2.0)], ["QUANTIZE", "FULLY_CONNECTED", "DEQUANTIZE"],
+        Fixture("float_edges_mul_const", mul, [((1, 4, 5, 6), -2.0, 2.0)], ["QUANTIZE", "MUL", "DEQUANTIZE"],
                 {"input": "float32", "output": "float32"}, FLOAT_EDGES),
+        Fixture("float_input_arg_max", argmax, [((2, 5, 7), -1.0, 1.0)], ["QUANTIZE", "ARG_MAX"],
+                {"input": "float32", "output": "int32"}, FLOAT_IN),
     ]
 
 

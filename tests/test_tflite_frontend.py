@@ -300,8 +300,8 @@ def _sweep(prog, name: str) -> np.ndarray:
 
 
 #: fixtures with float32 edges: name -> (input dtype, output dtype)
-FLOAT_EDGES = {"float_edges_conv": ("float32", "float32"), "float_input_conv": ("float32", "int8"),
-               "float_edges_dense": ("float32", "float32")}
+FLOAT_EDGES = {"float_edges_dwconv": ("float32", "float32"), "float_input_dwconv": ("float32", "int8"),
+               "float_edges_mul_const": ("float32", "float32"), "float_input_arg_max": ("float32", "int32")}
 
 
 @pytest.mark.parametrize("name", FLOAT_EDGES)
@@ -321,7 +321,7 @@ def test_float_edges_import_as_quantize_and_dequantize(name: str, tmp_path) -> N
     outputs = run_compiled(compile_relax(mod, mcpu=None), "host", tmp_path, inputs)
     for k, (x, output) in enumerate(zip(inputs, outputs, strict=True)):
         (expected,) = run_tflm_outputs(path, [x])
-        assert expected.dtype == np.dtype(dtypes[1]) and np.unique(expected).size >= min(10, expected.size)
+        assert expected.dtype == np.dtype(dtypes[1]) and np.unique(expected).size > 1
         assert run_reference(prog, x).tobytes() == expected.tobytes(), f"{name} input {k}"
         assert output == expected.tobytes(), f"{name} input {k} (C)"
 
@@ -362,4 +362,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 53, imported
+    assert imported >= 54, imported
