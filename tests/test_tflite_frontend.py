@@ -342,8 +342,8 @@ def test_arg_max_writes_int32_indices(name: str, tmp_path) -> None:
 
 
 def test_dynamic_range_and_float_models_are_refused_precisely() -> None:
-    """A float model and a weights-only (dynamic-range) one: refused at the first operator computing in
-    float32 (float edges around an int8 body import, see above)."""
+    """A float model, a weights-only (dynamic-range) one and float32 inside an int8 model: refused at the
+    first operator computing in float32 (float edges around an int8 body import, see above)."""
     with pytest.raises(UnsupportedModelError) as info:
         import_tflite(FIXTURES / "float_cnn.tflite")
     assert "not a full-integer model" in info.value.what and "operator #0 CONV_2D" in info.value.where
@@ -351,6 +351,13 @@ def test_dynamic_range_and_float_models_are_refused_precisely() -> None:
         import_tflite(FIXTURES / "dynamic_range.tflite")
     assert "dynamic-range" in info.value.what and "operator #0 CONV_2D" in info.value.where
     assert "representative_dataset" in info.value.hint
+    model = read_model(FIXTURES / "ops" / "float_input_arg_max.tflite")
+    arg_max = model.operators[1]  # reading the float32 input itself instead of the QUANTIZE's result
+    inside = dataclasses.replace(model, operators=(model.operators[0], dataclasses.replace(
+        arg_max, inputs=(model.inputs[0], *arg_max.inputs[1:]))))
+    with pytest.raises(UnsupportedModelError) as info:
+        convert(inside)
+    assert "ARG_MAX computes in float32 inside the model" in info.value.what and "operator #1" in info.value.where
 
 
 def test_most_single_op_fixtures_import() -> None:

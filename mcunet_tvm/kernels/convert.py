@@ -22,14 +22,17 @@ def quantize(op: Quantize) -> tirx.PrimFunc:
     one, zero = tirx.const(1, "int32"), tirx.const(0, "int32")
     half = tirx.const(0.5, "float32")
 
+    scaled = te.compute(op.in_shape, lambda *i: tirx.max(tirx.min(x[i] / scale, hi), lo), name="scaled")
+
     def body(*i):
-        q = tirx.max(tirx.min(x[i] / scale, hi), lo)
+        q = scaled[i]
         t = q.astype("int32")
         rest = q - t.astype("float32")
         up = tirx.Select(rest >= half, one, zero) - tirx.Select(rest <= -half, one, zero)
         return (t + up + tirx.const(op.zero_point, "int32")).astype("int8")
 
-    return finish([x, te.compute(op.out_shape, body, name=OUT)])
+    # the clamped quotient: one value at a time, computed once per element
+    return finish([x, te.compute(op.out_shape, body, name=OUT)], local_blocks=("scaled",))
 
 
 def dequantize(op: Dequantize) -> tirx.PrimFunc:

@@ -703,12 +703,7 @@ def _check_model(model: Model) -> _Import:
     outs = [model.tensors[i] for i in model.outputs]
     floating = _float_compute(model)
     if floating is not None:
-        what = f"{floating.name} computes in float32"
-        if any(t.dtype == "INT8" for t in model.tensors):
-            raise UnsupportedModelError(f"the model is weights-only (dynamic-range) quantised: {what}",
-                                        where=model.where(floating), hint=FLOAT_HINT)
-        raise UnsupportedModelError(f"this is not a full-integer model: {what}", where=model.where(floating),
-                                    hint=FLOAT_HINT)
+        raise _float_model_error(model, floating)
     for kind, t in [*(("input", t) for t in ins), *(("output", t) for t in outs)]:
         if t.dtype == "INT16":
             raise UnsupportedModelError(
@@ -753,6 +748,23 @@ def _float_compute(model: Model) -> Operator | None:
         if op.name == "DEQUANTIZE" and any(t.is_const for t in reads):
             return op
     return None
+
+
+def _float_model_error(model: Model, op: Operator) -> UnsupportedModelError:
+    """Why the model is refused, ``op`` being the first operator computing in float (``_float_compute``)."""
+    consts = [model.tensors[i] for i in op.inputs if i >= 0 and model.tensors[i].is_const]
+    if op.name == "DEQUANTIZE":
+        what = ("the model dequantises weights at run time (float16 or dynamic-range quantisation): "
+                f"DEQUANTIZE of the constant '{consts[0].name}'")
+    elif any(t.dtype == "INT8" for t in consts):
+        what = (f"the model is weights-only (dynamic-range) quantised: {op.name} computes in float32 with int8 "
+                "weights")
+    elif not any(t.dtype == "INT8" for t in model.tensors):
+        what = f"this is not a full-integer model: {op.name} computes in float32"
+    else:
+        what = (f"{op.name} computes in float32 inside the model: float32 is supported only at its edges "
+                "(QUANTIZE of a float32 input, DEQUANTIZE to a float32 output)")
+    return UnsupportedModelError(what, where=model.where(op), hint=FLOAT_HINT)
 
 
 def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
