@@ -11,8 +11,11 @@ file says is what the descriptors hold.
 Folded at import: RESHAPE/SQUEEZE/EXPAND_DIMS become views; FULLY_CONNECTED
 on an N-D input reads it flattened to (rows, depth); a standalone RELU/RELU6/
 RELU_N1_TO_1 with its input's quantisation tightens the producer's clamp when
-nothing else reads the producer. Errors name the operator (index, output
-tensor) and say what is not supported and what is.
+nothing else reads the producer. Float32 only at the model's edges: a QUANTIZE
+of a float32 activation and a DEQUANTIZE to float32 are kernels of their own
+(``ops.Quantize``, ``ops.Dequantize``); any other float computation (a float
+or dynamic-range model) is refused at its first operator. Errors name the
+operator (index, output tensor) and say what is not supported and what is.
 """
 
 from __future__ import annotations
