@@ -157,3 +157,27 @@ def test_edge_kernels_on_corner_cases(name: str, tmp_path) -> None:
     assert output == expected.tobytes(), name
     if isinstance(op, Quantize):
         assert np.unique(expected).size > 100  # both clamps and most values in between
+
+
+def test_float_between_int8_kernels(tmp_path) -> None:
+    """DEQUANTIZE then QUANTIZE (to another scale) between two int8 tensors: a float32 tensor inside the
+    arena (4 bytes per element, aligned), the C equal to the reference on every int8 value."""
+    from tvm import relax
+
+    from mcunet_tvm.ir import emit_call, new_main
+
+    shape = (1, 4, 8, 8)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "int8"))
+    with new_main(bb, x, {}) as result:
+        f = emit_call(bb, "k_dequantize", Dequantize(shape, shape, scale=0.05, zero_point=-3), [x], [])
+        result(emit_call(bb, "k_quantize", Quantize(shape, shape, scale=0.0731, zero_point=11), [f], []))
+    compiled = compile_relax(bb.get(), mcpu=None)
+    prog = program_of(compiled.integer_module)
+    middle = prog.calls[0].output
+    assert prog.dtype(middle) == "float32" and prog.nbytes(middle) == 4 * 256
+    assert compiled.plan.layout.offsets[middle] % 4 == 0
+    x = np.arange(-128, 128, dtype=np.int8).reshape(shape)
+    (output,) = run_compiled(compiled, "host", tmp_path, [x])
+    expected = run_reference(prog, x)
+    assert output == expected.tobytes() and np.unique(expected).size > 100
