@@ -35,7 +35,8 @@ class BuildOptions:
     out: Path
     target: str = "cortex-m7"
     run: bool = False
-    #: raw int8 input bytes (NHWC) for ``run``, one file per model input in order; empty: seeded random inputs
+    #: raw input bytes (NHWC; int8, or float32 little-endian for a float input) for ``run``, one file per
+    #: model input in order; empty: seeded random inputs
     inputs: tuple[Path, ...] = ()
     seed: int = 0
     calibration: Path | None = None
@@ -89,24 +90,27 @@ class BuildResult:
         return not run or bool(run["bit_exact"] and run["bit_exact_layer_based"] and run.get("bit_exact_tflm", True))
 
 
-def input_bytes(options: BuildOptions, sizes: list[int]) -> list[bytes]:
-    """The run's inputs, one per model input: the ``options.inputs`` files (checked against the model's
-    sizes) or seeded random ones."""
+def input_bytes(options: BuildOptions, prog) -> list[bytes]:
+    """The run's inputs, one per input of the program ``prog``: the ``options.inputs`` files (checked
+    against the model's sizes) or seeded random ones (``graph_ref.sample_inputs``)."""
+    from .reference.graph_ref import sample_inputs
+
+    sizes = [prog.nbytes(n) for n in prog.inputs]
     if not options.inputs:
-        rng = np.random.default_rng(options.seed)
-        return [rng.integers(-128, 128, n, dtype=np.int8).tobytes() for n in sizes]
+        return [x.tobytes() for x in sample_inputs(prog, np.random.default_rng(options.seed))]
     if len(options.inputs) != len(sizes):
         raise ModelFileError(f"{len(options.inputs)} input files for a model with {len(sizes)} inputs",
                              where="--input", hint="give --input once per model input, in the model's order")
     data = []
-    for k, (path, nbytes) in enumerate(zip(options.inputs, sizes, strict=True)):
+    for k, (path, nbytes, name) in enumerate(zip(options.inputs, sizes, prog.inputs, strict=True)):
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(path)) from None
         if len(raw) != nbytes:
             which = f"input {k} of the model takes" if len(sizes) > 1 else "the model takes"
-            raise ModelFileError(f"the input file has {len(raw)} bytes but {which} {nbytes} (int8, NHWC)",
+            layout = "int8, NHWC" if prog.dtype(name) == "int8" else f"{prog.dtype(name)} little-endian, NHWC"
+            raise ModelFileError(f"the input file has {len(raw)} bytes but {which} {nbytes} ({layout})",
                                  where=str(path))
         data.append(raw)
     return data
@@ -275,10 +279,10 @@ def _run(options: BuildOptions, target, exe: Path, model, compiled):
     from .reference.graph_ref import run_program
 
     prog, out = compiled.program, options.out
-    data = input_bytes(options, [prog.nbytes(n) for n in prog.inputs])
+    data = input_bytes(options, prog)
     result = toolchain.run(target, exe, b"".join(data), sum(prog.nbytes(n) for n in prog.outputs))
     _write_outputs(out, result.output, [prog.nbytes(n) for n in prog.outputs])
-    xs = [np.frombuffer(d, np.int8).reshape(prog.shapes[n]) for d, n in zip(data, prog.inputs, strict=True)]
+    xs = [np.frombuffer(d, prog.dtype(n)).reshape(prog.shapes[n]) for d, n in zip(data, prog.inputs, strict=True)]
 
     def packed(outputs: list[np.ndarray]) -> bytes:
         return b"".join(np.asarray(o).tobytes() for o in outputs)

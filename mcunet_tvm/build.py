@@ -32,7 +32,7 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
     )
     p.add_argument(
         "--model",
-        help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer), "
+        help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer; float32 edges allowed), "
         "a torch.export .pt2 program, or an MCUNet/ProxylessNAS .json net config",
     )
     p.add_argument("--list-models", action="store_true", help="print the built-in zoo's model names and exit")
@@ -51,7 +51,8 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
         "--input",
         type=Path,
         action="append",
-        help="raw input bytes (int8 NHWC) for the run; repeat it once per model input, in the model's order; "
+        help="raw input bytes (NHWC; int8, or float32 little-endian for a float input) for the run; repeat it "
+        "once per model input, in the model's order; "
         "default: a seeded random input",
     )
     p.add_argument("--seed", type=_count, default=0, help="seed of the random input (default 0)")

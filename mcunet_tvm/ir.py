@@ -30,7 +30,7 @@ from tvm import relax
 
 from .kernels import KernelChoice, build_kernel
 from .kernels.choice import choice_of, is_stub, op_of, stub
-from .ops import Conv2D, Insert, OpDesc, Reshape
+from .ops import DTYPE_BYTES, Conv2D, Insert, OpDesc, Reshape
 from .planner import Graph, Step
 
 INPUT_QPARAMS = "mcunet.input_qparams"
@@ -94,6 +94,8 @@ class Program:
     stream_input: bool = False
     #: the patch split applied to the module, if any
     patch: PatchInfo | None = None
+    #: element type of each tensor that is not int8 (model inputs and outputs at float32 edges, indices)
+    dtypes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def input(self) -> str:
@@ -109,8 +111,12 @@ class Program:
             raise ValueError(f"the model has {len(self.outputs)} outputs")
         return self.outputs[0]
 
+    def dtype(self, name: str) -> str:
+        """The element type of tensor ``name`` (``ops.DTYPE_BYTES``)."""
+        return self.dtypes.get(name, "int8")
+
     def nbytes(self, name: str) -> int:
-        return int(np.prod(self.shapes[name], dtype=np.int64))
+        return int(np.prod(self.shapes[name], dtype=np.int64)) * DTYPE_BYTES[self.dtype(name)]
 
     def macs(self) -> int:
         return sum(c.op.macs() for c in self.calls)
@@ -185,6 +191,7 @@ def program_of(mod: tvm.IRModule) -> Program:
         return names[hash(expr)]
 
     shapes = {name: tuple(int(d) for d in p.ty.shape) for p, name in zip(func.params, inputs, strict=True)}
+    dtypes = {name: str(p.ty.dtype) for p, name in zip(func.params, inputs, strict=True)}
     calls: list[KernelCall] = []
     kernels: dict[str, tvm.tirx.PrimFunc] = {}
     for binding in bindings(mod):
@@ -199,6 +206,7 @@ def program_of(mod: tvm.IRModule) -> Program:
             kernel = mod[gvar]
             op = op_of(kernel)
             shapes[out] = tuple(op.out_shape)
+            dtypes[out] = op.out_dtype
             args = list(value.args[1].fields)
             acts = tuple(name_of(a) for a in args[: op.num_inputs])
             consts = tuple(a.value.numpy() for a in args[op.num_inputs :])
@@ -207,6 +215,7 @@ def program_of(mod: tvm.IRModule) -> Program:
         elif is_call(value, "relax.reshape"):
             shapes[out] = tuple(int(d) for d in var.ty.shape)
             src = name_of(value.args[0])
+            dtypes[out] = dtypes[src]
             calls.append(KernelCall("", Reshape(shapes[src], shapes[out]), (src,), (), out))
         else:
             raise ValueError(f"unexpected binding in lowered main: {value}")
@@ -217,7 +226,8 @@ def program_of(mod: tvm.IRModule) -> Program:
         qparams = (scale, int(zp))
     outputs = tuple(name_of(o) for o in main_outputs(mod))
     return Program(shapes, tuple(calls), inputs, outputs, kernels, qparams,
-                   bool(attrs.get(STREAM_INPUT, False)), patch_of(mod))
+                   bool(attrs.get(STREAM_INPUT, False)), patch_of(mod),
+                   {name: dtype for name, dtype in dtypes.items() if dtype != "int8"})
 
 
 def is_integer(mod: tvm.IRModule) -> bool:
@@ -292,4 +302,4 @@ def emit_call(
     func = kernel if kernel is not None else build_kernel(op, choice, light=name if light else "")
     gvar = bb.add_func(func, name)
     args = list(inputs) + [c if isinstance(c, relax.Expr) else relax.const(c) for c in consts]
-    return bb.emit(relax.call_tir(gvar, args, relax.TensorType(op.out_shape, "int8")))
+    return bb.emit(relax.call_tir(gvar, args, relax.TensorType(op.out_shape, op.out_dtype)))

@@ -24,6 +24,9 @@ from typing import ClassVar
 
 Shape = tuple[int, ...]
 
+#: bytes per element of each activation element type
+DTYPE_BYTES = {"int8": 1, "int32": 4, "int64": 8, "float32": 4}
+
 
 def _prod(shape: Shape) -> int:
     n = 1
@@ -34,9 +37,14 @@ def _prod(shape: Shape) -> int:
 
 @dataclass(frozen=True)
 class OpDesc:
-    """Base class: an integer operator with NHWC int8 activations."""
+    """Base class: an integer operator with NHWC int8 activations (other element types at a model's
+    edges: :class:`Quantize` reads float32, :class:`Dequantize` writes float32, :class:`ArgMax`
+    writes indices)."""
 
     kind: ClassVar[str] = ""
+    #: element type of every activation input and of the output (``DTYPE_BYTES``)
+    in_dtype: ClassVar[str] = "int8"
+    out_dtype: ClassVar[str] = "int8"
     #: names of the constant (flash) arguments, after the activation inputs
     const_args: ClassVar[tuple[str, ...]] = ()
     #: number of activation inputs
@@ -69,7 +77,7 @@ class OpDesc:
 
     @property
     def out_bytes(self) -> int:
-        return _prod(self.out_shape)
+        return _prod(self.out_shape) * DTYPE_BYTES[self.out_dtype]
 
 
 @dataclass(frozen=True)
@@ -517,6 +525,48 @@ class ResizeBilinear(OpDesc):
 
 
 @dataclass(frozen=True)
+class Quantize(OpDesc):
+    """QUANTIZE of a float32 tensor to int8 as TFLM's ``AffineQuantize``: ``clamp(round(x / scale) +
+    zero_point, -128, 127)`` with the division in float32 and rounding half away from zero."""
+
+    kind: ClassVar[str] = "quantize"
+    in_dtype: ClassVar[str] = "float32"
+
+    scale: float = 1.0
+    zero_point: int = 0
+
+
+@dataclass(frozen=True)
+class Dequantize(OpDesc):
+    """DEQUANTIZE of an int8 tensor to float32 as TFLM: ``float(scale * (x - zero_point))``."""
+
+    kind: ClassVar[str] = "dequantize"
+    out_dtype: ClassVar[str] = "float32"
+
+    scale: float = 1.0
+    zero_point: int = 0
+
+
+@dataclass(frozen=True)
+class ArgMax(OpDesc):
+    """ARG_MAX of an int8 tensor along ``axis`` (removed from the shape): the first index of the
+    maximum (TFLM's tie rule), as ``index_dtype`` (int32 or int64)."""
+
+    kind: ClassVar[str] = "arg_max"
+
+    axis: int = 0
+    index_dtype: str = "int32"
+
+    def __post_init__(self) -> None:
+        if self.index_dtype not in ("int32", "int64"):
+            raise ValueError(f"ARG_MAX index type {self.index_dtype!r} (expected int32 or int64)")
+
+    @property
+    def out_dtype(self) -> str:  # type: ignore[override]
+        return self.index_dtype
+
+
+@dataclass(frozen=True)
 class Reshape(OpDesc):
     """A view with a new shape: no data moves (the planner aliases it)."""
 
@@ -527,7 +577,7 @@ OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
     for cls in (Conv2D, TransposeConv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax,
                 Pad, Insert, InputRows, Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad,
-                Reshape)
+                Quantize, Dequantize, ArgMax, Reshape)
 }
 
 

@@ -1,6 +1,6 @@
 """Generate the single-op int8 .tflite fixtures for tests/test_tflite_ops_reference.py.
 
-Each fixture is a tiny full-integer model (int8 inputs and outputs, seeded
+Each fixture is a tiny full-integer model (int8 inputs and outputs unless it keeps float32 edges, seeded
 random weights, representative dataset) built with tf.function or Keras and
 the TF Lite converter, holding one operator (a few where the converter adds a
 QUANTIZE or a reshape). TensorFlow is never needed at test time; run once in
@@ -8,6 +8,7 @@ a separate environment:
 
     python3.11 -m venv /work/tfvenv && /work/tfvenv/bin/pip install tensorflow-cpu==2.20.0
     /work/tfvenv/bin/python scripts/make_tflite_op_fixtures.py
+    /work/tfvenv/bin/python scripts/make_tflite_op_fixtures.py NAME...   # only these fixtures
 
 Writes tests/fixtures/ops/<name>.tflite and tests/fixtures/ops/MANIFEST.json
 (per file: the operators in the model, the fixture's attributes, input and
@@ -282,6 +283,31 @@ def misc_fixtures() -> list[Fixture]:
     ]
 
 
+#: convert_opts of a model keeping the converter's float32 edges (QUANTIZE after the input, DEQUANTIZE
+#: before the output: the default converter without inference_input_type / inference_output_type)
+FLOAT_IN = {"inference_input_type": tf.float32}
+FLOAT_EDGES = {**FLOAT_IN, "inference_output_type": tf.float32}
+
+
+def float_edge_fixtures() -> list[Fixture]:
+    c = _const
+    dwconv = _fn([((1, 6, 7, 3), -1.0, 1.0)], lambda x: tf.nn.relu(tf.nn.depthwise_conv2d(
+        x, c("fe1_w", (3, 3, 3, 1), -0.8, 0.8), (1, 1, 1, 1), "SAME") + c("fe1_b", (3,), -0.2, 0.2)))
+    mul = _fn([((1, 4, 5, 6), -2.0, 2.0)], lambda x: x * c("fe2_m", (6,), 0.2, 1.5))
+    argmax = _fn([((2, 5, 7), -1.0, 1.0)], lambda x: tf.math.argmax(x, axis=-1, output_type=tf.int32))
+    return [
+        Fixture("float_edges_dwconv", dwconv, [((1, 6, 7, 3), -1.0, 1.0)],
+                ["QUANTIZE", "DEPTHWISE_CONV_2D", "DEQUANTIZE"], {"input": "float32", "output": "float32"},
+                FLOAT_EDGES),
+        Fixture("float_input_dwconv", dwconv, [((1, 6, 7, 3), -1.0, 1.0)], ["QUANTIZE", "DEPTHWISE_CONV_2D"],
+                {"input": "float32", "output": "int8"}, FLOAT_IN),
+        Fixture("float_edges_mul_const", mul, [((1, 4, 5, 6), -2.0, 2.0)], ["QUANTIZE", "MUL", "DEQUANTIZE"],
+                {"input": "float32", "output": "float32"}, FLOAT_EDGES),
+        Fixture("float_input_arg_max", argmax, [((2, 5, 7), -1.0, 1.0)], ["QUANTIZE", "ARG_MAX"],
+                {"input": "float32", "output": "int32"}, FLOAT_IN),
+    ]
+
+
 # ---- conversion ----------------------------------------------------------------------------------
 
 def convert(fx: Fixture) -> bytes:
@@ -322,14 +348,23 @@ def describe(data: bytes) -> dict:
             "sane_scales": bool(sane)}
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """Every fixture; with names as arguments only those (the other files and their manifest entries
+    are kept as they are)."""
     tf.keras.utils.set_random_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
     fixtures = (unary_fixtures() + binary_fixtures() + movement_fixtures() + resize_fixtures()
-                + conv_fixtures() + reduce_fixtures() + misc_fixtures())
+                + conv_fixtures() + reduce_fixtures() + misc_fixtures() + float_edge_fixtures())
     names = [fx.name for fx in fixtures]
     assert len(set(names)) == len(names), "duplicate fixture names"
+    unknown = set(argv) - set(names)
+    if unknown:
+        print(f"unknown fixtures: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     manifest, failed = {}, []
+    if argv:
+        manifest = json.loads((OUT / "MANIFEST.json").read_text())
+        fixtures = [fx for fx in fixtures if fx.name in argv]
     for fx in fixtures:
         data = convert(fx)
         info = describe(data)
@@ -342,8 +377,9 @@ def main() -> int:
         manifest[f"{fx.name}.tflite"] = {**info, "attributes": fx.attrs, "bytes": len(data),
                                          "sha256": hashlib.sha256(data).hexdigest()}
         print(f"{fx.name:34s} {len(data):6d} B  {' '.join(info['ops'])}")
-    for stale in set(p.name for p in OUT.glob("*.tflite")) - set(manifest):
-        (OUT / stale).unlink()
+    stale = set() if argv else set(p.name for p in OUT.glob("*.tflite")) - set(manifest)
+    for name in stale:
+        (OUT / name).unlink()
     (OUT / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     total = sum(v["bytes"] for v in manifest.values())
     print(f"{len(manifest)} fixtures, {total} bytes")
@@ -353,4 +389,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

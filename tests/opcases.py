@@ -219,7 +219,7 @@ def single_op_module(op: OpDesc, consts: list[np.ndarray], choice: KernelChoice 
     ``x`` and a 1x1 conv of ``x`` (a :class:`Binary`: ``x`` and a fully connected layer of ``x``)."""
     bb = relax.BlockBuilder()
     shapes = op.input_shapes if isinstance(op, Binary) else (op.in_shape,) * op.num_inputs
-    x = relax.Var("x", relax.TensorType(shapes[0], "int8"))
+    x = relax.Var("x", relax.TensorType(shapes[0], op.in_dtype))
     with new_main(bb, x, {}) as result:
         inputs = [x]
         if isinstance(op, Binary) and op.num_inputs == 2:
@@ -247,6 +247,12 @@ def run_compiled(compiled, target_name: str, folder, inputs: list) -> list[bytes
 
     def packed(x) -> bytes:
         arrays = x if isinstance(x, (list, tuple)) else [x]
-        return b"".join(np.asarray(a, np.int8).tobytes() for a in arrays)
+        return b"".join(_raw(a) for a in arrays)
 
     return [toolchain.run(target, exe, packed(x), size).output for x in inputs]
+
+
+def _raw(x) -> bytes:
+    """An input's bytes: float arrays as they are, integers as int8."""
+    x = np.asarray(x)
+    return (x if x.dtype.kind == "f" else x.astype(np.int8)).tobytes()

@@ -107,6 +107,22 @@ def test_user_input_file(build_cli, tmp_path) -> None:
     _check(code, report)
 
 
+def test_float_edges_on_qemu(build_cli, tmp_path) -> None:
+    """A converter-written model with float32 input and output around an int8 depthwise convolution, on Cortex-M4
+    with a float32 --input file: output.bin holds the float32 output, bytes equal to TF Lite Micro's."""
+    from mcunet_tvm.reference.tflm import run_tflm_outputs
+
+    path = FIXTURES / "ops" / "float_edges_dwconv.tflite"
+    x = np.random.default_rng(4).uniform(-1.2, 1.2, (1, 6, 7, 3)).astype("<f4")
+    (tmp_path / "in.bin").write_bytes(x.tobytes())
+    code, report, out = build_cli("--target", "cortex-m4", "--model", str(path), "--run",
+                                  "--input", str(tmp_path / "in.bin"))
+    _check(code, report)
+    (expected,) = run_tflm_outputs(path, [x])
+    assert expected.dtype == np.float32 and (out / "output.bin").read_bytes() == expected.tobytes()
+    assert (out / "output.bin").stat().st_size == 4 * int(np.prod(report["output_shape"]))
+
+
 class PadPoolNet(torch.nn.Module):
     """Exercises pad, biased conv + BN, max/avg pool, mean, linear and softmax from PyTorch."""
 

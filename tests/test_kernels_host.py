@@ -10,10 +10,22 @@ from mcunet_tvm.frontend.tflite.importer import bilinear_map
 from mcunet_tvm.ir import KernelCall, emit_call, new_main, program_of
 from mcunet_tvm.kernels import KernelChoice
 from mcunet_tvm.kernels.movement import copy_loops
-from mcunet_tvm.ops import Concat, Lut, MirrorPad, ResizeBilinear, ResizeNearest, Slice, Softmax, Transpose
+from mcunet_tvm.ops import (
+    ArgMax,
+    Concat,
+    Dequantize,
+    Lut,
+    MirrorPad,
+    Quantize,
+    ResizeBilinear,
+    ResizeNearest,
+    Slice,
+    Softmax,
+    Transpose,
+)
 from mcunet_tvm.pipeline import compile_relax
 from mcunet_tvm.quant.fixedpoint import prepare_softmax
-from mcunet_tvm.reference.graph_ref import run_call, run_reference
+from mcunet_tvm.reference.graph_ref import run_call, run_reference, sample_inputs
 from mcunet_tvm.targets import get_target
 
 from opcases import (
@@ -100,6 +112,10 @@ def _cases():
     for n in (13, 64):  # a tail after the four-element loop, and none
         table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
         cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))
+    cases.append(("quantize_float", (Quantize((1, 4, 5, 6), (1, 4, 5, 6), scale=0.0371, zero_point=-9), [])))
+    cases.append(("dequantize", (Dequantize((1, 3, 4, 7), (1, 3, 4, 7), scale=0.0213, zero_point=5), [])))
+    cases.append(("arg_max_axis1", (ArgMax((1, 6, 4, 3), (1, 4, 3), axis=1), [])))
+    cases.append(("arg_max_last_int64", (ArgMax((2, 5, 7), (2, 5), axis=2, index_dtype="int64"), [])))
     return cases + _binary_cases(rng) + _copy_cases()
 
 
@@ -209,7 +225,7 @@ def test_kernel_matches_reference(name: str, case, tmp_path) -> None:
     compiled = compile_relax(mod, mcpu=None)
     prog = program_of(compiled.integer_module)
     rng = np.random.default_rng(len(name))
-    inputs = [rng.integers(-128, 128, prog.shapes[prog.input], dtype=np.int8) for _ in range(3)]
+    inputs = [sample_inputs(prog, rng)[0] for _ in range(3)]
     for x, output in zip(inputs, run_compiled(compiled, "host", tmp_path, inputs), strict=True):
         assert output == run_reference(prog, x).tobytes(), name
 
@@ -255,3 +271,62 @@ def test_copy_descriptors_refuse_reads_outside_the_input() -> None:
     with pytest.raises(ValueError, match="at most"):
         MirrorPad((1, 3), (1, 6), pads=((0, 0), (3, 0)), mode="reflect")
     assert MirrorPad((1, 3), (1, 6), pads=((0, 0), (3, 0)), mode="symmetric").out_shape == (1, 6)
+
+
+def _near_halves(scale: float, n: int) -> np.ndarray:
+    halves = ((np.arange(n) - n // 2 + 0.5) * np.float32(scale)).astype(np.float32)
+    return np.stack([np.nextafter(halves, np.float32(np.inf)), np.nextafter(halves, np.float32(-np.inf)), halves])
+
+
+#: kernels on inputs made of their corner cases: (op, input)
+_CORNERS = {
+    # x / scale exactly k / 2 for every k over +-300: ties round away from zero, and both clamps
+    "quantize_halves": (Quantize((2, 600), (2, 600), scale=0.25, zero_point=3),
+                        (np.arange(-600, 600) * 0.125).astype(np.float32).reshape(2, 600)),
+    # halves and their float neighbours, beyond the int8 range, signed zeros
+    # x / scale near k + 1/2 (the float32 values next to each half, and the half as float32 rounds it)
+    "quantize_near_halves": (Quantize((3, 400), (3, 400), scale=0.0371, zero_point=-9), _near_halves(0.0371, 400)),
+    "dequantize_every_value": (Dequantize((1, 256), (1, 256), scale=0.0213, zero_point=-128),
+                               np.arange(-128, 128, dtype=np.int8).reshape(1, 256)),
+    # ties everywhere: the first maximum wins
+    "arg_max_ties": (ArgMax((1, 6, 4, 3), (1, 4, 3), axis=1),
+                     np.random.default_rng(3).integers(-1, 2, (1, 6, 4, 3)).astype(np.int8)),
+}
+
+
+@pytest.mark.parametrize("name", _CORNERS)
+def test_edge_kernels_on_corner_cases(name: str, tmp_path) -> None:
+    """QUANTIZE from float32 on ties and their neighbours, DEQUANTIZE of every int8 value, ARG_MAX on ties:
+    the generated C equals the reference, which equals TFLM's arithmetic (``reference/tflite_ops.py``)."""
+    op, x = _CORNERS[name]
+    compiled = compile_relax(single_op_module(op, []), mcpu=None)
+    prog = program_of(compiled.integer_module)
+    (output,) = run_compiled(compiled, "host", tmp_path, [x])
+    expected = run_reference(prog, x)
+    assert output == expected.tobytes(), name
+    if isinstance(op, Quantize):
+        assert np.unique(expected).size > 100  # both clamps and most values in between
+
+
+def test_float_between_int8_kernels(tmp_path) -> None:
+    """DEQUANTIZE then QUANTIZE (to another scale) between two int8 tensors: a float32 tensor inside the
+    arena (4 bytes per element, aligned), the C equal to the reference on every int8 value."""
+    from tvm import relax
+
+    from mcunet_tvm.ir import emit_call, new_main
+
+    shape = (1, 4, 8, 8)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "int8"))
+    with new_main(bb, x, {}) as result:
+        f = emit_call(bb, "k_dequantize", Dequantize(shape, shape, scale=0.05, zero_point=-3), [x], [])
+        result(emit_call(bb, "k_quantize", Quantize(shape, shape, scale=0.0731, zero_point=11), [f], []))
+    compiled = compile_relax(bb.get(), mcpu=None)
+    prog = program_of(compiled.integer_module)
+    middle = prog.calls[0].output
+    assert prog.dtype(middle) == "float32" and prog.nbytes(middle) == 4 * 256
+    assert compiled.plan.layout.offsets[middle] % 4 == 0
+    x = np.arange(-128, 128, dtype=np.int8).reshape(shape)
+    (output,) = run_compiled(compiled, "host", tmp_path, [x])
+    expected = run_reference(prog, x)
+    assert output == expected.tobytes() and np.unique(expected).size > 100

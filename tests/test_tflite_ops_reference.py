@@ -1,9 +1,10 @@
-"""mcunet_tvm.reference.tflite_ops agrees with TF Lite Micro byte for byte on single-op int8 models.
+"""mcunet_tvm.reference.tflite_ops agrees with TF Lite Micro byte for byte on single-op int8 models
+(and on ones with float32 edges: QUANTIZE from float32, DEQUANTIZE to float32).
 
 Each fixture in tests/fixtures/ops/ (made by scripts/make_tflite_op_fixtures.py) is read with the
 ``tflite`` flatbuffer package; its operators are run one after the other with the numpy reference
 (tensors, quantisation, options and constant buffers taken from the file) and every model output is
-compared with TF Lite Micro's on the same seeded random int8 inputs.
+compared with TF Lite Micro's on the same seeded random int8 (float32) inputs.
 """
 
 from __future__ import annotations
@@ -104,8 +105,12 @@ def _unary(name, op, t, x, xin, out):
         return ops.logistic(x, xin.scale, xin.zp, out.zp)
     if name == "TANH":
         return ops.tanh(x, xin.scale, xin.zp)
+    if name == "QUANTIZE" and xin.dtype == np.float32:
+        return ops.quantize_float(x, out.scale, out.zp)
     if name == "QUANTIZE":
         return ops.quantize(x, xin.scale, xin.zp, out.scale, out.zp)
+    if name == "DEQUANTIZE":
+        return ops.dequantize(x, xin.scale, xin.zp)
     raise KeyError(name)
 
 
@@ -131,7 +136,7 @@ def run_op(name: str, op, g: Graph, env: dict) -> list[np.ndarray]:
     vals = [env.get(i, ins[k].data if ins[k] is not None else None) for k, i in enumerate(idx)]
     outs = [g.tensors[int(i)] for i in op.OutputsAsNumpy()]
     out = outs[0]
-    if name in ("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE"):
+    if name in ("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE"):
         return [_unary(name, op, g, vals[0], ins[0], out)]
     if name in ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "PRELU"):
         return [_binary(name, op, ins[:2], vals[:2], out)]
@@ -215,12 +220,33 @@ def run_reference(g: Graph, inputs: list[np.ndarray]) -> tuple[list[np.ndarray],
 
 # ---- inputs ---------------------------------------------------------------------------------------
 
+def _float_input(g: Graph, i: int, rng: np.random.Generator, trial: int) -> np.ndarray:
+    """A float32 input (a QUANTIZE reads it): trial 0 every half step of the int8 range in the QUANTIZE's
+    scale (the rounding's ties), trial 1 the clamps (far outside the range, zero, +-half a step), the
+    rest uniform over the range and a little beyond."""
+    (q,) = [g.tensors[int(op.OutputsAsNumpy()[0])] for name, op in g.operators()
+            if name == "QUANTIZE" and int(op.InputsAsNumpy()[0]) == i]
+    shape, scale = g.tensors[i].shape, np.float32(q.scale)
+    size = int(np.prod(shape))
+    if trial == 0:
+        steps = np.resize(np.arange(-280, 280), size) * 0.5 - q.zp
+    elif trial == 1:
+        steps = rng.choice(np.array([-1e6, 1e6, -0.5, 0.5, 0.0, -200.0, 200.0]), size) - q.zp
+    else:
+        steps = rng.uniform(-136, 135, size) - q.zp
+    return (steps * scale).astype(np.float32).reshape(shape)
+
+
 def _inputs(g: Graph, rng: np.random.Generator, trial: int) -> list[np.ndarray]:
-    """Trial 0 sweeps all 256 int8 values (tiled), trial 1 the extremes, the rest are uniform random."""
+    """Trial 0 sweeps all 256 int8 values (tiled), trial 1 the extremes, the rest are uniform random
+    (float32 inputs: see ``_float_input``)."""
     arrays = []
     for k, i in enumerate(g.inputs):
         shape = g.tensors[i].shape
         size = int(np.prod(shape))
+        if g.tensors[i].dtype == np.float32:
+            arrays.append(_float_input(g, i, rng, trial))
+            continue
         if trial == 0:
             flat = np.resize(np.roll(np.arange(-128, 128), 37 * k), size)
         elif trial == 1:
@@ -375,7 +401,8 @@ def test_every_operator_is_covered() -> None:
     wanted = {"RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE", "PRELU", "ADD", "SUB",
               "MUL", "MAXIMUM", "MINIMUM", "TRANSPOSE", "CONCATENATION", "SPLIT", "SPLIT_V", "SLICE",
               "STRIDED_SLICE", "PACK", "UNPACK", "PAD", "PADV2", "MIRROR_PAD", "RESHAPE", "RESIZE_NEAREST_NEIGHBOR",
-              "RESIZE_BILINEAR", "TRANSPOSE_CONV", "DEPTHWISE_CONV_2D", "MEAN", "SUM", "ARG_MAX", "BATCH_MATMUL"}
+              "RESIZE_BILINEAR", "TRANSPOSE_CONV", "DEPTHWISE_CONV_2D", "MEAN", "SUM", "ARG_MAX", "BATCH_MATMUL",
+              "DEQUANTIZE"}
     assert wanted <= covered, wanted - covered
 
 

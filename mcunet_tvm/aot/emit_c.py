@@ -65,6 +65,8 @@ def emit_harness_header(cn: CNames) -> str:
 
 
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
+#: the C element type of each activation element type (``ops.DTYPE_BYTES``)
+_ACT_CTYPES = {"int8": "int8_t", "int32": "int32_t", "int64": "int64_t", "float32": "float"}
 
 
 def _array(name: str, values: np.ndarray) -> str:
@@ -89,7 +91,7 @@ def emit_header(prog: Program, plan: MemoryPlan, cn: CNames = DEFAULT_NAMES) -> 
 #define {cn.macro}ARENA_BYTES  {plan.arena_bytes}
 #define {cn.macro}NUM_STEPS    {sum(1 for c in prog.calls if c.kernel)}
 
-/* Input shape {list(prog.shapes[prog.input])} and output shape {list(prog.shapes[prog.output])}, int8. */
+/* Input shape {list(prog.shapes[prog.input])} and output shape {list(prog.shapes[prog.output])}, {_io_types(prog)}. */
 
 {_input_api(prog, cn)}
 int8_t *{cn.fn}output(void);
@@ -100,11 +102,18 @@ int8_t *{cn.fn}output(void);
 """
 
 
+def _io_types(prog: Program) -> str:
+    """The element types of a one-input, one-output model (``int8`` when both are)."""
+    kinds = (prog.dtype(prog.input), prog.dtype(prog.output))
+    return "int8" if kinds == ("int8", "int8") else f"input {kinds[0]}, output {kinds[1]} (little-endian bytes)"
+
+
 def _multi_io_header(prog: Program, plan: MemoryPlan, cn: CNames) -> str:
     """The header of a model with several inputs or outputs: sizes and shapes of each, the entry
     point taking them in order, and packed copies for harnesses (every input, then every output,
     back to back in order)."""
-    sizes = [f"#define {cn.macro}{kind.upper()}{k}_BYTES {prog.nbytes(name)}  /* {list(prog.shapes[name])} int8 */"
+    sizes = [f"#define {cn.macro}{kind.upper()}{k}_BYTES {prog.nbytes(name)}  /* {list(prog.shapes[name])} "
+             f"{prog.dtype(name)} */"
              for kind, names in (("input", prog.inputs), ("output", prog.outputs)) for k, name in enumerate(names)]
     ins = ", ".join(f"const int8_t *in{k}" for k in range(len(prog.inputs)))
     outs = ", ".join(f"int8_t *out{k}" for k in range(len(prog.outputs)))
@@ -249,7 +258,7 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: CallingOrder, cn: C
             rows = call.op.out_shape[1]
             body.append(f"  {cn.fn}read_input_rows({call.op.row0}, {rows}, {ptr(call.output)});  /* input band */")
         else:
-            args = _kernel_args(call, consts, ptr, param_order[call.kernel])
+            args = _kernel_args(call, consts, lambda name: _typed(prog, name, ptr), param_order[call.kernel])
             body.append(f"  if ({cn.fn}{call.kernel}({args}) != 0) return -1;"
                         f"  /* {call.op.kind} -> {call.output} */")
         if plan.guard:
@@ -287,6 +296,12 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: CallingOrder, cn: C
         "",
     ]
     return "\n".join(out)
+
+
+def _typed(prog: Program, name: str, ptr: Callable[[str], str]) -> str:
+    """Tensor ``name``'s arena pointer with its element type (the arena is bytes: int8 tensors as they are)."""
+    dtype = prog.dtype(name)
+    return ptr(name) if dtype == "int8" else f"({_ACT_CTYPES[dtype]} *)(void *){ptr(name)}"
 
 
 def _kernel_args(call, consts, ptr, roles: list[tuple[str, int]]) -> str:

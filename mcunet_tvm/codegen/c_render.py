@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import tvm
 from tvm import ir, tirx
 from tvm.ir import prim
@@ -257,12 +258,22 @@ def _int(ctx: Context, imm: prim.IntImm) -> str:
 def _float(ctx: Context, imm: prim.FloatImm) -> str:
     bits = imm.ty.dtype.bits
     if bits in (32, 64):
-        text = f"{imm.value:e}" + ("f" if bits == 32 else "")
+        text = _exact_float(imm.value, bits) + ("f" if bits == 32 else "")
         ctx.mark_const(text)
         return text
     if bits == 16:
         return f"({c_type(imm.ty)}){imm.value:e}f"
     raise NotImplementedError(f"C renderer: float constant of {bits} bits")
+
+
+def _exact_float(value: float, bits: int) -> str:
+    """``value`` as a C literal that reads back as the same ``bits``-bit float: ``%e`` where that is
+    exact, else with every digit needed (9 significant digits for float32, 17 for double)."""
+    width = np.float32 if bits == 32 else np.float64
+    text = f"{value:e}"
+    if not np.isfinite(value) or width(float(text)) == width(value):
+        return text
+    return f"{value:.{8 if bits == 32 else 16}e}"
 
 
 def _string(ctx: Context, imm: ir.StringImm) -> str:

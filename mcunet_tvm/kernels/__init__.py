@@ -23,11 +23,13 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    ArgMax,
     BatchMatmul,
     Binary,
     Concat,
     Conv2D,
     Dense,
+    Dequantize,
     InputRows,
     Insert,
     Lut,
@@ -37,6 +39,7 @@ from ..ops import (
     Pad,
     Pool2D,
     Prelu,
+    Quantize,
     Reduce,
     ResizeBilinear,
     ResizeNearest,
@@ -48,6 +51,7 @@ from ..ops import (
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
+from .convert import arg_max, dequantize, quantize
 from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
@@ -111,6 +115,9 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Mean: mean,
     Reduce: reduce,
     Softmax: softmax,
+    Quantize: quantize,
+    Dequantize: dequantize,
+    ArgMax: arg_max,
 }
 
 

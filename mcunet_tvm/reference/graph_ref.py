@@ -14,11 +14,13 @@ import numpy as np
 from ..ir import KernelCall, Program
 from ..ops import (
     Add,
+    ArgMax,
     BatchMatmul,
     Binary,
     Concat,
     Conv2D,
     Dense,
+    Dequantize,
     InputRows,
     Insert,
     Lut,
@@ -27,6 +29,7 @@ from ..ops import (
     Pad,
     Pool2D,
     Prelu,
+    Quantize,
     Reduce,
     Reshape,
     ResizeBilinear,
@@ -37,7 +40,7 @@ from ..ops import (
     TransposeConv2D,
 )
 from ..quant.fixedpoint import AddParams
-from . import intops
+from . import intops, tflite_ops
 
 
 def _window(op, i: int, buffer: np.ndarray, shape) -> np.ndarray:
@@ -109,6 +112,12 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         return np.pad(x, op.pads, mode=op.mode)
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
+    if isinstance(op, Quantize):
+        return tflite_ops.quantize_float(x, op.scale, op.zero_point)
+    if isinstance(op, Dequantize):
+        return tflite_ops.dequantize(x, op.scale, op.zero_point)
+    if isinstance(op, ArgMax):
+        return np.argmax(x, axis=op.axis).astype(op.index_dtype)
     if isinstance(op, Reshape):
         return x.reshape(op.out_shape)
     if isinstance(op, InputRows):
@@ -140,7 +149,8 @@ def _binary(op: Binary, inputs: list[np.ndarray], consts) -> np.ndarray:
 
 
 def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
-    """The model's int8 output for the int8 NHWC input ``x`` (a model with one input and one output)."""
+    """The model's output for the NHWC input ``x`` (a model with one input and one output; int8 unless
+    the model's edges are of another type)."""
     return run_program(prog, [x])[prog.outputs.index(prog.output)]
 
 
@@ -148,9 +158,27 @@ def run_program(prog: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Every output of the model, in order, for its inputs in order."""
     if len(inputs) != len(prog.inputs):
         raise ValueError(f"the model takes {len(prog.inputs)} inputs, {len(inputs)} given")
-    values = {name: np.asarray(x, np.int8).reshape(prog.shapes[name]) for name, x in zip(prog.inputs, inputs,
-                                                                                      strict=True)}
+    values = {name: np.asarray(x, prog.dtype(name)).reshape(prog.shapes[name])
+              for name, x in zip(prog.inputs, inputs, strict=True)}
     for call in prog.calls:
         out = run_call(call, [values[n] for n in call.inputs])
-        values[call.output] = np.asarray(out, np.int8).reshape(prog.shapes[call.output])
+        values[call.output] = np.asarray(out, prog.dtype(call.output)).reshape(prog.shapes[call.output])
     return [values[name] for name in prog.outputs]
+
+
+def sample_inputs(prog: Program, rng: np.random.Generator) -> list[np.ndarray]:
+    """Random inputs of the model, one per input in order: int8 uniform over every value; float32
+    uniform over the int8 range of the QUANTIZE that reads it (a little beyond it, so clamping is
+    exercised), or over [-1, 1]."""
+    return [_sample(prog, name, rng) for name in prog.inputs]
+
+
+def _sample(prog: Program, name: str, rng: np.random.Generator) -> np.ndarray:
+    shape = prog.shapes[name]
+    if prog.dtype(name) == "int8":
+        return rng.integers(-128, 128, shape, dtype=np.int8)
+    quantize = next((c.op for c in prog.calls if isinstance(c.op, Quantize) and name in c.inputs), None)
+    if quantize is None:
+        return rng.uniform(-1.0, 1.0, shape).astype(prog.dtype(name))
+    lo, hi = -136 - quantize.zero_point, 135 - quantize.zero_point
+    return (rng.uniform(lo, hi, shape) * quantize.scale).astype(np.float32)

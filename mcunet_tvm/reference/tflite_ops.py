@@ -186,6 +186,18 @@ def quantize(x, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> n
     return _i8(_mbqm(_wide(x) - in_zp, mult, shift) + out_zp)
 
 
+def quantize_float(x, out_scale: float, out_zp: int) -> np.ndarray:
+    """QUANTIZE float32 -> int8: reference_ops::AffineQuantize, ``round(x / (float)scale) + zp`` (float32
+    division, TfLiteRound: halves away from zero), clamped to int8."""
+    q = np.asarray(x, np.float32) / np.float32(out_scale)
+    return np.clip(round_half_away(q) + out_zp, I8_MIN, I8_MAX).astype(np.int8)
+
+
+def dequantize(x, in_scale: float, in_zp: int) -> np.ndarray:
+    """DEQUANTIZE int8 -> float32: reference_ops::Dequantize, ``(float)((double)scale * (x - zp))``."""
+    return (np.float64(np.float32(in_scale)) * (np.asarray(x, np.int64) - in_zp)).astype(np.float32)
+
+
 def prelu(x, alpha, in_scale: float, in_zp: int, alpha_scale: float, alpha_zp: int, out_scale: float,
           out_zp: int) -> np.ndarray:
     """PRELU: TFLM CalculatePreluParams + reference_ops::BroadcastPrelu4DSlow (alpha broadcast to ``x``)."""

@@ -46,8 +46,14 @@ def _captured_stdout(fn) -> str:
         return tmp.read().decode(errors="replace")
 
 
+def _typed(x) -> np.ndarray:
+    """An input as TFLM takes it: float arrays as they are (a float32 model input), anything else int8."""
+    x = np.asarray(x)
+    return np.ascontiguousarray(x if x.dtype.kind == "f" else x.astype(np.int8))
+
+
 def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
-    """Invoke TFLM once on ``inputs`` (int8, the model's input shape)."""
+    """Invoke TFLM once on ``inputs`` (int8, or float32 for a float input; the model's input shape)."""
     from tflite_micro import runtime
 
     if isinstance(model, bytes):
@@ -58,7 +64,7 @@ def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
         except OSError as exc:
             raise ModelFileError(f"cannot read the model file: {exc.strerror}", where=str(model)) from None
     interp = runtime.Interpreter.from_bytes(data, arena_size=_ARENA_SIZE)
-    interp.set_input(np.asarray(inputs, np.int8), 0)
+    interp.set_input(_typed(inputs), 0)
     interp.invoke()
     output = np.array(interp.get_output(0), copy=True)
     return TflmResult(output, *_allocations(interp))
@@ -74,7 +80,7 @@ def run_tflm_tensors(model: str | Path, inputs: np.ndarray | list[np.ndarray],
     interp = runtime.Interpreter.from_bytes(Path(model).read_bytes(), arena_size=_ARENA_SIZE,
                                             intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     for k, x in enumerate(inputs if isinstance(inputs, list) else [inputs]):
-        interp.set_input(np.asarray(x, np.int8), k)
+        interp.set_input(_typed(x), k)
     interp.invoke()
     values = {}
     for i in indices:

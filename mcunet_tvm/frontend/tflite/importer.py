@@ -20,8 +20,11 @@ nothing else reads the producer; a PAD/PADV2 of H and W with the zero point
 that only a CONV_2D or DEPTHWISE_CONV_2D reads (PyTorch's explicit padding
 before a VALID convolution) becomes that convolution's padding. Pooling
 layers take no PAD: TFLM's average pooling divides by the taps inside the
-image, so the taps a PAD wrote would stop counting. Errors name the operator
-(index, output tensor) and say what is not supported and what is.
+image, so the taps a PAD wrote would stop counting. Float32 only at the model's
+edges: a QUANTIZE of a float32 activation and a DEQUANTIZE to float32 are kernels
+of their own (``ops.Quantize``, ``ops.Dequantize``); any other float computation
+(a float or dynamic-range model) is refused at its first operator. Errors name the
+operator (index, output tensor) and say what is not supported and what is.
 """
 
 from __future__ import annotations
@@ -43,10 +46,13 @@ from ...kernels.movement import bilinear_bound
 from ...ops import (
     MAX_COPY_RANK,
     MIRROR_MODES,
+    ArgMax,
     Concat,
+    Dequantize,
     MirrorPad,
     Pad,
     Pool2D,
+    Quantize,
     Reshape,
     ResizeBilinear,
     ResizeNearest,
@@ -105,13 +111,17 @@ class _Import:
     def optional(self, op: Operator, j: int) -> Tensor | None:
         return self.model.tensors[op.inputs[j]] if j < len(op.inputs) and op.inputs[j] >= 0 else None
 
-    def activation(self, op: Operator, j: int) -> Tensor:
-        """Input ``j`` of ``op``, an int8 activation some earlier operator (or the model input) wrote."""
+    def activation(self, op: Operator, j: int, dtype: str = "INT8") -> Tensor:
+        """Input ``j`` of ``op``, an int8 (or ``dtype``) activation some earlier operator (or the model
+        input) wrote."""
         t = self.tensor(op, j)
         if t.is_const:
             raise self.unsupported(op, f"input {j} ('{t.name}') is a constant tensor where {op.name} "
                                        "takes an activation")
-        self.int8(op, t)
+        if dtype == "INT8":
+            self.int8(op, t)
+        elif t.dtype != dtype:
+            raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype}: {op.name} is supported on {dtype} here")
         if t.index not in self.shapes:
             raise self.error(op, f"input tensor '{t.name}' is read before any operator writes it")
         return t
@@ -637,11 +647,48 @@ def _lut(function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray
 
 
 def _quantize(ctx: _Import, op: Operator) -> None:
-    """int8 to int8 (requantisation, a table); float edges: refused."""
-    xt = ctx.tensor(op, 0)
-    if xt.dtype != "INT8":
-        raise ctx.unsupported(op, f"QUANTIZE from {xt.dtype}: a float model input is not supported yet", FLOAT_HINT)
-    _table(ctx, op, lambda x, q, o, _: tflite_ops.quantize(x, q.scale, q.zero_point, o.scale, o.zero_point))
+    """int8 to int8 (requantisation, a table); float32 to int8 (a float model input: TF Lite Micro's
+    AffineQuantize, the division in float32, rounding half away from zero, clamped)."""
+    if ctx.tensor(op, 0).dtype != "FLOAT32":
+        _table(ctx, op, lambda x, q, o, _: tflite_ops.quantize(x, q.scale, q.zero_point, o.scale, o.zero_point))
+        return
+    xt = ctx.activation(op, 0, "FLOAT32")
+    out, oq = ctx.output(op)
+    shape = ctx.shape(xt)
+    quantize = Quantize(shape, shape, out_scale=oq.scale, scale=oq.scale, zero_point=oq.zero_point)
+    ctx.kernel(op, Lowered(quantize), [xt.index], out)
+
+
+def _dequantize(ctx: _Import, op: Operator) -> None:
+    """int8 to float32 (a float model output: TF Lite Micro's `scale * (x - zero_point)`); of constant
+    weights (float or dynamic-range models): refused."""
+    t = ctx.tensor(op, 0)
+    if t.is_const:
+        raise ctx.unsupported(op, f"DEQUANTIZE of the constant '{t.name}': the model dequantises weights at run "
+                                  "time (float or dynamic-range quantisation)", FLOAT_HINT)
+    xt = ctx.activation(op, 0)
+    out = ctx.tensor(op, 0, "output")
+    if out.dtype != "FLOAT32":
+        raise ctx.unsupported(op, f"DEQUANTIZE to {out.dtype}: only to FLOAT32")
+    q = ctx.qparams(op, xt)
+    shape = ctx.shape(xt)
+    dequantize = Dequantize(shape, shape, in_scales=(q.scale,), scale=q.scale, zero_point=q.zero_point)
+    ctx.kernel(op, Lowered(dequantize), [xt.index], out)
+
+
+def _arg_max(ctx: _Import, op: Operator) -> None:
+    """int8, a constant axis, int32 or int64 indices (the first maximum wins, as in TF Lite Micro)."""
+    xt = ctx.activation(op, 0)
+    axis_t = ctx.const(op, 1, "axis")
+    out = ctx.tensor(op, 0, "output")
+    if out.dtype not in ("INT32", "INT64"):
+        raise ctx.unsupported(op, f"ARG_MAX writing {out.dtype} indices: only INT32 or INT64")
+    shape = ctx.shape(xt)
+    if axis_t.data.size != 1 or not shape or not -len(shape) <= int(axis_t.data.reshape(-1)[0]) < len(shape):
+        raise ctx.error(op, f"axis {axis_t.data.reshape(-1).tolist()} of a {len(shape)}-D input")
+    axis = int(axis_t.data.reshape(-1)[0]) % len(shape)
+    result = shape[:axis] + shape[axis + 1 :]
+    ctx.kernel(op, Lowered(ArgMax(shape, result, axis=axis, index_dtype=out.dtype.lower())), [xt.index], out)
 
 
 def _transpose(ctx: _Import, op: Operator) -> None:
@@ -1001,6 +1048,8 @@ CONVERTERS: dict[str, Converter] = {
     "HARD_SWISH": _lut(_UNARY["HARD_SWISH"], _TABLE_DOC),
     "LEAKY_RELU": _lut(_UNARY["LEAKY_RELU"], _TABLE_DOC),
     "QUANTIZE": _quantize,
+    "DEQUANTIZE": _dequantize,
+    "ARG_MAX": _arg_max,
     "TRANSPOSE": _transpose,
     "CONCATENATION": _concatenation,
     "RESIZE_NEAREST_NEIGHBOR": _resize_nearest,
@@ -1053,19 +1102,23 @@ def _check_model(model: Model) -> _Import:
                                     where=model.path)
     ins = [model.tensors[i] for i in model.inputs]
     outs = [model.tensors[i] for i in model.outputs]
-    if ins[0].dtype == "FLOAT32" and any(t.dtype == "INT8" for t in model.tensors):
-        raise UnsupportedModelError("the model is weights-only (dynamic-range) quantised: activations are float32",
-                                    where=model.path, hint=FLOAT_HINT)
+    floating = _float_compute(model)
+    if floating is not None:
+        raise _float_model_error(model, floating)
     for kind, t in [*(("input", t) for t in ins), *(("output", t) for t in outs)]:
         if t.dtype == "INT16":
             raise UnsupportedModelError(
                 f"the model {kind} '{t.name}' is INT16: the model is 16x8 quantised (int16 activations), "
                 "which is not supported; only int8", where=model.path, hint=_INT16_HINT)
-        if t.dtype != "INT8":
+        allowed = ("INT8", "FLOAT32") if kind == "input" else ("INT8", "FLOAT32", "INT32", "INT64")
+        if t.dtype not in allowed:
             raise UnsupportedModelError(
-                f"the model {kind} '{t.name}' is {t.dtype}, not INT8: this is not a full-integer model",
+                f"the model {kind} '{t.name}' is {t.dtype}: model {kind}s are INT8 or FLOAT32"
+                + (" (or ARG_MAX's INT32/INT64 indices)" if kind == "output" else ""),
                 where=model.path, hint=FLOAT_HINT)
     for t in ins:
+        if t.dtype == "FLOAT32" and t.shape:
+            continue  # a float32 input: a QUANTIZE reads it
         if not t.shape or t.quantization is None or not t.quantization.per_tensor:
             raise UnsupportedModelError(f"the model input '{t.name}' has no shape or no per-tensor quantisation",
                                         where=model.path)
@@ -1081,10 +1134,41 @@ def _check_model(model: Model) -> _Import:
     return ctx
 
 
-def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
+def _float_compute(model: Model) -> Operator | None:
+    """The first operator that computes in float (a float or dynamic-range model): one reading float32
+    activations that is not a QUANTIZE, writing float32 that is not a DEQUANTIZE, or dequantising
+    constants (weights). Full-integer models with float32 edges only quantise their inputs and
+    dequantise their outputs."""
+    for op in model.operators:
+        reads = [model.tensors[i] for i in op.inputs if i >= 0]
+        writes = [model.tensors[i] for i in op.outputs if i >= 0]
+        if op.name != "QUANTIZE" and any(t.dtype == "FLOAT32" and not t.is_const for t in reads):
+            return op
+        if op.name != "DEQUANTIZE" and any(t.dtype == "FLOAT32" for t in writes):
+            return op
+        if op.name == "DEQUANTIZE" and any(t.is_const for t in reads):
+            return op
+    return None
+
+
+def _float_model_error(model: Model, op: Operator) -> UnsupportedModelError:
+    """Why the model is refused, ``op`` being the first operator computing in float (``_float_compute``)."""
+    consts = [model.tensors[i] for i in op.inputs if i >= 0 and model.tensors[i].is_const]
     if op.name == "DEQUANTIZE":
-        return UnsupportedModelError("the model dequantises weights at run time (float or dynamic-range "
-                                     "quantisation)", where=model.where(op), hint=FLOAT_HINT)
+        what = ("the model dequantises weights at run time (float16 or dynamic-range quantisation): "
+                f"DEQUANTIZE of the constant '{consts[0].name}'")
+    elif any(t.dtype == "INT8" for t in consts):
+        what = (f"the model is weights-only (dynamic-range) quantised: {op.name} computes in float32 with int8 "
+                "weights")
+    elif not any(t.dtype == "INT8" for t in model.tensors):
+        what = f"this is not a full-integer model: {op.name} computes in float32"
+    else:
+        what = (f"{op.name} computes in float32 inside the model: float32 is supported only at its edges "
+                "(QUANTIZE of a float32 input, DEQUANTIZE to a float32 output)")
+    return UnsupportedModelError(what, where=model.where(op), hint=FLOAT_HINT)
+
+
+def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
     if op.name.startswith("BUILTIN_"):
         return ModelFileError(f"operator code {op.name[8:]} is not in the TFLite schema this compiler reads "
                               "(a newer converter, or a damaged file)", where=model.where(op))
@@ -1095,12 +1179,15 @@ def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
 def _build(ctx: _Import) -> tvm.IRModule:
     """The integer module of the imported steps (one kernel call or view each)."""
     model = ctx.model
-    q = model.tensors[model.inputs[0]].quantization
-    attrs = {"global_symbol": "main", INPUT_QPARAMS: [float(q.scales[0]), float(q.zero_points[0])]}
+    first = model.tensors[model.inputs[0]]
+    attrs: dict = {"global_symbol": "main"}
+    if first.dtype == "INT8":
+        q = first.quantization
+        attrs[INPUT_QPARAMS] = [float(q.scales[0]), float(q.zero_points[0])]
     bb = relax.BlockBuilder()
     names = ["input"] if len(model.inputs) == 1 else [f"input{k}" for k in range(len(model.inputs))]
-    params = [relax.Var(name, relax.TensorType(ctx.shapes[i], "int8")) for name, i in zip(names, model.inputs,
-                                                                                          strict=True)]
+    params = [relax.Var(name, relax.TensorType(ctx.shapes[i], model.tensors[i].dtype.lower()))
+              for name, i in zip(names, model.inputs, strict=True)]
     values: dict[int, relax.Expr] = dict(zip(model.inputs, params, strict=True))
     kernels = 0
     with new_main(bb, params, attrs) as result:

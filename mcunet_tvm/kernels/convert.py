@@ -1,0 +1,69 @@
+"""Kernels at a model's edges that change the element type: QUANTIZE from float32, DEQUANTIZE to
+float32, ARG_MAX (int8 in, int32/int64 indices out)."""
+
+from __future__ import annotations
+
+from tvm import s_tir, te, tirx
+
+from ..ops import ArgMax, Dequantize, Quantize
+from .common import OUT, arg, finish
+
+
+def quantize(op: Quantize) -> tirx.PrimFunc:
+    """TFLM's ``AffineQuantize``: ``clamp(round(x / scale) + zp)``, the division in float32.
+
+    ``x / scale`` is clamped to ``[-128 - zp, 127 - zp]`` first (the same result: both bounds are
+    integers and rounding is monotonic), so the conversion to int32 is always defined; rounding half
+    away from zero is the truncation plus one step where the (exact) remainder reaches a half.
+    """
+    x = arg(0, op.in_shape, "float32", "x")
+    scale = tirx.const(op.scale, "float32")
+    lo, hi = (tirx.const(float(v - op.zero_point), "float32") for v in (-128, 127))
+    one, zero = tirx.const(1, "int32"), tirx.const(0, "int32")
+    half = tirx.const(0.5, "float32")
+
+    scaled = te.compute(op.in_shape, lambda *i: tirx.max(tirx.min(x[i] / scale, hi), lo), name="scaled")
+
+    def body(*i):
+        q = scaled[i]
+        t = q.astype("int32")
+        rest = q - t.astype("float32")
+        up = tirx.Select(rest >= half, one, zero) - tirx.Select(rest <= -half, one, zero)
+        return (t + up + tirx.const(op.zero_point, "int32")).astype("int8")
+
+    # the clamped quotient: one value at a time, computed once per element
+    return finish([x, te.compute(op.out_shape, body, name=OUT)], local_blocks=("scaled",))
+
+
+def dequantize(op: Dequantize) -> tirx.PrimFunc:
+    """TFLM's ``Dequantize``: ``(x - zp) * scale`` in float32 (the product of a float32 scale and an
+    integer of at most 9 bits, rounded once, is the float32 rounding of TFLM's double product)."""
+    x = arg(0, op.in_shape, "int8", "x")
+    scale = tirx.const(op.scale, "float32")
+    zp = tirx.const(op.zero_point, "int32")
+    out = te.compute(op.out_shape, lambda *i: (x[i].astype("int32") - zp).astype("float32") * scale, name=OUT)
+    return finish([x, out])
+
+
+def arg_max(op: ArgMax) -> tirx.PrimFunc:
+    """ARG_MAX along ``op.axis``: the maximum, then the smallest index holding it (the first maximum
+    wins, as TFLM's ``std::greater``)."""
+    x = arg(0, op.in_shape, "int8", "x")
+    axis, n = op.axis, op.in_shape[op.axis]
+
+    def at(j, k):
+        return (*j[:axis], k, *j[axis:])
+
+    k = te.reduce_axis((0, n), name="k")
+    top = te.compute(op.out_shape, lambda *j: te.max(x[at(j, k)], axis=k), name="top")
+    r = te.reduce_axis((0, n), name="r")
+    first = te.compute(op.out_shape, lambda *j: te.min(
+        tirx.Select(x[at(j, r)] == top[j], r, tirx.const(n, "int32")), axis=r), name="first")
+    out = te.compute(op.out_shape, lambda *j: first[j].astype(op.index_dtype), name=OUT)
+    sch = s_tir.Schedule(te.create_prim_func([x, out]))
+    loops = sch.get_loops(sch.get_sblock(OUT))
+    for name in ("first", "top"):  # both per output element, the maximum first
+        block = sch.get_sblock(name)
+        sch.compute_at(block, loops[-1])
+        sch.decompose_reduction(block, sch.get_loops(block)[len(loops)])
+    return sch.mod["main"]
