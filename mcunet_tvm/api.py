@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class BuildOptions:
     optimize: str = "speed"
     tune: int = 0
     tune_db: Path = Path("build") / "tuning.json"
+    #: the C library's name: files ``NAME_model.c`` ..., symbols ``NAME_...``, macros ``NAME_...`` upper case
+    name: str = "mcunet"
     #: receives progress lines of long work (tuning); None: silent
     progress: Callable[[str], None] | None = field(default=None, compare=False)
 
@@ -72,6 +75,8 @@ class BuildOptions:
             args += ["--optimize", self.optimize]
         if self.kernels != "auto":
             args += ["--kernels", self.kernels]
+        if self.name != "mcunet":
+            args += ["--name", self.name]
         return "python -m mcunet_tvm.build " + " ".join(args)
 
 
@@ -133,12 +138,25 @@ def check_options(options: BuildOptions) -> None:
         if value < 0:
             raise McunetError(f"{flag} {value} is negative", where=flag, hint=f"{flag} takes a count >= 0")
     _check_patch(options)
+    _check_name(options.name)
     if options.inputs and not (options.run or options.profile):
         raise McunetError("--input is given but nothing runs", where="--input",
                           hint="add --run (or --profile) to run the model on that input")
     for path in options.inputs:
         if not Path(path).is_file():
             raise ModelFileError("the input file does not exist", where=f"--input {path}")
+
+
+#: C keywords and names a library may not take (its symbols would clash with the language or libc)
+_RESERVED_NAMES = frozenset("""auto break case char const continue default do double else enum extern float for goto
+if inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+volatile while main memcpy""".split())
+
+
+def _check_name(name: str) -> None:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", name) or name in _RESERVED_NAMES or name.endswith("_"):
+        raise McunetError(f"--name {name!r} is not a usable C prefix", where="--name",
+                          hint="lower-case letters, digits and _ (starting with a letter, at most 31), e.g. kws")
 
 
 def _check_patch(options: BuildOptions) -> None:
@@ -172,7 +190,7 @@ def _build(options: BuildOptions) -> BuildResult:
     """The build itself, into the (empty) staging folder ``options.out``."""
     from . import toolchain
     from .frontend import load_model
-    from .pipeline import HEADERS, compile_relax
+    from .pipeline import compile_relax
     from .planner.report import check_sram_budget, peak_step, step_table
     from .presentation import plot_png
     from .targets import get_target
@@ -206,6 +224,8 @@ def _build(options: BuildOptions) -> BuildResult:
             schedule=db.lookup(target.name) if db else None,
             stream_input=options.stream_input,
             optimize=options.optimize,
+            name=options.name,
+            source=_model_source(options.model),
         )
 
     compiled = compile_model()
@@ -252,7 +272,7 @@ def _build(options: BuildOptions) -> BuildResult:
         "stack_bytes": None,
         "compile_seconds": round(compile_s, 2),
         "guards": bool(options.guards),
-        "files": sorted([*(p.name for p in sources), *HEADERS]),
+        "files": sorted(compiled.files),
         "executable": str(exe.relative_to(out)),
         "memory": {
             "peak_step": peak_step(plan),
@@ -270,6 +290,18 @@ def _build(options: BuildOptions) -> BuildResult:
         report[report_key] = run_info
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return BuildResult(report, compiled, profile)
+
+
+def _model_source(spec: str):
+    """The header's provenance: a file's name and SHA-256, or a zoo model's name and its config's."""
+    import hashlib
+
+    from .aot.emit_c import ModelSource
+    from .frontend.zoo import CONFIGS
+
+    path = Path(spec)
+    data = path.read_bytes() if path.is_file() else json.dumps(CONFIGS.get(spec), sort_keys=True).encode()
+    return ModelSource(path.name if path.is_file() else f"{spec} (built-in zoo)", hashlib.sha256(data).hexdigest())
 
 
 def _run(options: BuildOptions, target, exe: Path, model, compiled):

@@ -125,6 +125,10 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
         default=Path("build") / "tuning.json",
         help="the tuning database read by every build and written by --tune (default build/tuning.json)",
     )
+    p.add_argument("--name", default="mcunet",
+                   help="the C library's name: files NAME_model.{c,h}, NAME_kernels.{c,h}, every symbol NAME_..., "
+                   "every macro NAME_... in upper case, so that several models link into one firmware "
+                   "(default mcunet)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -195,7 +199,7 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
         flash_budget=parse_size(args.flash_budget, "--flash-budget") if args.flash_budget is not None else None,
         patch=_parse_patch(args.patch), max_mac_overhead=args.max_mac_overhead, stream_input=args.stream_input,
         guards=args.guards, profile=getattr(args, "profile", True), kernels=args.kernels, optimize=args.optimize,
-        tune=args.tune,
+        tune=args.tune, name=args.name,
         tune_db=args.tune_db, progress=say,
     )
 

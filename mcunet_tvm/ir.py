@@ -34,6 +34,8 @@ from .ops import DTYPE_BYTES, Conv2D, Insert, OpDesc, Reshape
 from .planner import Graph, Step
 
 INPUT_QPARAMS = "mcunet.input_qparams"
+#: ``main`` attribute: per model output, ``[scale, zero point]`` of an int8 output, ``[]`` for another type
+OUTPUT_QPARAMS = "mcunet.output_qparams"
 STREAM_INPUT = "mcunet.stream_input"
 PATCH = "mcunet.patch"
 
@@ -96,6 +98,8 @@ class Program:
     patch: PatchInfo | None = None
     #: element type of each tensor that is not int8 (model inputs and outputs at float32 edges, indices)
     dtypes: Mapping[str, str] = field(default_factory=dict)
+    #: per output, (scale, zero point) when the frontend recorded it (None: not int8, or unknown)
+    output_qparams: tuple[tuple[float, int] | None, ...] = ()
 
     @property
     def input(self) -> str:
@@ -225,9 +229,11 @@ def program_of(mod: tvm.IRModule) -> Program:
         scale, zp = (float(v) for v in attrs[INPUT_QPARAMS])
         qparams = (scale, int(zp))
     outputs = tuple(name_of(o) for o in main_outputs(mod))
+    out_qparams = tuple((float(q[0]), int(q[1])) if len(q) == 2 else None
+                        for q in attrs.get(OUTPUT_QPARAMS, ()))
     return Program(shapes, tuple(calls), inputs, outputs, kernels, qparams,
                    bool(attrs.get(STREAM_INPUT, False)), patch_of(mod),
-                   {name: dtype for name, dtype in dtypes.items() if dtype != "int8"})
+                   {name: dtype for name, dtype in dtypes.items() if dtype != "int8"}, out_qparams)
 
 
 def is_integer(mod: tvm.IRModule) -> bool:

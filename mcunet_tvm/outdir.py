@@ -20,7 +20,7 @@ from pathlib import Path
 from .errors import McunetError
 
 #: a folder holding one of these was written by a build and may be replaced by the next one
-BUILD_MARKERS = ("report.json", "mcunet_model.c", "firmware")
+BUILD_MARKERS = ("report.json", "firmware")
 
 
 def check_output_folder(out: Path) -> None:

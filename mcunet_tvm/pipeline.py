@@ -26,7 +26,17 @@ from pathlib import Path
 
 import tvm
 
-from .aot.emit_c import DEFAULT_NAMES, CallingOrder, CNames, emit_header, emit_kernels_header, emit_model
+from .aot.emit_c import (
+    DEFAULT_NAMES,
+    CallingOrder,
+    CNames,
+    ModelSource,
+    emit_cmake,
+    emit_header,
+    emit_kernels_header,
+    emit_model,
+    emit_readme,
+)
 from .codegen.tir_to_c import kernels_to_c
 from .errors import UnsupportedModelError
 from .ir import PatchInfo, Program, is_integer, lighten, program_of
@@ -195,7 +205,7 @@ def optimise(
 
 
 def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0,
-                  name: str = "mcunet", **options) -> CompiledModel:
+                  name: str = "mcunet", source: ModelSource | None = None, **options) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
@@ -206,6 +216,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
             every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
         name: the C library's name (``--name``): files ``NAME_model.c`` ..., symbols ``NAME_...``,
             macros ``NAME_...`` upper case (:class:`~mcunet_tvm.aot.emit_c.CNames`).
+        source: the model's name and SHA-256, recorded in the header.
         options: the fields of :class:`PipelineOptions`:
 
             - ``inplace``: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs);
@@ -240,8 +251,10 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         cn.file("kernels.c"): kernels.source,
         cn.file("kernels.h"): emit_kernels_header(kernels.prototypes, kernels.aliases, cn),
         cn.file("model.c"): emit_model(program, plan, _calling_order(program, unprefixed), cn),
-        cn.file("model.h"): emit_header(program, plan, cn),
+        cn.file("model.h"): emit_header(program, plan, cn, source),
         "mcunet_simd.h": SIMD_HEADER.read_text(),  # the SIMD primitives (static inline): one for every model
+        "CMakeLists.txt": emit_cmake(cn),
+        "README.md": emit_readme(program, cn),
     }
     aliases = {k[len(cn.fn):]: v[len(cn.fn):] for k, v in kernels.aliases.items()}
     return CompiledModel(integer, program, plan, files, layer_program or program,

@@ -41,7 +41,7 @@ import tvm
 from tvm import relax
 
 from ...errors import McunetError, ModelFileError, UnsupportedModelError
-from ...ir import INPUT_QPARAMS, emit_call, new_main
+from ...ir import INPUT_QPARAMS, OUTPUT_QPARAMS, emit_call, new_main
 from ...kernels.movement import bilinear_bound
 from ...ops import (
     MAX_COPY_RANK,
@@ -1184,6 +1184,9 @@ def _build(ctx: _Import) -> tvm.IRModule:
     if first.dtype == "INT8":
         q = first.quantization
         attrs[INPUT_QPARAMS] = [float(q.scales[0]), float(q.zero_points[0])]
+    outs = [model.tensors[i] for i in model.outputs]
+    attrs[OUTPUT_QPARAMS] = [[float(t.quantization.scales[0]), float(t.quantization.zero_points[0])]
+                             if t.dtype == "INT8" and t.quantization is not None else [] for t in outs]
     bb = relax.BlockBuilder()
     names = ["input"] if len(model.inputs) == 1 else [f"input{k}" for k in range(len(model.inputs))]
     params = [relax.Var(name, relax.TensorType(ctx.shapes[i], model.tensors[i].dtype.lower()))
