@@ -128,3 +128,12 @@ def test_cmake_library_target_builds(tmp_path) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert list((tmp_path / "b").glob("libtiny.a"))
+
+
+def test_named_build_runs_on_qemu(build_cli) -> None:
+    """The QEMU harness (which uses the default names) runs a model built with --name through the generated
+    mcunet_harness.h; the stream-input build asks the harness for its rows under the model's name."""
+    code, report, out = build_cli("--target", "cortex-m4", "--model", str(MODELS["tiny"]), "--run", "--name", "kws",
+                                  "--quiet")
+    assert code == 0 and report["qemu"]["bit_exact"] and report["qemu"]["bit_exact_tflm"]
+    assert (out / "kws_model.c").exists() and not (out / "mcunet_model.c").exists()
