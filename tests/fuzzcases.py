@@ -1,0 +1,70 @@
+"""The differential check of one random-graph .tflite (scripts/make_tflite_fuzz.py): imported and equal to
+TF Lite Micro byte for byte, or refused with an error of ours naming the file and the operator. Shared by
+tests/test_tflite_fuzz.py and scripts/fuzz_tflite.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mcunet_tvm.errors import UnsupportedModelError
+from mcunet_tvm.frontend.tflite import import_tflite
+from mcunet_tvm.ir import program_of
+from mcunet_tvm.reference.graph_ref import run_program
+from mcunet_tvm.reference.tflm import run_tflm_outputs
+
+
+@dataclass
+class Outcome:
+    """What the frontend did with one file."""
+
+    path: Path
+    status: str  # imported | refused | mismatch
+    reason: str = ""  # refused: the operator (or what) refused; mismatch: which output, which input
+    detail: str = ""  # refused: the error's text
+    mod: object = None
+    inputs: list = field(default_factory=list)  # imported: the input sets checked
+
+
+def inputs_for(prog, seed: int) -> list[np.ndarray]:
+    """One int8 array per model input, seeded."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, prog.shapes[n], dtype=np.int8) for n in prog.inputs]
+
+
+def refusal_reason(exc: UnsupportedModelError) -> str:
+    """A short key for a refusal: the TFLite operator ``where`` names (else where it points)."""
+    op = re.search(r"operator #\d+ (\w+)", exc.where)
+    return op.group(1) if op else exc.where.removeprefix(str(exc.where).split(":")[0]).strip(": ")[:40]
+
+
+def check_model(path: Path, seeds=(0, 1)) -> Outcome:
+    """Import ``path``; if it imports, compare the reference on the imported program with TFLM on each seed's
+    inputs (every output, byte for byte). A refusal must name the file and an operator index."""
+    try:
+        mod = import_tflite(path)[0]
+    except UnsupportedModelError as exc:
+        assert exc.where.startswith(str(path)), exc.format()
+        assert re.search(r"operator #\d+", exc.where) or "input" in exc.where or "output" in exc.where, \
+            exc.format()
+        return Outcome(path, "refused", refusal_reason(exc), detail=exc.what)
+    prog = program_of(mod)
+    sets = [inputs_for(prog, seed) for seed in seeds]
+    for seed, xs in zip(seeds, sets, strict=True):
+        ours, tflm = run_program(prog, xs), run_tflm_outputs(path, xs)
+        assert len(ours) == len(tflm)
+        for k, (a, b) in enumerate(zip(ours, tflm, strict=True)):
+            if a.shape != b.shape or a.tobytes() != b.tobytes():
+                diff = int(np.count_nonzero(a.reshape(-1) != b.reshape(-1))) if a.size == b.size else -1
+                return Outcome(path, "mismatch", f"output {k} on input seed {seed}: {diff} of {b.size} differ",
+                               mod, sets)
+    return Outcome(path, "imported", "", mod, sets)
+
+
+def single_io(outcome: Outcome) -> bool:
+    """One input and one output: what tests/opcases.run_compiled drives."""
+    prog = program_of(outcome.mod)
+    return len(prog.inputs) == 1 and len(prog.outputs) == 1
