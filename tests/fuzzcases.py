@@ -59,9 +59,9 @@ def check_model(path: Path, seeds=(0, 1)) -> Outcome:
         for k, (a, b) in enumerate(zip(ours, tflm, strict=True)):
             if a.shape != b.shape or a.tobytes() != b.tobytes():
                 diff = int(np.count_nonzero(a.reshape(-1) != b.reshape(-1))) if a.size == b.size else -1
-                return Outcome(path, "mismatch", f"output {k} on input seed {seed}: {diff} of {b.size} differ",
-                               mod, sets)
-    return Outcome(path, "imported", "", mod, sets)
+                return Outcome(path, "mismatch", f"output {k} on input seed {seed}: {diff} of {b.size} differ", mod=mod,
+                               inputs=sets)
+    return Outcome(path, "imported", mod=mod, inputs=sets)
 
 
 def single_io(outcome: Outcome) -> bool:
