@@ -182,6 +182,8 @@ def crop(g: Graph, x):
         return L.Cropping2D(((t, b), (lft, rgt)))(x)
     c0, c1 = (g.r(0, c // 2), c) if c > 1 else (0, 1)
     h0 = g.r(0, h - 1) if h > 1 else 0
+    if g.p(0.5):  # SLICE
+        return L.Lambda(lambda t: tf.slice(t, [0, h0, 0, c0], [1, -1, w, c1 - c0]))(x)
     step = g.r(1, 2)
     return L.Lambda(lambda t: t[:, h0::step, :, c0:c1])(x)
 
@@ -279,9 +281,9 @@ def concat(g: Graph, x):
 
 
 OPS_4D: tuple[tuple[Callable, float], ...] = (
-    (conv2d, 3), (depthwise, 2), (dense, 1), (pool, 1.5), (activation, 2), (pad2d, 0.7), (crop, 1),
-    (reshape, 0.6), (upsample, 1), (conv_transpose, 0.8), (reduce, 1), (softmax, 0.4), (permute, 0.7),
-    (split, 0.8), (binary, 3), (concat, 1.5),
+    (conv2d, 3), (depthwise, 2), (dense, 1), (pool, 1.5), (activation, 3), (pad2d, 0.7), (crop, 1),
+    (reshape, 0.6), (upsample, 1.2), (conv_transpose, 0.8), (reduce, 1), (softmax, 0.5), (permute, 0.7),
+    (split, 0.8), (binary, 3), (concat, 1.2),
 )
 
 
