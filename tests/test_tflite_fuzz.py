@@ -1,6 +1,7 @@
 """Differential fuzzing of the TFLite frontend on a fixed sample of seeded random graphs
 (tests/fixtures/fuzz, written by scripts/make_tflite_fuzz.py; scripts/fuzz_tflite.py sweeps many more seeds):
-each model imports and equals TF Lite Micro byte for byte, or is refused with an error naming the file and
+each model imports and equals TF Lite Micro byte for byte (every output on two inputs, and operator by
+operator on TFLM's own tensors), or is refused with an error naming the file and
 the operator; a few imported ones also compiled to C and run on the host."""
 
 from __future__ import annotations
