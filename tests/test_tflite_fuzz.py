@@ -6,6 +6,7 @@ the operator; a few imported ones also compiled to C and run on the host."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -32,6 +33,8 @@ IMPORTED_FLOOR = 16
 def test_manifest_lists_every_model() -> None:
     manifest = json.loads((FUZZ / "MANIFEST.json").read_text())
     assert sorted(manifest["models"]) == [p.name for p in MODELS]
+    for p in MODELS:
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == manifest["models"][p.name]["sha256"], p.name
     assert sum(p.stat().st_size for p in MODELS) < 600_000
 
 
