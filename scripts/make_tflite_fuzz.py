@@ -10,8 +10,9 @@ output) with a seeded representative dataset. Run outside the project's environm
     /work/tfvenv/bin/python scripts/make_tflite_fuzz.py --seeds 0:40 --out tests/fixtures/fuzz
 
 Writes ``fuzz_<seed>.tflite`` per seed and MANIFEST.json (per file: seed, operators with counts, input and
-output shapes, size, sha256; per skipped seed: why). A seed whose graph fails to convert, or converts to a
-model over the size or operator cap, is skipped and recorded: the same seed always gives the same outcome.
+output shapes, size, sha256; per skipped seed: why). A seed whose graph fails to convert, converts to a
+model over the size or operator cap, or with an input or output left float, is skipped and recorded: the same
+seed always gives the same outcome.
 """
 
 from __future__ import annotations
@@ -439,6 +440,10 @@ def generate(seed: int) -> tuple[bytes | None, dict]:
     except Exception as exc:  # a graph Keras or the converter rejects: skipped, recorded
         return None, {"seed": seed, "skipped": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
     info = describe(data)
+    model = schema.ModelT.InitFromPackedBuf(data, 0).subgraphs[0]
+    wide = [k for k, i in enumerate([*model.inputs, *model.outputs]) if model.tensors[i].type != schema.TensorType.INT8]
+    if wide:  # the converter left an input or output float (a tensor it had no statistics for)
+        return None, {"seed": seed, "skipped": f"not int8 in and out: interface tensors {wide}"}
     if len(data) > MAX_BYTES or info["operator_count"] > MAX_OPS:
         return None, {"seed": seed, "skipped": f"too big: {len(data)} bytes, {info['operator_count']} operators"}
     return data, {"seed": seed, **info, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}

@@ -68,6 +68,8 @@ def _cases():
     for n in (13, 64):  # a tail after the four-element loop, and none
         table = rng.integers(-128, 128, 256, dtype=np.int64).astype(np.int8)
         cases.append((f"lut_{n}", (Lut((1, 1, 1, n), (1, 1, 1, n), function="test"), [table])))
+    for mode in ("avg", "max"):  # one-tap windows: strided copies (own generator: the cases above keep theirs)
+        cases.append((f"{mode}pool_k1_s2", pool_case(np.random.default_rng(5), 5, 6, 3, 1, 2, mode)))
     return cases + _binary_cases(rng)
 
 
