@@ -31,8 +31,9 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
         return tirx.if_then_else(in_bounds(ih, iw, h, w), load(b, ih, iw, k).astype("int32"), _i32(fill))
 
     if op.pool == (1, 1) and not any(op.padding):
-        # one tap: no reduction (a unit max-reduction's accumulator, read back after its one update, was
-        # folded by the CSE into its initial value: every output -128)
+        # one tap: no reduction. (With a unit max-reduction the accumulator's init, update and read share one
+        # scope, and the C renderer's operand locals, like TVM's SSAGetID, reused the load made before the
+        # update for the read after it: every output -128.)
         def finalize(b, i, j, k):
             return load(b, i * sh, j * sw, k).astype("int32")
 
