@@ -57,6 +57,9 @@ def _cases():
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
                                       input_left_shift=sm.input_left_shift, diff_min=sm.diff_min), [])))
+    cases.append(("softmax_one_element", (Softmax((3, 1), (3, 1), input_multiplier=sm.input_multiplier,
+                                                  input_left_shift=sm.input_left_shift, diff_min=sm.diff_min),
+                                          [])))  # no reduction loop left
     cases.append(("transpose_nchw", (Transpose((1, 3, 5, 6), (1, 5, 6, 3), perm=(0, 2, 3, 1)), [])))
     cases.append(("transpose_3d", (Transpose((4, 3, 5), (5, 4, 3), perm=(2, 0, 1)), [])))
     rows, cols = np.array([0, 0, 0, 1, 1, 2, 2], np.int32), np.arange(9, dtype=np.int32) // 3
