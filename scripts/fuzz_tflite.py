@@ -120,7 +120,7 @@ def summary(manifest: dict, outcomes: list[Outcome], host: list, qemu: list) -> 
     """The summary table and the number of findings (mismatches and tracebacks)."""
     status = Counter(o.status for o in outcomes)
     reasons = Counter(o.reason for o in outcomes if o.status == "refused")
-    lines = [f"seeds {manifest['seeds'][0]}..{manifest['seeds'][1] - 1}: {len(manifest['models'])} models, "
+    lines = [f"seeds {manifest['seeds']}: {len(manifest['models'])} models, "
              f"{len(manifest['skipped'])} seeds skipped by the generator", "",
              f"| {'outcome':40s} | count |", f"| {'-' * 40} | ----- |"]
     for key in ("imported", "refused", "mismatch", "traceback"):
@@ -141,7 +141,7 @@ def summary(manifest: dict, outcomes: list[Outcome], host: list, qemu: list) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0:200", help="A:B, the seeds A..B-1 (default 0:200)")
+    parser.add_argument("--seeds", default="0:200", help="A:B, the seeds A..B-1, or seeds, comma-separated")
     parser.add_argument("--host", type=int, default=20, help="imported models compiled for the host (default 20)")
     parser.add_argument("--qemu", default="", help="cores to build and run on, e.g. cortex-m4,cortex-m7")
     parser.add_argument("--qemu-count", type=int, default=4, help="imported models run on each core (default 4)")

@@ -7,7 +7,7 @@ slices, transposed convolutions, reductions, softmax, transposes, splits), with 
 odd channel counts) and sometimes several inputs and outputs. It is converted full-integer (int8 input and
 output) with a seeded representative dataset. Run outside the project's environment:
 
-    /work/tfvenv/bin/python scripts/make_tflite_fuzz.py --seeds 0:40 --out tests/fixtures/fuzz
+    /work/tfvenv/bin/python scripts/make_tflite_fuzz.py --seeds 0:40,370,408,542 --out tests/fixtures/fuzz
 
 Writes ``fuzz_<seed>.tflite`` per seed and MANIFEST.json (per file: seed, operators with counts, input and
 output shapes, size, sha256; per skipped seed: why). A seed whose graph fails to convert, converts to a
@@ -449,15 +449,23 @@ def generate(seed: int) -> tuple[bytes | None, dict]:
     return data, {"seed": seed, **info, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``0:40,370`` -> 0..39 and 370."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition(":")
+        seeds += range(int(lo), int(hi)) if hi else [int(lo)]
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0:40", help="A:B, the seeds A..B-1")
+    parser.add_argument("--seeds", default="0:40", help="A:B (the seeds A..B-1) or single seeds, comma-separated")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    lo, hi = (int(v) for v in args.seeds.split(":"))
     args.out.mkdir(parents=True, exist_ok=True)
     models, skipped = {}, {}
-    for seed in range(lo, hi):
+    for seed in parse_seeds(args.seeds):
         data, record = generate(seed)
         if data is None:
             skipped[str(seed)] = record["skipped"]
@@ -466,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / name_of(seed)).write_bytes(data)
         models[name_of(seed)] = record
         print(f"{name_of(seed)}: {len(data)} B, {' '.join(f'{k}x{v}' for k, v in record['ops'].items())}", flush=True)
-    manifest = {"generator": "scripts/make_tflite_fuzz.py", "tensorflow": tf.__version__, "seeds": [lo, hi],
+    manifest = {"generator": "scripts/make_tflite_fuzz.py", "tensorflow": tf.__version__, "seeds": args.seeds,
                 "models": models, "skipped": skipped}
     (args.out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     total = sum(r["bytes"] for r in models.values())
