@@ -23,7 +23,7 @@ class Outcome:
     """What the frontend did with one file."""
 
     path: Path
-    status: str  # imported | refused | mismatch
+    status: str  # imported | refused | mismatch (scripts/fuzz_tflite.py adds traceback)
     reason: str = ""  # refused: the operator (or what) refused; mismatch: which output, which input
     detail: str = ""  # refused: the error's text
     mod: object = None
