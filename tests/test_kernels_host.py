@@ -96,6 +96,9 @@ def _cases():
     sm = prepare_softmax(0.05)
     cases.append(("softmax", (Softmax((1, 10), (1, 10), input_multiplier=sm.input_multiplier,
                                       input_left_shift=sm.input_left_shift, diff_min=sm.diff_min), [])))
+    cases.append(("softmax_one_element", (Softmax((3, 1), (3, 1), input_multiplier=sm.input_multiplier,
+                                                  input_left_shift=sm.input_left_shift, diff_min=sm.diff_min),
+                                          [])))  # no reduction loop left
     cases.append(("transpose_nchw", (Transpose((1, 3, 5, 6), (1, 5, 6, 3), perm=(0, 2, 3, 1)), [])))
     cases.append(("transpose_3d", (Transpose((4, 3, 5), (5, 4, 3), perm=(2, 0, 1)), [])))
     rows, cols = np.array([0, 0, 0, 1, 1, 2, 2], np.int32), np.arange(9, dtype=np.int32) // 3
@@ -116,6 +119,8 @@ def _cases():
     cases.append(("dequantize", (Dequantize((1, 3, 4, 7), (1, 3, 4, 7), scale=0.0213, zero_point=5), [])))
     cases.append(("arg_max_axis1", (ArgMax((1, 6, 4, 3), (1, 4, 3), axis=1), [])))
     cases.append(("arg_max_last_int64", (ArgMax((2, 5, 7), (2, 5), axis=2, index_dtype="int64"), [])))
+    for mode in ("avg", "max"):  # one-tap windows: strided copies (own generator: the cases above keep theirs)
+        cases.append((f"{mode}pool_k1_s2", pool_case(np.random.default_rng(5), 5, 6, 3, 1, 2, mode)))
     return cases + _binary_cases(rng) + _copy_cases()
 
 

@@ -15,7 +15,10 @@ one rule that prints it; the formats are those of TVM's C host code generator
   operand that is not a name or a constant first bound to a fresh ``v_``
   local (TVM's SSA helper: an operand printed identically while its scope is
   open reuses that local);
-- statements indented two spaces per scope.
+- statements indented two spaces per scope;
+- unlike TVM, a parameter the body never names is cast to ``void`` first
+  (``(void)p1_w_ptr;``: a convolution whose taps all read padding), so
+  ``-Wextra -Werror`` compiles it.
 
 The names are those TVM gives the function as lowered: :func:`variable_names`
 names every variable of the function before ``RemoveUnusedBinds`` (deleted
@@ -124,6 +127,8 @@ class Context:
     #: scopes begun so far, True while open (TVM's ``scope_mark_``)
     scopes: list[bool] = field(default_factory=list)
     temps: dict[str, _Temp] = field(default_factory=dict)
+    #: the C identifiers printed so far
+    printed: set[str] = field(default_factory=set)
     indent: int = 0
     out: list[str] = field(default_factory=list)
 
@@ -160,6 +165,7 @@ class Context:
     def var_id(self, var: ir.Var) -> str:
         if var not in self.ids:
             raise ValueError(f"variable {var.name} is used but not defined")
+        self.printed.add(self.ids[var])
         return self.ids[var]
 
     def mark_const(self, text: str) -> None:
@@ -607,7 +613,12 @@ def render_function(
     if no_preschedule:
         ctx.line(NO_PRESCHEDULE_MACRO)
     ctx.write(head + " {\n")
+    start = len(ctx.out)
     _block(ctx, func.body)
+    # a parameter the body never names (a buffer no tap reads: all in the padding) is cast to void, else
+    # -Wunused-parameter; the line goes first in the body
+    unused = [ctx.ids[p] for p in func.params if ctx.ids[p] not in ctx.printed]
+    ctx.out[start:start] = [f"  (void){name};\n" for name in unused]
     ctx.line("}")
     return "".join(ctx.out)
 

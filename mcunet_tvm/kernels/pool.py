@@ -30,7 +30,16 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
         iw = j * sw + rw - pl
         return tirx.if_then_else(in_bounds(ih, iw, h, w), load(b, ih, iw, k).astype("int32"), _i32(fill))
 
-    if op.mode == "max":
+    if op.pool == (1, 1) and not any(op.padding):
+        # one tap: no reduction. (With a unit max-reduction the accumulator's init, update and read share one
+        # scope, and the C renderer's operand locals, like TVM's SSAGetID, reused the load made before the
+        # update for the read after it: every output -128.)
+        def finalize(b, i, j, k):
+            return load(b, i * sh, j * sw, k).astype("int32")
+
+        local = ()
+    elif op.mode == "max":
+        local = ("acc",)
         acc = te.compute(
             op.out_shape, lambda b, i, j, k: te.max(tap(b, i, j, k, -128), axis=[rh, rw]), name="acc"
         )
@@ -38,6 +47,7 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
         def finalize(b, i, j, k):
             return acc[b, i, j, k]
     else:
+        local = ("acc",)
         acc = te.compute(
             op.out_shape, lambda b, i, j, k: te.sum(tap(b, i, j, k, 0), axis=[rh, rw]), name="acc"
         )
@@ -61,4 +71,4 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
         ),
         name=OUT,
     )
-    return finish([x, out], local_blocks=("acc",))
+    return finish([x, out], local_blocks=local)
