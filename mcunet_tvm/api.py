@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BudgetError, McunetError, ModelFileError
+from .progress import note
 
 #: ``BuildOptions.patch``: None (layer by layer), "auto", or (last step of the patch stage, (rows, cols))
 PatchSpec = str | tuple[int, tuple[int, int]] | None
@@ -52,7 +53,7 @@ class BuildOptions:
     optimize: str = "speed"
     tune: int = 0
     tune_db: Path = Path("build") / "tuning.json"
-    #: receives progress lines of long work (tuning); None: silent
+    #: receives progress lines of long work (patch search, kernels, C compilation, tuning); None: silent
     progress: Callable[[str], None] | None = field(default=None, compare=False)
 
     def command_line(self) -> str:
@@ -202,6 +203,7 @@ def _build(options: BuildOptions) -> BuildResult:
             schedule=db.lookup(target.name) if db else None,
             stream_input=options.stream_input,
             optimize=options.optimize,
+            progress=options.progress,
         )
 
     compiled = compile_model()
@@ -216,7 +218,11 @@ def _build(options: BuildOptions) -> BuildResult:
     compile_s = time.monotonic() - t0
 
     fw = out / "firmware"
+    note(options.progress, f"compiled the model to C in {compile_s:.1f} s; compiling {len(sources)} C files "
+                           f"for {target.name}")
+    t1 = time.monotonic()
     objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
+    note(options.progress, f"linking ({time.monotonic() - t1:.1f} s of C compilation)")
     exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
     flash = toolchain.flash_bytes(target, exe)
     if options.flash_budget is not None and flash > options.flash_budget:

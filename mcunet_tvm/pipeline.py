@@ -30,6 +30,7 @@ from .aot.emit_c import CallingOrder, emit_header, emit_kernels_header, emit_mod
 from .codegen.tir_to_c import kernels_to_c
 from .errors import UnsupportedModelError
 from .ir import PatchInfo, Program, is_integer, lighten, program_of
+from .kernels import kernel_cache
 from .kernels.choice import signature_of
 from .ops import InputRows
 from .passes import InplaceDepthwise, NarrowPeakRings, ReorderForPeak, UseSharedKernels, UseSimdKernels
@@ -38,6 +39,7 @@ from .passes.patch_inference import patch_inference
 from .passes.simd_kernels import ScheduleFn
 from .patching.search import choose_patch
 from .planner import MemoryPlan, plan_memory
+from .progress import Progress, counter, note
 
 #: generated files, in the order a firmware build should list them
 SOURCES = ("mcunet_kernels.c", "mcunet_model.c")
@@ -162,13 +164,15 @@ class _ArenaAfter:
 
 
 def optimise(
-    mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False
+    mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False,
+    progress: Progress = None,
 ) -> tuple[tvm.IRModule, Program | None]:
     """The pipeline up to the final integer module: lowering, patches, :func:`optimisation_passes`.
 
     ``isa`` overrides the kernels the options pick; ``light``: plan with stub kernels (no code
     generated: the NAS, benchmarks of the planner). Returns the module and the view of the
-    layer-based module before patching (None when no patch split is applied).
+    layer-based module before patching (None when no patch split is applied). ``progress``
+    receives progress lines (:mod:`mcunet_tvm.progress`) of the patch search.
     """
     o = options or PipelineOptions()
     integer = lower_to_integer(mod)
@@ -184,7 +188,7 @@ def optimise(
     passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
     if patch == "auto":
         choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input,
-                              arena=_ArenaAfter(passes))
+                              arena=_ArenaAfter(passes), progress=progress)
         patch = (choice.split_step, choice.grid) if choice else None
     if o.stream_input and patch is None:
         raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
@@ -196,7 +200,7 @@ def optimise(
 
 
 def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0,
-                  **options) -> CompiledModel:
+                  progress: Progress = None, **options) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
@@ -205,6 +209,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         mcpu: the Cortex-M CPU (e.g. ``"cortex-m7"``), or ``None`` for the host.
         guard_bytes: test builds: guard zones around the arena and every tensor, checked after
             every step (``mcunet_invoke`` returns -1000 - step when one was overwritten).
+        progress: receives progress lines of the long phases (:mod:`mcunet_tvm.progress`); None: silent.
         options: the fields of :class:`PipelineOptions`:
 
             - ``inplace``: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs);
@@ -225,13 +230,20 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
-    imported = lower_to_integer(mod)
-    integer, layer_program = optimise(imported, PipelineOptions(mcpu=mcpu, **options))
+    generated = counter(progress, "kernels generated")
+    with kernel_cache() as cache:  # each distinct (descriptor, choice) generated once
+        cache.on_request = lambda built, requested: generated.step(built - generated.done)
+        imported = lower_to_integer(mod)
+        integer, layer_program = optimise(imported, PipelineOptions(mcpu=mcpu, **options), progress=progress)
+        cache.on_request = None
+    generated.close()
+    note(progress, f"kernels: {len(cache.kernels)} distinct generated for {cache.requests} layers and passes")
     program = program_of(integer)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
-    kernels = kernels_to_c({k: f for k, f in program.kernels.items() if k not in streamed}, tvm_target(mcpu))
+    kernels = kernels_to_c({k: f for k, f in program.kernels.items() if k not in streamed}, tvm_target(mcpu),
+                           progress=progress)
     files = {
         "mcunet_kernels.c": kernels.source,
         "mcunet_kernels.h": emit_kernels_header(kernels.prototypes, kernels.aliases),
