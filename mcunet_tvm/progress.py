@@ -17,7 +17,7 @@ from collections.abc import Callable
 #: the callback long work reports through (None: silent)
 Progress = Callable[[str], None] | None
 #: plain (non-terminal) progress: at most one line per this many seconds within a phase
-EVERY_SECONDS = 3.0
+EVERY_SECONDS = 5.0
 
 
 def note(progress: Progress, line: str) -> None:
@@ -49,11 +49,12 @@ class Counter:
             self._last = time.monotonic()
             self.progress(f"{self.label}: {self._count()}")
 
-    def close(self) -> None:
-        """The phase ended: one summary line with its duration."""
+    def close(self, summary: bool = True) -> None:
+        """The phase ended: with ``summary``, one line with its count and duration."""
         if self._bar is not None:
             self._bar.close()
-        note(self.progress, f"{self.label}: {self._count()} in {time.monotonic() - self._start:.1f} s")
+        if summary:
+            note(self.progress, f"{self.label}: {self._count()} in {time.monotonic() - self._start:.1f} s")
 
     def _count(self) -> str:
         return f"{self.done}/{self.total}" if self.total is not None else str(self.done)

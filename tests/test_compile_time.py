@@ -50,7 +50,7 @@ def test_build_reports_progress_unless_quiet(tmp_path, capsys) -> None:
     args = ["--target", "host", "--model", "demo-cnn", "--patch", "auto"]
     assert main([*args, "--out", str(tmp_path / "loud")]) == 0
     out = capsys.readouterr().out
-    for phase in ("patch search: candidates planned", "kernels generated", "lowering", "kernels rendered as C",
+    for phase in ("patch search: candidates planned", "distinct generated", "lowering", "kernels rendered as C",
                   "compiling 2 C files", "linking"):
         assert phase in out, phase
     assert main([*args, "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
