@@ -13,6 +13,9 @@
               --kernels_to_c------> kernels C (TVM's TIR lowering, rendered as plain C)
               --emit_model--------> model C (constants in flash, AOT entry point)
 
+:func:`compile_relax` generates each distinct (descriptor, choice) kernel once per build
+(:func:`~mcunet_tvm.kernels.kernel_cache`: patches of equal geometry, repeated blocks, passes that
+regenerate a kernel) and reports the long phases through ``progress`` (:mod:`mcunet_tvm.progress`).
 :func:`compile_relax` is the one function to call from your own TVM code;
 :func:`optimisation_passes` is the pass sequence, which the NAS also runs on
 light modules (stub kernels) to plan exactly what the compiler will build.
