@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BudgetError, McunetError, ModelFileError
+from .progress import note
 
 #: ``BuildOptions.patch``: None (layer by layer), "auto", or (last step of the patch stage, (rows, cols))
 PatchSpec = str | tuple[int, tuple[int, int]] | None
@@ -56,7 +57,7 @@ class BuildOptions:
     tune_db: Path = Path("build") / "tuning.json"
     #: the C library's name: files ``NAME_model.c`` ..., symbols ``NAME_...``, macros ``NAME_...`` upper case
     name: str = "mcunet"
-    #: receives progress lines of long work (tuning); None: silent
+    #: receives progress lines of long work (patch search, kernels, C compilation, tuning); None: silent
     progress: Callable[[str], None] | None = field(default=None, compare=False)
 
     def command_line(self) -> str:
@@ -226,6 +227,7 @@ def _build(options: BuildOptions) -> BuildResult:
             optimize=options.optimize,
             name=options.name,
             source=_model_source(options.model),
+            progress=options.progress,
         )
 
     compiled = compile_model()
@@ -241,7 +243,11 @@ def _build(options: BuildOptions) -> BuildResult:
     compile_s = time.monotonic() - t0
 
     fw = out / "firmware"
+    note(options.progress, f"compiled the model to C in {compile_s:.1f} s; compiling {len(sources)} C files "
+                           f"for {target.name}")
+    t1 = time.monotonic()
     objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
+    note(options.progress, f"linking ({time.monotonic() - t1:.1f} s of C compilation)")
     exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
     flash = toolchain.flash_bytes(target, exe)
     if options.flash_budget is not None and flash > options.flash_budget:

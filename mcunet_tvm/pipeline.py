@@ -13,6 +13,9 @@
               --kernels_to_c------> kernels C (TVM's TIR lowering, rendered as plain C)
               --emit_model--------> model C (constants in flash, AOT entry point)
 
+:func:`compile_relax` generates each distinct (descriptor, choice) kernel once per build
+(:func:`~mcunet_tvm.kernels.kernel_cache`: patches of equal geometry, repeated blocks, passes that
+regenerate a kernel) and reports the long phases through ``progress`` (:mod:`mcunet_tvm.progress`).
 :func:`compile_relax` is the one function to call from your own TVM code;
 :func:`optimisation_passes` is the pass sequence, which the NAS also runs on
 light modules (stub kernels) to plan exactly what the compiler will build.
@@ -40,6 +43,7 @@ from .aot.emit_c import (
 from .codegen.tir_to_c import kernels_to_c
 from .errors import UnsupportedModelError
 from .ir import PatchInfo, Program, is_integer, lighten, program_of
+from .kernels import kernel_cache
 from .kernels.choice import signature_of
 from .ops import InputRows
 from .passes import InplaceDepthwise, NarrowPeakRings, ReorderForPeak, UseSharedKernels, UseSimdKernels
@@ -48,6 +52,7 @@ from .passes.patch_inference import patch_inference
 from .passes.simd_kernels import ScheduleFn
 from .patching.search import choose_patch
 from .planner import MemoryPlan, plan_memory
+from .progress import Progress, counter, note
 from .resources import SIMD_HEADER
 
 #: generated files, in the order a firmware build should list them
@@ -171,13 +176,15 @@ class _ArenaAfter:
 
 
 def optimise(
-    mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False
+    mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False,
+    progress: Progress = None,
 ) -> tuple[tvm.IRModule, Program | None]:
     """The pipeline up to the final integer module: lowering, patches, :func:`optimisation_passes`.
 
     ``isa`` overrides the kernels the options pick; ``light``: plan with stub kernels (no code
     generated: the NAS, benchmarks of the planner). Returns the module and the view of the
-    layer-based module before patching (None when no patch split is applied).
+    layer-based module before patching (None when no patch split is applied). ``progress``
+    receives progress lines (:mod:`mcunet_tvm.progress`) of the patch search.
     """
     o = options or PipelineOptions()
     integer = lower_to_integer(mod)
@@ -193,7 +200,7 @@ def optimise(
     passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
     if patch == "auto":
         choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input,
-                              arena=_ArenaAfter(passes))
+                              arena=_ArenaAfter(passes), progress=progress)
         patch = (choice.split_step, choice.grid) if choice else None
     if o.stream_input and patch is None:
         raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",
@@ -205,7 +212,8 @@ def optimise(
 
 
 def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0,
-                  name: str = "mcunet", source: ModelSource | None = None, **options) -> CompiledModel:
+                  name: str = "mcunet", source: ModelSource | None = None, progress: Progress = None,
+                  **options) -> CompiledModel:
     """Compile a QDQ (or already integer) Relax module into bare-metal C.
 
     Args:
@@ -217,6 +225,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         name: the C library's name (``--name``): files ``NAME_model.c`` ..., symbols ``NAME_...``,
             macros ``NAME_...`` upper case (:class:`~mcunet_tvm.aot.emit_c.CNames`).
         source: the model's name and SHA-256, recorded in the header.
+        progress: receives progress lines of the long phases (:mod:`mcunet_tvm.progress`); None: silent.
         options: the fields of :class:`PipelineOptions`:
 
             - ``inplace``: run ``InplaceDepthwise`` (depthwise outputs overwrite dying inputs);
@@ -237,15 +246,21 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         The integer program, its memory plan and the C files (call
         :meth:`CompiledModel.write` to put them in a folder).
     """
-    imported = lower_to_integer(mod)
-    integer, layer_program = optimise(imported, PipelineOptions(mcpu=mcpu, **options))
+    generated = counter(progress, "kernels generated")
+    with kernel_cache() as cache:  # each distinct (descriptor, choice) generated once
+        cache.on_request = lambda built, requested: generated.step(built - generated.done)
+        imported = lower_to_integer(mod)
+        integer, layer_program = optimise(imported, PipelineOptions(mcpu=mcpu, **options), progress=progress)
+        cache.on_request = None
+    generated.close(summary=False)  # interleaved with the patch search: no duration of its own
+    note(progress, f"kernels: {len(cache.kernels)} distinct generated for {cache.requests} layers and passes")
     program = program_of(integer)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
     cn = CNames(name)
     kernels = kernels_to_c({cn.fn + k: f for k, f in program.kernels.items() if k not in streamed},
-                           tvm_target(mcpu), cn.file("kernels.h"))
+                           tvm_target(mcpu), cn.file("kernels.h"), progress=progress)
     unprefixed = {k[len(cn.fn):]: v for k, v in kernels.param_order.items()}
     files = {
         cn.file("kernels.c"): kernels.source,

@@ -24,6 +24,7 @@ from tvm import s_tir, tirx
 
 from ..kernels.common import NO_PRESCHEDULE
 from ..passes.remove_unused_binds import RemoveUnusedBinds
+from ..progress import Progress, counter, note
 from . import c_render
 
 #: our header; its first line still names TVM's code generator (the rules of ``c_render`` are its formats)
@@ -105,24 +106,29 @@ def _lowering(target: tvm.target.Target) -> tvm.transform.Pass:
 
 
 def kernels_to_c(kernels: dict[str, tirx.PrimFunc], target: tvm.target.Target,
-                 kernels_h: str = "mcunet_kernels.h") -> KernelSource:
+                 kernels_h: str = "mcunet_kernels.h", progress: Progress = None) -> KernelSource:
     """Compile named PrimFuncs to one C translation unit (including ``kernels_h``, its prototypes) with
     plain pointer APIs.
 
     The C function for ``name`` is called ``name`` and takes the kernel's
     buffers in their PrimFunc order as ``T *`` pointers; it returns 0.
-    Kernels with identical code are compiled once (:func:`deduplicate`).
+    Kernels with identical code are compiled once (:func:`deduplicate`). ``progress`` receives
+    progress lines (:mod:`mcunet_tvm.progress`).
     """
     kernels, aliases = deduplicate(kernels)
     no_preschedule = {name for name, func in kernels.items() if func.attrs is not None and NO_PRESCHEDULE in func.attrs}
+    note(progress, f"lowering {len(kernels)} kernels with TVM ({len(aliases)} more share their code)")
     lowered, order = lower_kernels(kernels, target)
     prototypes = {name: c_render.render_prototype(name, lowered[name]) for name in kernels}
     names = {name: c_render.variable_names(func) for name, func in lowered.items()}  # every binding has its name
     pruned = RemoveUnusedBinds()(tvm.IRModule(lowered))
-    definitions = [
-        c_render.render_function(name, pruned[name], names[name], no_preschedule=name in no_preschedule)
-        for name in lowered
-    ]
+    rendered = counter(progress, "kernels rendered as C", len(lowered))
+    definitions = []
+    for name in lowered:
+        definitions.append(c_render.render_function(name, pruned[name], names[name],
+                                                    no_preschedule=name in no_preschedule))
+        rendered.step()
+    rendered.close()
     declarations = "".join(f"{prototypes[name]};\n" for name in lowered)
     source = _HEADER.format(kernels_h=kernels_h) + declarations + ("\n".join(definitions) if definitions else "\n")
     for alias, name in aliases.items():

@@ -13,10 +13,12 @@ The policies that make choices live here too: :func:`simd_choice`
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from tvm import tirx
@@ -80,11 +82,13 @@ from .softmax import softmax
 from .transpose_conv import transpose_conv
 
 __all__ = [
+    "KernelCache",
     "KernelChoice",
     "Signature",
     "SimdConfig",
     "build_kernel",
     "inplace_allowed",
+    "kernel_cache",
     "kernel_consts",
     "make_kernel",
     "output_overlap",
@@ -258,15 +262,63 @@ def make_kernel(op: OpDesc, choice: KernelChoice | None = None) -> tirx.PrimFunc
     return _GENERATORS[type(op)](op)
 
 
+@dataclasses.dataclass
+class KernelCache:
+    """The kernels generated within one build, by (descriptor, choice) serialised: each distinct
+    kernel is generated once (patches of equal geometry, repeated blocks, a pass that returns to a
+    choice made before). PrimFuncs are immutable, so sharing one between layers is safe."""
+
+    kernels: dict[tuple[str, str], tirx.PrimFunc] = dataclasses.field(default_factory=dict)
+    #: how many kernels were asked for (generated or reused)
+    requests: int = 0
+    #: called with (generated, requested) after each request (progress reports)
+    on_request: Callable[[int, int], None] | None = None
+
+    def get(self, op: OpDesc, choice: KernelChoice) -> tirx.PrimFunc:
+        """The kernel of ``op`` and ``choice``, generated on first request."""
+        self.requests += 1
+        key = (op.to_json(), choice.to_json())
+        if key not in self.kernels:
+            self.kernels[key] = _generate(op, choice)
+        if self.on_request is not None:
+            self.on_request(len(self.kernels), self.requests)
+        return self.kernels[key]
+
+
+_CACHE: contextvars.ContextVar[KernelCache | None] = contextvars.ContextVar("mcunet_kernel_cache", default=None)
+
+
+@contextlib.contextmanager
+def kernel_cache(cache: KernelCache | None = None) -> Iterator[KernelCache]:
+    """Within the context, :func:`build_kernel` generates each distinct kernel once (into ``cache``,
+    a new one by default; an enclosing context's cache when one is active)."""
+    active = _CACHE.get()
+    if active is not None and cache is None:
+        yield active
+        return
+    cache = cache if cache is not None else KernelCache()
+    token = _CACHE.set(cache)
+    try:
+        yield cache
+    finally:
+        _CACHE.reset(token)
+
+
 def build_kernel(op: OpDesc, choice: KernelChoice | None = None, light: str = "") -> tirx.PrimFunc:
     """The kernel PrimFunc of ``op`` generated as ``choice`` says, tagged (``choice.tag``).
 
     ``light``: the kernel's name, for a stub without a body instead (a light module:
-    planning, no code).
+    planning, no code). Inside :func:`kernel_cache`, a kernel generated before is reused.
     """
     choice = choice or KernelChoice()
     if light:
         return stub(op, choice, Signature(()), light)
+    cache = _CACHE.get()
+    return cache.get(op, choice) if cache is not None else _generate(op, choice)
+
+
+def _generate(op: OpDesc, choice: KernelChoice) -> tirx.PrimFunc:
+    """The tagged kernel of ``op`` and ``choice``, generated."""
     func = make_kernel(op, choice)
     scalars = []
     if func.attrs is not None and SCALAR_ARGS in func.attrs:  # a shape-generic kernel's layer values

@@ -20,6 +20,7 @@ from ..ir import lighten, patch_of, program_of
 from ..passes.inplace_depthwise import inplace_depthwise
 from ..passes.patch_inference import patch_inference
 from ..planner import peak_live_bytes
+from ..progress import Progress, counter
 from .regions import check_split
 
 MAX_GRID = 6
@@ -42,26 +43,32 @@ def estimated_peak(mod: tvm.IRModule) -> int:
     return peak_live_bytes(program_of(inplace_depthwise(mod)).memory_graph())
 
 
-def candidates(mod: tvm.IRModule, stream_input: bool = False) -> list[PatchCandidate]:
-    """Every valid (split step, n x n grid) with its estimated peak and MAC overhead."""
+def candidates(mod: tvm.IRModule, stream_input: bool = False, progress: Progress = None) -> list[PatchCandidate]:
+    """Every valid (split step, n x n grid) with its estimated peak and MAC overhead (``progress``:
+    how many are planned, :mod:`mcunet_tvm.progress`)."""
     light = lighten(mod)
     prog = program_of(light)
-    found = []
+    splits = []
     for step in range(len(prog.calls) - 1):
         try:
             check_split(prog, step)
         except UnsupportedModelError:
             continue
         _, h, w, _ = prog.shapes[prog.calls[step].output]
-        for n in range(2, min(MAX_GRID, h, w) + 1):
-            patched = patch_inference(light, step, (n, n), stream_input)
-            found.append(PatchCandidate(step, (n, n), estimated_peak(patched), patch_of(patched).mac_overhead))
+        splits += [(step, n) for n in range(2, min(MAX_GRID, h, w) + 1)]
+    planned = counter(progress, "patch search: candidates planned", len(splits))
+    found = []
+    for step, n in splits:
+        patched = patch_inference(light, step, (n, n), stream_input)
+        found.append(PatchCandidate(step, (n, n), estimated_peak(patched), patch_of(patched).mac_overhead))
+        planned.step()
+    planned.close()
     return found
 
 
 def choose_patch(
     mod: tvm.IRModule, max_mac_overhead: float = 0.3, sram_budget: int | None = None, stream_input: bool = False,
-    arena: ArenaFn | None = None,
+    arena: ArenaFn | None = None, progress: Progress = None,
 ) -> PatchCandidate | None:
     """The split to use, or None when layer-based execution is as good (or already fits the budget).
 
@@ -79,7 +86,7 @@ def choose_patch(
     layer_peak = estimated_peak(light)
     if sram_budget is not None and layer_peak <= sram_budget and measure(light) <= sram_budget:
         return None
-    allowed = [c for c in candidates(mod, stream_input) if c.mac_overhead <= max_mac_overhead]
+    allowed = [c for c in candidates(mod, stream_input, progress) if c.mac_overhead <= max_mac_overhead]
     lowest = min(allowed, key=lambda c: (c.peak_bytes, c.mac_overhead), default=None)
     if sram_budget is None:
         return lowest if lowest is not None and (stream_input or lowest.peak_bytes < layer_peak) else None
