@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boards import fit_arena, overflow_error
 from .errors import BudgetError, McunetError, ModelFileError
 
 #: ``BuildOptions.patch``: None (layer by layer), "auto", or (last step of the patch stage, (rows, cols))
@@ -189,6 +190,7 @@ def build(options: BuildOptions) -> BuildResult:
 def _build(options: BuildOptions) -> BuildResult:
     """The build itself, into the (empty) staging folder ``options.out``."""
     from . import toolchain
+    from .boards import get_board
     from .frontend import load_model
     from .pipeline import compile_relax
     from .planner.report import check_sram_budget, peak_step, step_table
@@ -197,8 +199,15 @@ def _build(options: BuildOptions) -> BuildResult:
     from .tuning import TuningDatabase, tune_program
 
     target = get_target(options.target)
+    board = get_board(target.name)
     toolchain.check_toolchain(target)
     run = options.run or options.profile
+    if run and target.mcpu and not target.qemu_machine:
+        raise McunetError(f"--run needs an emulated target; QEMU does not emulate the board '{target.name}'",
+                          where="--run", hint="flash the project in board/ (see its README.md), or drop --run")
+    if options.profile and board is not None:
+        raise McunetError(f"--profile needs an instruction counter, which QEMU does not model on '{target.name}'",
+                          where="--profile", hint="profile on an MPS2/MPS3 target, e.g. --target cortex-m4")
     if options.profile and not target.qemu_machine:
         raise McunetError(
             f"--profile needs an emulated Cortex-M target, not '{target.name}'",
@@ -237,12 +246,11 @@ def _build(options: BuildOptions) -> BuildResult:
     if options.sram_budget is not None:
         patched = "a finer grid or a later split step (--patch RxC@STEP), or a smaller input resolution or width"
         check_sram_budget(graph, plan, options.sram_budget, "" if options.patch is None else patched)
+    arena = fit_arena(board, plan.arena_bytes) if board else None
     sources = compiled.write(out)
     compile_s = time.monotonic() - t0
 
-    fw = out / "firmware"
-    objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
-    exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
+    exe, objects = _firmware(options, target, board, arena, compiled, sources)
     flash = toolchain.flash_bytes(target, exe)
     if options.flash_budget is not None and flash > options.flash_budget:
         raise BudgetError(
@@ -290,6 +298,22 @@ def _build(options: BuildOptions) -> BuildResult:
         report[report_key] = run_info
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return BuildResult(report, compiled, profile)
+
+
+def _firmware(options: BuildOptions, target, board, arena, compiled, sources: list[Path]):
+    """Compile and link ``firmware/`` (the executable and the model's objects); a real board's linker
+    overflow is a :class:`BudgetError` naming its region."""
+    from . import toolchain
+    from .errors import ToolchainError
+
+    fw = options.out / "firmware"
+    objects = toolchain.compile_objects(target, sources, [options.out], fw / "obj")
+    try:
+        exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
+    except ToolchainError as err:
+        budget = overflow_error(board, arena, err.what) if board else None
+        raise budget or err from None
+    return exe, objects
 
 
 def _model_source(spec: str):

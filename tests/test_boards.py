@@ -1,0 +1,53 @@
+"""Real boards (mcunet_tvm/boards.py): netduinoplus2 on QEMU bit-exact, memory-fit errors, board data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mcunet_tvm.boards import BOARDS, KB, fit_arena, linker_script, overflow_error
+from mcunet_tvm.errors import BudgetError
+from mcunet_tvm.resources import RUNTIME_C
+
+from conftest import FIXTURES
+
+
+def test_netduinoplus2_runs_bit_exact_on_qemu(build_cli) -> None:
+    code, report, _ = build_cli("--board", "netduinoplus2", "--model", str(FIXTURES / "tiny_cnn.tflite"), "--run")
+    assert code == 0
+    run = report["qemu"]
+    assert report["target"] == "netduinoplus2" and run["machine"] == "netduinoplus2"
+    assert run["bit_exact"] is True and run["bit_exact_tflm"] is True
+    assert run["instructions"] is None  # QEMU has no cycle counter on this machine (main_qemu.c)
+    assert 0 < report["stack_bytes"] < BOARDS["netduinoplus2"].stack_bytes
+
+
+def test_arena_too_large_for_the_board_names_region_and_shortfall(build_cli, capsys) -> None:
+    code, report, out = build_cli("--board", "netduinoplus2", "--model", "mbv2-w0.35-r144")
+    assert code == 2 and report is None and not out.exists()
+    err = capsys.readouterr().err
+    assert "netduinoplus2" in err and "SRAM 128 KB at 0x20000000" in err
+    arena, short = (int(v.replace(",", "")) for v in re.search(r"needs ([\d,]+) B.*: ([\d,]+) B short", err).groups())
+    assert short == arena - (128 - 8) * KB > 0
+
+
+def test_fit_arena_prefers_the_tightly_coupled_ram() -> None:
+    f7 = BOARDS["stm32f746g-disco"]
+    assert fit_arena(f7, 60 * KB).name == "DTCM"
+    assert fit_arena(f7, 100 * KB).name == "SRAM1"
+    with pytest.raises(BudgetError, match=r"SRAM1 240 KB at 0x20010000.*short"):
+        fit_arena(f7, 300 * KB)
+
+
+def test_linker_overflow_becomes_a_budget_error() -> None:
+    nd = BOARDS["netduinoplus2"]
+    msg = "ld: model.elf section `.rodata' will not fit in region `FLASH'\nld: region `FLASH' overflowed by 4242 bytes"
+    err = overflow_error(nd, nd.ram, msg)
+    assert isinstance(err, BudgetError) and "FLASH 1024 KB at 0x08000000: 4,242 B short" in err.what
+    assert overflow_error(nd, nd.ram, "undefined reference to `x'") is None
+
+
+def test_netduinoplus2_link_script_is_the_board_data() -> None:
+    nd = BOARDS["netduinoplus2"]
+    assert (RUNTIME_C / "boards" / "netduinoplus2" / "link.ld").read_text() == linker_script(nd, nd.arena[0])
