@@ -290,6 +290,10 @@ def _build(options: BuildOptions) -> BuildResult:
         },
         "patch": None if info is None else _patch_report(info, plan.live_bytes),
         "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
+        "board": None if board is None else {
+            "name": board.name, "chip": board.chip, "arena_region": arena.describe(),
+            "flash_region": board.flash.describe(), "project": None if board.qemu_machine else "board/",
+        },
     }
     profile = None
     if run:
@@ -307,13 +311,28 @@ def _firmware(options: BuildOptions, target, board, arena, compiled, sources: li
     from .errors import ToolchainError
 
     fw = options.out / "firmware"
-    objects = toolchain.compile_objects(target, sources, [options.out], fw / "obj")
+    project = _board_project(options, board, arena, compiled) if board and not board.qemu_machine else None
+    objects = toolchain.compile_objects(target, sources, [options.out], fw / "obj", runtime=project)
     try:
-        exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
+        exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"),
+                             script=project / "link.ld" if project else None)
     except ToolchainError as err:
         budget = overflow_error(board, arena, err.what) if board else None
         raise budget or err from None
     return exe, objects
+
+
+def _board_project(options: BuildOptions, board, arena, compiled) -> Path:
+    """``OUT/board/`` for a real board, checking itself against the host reference on the build's input."""
+    from .aot.emit_c import CNames
+    from .board_project import write_project
+    from .reference.graph_ref import run_program
+
+    prog = compiled.program
+    data = input_bytes(options, prog)
+    xs = [np.frombuffer(d, prog.dtype(n)).reshape(prog.shapes[n]) for d, n in zip(data, prog.inputs, strict=True)]
+    expected = b"".join(np.asarray(o).tobytes() for o in run_program(compiled.imported, xs))
+    return write_project(board, arena, options.out, CNames(options.name), b"".join(data), expected)
 
 
 def _model_source(spec: str):

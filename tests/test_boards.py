@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -51,3 +53,33 @@ def test_linker_overflow_becomes_a_budget_error() -> None:
 def test_netduinoplus2_link_script_is_the_board_data() -> None:
     nd = BOARDS["netduinoplus2"]
     assert (RUNTIME_C / "boards" / "netduinoplus2" / "link.ld").read_text() == linker_script(nd, nd.arena[0])
+
+
+REAL_BOARDS = [name for name, b in BOARDS.items() if b.qemu_machine is None]
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cmake")
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_board_project_builds_with_cmake(build_cli, tmp_path, name: str) -> None:
+    code, report, out = build_cli("--board", name, "--model", str(FIXTURES / "tiny_cnn.tflite"))
+    assert code == 0
+    board = BOARDS[name]
+    assert report["board"]["arena_region"] == board.arena[0].describe()  # tiny_cnn fits the preferred RAM
+    project = out / "board"
+    assert {"startup.c", "main.c", "console.c", "link.ld", "CMakeLists.txt", "README.md"} <= {
+        p.name for p in project.iterdir()}
+    build = tmp_path / "cmake"
+    for cmd in (["cmake", "-S", str(project), "-B", str(build)], ["cmake", "--build", str(build)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    elf = build / "firmware.elf"
+    heads = subprocess.run(["arm-none-eabi-objdump", "-h", str(elf)], capture_output=True, text=True).stdout
+    sections = {p[1]: int(p[3], 16) for p in map(str.split, heads.splitlines()) if len(p) > 4 and p[0].isdigit()}
+    assert sections[".text"] == board.flash.origin  # the vector table first, at the boot address
+    region = board.arena[0]
+    assert region.origin <= sections[".arena"] < region.origin + region.size
+
+
+def test_run_on_a_real_board_is_refused(build_cli, capsys) -> None:
+    code, _, _ = build_cli("--board", "nrf52840dk", "--model", str(FIXTURES / "tiny_cnn.tflite"), "--run")
+    assert code == 2 and "QEMU does not emulate the board 'nrf52840dk'" in capsys.readouterr().err
