@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
 
 import pytest
 
-from mcunet_tvm.boards import BOARDS, KB, fit_arena, linker_script, overflow_error
+from mcunet_tvm.boards import BOARDS, KB, Region, fit_arena, linker_script, overflow_error
 from mcunet_tvm.errors import BudgetError
 from mcunet_tvm.resources import RUNTIME_C
 
@@ -83,3 +84,12 @@ def test_board_project_builds_with_cmake(build_cli, tmp_path, name: str) -> None
 def test_run_on_a_real_board_is_refused(build_cli, capsys) -> None:
     code, _, _ = build_cli("--board", "nrf52840dk", "--model", str(FIXTURES / "tiny_cnn.tflite"), "--run")
     assert code == 2 and "QEMU does not emulate the board 'nrf52840dk'" in capsys.readouterr().err
+
+
+def test_image_too_large_for_the_board_flash_names_the_region(build_cli, capsys, monkeypatch) -> None:
+    small = dataclasses.replace(BOARDS["nrf52840dk"], flash=Region("FLASH", 0, 4 * KB))
+    monkeypatch.setitem(BOARDS, "nrf52840dk", small)
+    code, report, _ = build_cli("--board", "nrf52840dk", "--model", str(FIXTURES / "tiny_cnn.tflite"))
+    assert code == 2 and report is None
+    err = capsys.readouterr().err
+    assert re.search(r"does not fit nrf52840dk's FLASH 4 KB at 0x00000000: [\d,]+ B short", err), err
