@@ -205,9 +205,6 @@ def _build(options: BuildOptions) -> BuildResult:
     if run and target.mcpu and not target.qemu_machine:
         raise McunetError(f"--run needs an emulated target; QEMU does not emulate the board '{target.name}'",
                           where="--run", hint="flash the project in board/ (see its README.md), or drop --run")
-    if options.profile and board is not None:
-        raise McunetError(f"--profile needs an instruction counter, which QEMU does not model on '{target.name}'",
-                          where="--profile", hint="profile on an MPS2/MPS3 target, e.g. --target cortex-m4")
     if options.profile and not target.qemu_machine:
         raise McunetError(
             f"--profile needs an emulated Cortex-M target, not '{target.name}'",

@@ -89,7 +89,7 @@ if(NOT CMAKE_TOOLCHAIN_FILE)
 endif()
 project({cn.name}_{board.name.replace("-", "_")} C)
 add_subdirectory(${{CMAKE_CURRENT_LIST_DIR}}/.. model)
-target_compile_definitions({cn.name} PRIVATE [=[{cn.macro}ARENA_SECTION=__attribute__((section(".arena")))]=])
+target_compile_definitions({cn.name} PRIVATE [=[{cn.macro}ARENA_SECTION=__attribute__((section(".bss.arena")))]=])
 add_executable(firmware.elf startup.c main.c console.c)
 set_target_properties(firmware.elf PROPERTIES C_STANDARD 99)
 target_include_directories(firmware.elf PRIVATE ${{CMAKE_CURRENT_LIST_DIR}})
@@ -120,7 +120,7 @@ It prints one line, e.g. `mcunet: {board.name} output ok (bit-exact), N cycles a
 of every step when the model was compiled with `-DMCUNET_PROFILE` (the `firmware/` ELF of the build is).
 
 Memory: code and weights in {board.flash.describe()}; data and the {board.stack_bytes // 1024} KB stack in
-{board.ram.describe()}; the arena in {arena.describe()} (`link.ld`, section `.arena`).
+{board.ram.describe()}; the arena in {arena.describe()} (`link.ld`, section `.bss.arena`).
 
 ## Unverified on silicon
 

@@ -5,9 +5,10 @@ Each :class:`Board` is also a target (:data:`mcunet_tvm.targets.TARGETS`) named 
 links with its real memory map:
 
 * ``netduinoplus2`` (STM32F405RG) is emulated by QEMU (``-M netduinoplus2``): ``--run`` executes it
-  there through semihosting and checks the output bit-exactly. QEMU 7.2 maps neither the 64 KB CCM
-  (an access faults) nor a DWT cycle counter or a clocked SysTick on this machine, so the image keeps
-  data, arena and stack in the 128 KB SRAM and the run reports instructions as unknown (None).
+  there through semihosting and checks the output bit-exactly. QEMU 7.2 does not map the 64 KB CCM
+  (an access faults), so the image keeps data, arena and stack in the 128 KB SRAM; it models neither
+  a DWT cycle counter nor a clocked SysTick on this machine, so instructions are counted with TIM2
+  (``runtime_c/boards/netduinoplus2/board.h``).
 * the others are built only: the output folder gets ``board/`` (startup and vector table, linker
   script, a ``main.c`` timing one inference with the DWT cycle counter and printing over the
   board's UART, CMake files, README); the registers are written from the reference manuals, untested

@@ -63,7 +63,7 @@ def compile_objects(
     The runtime objects (the QEMU or host harness; with ``runtime``, the ``.c`` files of that
     folder, e.g. a board project's ``board/``) are compiled alongside, into ``obj_dir/runtime``,
     and added by :func:`link`; Cortex-M builds define MCUNET_PROFILE so the harness can count
-    instructions per step, and place the arena in the section ``.arena`` (region ARENA of the
+    instructions per step, and place the arena in the section ``.bss.arena`` (region ARENA of the
     linker script).
     """
     check_toolchain(target, need_qemu=False)
@@ -73,7 +73,7 @@ def compile_objects(
     if target.mcpu:
         flags.append("-DMCUNET_PROFILE")
     names = _names_of(sources)
-    arena = [f'-D{names.macro}ARENA_SECTION=__attribute__((section(".arena")))'] if target.mcpu else []
+    arena = [f'-D{names.macro}ARENA_SECTION=__attribute__((section(".bss.arena")))'] if target.mcpu else []
     objects = []
     for src in sources:
         obj = obj_dir / (src.stem + ".o")

@@ -11,9 +11,9 @@
  * stamp (measured on two back-to-back stamps) is subtracted from every
  * interval, so what is reported is exactly the inference's own instructions.
  *
- * A board without such a counter (board.h leaves BOARD_COUNTER_ADDR undefined, e.g. netduinoplus2:
- * QEMU models neither the DWT cycle counter nor a clocked SysTick there) writes no instruction
- * lines to stats.txt; the run then reports instructions as unknown.
+ * A board whose counter must be started defines BOARD_COUNTER_INIT() (netduinoplus2: a timer); a
+ * board without any counter leaves BOARD_COUNTER_ADDR undefined, writes no instruction lines to
+ * stats.txt, and the run reports instructions as unknown.
  *
  * Stack: the stack below the caller is painted before the run; the deepest
  * overwritten word after it gives the high-water mark of the inference.
@@ -94,6 +94,9 @@ static __attribute__((noinline)) int run_painted(uint32_t *sp_at_call) {
 }
 
 int main(void) {
+#ifdef BOARD_COUNTER_INIT
+  BOARD_COUNTER_INIT();
+#endif
 #ifdef MCUNET_STREAM_INPUT
   input_fd = sh_open("input.bin", 0);
   if (input_fd < 0) {
