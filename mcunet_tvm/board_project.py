@@ -133,4 +133,4 @@ Written from the reference manuals, built in CI, never run on the board:
                                   if board.mcpu == "cortex-m7" else ""})
 - the vector table holds the 16 core exceptions only (no interrupt is used)
 - the pyocd target name and OpenOCD configuration above
-"""
+""" + "".join(f"- {note}\n" for note in board.notes)

@@ -68,6 +68,7 @@ class Board:
     qemu_machine: str | None = None
     flash_command: str = ""
     unused: tuple[Region, ...] = ()  # memory the image leaves alone, and why (see the module docstring)
+    notes: tuple[str, ...] = ()  # board-specific points unverified on silicon (the project's README)
 
     def stack(self) -> Region:
         """The stack: the top ``stack_bytes`` of ``ram``."""
@@ -98,20 +99,26 @@ BOARDS: dict[str, Board] = {
               ("-mthumb", "-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
               Region("FLASH", 0x08000000, 1024 * KB), _SRAM1_F746, (_DTCM_F746, _SRAM1_F746), 8 * KB, 16_000_000,
               Uart("stm32-usart", "USART1", 0x40011000, "PA9 (AF7)", "PB7 (AF7)"),
-              flash_command="pyocd flash -t stm32f746nghx firmware.elf"),
+              flash_command="pyocd flash -t stm32f746nghx firmware.elf",
+              notes=("code runs from flash over AXIM (0x08000000) with the ART accelerator and caches off",)),
         Board("nucleo-h743zi", "STM32H743ZI", "cortex-m7",
               ("-mthumb", "-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
               Region("FLASH", 0x08000000, 2048 * KB), _AXI_H743, (_DTCM_H743, _AXI_H743), 8 * KB, 64_000_000,
               Uart("stm32-usart", "USART3", 0x40004800, "PD8 (AF7)", "PD9 (AF7)"),
-              flash_command="pyocd flash -t stm32h743zitx firmware.elf"),
+              flash_command="pyocd flash -t stm32h743zitx firmware.elf",
+              notes=("the power supply configuration (PWR_CR3) is left at its reset default (LDO)",
+                     "USART3's kernel clock is its reset default, PCLK1 (RCC_D2CCIP2R.USART234578SEL = 0)")),
         Board("nucleo-l4r5zi", "STM32L4R5ZI", "cortex-m4", _m4f(), Region("FLASH", 0x08000000, 2048 * KB),
               _SRAM_L4R5, (_SRAM_L4R5,), 8 * KB, 4_000_000,
               Uart("stm32-usart", "LPUART1", 0x40008000, "PG7 (AF8)", "PG8 (AF8)"),
-              flash_command="pyocd flash -t stm32l4r5zitx firmware.elf"),
+              flash_command="pyocd flash -t stm32l4r5zitx firmware.elf",
+              notes=("port G needs VDDIO2 (PWR_CR2.IOSV), set before its pins are configured",)),
         Board("nrf52840dk", "nRF52840", "cortex-m4", _m4f(), Region("FLASH", 0x00000000, 1024 * KB),
               _RAM_NRF, (_RAM_NRF,), 8 * KB, 64_000_000,
               Uart("nrf-uarte", "UARTE0", 0x40002000, "P0.06", "P0.08"),
-              flash_command="pyocd flash -t nrf52840 firmware.elf"),
+              flash_command="pyocd flash -t nrf52840 firmware.elf",
+              notes=("no SoftDevice: the image owns the whole flash from address 0 and the whole RAM",
+                     "the core runs on HFINT (64 MHz); HFXO is not started")),
     )
 }
 

@@ -28,7 +28,7 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
         "--target",
         default="cortex-m7",
         help="cortex-m4 (QEMU mps2-an386), cortex-m7 (mps2-an500), cortex-m55 (mps3-an547)"
-        + ("" if profile else " or host") + " (default: cortex-m7)",
+        + ("" if profile else " or host") + ", or a board's name (see --board; default: cortex-m7)",
     )
     if not profile:
         p.add_argument(
