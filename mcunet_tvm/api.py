@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boards import fit_arena, overflow_error
 from .errors import BudgetError, McunetError, ModelFileError
 from .progress import note
 
@@ -190,6 +191,7 @@ def build(options: BuildOptions) -> BuildResult:
 def _build(options: BuildOptions) -> BuildResult:
     """The build itself, into the (empty) staging folder ``options.out``."""
     from . import toolchain
+    from .boards import get_board
     from .frontend import load_model
     from .pipeline import compile_relax
     from .planner.report import check_sram_budget, peak_step, step_table
@@ -198,8 +200,12 @@ def _build(options: BuildOptions) -> BuildResult:
     from .tuning import TuningDatabase, tune_program
 
     target = get_target(options.target)
+    board = get_board(target.name)
     toolchain.check_toolchain(target)
     run = options.run or options.profile
+    if run and target.mcpu and not target.qemu_machine:
+        raise McunetError(f"--run needs an emulated target; QEMU does not emulate the board '{target.name}'",
+                          where="--run", hint="flash the project in board/ (see its README.md), or drop --run")
     if options.profile and not target.qemu_machine:
         raise McunetError(
             f"--profile needs an emulated Cortex-M target, not '{target.name}'",
@@ -239,16 +245,13 @@ def _build(options: BuildOptions) -> BuildResult:
     if options.sram_budget is not None:
         patched = "a finer grid or a later split step (--patch RxC@STEP), or a smaller input resolution or width"
         check_sram_budget(graph, plan, options.sram_budget, "" if options.patch is None else patched)
+    arena = fit_arena(board, plan.arena_bytes) if board else None
     sources = compiled.write(out)
     compile_s = time.monotonic() - t0
 
-    fw = out / "firmware"
     note(options.progress, f"compiled the model to C in {compile_s:.1f} s; compiling {len(sources)} C files "
                            f"for {target.name}")
-    t1 = time.monotonic()
-    objects = toolchain.compile_objects(target, sources, [out], fw / "obj")
-    note(options.progress, f"linking ({time.monotonic() - t1:.1f} s of C compilation)")
-    exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"))
+    exe, objects = _firmware(options, target, board, arena, compiled, sources)
     flash = toolchain.flash_bytes(target, exe)
     if options.flash_budget is not None and flash > options.flash_budget:
         raise BudgetError(
@@ -288,6 +291,10 @@ def _build(options: BuildOptions) -> BuildResult:
         },
         "patch": None if info is None else _patch_report(info, plan.live_bytes),
         "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
+        "board": None if board is None else {
+            "name": board.name, "chip": board.chip, "arena_region": arena.describe(),
+            "flash_region": board.flash.describe(), "project": None if board.qemu_machine else "board/",
+        },
     }
     profile = None
     if run:
@@ -296,6 +303,38 @@ def _build(options: BuildOptions) -> BuildResult:
         report[report_key] = run_info
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return BuildResult(report, compiled, profile)
+
+
+def _firmware(options: BuildOptions, target, board, arena, compiled, sources: list[Path]):
+    """Compile and link ``firmware/`` (the executable and the model's objects); a real board's linker
+    overflow is a :class:`BudgetError` naming its region."""
+    from . import toolchain
+    from .errors import ToolchainError
+
+    fw = options.out / "firmware"
+    project = _board_project(options, board, arena, compiled) if board and not board.qemu_machine else None
+    objects = toolchain.compile_objects(target, sources, [options.out], fw / "obj", runtime=project)
+    note(options.progress, "linking")
+    try:
+        exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"),
+                             script=project / "link.ld" if project else None)
+    except ToolchainError as err:
+        budget = overflow_error(board, arena, err.what) if board else None
+        raise budget or err from None
+    return exe, objects
+
+
+def _board_project(options: BuildOptions, board, arena, compiled) -> Path:
+    """``OUT/board/`` for a real board, checking itself against the host reference on the build's input."""
+    from .aot.emit_c import CNames
+    from .board_project import write_project
+    from .reference.graph_ref import run_program
+
+    prog = compiled.program
+    data = input_bytes(options, prog)
+    xs = [np.frombuffer(d, prog.dtype(n)).reshape(prog.shapes[n]) for d, n in zip(data, prog.inputs, strict=True)]
+    expected = b"".join(np.asarray(o).tobytes() for o in run_program(compiled.imported, xs))
+    return write_project(board, arena, options.out, CNames(options.name), b"".join(data), expected)
 
 
 def _model_source(spec: str):

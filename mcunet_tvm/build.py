@@ -28,8 +28,15 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
         "--target",
         default="cortex-m7",
         help="cortex-m4 (QEMU mps2-an386), cortex-m7 (mps2-an500), cortex-m55 (mps3-an547)"
-        + ("" if profile else " or host") + " (default: cortex-m7)",
+        + ("" if profile else " or host") + ", or a board's name (see --board; default: cortex-m7)",
     )
+    if not profile:
+        p.add_argument(
+            "--board",
+            help="a real board, the same as --target NAME: netduinoplus2 (STM32F405, runs on QEMU), "
+            "stm32f746g-disco, nucleo-h743zi, nucleo-l4r5zi, nrf52840dk (build-only: a flashable project in "
+            "OUT/board/); the board's memory map is checked against the arena and the image",
+        )
     p.add_argument(
         "--model",
         help="a built-in zoo name (see --list-models), an int8 .tflite file (full-integer; float32 edges allowed), "
@@ -172,6 +179,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_build_arguments(p)
     args = p.parse_args(argv)
     _require(p, args, "--out")
+    if args.board and args.target != p.get_default("target"):
+        p.error("give --board or --target, not both")
     if args.profile:
         args.run = True
     return args
@@ -192,7 +201,8 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
 
     say = None if args.quiet else (lambda line: print(line, flush=True))
     return BuildOptions(
-        model=args.model, out=args.out, target=args.target, run=getattr(args, "run", True),
+        model=args.model, out=args.out, target=getattr(args, "board", None) or args.target,
+        run=getattr(args, "run", True),
         inputs=tuple(args.input or ()),
         seed=args.seed, calibration=args.calibration,
         sram_budget=parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None,

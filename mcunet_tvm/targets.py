@@ -1,9 +1,11 @@
-"""The targets mcunet-tvm builds for: Cortex-M cores on emulated boards, and the host."""
+"""The targets mcunet-tvm builds for: Cortex-M cores on emulated boards, real boards
+(:mod:`mcunet_tvm.boards`, one target per board, named like it), and the host."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .boards import BOARDS
 from .errors import UnsupportedModelError
 
 
@@ -29,6 +31,7 @@ TARGETS: dict[str, TargetSpec] = {
         TargetSpec("cortex-m55", "cortex-m55", "mps3-an547", "mps3-an547", True,
                    ("-mthumb", "-mcpu=cortex-m55", "-mfloat-abi=hard")),
         TargetSpec("host", None, None, None, False, ()),
+        *(TargetSpec(b.name, b.mcpu, b.qemu_machine, b.name, True, b.cflags) for b in BOARDS.values()),
     )
 }
 

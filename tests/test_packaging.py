@@ -29,6 +29,7 @@ def test_wheel_installs_and_builds_outside_the_checkout(tmp_path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("mcunet_tvm/nas/cli.py", "mcunet_tvm/runtime_c/common/mcunet_simd.h",
                    "mcunet_tvm/runtime_c/common/startup.c", "mcunet_tvm/runtime_c/boards/mps2-an500/link.ld",
+                   "mcunet_tvm/runtime_c/boards/nrf52840dk/console.c", "mcunet_tvm/runtime_c/common/main_board.c",
                    "mcunet_tvm/runtime_c/host/main.c", "mcunet_tvm/frontend/tflite/importer.py"):
         assert needed in names, needed
 

@@ -40,7 +40,9 @@ def _run(cmd: list[str], what: str) -> None:
         raise ToolchainError(f"{what} failed:\n{proc.stderr.strip()}", where=" ".join(cmd[:3]) + " ...")
 
 
-def _runtime_sources(target: TargetSpec) -> list[Path]:
+def _runtime_sources(target: TargetSpec, runtime: Path | None) -> list[Path]:
+    if runtime is not None:
+        return sorted(runtime.glob("*.c"))
     if target.mcpu is None:
         return [RUNTIME / "host" / "main.c"]
     common = RUNTIME / "common"
@@ -54,12 +56,15 @@ def compile_objects(
     obj_dir: Path,
     opt: str = "-O2",
     defines: tuple[str, ...] = (),
+    runtime: Path | None = None,
 ) -> list[Path]:
     """Compile the model ``sources`` (warnings are errors); returns their object files.
 
-    The runtime objects are compiled alongside, into ``obj_dir/runtime``, and
-    added by :func:`link`; Cortex-M builds define MCUNET_PROFILE so the harness
-    can count instructions per step.
+    The runtime objects (the QEMU or host harness; with ``runtime``, the ``.c`` files of that
+    folder, e.g. a board project's ``board/``) are compiled alongside, into ``obj_dir/runtime``,
+    and added by :func:`link`; Cortex-M builds define MCUNET_PROFILE so the harness can count
+    instructions per step, and place the arena in the section ``.bss.arena`` (region ARENA of the
+    linker script).
     """
     check_toolchain(target, need_qemu=False)
     obj_dir.mkdir(parents=True, exist_ok=True)
@@ -67,16 +72,20 @@ def compile_objects(
              *(f"-D{d}" for d in defines), *(f"-I{d}" for d in include_dirs)]
     if target.mcpu:
         flags.append("-DMCUNET_PROFILE")
+    names = _names_of(sources)
+    arena = [f'-D{names.macro}ARENA_SECTION=__attribute__((section(".bss.arena")))'] if target.mcpu else []
     objects = []
     for src in sources:
         obj = obj_dir / (src.stem + ".o")
-        _run([_cc(target), *flags, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
+        _run([_cc(target), *flags, *arena, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
         objects.append(obj)
     runtime_dir = obj_dir / "runtime"
     runtime_dir.mkdir(exist_ok=True)
-    (runtime_dir / "mcunet_harness.h").write_text(emit_harness_header(_names_of(sources)))
+    (runtime_dir / "mcunet_harness.h").write_text(emit_harness_header(names))
     board = [f"-I{RUNTIME / 'boards' / target.board}"] if target.board else []
-    for src in _runtime_sources(target):
+    if runtime is not None:
+        board.insert(0, f"-I{runtime}")
+    for src in _runtime_sources(target, runtime):
         obj = runtime_dir / (src.stem + ".o")
         _run([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", f"-I{runtime_dir}", "-c", str(src),
               "-o", str(obj)], f"compiling the runtime ({src.name})")
@@ -89,14 +98,15 @@ def _names_of(sources: list[Path]) -> CNames:
     return CNames(models[0]) if models else DEFAULT_NAMES
 
 
-def link(target: TargetSpec, objects: list[Path], out: Path) -> Path:
-    """Link model objects with the runtime objects compiled next to them."""
+def link(target: TargetSpec, objects: list[Path], out: Path, script: Path | None = None) -> Path:
+    """Link model objects with the runtime objects compiled next to them (Cortex-M: with the board's
+    ``link.ld``, or ``script``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     runtime = sorted((objects[0].parent / "runtime").glob("*.o"))
     if target.mcpu:
-        board = RUNTIME / "boards" / target.board
+        script = script or RUNTIME / "boards" / target.board / "link.ld"
         flags = [*target.cflags, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
-                 f"-L{RUNTIME / 'common'}", f"-T{board / 'link.ld'}", f"-Wl,-Map={out.with_suffix('.map')}"]
+                 f"-L{RUNTIME / 'common'}", f"-T{script}", f"-Wl,-Map={out.with_suffix('.map')}"]
         libs = ["-lc", "-lgcc"]
     else:
         flags, libs = [], []

@@ -38,13 +38,14 @@ def _qemu_cmd(target: TargetSpec, exe: Path) -> list[str]:
     ]
 
 
-def _parse_stats(text: str) -> tuple[int, int, list[int]]:
+def _parse_stats(text: str) -> tuple[int | None, int, list[int]]:
+    """(instructions or None when the board has no counter, stack bytes, instructions per step)."""
     values: dict[str, int] = {}
     for line in text.splitlines():
         key, _, value = line.partition(" ")
         values[key] = int(value)
     steps = [values[k] for k in sorted((k for k in values if k.startswith("step")), key=lambda k: int(k[4:]))]
-    return values["instructions"], values["stack_bytes"], steps
+    return values.get("instructions"), values["stack_bytes"], steps
 
 
 def run(target: TargetSpec, exe: Path, input_bytes: bytes, output_size: int, timeout_s: float = 600) -> RunResult:

@@ -1,0 +1,43 @@
+/* NUCLEO-H743ZI console: USART3, TX on PD8 (AF7) = the ST-LINK virtual COM port (RX is PD9).
+   RM0433: RCC at 0x58024400 (AHB4ENR 0xE0: GPIODEN bit 3; APB1LENR 0xE8: USART3EN bit 18), GPIOD
+   at 0x58020C00, USART3 at 0x40004800 clocked by PCLK1 = HSI 64 MHz after reset. */
+#include <stdint.h>
+
+#include "board.h"
+#include "console.h"
+
+#define RCC_AHB4ENR (*(volatile uint32_t *)0x580244E0u)
+#define RCC_APB1LENR (*(volatile uint32_t *)0x580244E8u)
+#define GPIOD_MODER (*(volatile uint32_t *)0x58020C00u)
+#define GPIOD_AFRH (*(volatile uint32_t *)0x58020C24u)
+
+#define USART_CR1 (*(volatile uint32_t *)(BOARD_UART_BASE + 0x00u))
+#define USART_BRR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x0Cu))
+#define USART_ISR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x1Cu))
+#define USART_TDR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x28u))
+#define ISR_TXE (1u << 7)
+#define ISR_TC (1u << 6)
+#define CR1_UE (1u << 0)
+#define CR1_TE (1u << 3)
+
+void console_putc(char c) {
+  while (!(USART_ISR & ISR_TXE)) {
+  }
+  USART_TDR = (uint8_t)c;
+}
+
+void console_puts(const char *text) {
+  while (*text) console_putc(*text++);
+  while (!(USART_ISR & ISR_TC)) {
+  }
+}
+
+void console_init(void) {
+  RCC_AHB4ENR |= 1u << 3;
+  RCC_APB1LENR |= 1u << 18;
+  (void)RCC_APB1LENR; /* read back: the clock is on before the peripheral is touched */
+  GPIOD_MODER = (GPIOD_MODER & ~(3u << 16)) | (2u << 16); /* PD8: alternate function */
+  GPIOD_AFRH = (GPIOD_AFRH & ~0xFu) | 7u;                 /* PD8: AF7 = USART3_TX */
+  USART_BRR = (BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD;
+  USART_CR1 = CR1_TE | CR1_UE;
+}

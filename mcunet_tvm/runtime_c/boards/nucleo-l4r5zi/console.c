@@ -1,0 +1,50 @@
+/* NUCLEO-L4R5ZI console: LPUART1, TX on PG7 (AF8) = the ST-LINK virtual COM port (RX is PG8).
+   RM0432: RCC at 0x40021000 (AHB2ENR 0x4C: GPIOGEN bit 6; APB1ENR1 0x58: PWREN bit 28; APB1ENR2
+   0x5C: LPUART1EN bit 0); PG2..PG15 are powered from VDDIO2, enabled by PWR_CR2 (0x40007004) IOSV
+   bit 9; GPIOG at 0x48001800; LPUART1 at 0x40008000 clocked by PCLK1 = MSI 4 MHz after reset,
+   BRR = 256 * f / baud. */
+#include <stdint.h>
+
+#include "board.h"
+#include "console.h"
+
+#define RCC_AHB2ENR (*(volatile uint32_t *)0x4002104Cu)
+#define RCC_APB1ENR1 (*(volatile uint32_t *)0x40021058u)
+#define RCC_APB1ENR2 (*(volatile uint32_t *)0x4002105Cu)
+#define PWR_CR2 (*(volatile uint32_t *)0x40007004u)
+#define GPIOG_MODER (*(volatile uint32_t *)0x48001800u)
+#define GPIOG_AFRL (*(volatile uint32_t *)0x48001820u)
+
+#define USART_CR1 (*(volatile uint32_t *)(BOARD_UART_BASE + 0x00u))
+#define USART_BRR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x0Cu))
+#define USART_ISR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x1Cu))
+#define USART_TDR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x28u))
+#define ISR_TXE (1u << 7)
+#define ISR_TC (1u << 6)
+#define CR1_UE (1u << 0)
+#define CR1_TE (1u << 3)
+
+void console_putc(char c) {
+  while (!(USART_ISR & ISR_TXE)) {
+  }
+  USART_TDR = (uint8_t)c;
+}
+
+void console_puts(const char *text) {
+  while (*text) console_putc(*text++);
+  while (!(USART_ISR & ISR_TC)) {
+  }
+}
+
+void console_init(void) {
+  RCC_APB1ENR1 |= 1u << 28;
+  (void)RCC_APB1ENR1;
+  PWR_CR2 |= 1u << 9; /* IOSV: VDDIO2 valid, port G usable */
+  RCC_AHB2ENR |= 1u << 6;
+  RCC_APB1ENR2 |= 1u << 0;
+  (void)RCC_APB1ENR2;
+  GPIOG_MODER = (GPIOG_MODER & ~(3u << 14)) | (2u << 14);  /* PG7: alternate function */
+  GPIOG_AFRL = (GPIOG_AFRL & ~(0xFu << 28)) | (8u << 28);  /* PG7: AF8 = LPUART1_TX */
+  USART_BRR = (uint32_t)((256ull * BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD);
+  USART_CR1 = CR1_TE | CR1_UE;
+}
