@@ -77,10 +77,11 @@ def test_inplace_scratch_lives_in_the_arena() -> None:
         assert (interval.nbytes, interval.first, interval.last) == (expected, i, i)
         assert f"mcunet_arena + {plan.offset_of(graph, step.scratch)}" in compiled.files["mcunet_model.c"]
     source = compiled.files["mcunet_kernels.c"]
-    aliases = dict(re.findall(r"#define (k\w+) (k\w+)", compiled.files["mcunet_kernels.h"]))
+    aliases = dict(re.findall(r"#define (mcunet_k\w+) (mcunet_k\w+)", compiled.files["mcunet_kernels.h"]))
     for call in prog.calls:
         if isinstance(call.op, Conv2D) and call.choice.inplace:
-            kernel = aliases.get(call.kernel, call.kernel)
+            symbol = f"mcunet_{call.kernel}"  # the C symbol: the library's name, then the kernel's
+            kernel = aliases.get(symbol, symbol)
             body = source[source.index(f"int32_t {kernel}(int8_t"):]
             body = body[: body.index("\n}\n")]
             assert "int8_t" not in body.split("{", 1)[1].split("for", 1)[0], "no local int8 arrays"
