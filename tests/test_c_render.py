@@ -78,7 +78,7 @@ def _tvm_source(lowered: dict[str, tirx.PrimFunc], target, no_preschedule: set[s
             continue
         lines.append(line)
     text = re.sub(r"#ifdef __cplusplus\nextern \"C\"\n#endif\n", "", "\n".join(lines))
-    code = _HEADER + _drop_unused_locals(text.strip()) + "\n"
+    code = _HEADER.format(kernels_h="mcunet_kernels.h") + _drop_unused_locals(text.strip()) + "\n"
     for name in no_preschedule:
         code = re.sub(rf"^(int32_t {name}\([^)]*\) \{{)$", r"MCUNET_NO_PRESCHEDULE\n\1", code, flags=re.M)
     prototypes = {name: re.search(rf"^int32_t {name}\([^)]*\)", code, flags=re.M).group(0) for name in lowered}
