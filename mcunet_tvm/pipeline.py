@@ -253,7 +253,8 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
         integer, layer_program = optimise(imported, PipelineOptions(mcpu=mcpu, **options), progress=progress)
         cache.on_request = None
     generated.close(summary=False)  # interleaved with the patch search: no duration of its own
-    note(progress, f"kernels: {len(cache.kernels)} distinct generated for {cache.requests} layers and passes")
+    if cache.requests:  # (a .tflite's kernels were generated at import)
+        note(progress, f"kernels: {len(cache.kernels)} distinct generated for {cache.requests} layers and passes")
     program = program_of(integer)
     plan = plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
