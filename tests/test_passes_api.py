@@ -24,7 +24,8 @@ def test_user_pipeline_then_compile() -> None:
     )
     compiled = compile_relax(integer, mcpu="cortex-m7")
     assert set(compiled.files) == {
-        "mcunet_kernels.c", "mcunet_kernels.h", "mcunet_model.c", "mcunet_model.h", "mcunet_simd.h"
+        "mcunet_kernels.c", "mcunet_kernels.h", "mcunet_model.c", "mcunet_model.h", "mcunet_simd.h",
+        "CMakeLists.txt", "README.md",
     }
     x = np.random.default_rng(4).integers(-128, 128, (1, 16, 16, 3), dtype=np.int8)
     expected = run_tflm(FIXTURES / "tiny_cnn.tflite", x).output.reshape(-1)
