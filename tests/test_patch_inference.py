@@ -199,7 +199,8 @@ def test_streamed_input_on_qemu_keeps_the_input_out_of_the_arena(build_cli) -> N
 def test_streamed_input_needs_patches(build_cli, capsys) -> None:
     code, report, _ = build_cli("--model", "demo-cnn", "--stream-input")
     assert code != 0 and report is None
-    assert "a streamed input needs patch-based inference" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--stream-input needs patch-based inference" in err and "where: --stream-input" in err
 
 
 @pytest.mark.parametrize("seed,stream", [(3, False), (5, True), (11, False), (14, True)])
