@@ -17,7 +17,8 @@ from .aot.emit_c import CNames, emit_harness_header
 from .boards import Board, Region, linker_script
 from .resources import RUNTIME_C
 
-_COMMON = ("startup_board.c", "main_board.c", "console.h", "sections.ld")
+_COMMON = ("startup_board.c", "main_board.c", "console.h", "cortexm_start.h", "stm32_usart.h",
+           "sections.ld")
 
 
 def write_project(board: Board, arena: Region, out: Path, cn: CNames, inputs: bytes, expected: bytes) -> Path:

@@ -5,32 +5,16 @@
 
 #include "board.h"
 #include "console.h"
+#include "stm32_usart.h"
 
 #define RCC_AHB4ENR (*(volatile uint32_t *)0x580244E0u)
 #define RCC_APB1LENR (*(volatile uint32_t *)0x580244E8u)
 #define GPIOD_MODER (*(volatile uint32_t *)0x58020C00u)
 #define GPIOD_AFRH (*(volatile uint32_t *)0x58020C24u)
 
-#define USART_CR1 (*(volatile uint32_t *)(BOARD_UART_BASE + 0x00u))
-#define USART_BRR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x0Cu))
-#define USART_ISR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x1Cu))
-#define USART_TDR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x28u))
-#define ISR_TXE (1u << 7)
-#define ISR_TC (1u << 6)
-#define CR1_UE (1u << 0)
-#define CR1_TE (1u << 3)
+void console_putc(char c) { stm32_usart_putc(c); }
 
-void console_putc(char c) {
-  while (!(USART_ISR & ISR_TXE)) {
-  }
-  USART_TDR = (uint8_t)c;
-}
-
-void console_puts(const char *text) {
-  while (*text) console_putc(*text++);
-  while (!(USART_ISR & ISR_TC)) {
-  }
-}
+void console_puts(const char *text) { stm32_usart_puts(text); }
 
 void console_init(void) {
   RCC_AHB4ENR |= 1u << 3;
@@ -38,6 +22,5 @@ void console_init(void) {
   (void)RCC_APB1LENR; /* read back: the clock is on before the peripheral is touched */
   GPIOD_MODER = (GPIOD_MODER & ~(3u << 16)) | (2u << 16); /* PD8: alternate function */
   GPIOD_AFRH = (GPIOD_AFRH & ~0xFu) | 7u;                 /* PD8: AF7 = USART3_TX */
-  USART_BRR = (BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD;
-  USART_CR1 = CR1_TE | CR1_UE;
+  stm32_usart_enable((BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD);
 }

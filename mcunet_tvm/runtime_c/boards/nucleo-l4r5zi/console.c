@@ -7,6 +7,7 @@
 
 #include "board.h"
 #include "console.h"
+#include "stm32_usart.h"
 
 #define RCC_AHB2ENR (*(volatile uint32_t *)0x4002104Cu)
 #define RCC_APB1ENR1 (*(volatile uint32_t *)0x40021058u)
@@ -15,26 +16,9 @@
 #define GPIOG_MODER (*(volatile uint32_t *)0x48001800u)
 #define GPIOG_AFRL (*(volatile uint32_t *)0x48001820u)
 
-#define USART_CR1 (*(volatile uint32_t *)(BOARD_UART_BASE + 0x00u))
-#define USART_BRR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x0Cu))
-#define USART_ISR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x1Cu))
-#define USART_TDR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x28u))
-#define ISR_TXE (1u << 7)
-#define ISR_TC (1u << 6)
-#define CR1_UE (1u << 0)
-#define CR1_TE (1u << 3)
+void console_putc(char c) { stm32_usart_putc(c); }
 
-void console_putc(char c) {
-  while (!(USART_ISR & ISR_TXE)) {
-  }
-  USART_TDR = (uint8_t)c;
-}
-
-void console_puts(const char *text) {
-  while (*text) console_putc(*text++);
-  while (!(USART_ISR & ISR_TC)) {
-  }
-}
+void console_puts(const char *text) { stm32_usart_puts(text); }
 
 void console_init(void) {
   RCC_APB1ENR1 |= 1u << 28;
@@ -45,6 +29,5 @@ void console_init(void) {
   (void)RCC_APB1ENR2;
   GPIOG_MODER = (GPIOG_MODER & ~(3u << 14)) | (2u << 14);  /* PG7: alternate function */
   GPIOG_AFRL = (GPIOG_AFRL & ~(0xFu << 28)) | (8u << 28);  /* PG7: AF8 = LPUART1_TX */
-  USART_BRR = (uint32_t)((256ull * BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD);
-  USART_CR1 = CR1_TE | CR1_UE;
+  stm32_usart_enable((uint32_t)((256ull * BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD));
 }

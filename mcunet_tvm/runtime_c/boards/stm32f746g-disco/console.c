@@ -5,32 +5,16 @@
 
 #include "board.h"
 #include "console.h"
+#include "stm32_usart.h"
 
 #define RCC_AHB1ENR (*(volatile uint32_t *)0x40023830u)
 #define RCC_APB2ENR (*(volatile uint32_t *)0x40023844u)
 #define GPIOA_MODER (*(volatile uint32_t *)0x40020000u)
 #define GPIOA_AFRH (*(volatile uint32_t *)0x40020024u)
 
-#define USART_CR1 (*(volatile uint32_t *)(BOARD_UART_BASE + 0x00u))
-#define USART_BRR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x0Cu))
-#define USART_ISR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x1Cu))
-#define USART_TDR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x28u))
-#define ISR_TXE (1u << 7)
-#define ISR_TC (1u << 6)
-#define CR1_UE (1u << 0)
-#define CR1_TE (1u << 3)
+void console_putc(char c) { stm32_usart_putc(c); }
 
-void console_putc(char c) {
-  while (!(USART_ISR & ISR_TXE)) {
-  }
-  USART_TDR = (uint8_t)c;
-}
-
-void console_puts(const char *text) {
-  while (*text) console_putc(*text++);
-  while (!(USART_ISR & ISR_TC)) {
-  }
-}
+void console_puts(const char *text) { stm32_usart_puts(text); }
 
 void console_init(void) {
   RCC_AHB1ENR |= 1u << 0;
@@ -38,6 +22,5 @@ void console_init(void) {
   (void)RCC_APB2ENR; /* read back: the clock is on before the peripheral is touched */
   GPIOA_MODER = (GPIOA_MODER & ~(3u << 18)) | (2u << 18); /* PA9: alternate function */
   GPIOA_AFRH = (GPIOA_AFRH & ~(0xFu << 4)) | (7u << 4);   /* PA9: AF7 = USART1_TX */
-  USART_BRR = (BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD;
-  USART_CR1 = CR1_TE | CR1_UE;
+  stm32_usart_enable((BOARD_UART_CLOCK_HZ + BOARD_UART_BAUD / 2) / BOARD_UART_BAUD);
 }

@@ -1,0 +1,34 @@
+/* Blocking transmit on an STM32 USART/LPUART of the v2 register layout (STM32F7, H7, L4: CR1 at 0x00,
+   BRR 0x0C, ISR 0x1C, TDR 0x28) at BOARD_UART_BASE: what the STM32 boards' console.c share. */
+#ifndef MCUNET_STM32_USART_H
+#define MCUNET_STM32_USART_H
+#include <stdint.h>
+
+#include "board.h"
+
+#define USART_CR1 (*(volatile uint32_t *)(BOARD_UART_BASE + 0x00u))
+#define USART_BRR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x0Cu))
+#define USART_ISR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x1Cu))
+#define USART_TDR (*(volatile uint32_t *)(BOARD_UART_BASE + 0x28u))
+#define USART_ISR_TXE (1u << 7)
+#define USART_ISR_TC (1u << 6)
+
+static inline void stm32_usart_putc(char c) {
+  while (!(USART_ISR & USART_ISR_TXE)) {
+  }
+  USART_TDR = (uint8_t)c;
+}
+
+/* Write `text`, then wait until the last byte has left the shift register. */
+static inline void stm32_usart_puts(const char *text) {
+  while (*text) stm32_usart_putc(*text++);
+  while (!(USART_ISR & USART_ISR_TC)) {
+  }
+}
+
+/* Transmitter on at the divisor `brr` (after the board enabled the clocks and the TX pin). */
+static inline void stm32_usart_enable(uint32_t brr) {
+  USART_BRR = brr;
+  USART_CR1 = (1u << 3) | (1u << 0); /* TE, UE */
+}
+#endif
