@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -75,9 +76,16 @@ class KernelCall:
     kernel: str  # name of the PrimFunc in the module ("" for a reshape view)
     op: OpDesc
     inputs: tuple[str, ...]
-    consts: tuple[np.ndarray, ...]
+    #: the constant arguments as given: arrays, or the module's ``Constant`` expressions (read by
+    #: :attr:`consts` only when needed; passes re-emitting a call hand these on, copying nothing)
+    const_args: tuple[np.ndarray | tvm.ir.expr.Constant, ...]
     output: str
     choice: KernelChoice = field(default_factory=KernelChoice)
+
+    @functools.cached_property
+    def consts(self) -> tuple[np.ndarray, ...]:
+        """The constant arguments as arrays."""
+        return tuple(a.value.numpy() if isinstance(a, tvm.ir.expr.Constant) else a for a in self.const_args)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ class Program:
         return self.dtypes.get(name, "int8")
 
     def nbytes(self, name: str) -> int:
-        return int(np.prod(self.shapes[name], dtype=np.int64)) * DTYPE_BYTES[self.dtype(name)]
+        return math.prod(self.shapes[name]) * DTYPE_BYTES[self.dtype(name)]
 
     def macs(self) -> int:
         return sum(c.op.macs() for c in self.calls)
@@ -136,10 +144,7 @@ class Program:
             streamed = self.stream_input and name == self.input
             graph.add_tensor(name, 0 if streamed else self.nbytes(name))
         for c in self.calls:
-            inplace = isinstance(c.op, Conv2D) and c.choice.inplace
-            alias = c.inputs[0] if isinstance(c.op, Reshape) or inplace else None
-            if isinstance(c.op, Insert) and not c.op.first:
-                alias = c.inputs[1]  # patches are written into the tensor being assembled
+            alias = _alias_of(c)
             overlap = tuple((c.inputs[i], d) for i, d in c.choice.overlap(c.op)) if c.kernel else ()
             scratch = None
             scratch_bytes = c.choice.scratch_bytes(c.op) if c.kernel else 0
@@ -150,6 +155,29 @@ class Program:
                 Step(c.kernel or "reshape", c.inputs, c.output, alias_of=alias, overlap=overlap, scratch=scratch)
             )
         return graph
+
+
+    def storage_map(self) -> dict[str, str]:
+        """Every tensor -> the tensor whose storage it uses: ``memory_graph().storage_map()``
+        without computing sizes."""
+        aliases = {c.output: a for c in self.calls if (a := _alias_of(c))}
+        base = {}
+        for name in self.shapes:
+            root = name
+            while root in aliases:
+                root = aliases[root]
+            base[name] = root
+        return base
+
+
+def _alias_of(c: KernelCall) -> str | None:
+    """The tensor whose storage the output of ``c`` takes over: a reshape's view, an in-place
+    depthwise convolution's input, the tensor a patch is written into; None: its own storage."""
+    if isinstance(c.op, Reshape) or (isinstance(c.op, Conv2D) and c.choice.inplace):
+        return c.inputs[0]
+    if isinstance(c.op, Insert) and not c.op.first:
+        return c.inputs[1]  # patches are written into the tensor being assembled
+    return None
 
 
 def scratch_name(output: str) -> str:
@@ -213,7 +241,7 @@ def program_of(mod: tvm.IRModule) -> Program:
             dtypes[out] = op.out_dtype
             args = list(value.args[1].fields)
             acts = tuple(name_of(a) for a in args[: op.num_inputs])
-            consts = tuple(a.value.numpy() for a in args[op.num_inputs :])
+            consts = tuple(args[op.num_inputs :])  # Constant expressions: arrays only when read
             kernels[gvar.name_hint] = kernel
             calls.append(KernelCall(gvar.name_hint, op, acts, consts, out, choice_of(kernel)))
         elif is_call(value, "relax.reshape"):

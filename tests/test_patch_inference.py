@@ -216,3 +216,30 @@ def test_compiled_patches_equal_layer_based_on_qemu(seed: int, stream: bool, tmp
     x = np.random.default_rng(seed).integers(-128, 128, prog.shapes["input"], dtype=np.int8)
     result = toolchain.run(m7, exe, x.tobytes(), prog.nbytes(prog.output))
     assert result.output == run_reference(prog, x).tobytes()
+
+
+def _graph_shape(graph) -> tuple:
+    """A memory graph up to tensor names: sizes, and per step the sizes it reads, writes, aliases."""
+    return (sorted(t.nbytes for t in graph.tensors.values()), len(graph.steps),
+            sum(s.alias_of is not None for s in graph.steps), sum(s.scratch is not None for s in graph.steps))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_search_view_equals_the_emitted_patched_module(demo_program, stream: bool) -> None:
+    """The patch search scores candidates on the view as data; it must be what the pass emits."""
+    from mcunet_tvm.passes.inplace_depthwise import inplace_depthwise
+    from mcunet_tvm.passes.patch_inference import patch_inference
+    from mcunet_tvm.patching.regions import patched_view, plan_patches
+    from mcunet_tvm.patching.search import view_peak
+
+    light = lighten(demo_program)
+    prog = program_of(light)
+    found = candidates(light, stream)
+    assert len(found) > 10
+    for c in found[:: max(1, len(found) // 12)]:
+        emitted = program_of(inplace_depthwise(patch_inference(light, c.split_step, c.grid, stream)))
+        view = patched_view(prog, plan_patches(prog, c.split_step, c.grid, stream))
+        assert c.peak_bytes == view_peak(view) == estimated_peak(patch_inference(light, c.split_step, c.grid, stream))
+        assert _graph_shape(view.memory_graph()) == _graph_shape(program_of(patch_inference(
+            light, c.split_step, c.grid, stream)).memory_graph())
+        assert view.macs() == emitted.macs() and view.patch == emitted.patch

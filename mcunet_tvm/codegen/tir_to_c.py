@@ -23,6 +23,7 @@ import tvm_ffi
 from tvm import s_tir, tirx
 
 from ..kernels.common import NO_PRESCHEDULE
+from ..passes.compact_block_buffers import CompactBlockBuffers
 from ..passes.remove_unused_binds import RemoveUnusedBinds
 from ..progress import Progress, counter, note
 from . import c_render
@@ -86,7 +87,7 @@ def _lowering(target: tvm.target.Target) -> tvm.transform.Pass:
             s_tir.transform.LowerInitBlock(),
             s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
             s_tir.transform.ConvertBlocksToOpaque(),
-            s_tir.transform.CompactBufferAllocation(),
+            CompactBlockBuffers(),  # CompactBufferAllocation where there are blocks to compact
             s_tir.transform.LowerMatchBuffer(),
             s_tir.transform.LowerOpaqueBlock(),
             tirx.transform.FlattenBuffer(),

@@ -18,20 +18,27 @@ from collections import Counter
 import tvm
 from tvm import relax
 
-from ..ir import bindings, emit_call, is_call, main_attrs, main_outputs, new_main, program_of
+from ..ir import Program, bindings, emit_call, is_call, main_attrs, main_outputs, new_main, program_of
 from ..kernels import inplace_allowed
 from ..kernels.choice import is_stub
 from .rewrite_util import Substitute, module_pass
 
 
+def inplace_steps(prog: Program) -> frozenset[int]:
+    """The steps of ``prog`` that take the in-place kernel: depthwise convs whose input storage
+    nothing else reads (the decision, on the view; the patch search applies it to candidates'
+    views without emitting them)."""
+    storage = prog.storage_map()
+    reads = Counter(storage[n] for c in prog.calls if c.kernel for n in c.inputs)
+    reads.update(storage[o] for o in prog.outputs)
+    return frozenset(i for i, c in enumerate(prog.calls)
+                     if c.kernel and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1))
+
+
 def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
     """Switch every depthwise conv whose input dies at it to the in-place kernel."""
     prog = program_of(mod)
-    storage = prog.memory_graph().storage_map()
-    reads = Counter(storage[n] for c in prog.calls if c.kernel for n in c.inputs)
-    reads.update(storage[o] for o in prog.outputs)
-    switch = {i for i, c in enumerate(prog.calls)
-              if c.kernel and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1)}
+    switch = inplace_steps(prog)
     if not switch:
         return mod
     func = mod["main"]

@@ -57,7 +57,7 @@ def patch_inference(
     with new_main(bb, func.params[0], attrs) as result:
         local: dict[str, relax.Expr] = {prog.input: func.params[0]}
         for call in plan.calls:
-            local[call.output] = emit_call(bb, call.kernel, call.op, [local[n] for n in call.inputs], call.consts,
+            local[call.output] = emit_call(bb, call.kernel, call.op, [local[n] for n in call.inputs], call.const_args,
                                            call.choice, light=light)
         env: dict[relax.Var, relax.Expr] = {}
         step = 0

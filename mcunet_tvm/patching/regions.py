@@ -140,7 +140,7 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
     in_shape = prog.shapes[prog.input]
     shapes = {prog.input: in_shape}
     calls: list[KernelCall] = []
-    variants: dict[str, str] = {}  # op and choice -> kernel name (identical patch geometries share a kernel)
+    variants: dict[tuple, str] = {}  # op and choice -> kernel name (identical patch geometries share a kernel)
     assembled = None
     row_bounds = split_bounds(s_shape[1], rows)
     patches = [(r, c) for r in row_bounds for c in split_bounds(s_shape[2], cols)]
@@ -160,6 +160,8 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
             r = k // cols
             band = (need[prog.input][0], need[prog.input][1], 0, in_shape[2])
             bands[r] = _union(bands.get(r), band)
+    # kernels are chosen for the patch geometry afterwards
+    choices = {call.output: call.choice.with_(simd=None) for call in stage}
     for k, ((r0, _), (c0, _)) in enumerate(patches):
         need = needs[k]
         band_name = prog.input
@@ -199,11 +201,12 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
             if isinstance(op, (Conv2D, Pool2D)):
                 fields["padding"] = pads
             new_op = dataclasses.replace(op, **fields)
-            choice = call.choice.with_(simd=None)  # kernels are chosen for the patch geometry afterwards
+            choice = choices[call.output]
             kernel = variants.setdefault(_key(new_op, choice), f"{call.kernel}_v{len(variants)}")
             name = local(call.output)
             shapes[name] = new_op.out_shape
-            calls.append(KernelCall(kernel, new_op, tuple(local(i) for i in call.inputs), call.consts, name, choice))
+            inputs = tuple(local(i) for i in call.inputs)
+            calls.append(KernelCall(kernel, new_op, inputs, call.const_args, name, choice))
         last = k == len(patches) - 1
         target = split if last else f"{split}_asm{k}"
         insert = Insert(
@@ -221,5 +224,20 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
     return PatchPlan(tuple(calls), shapes, assembled, info)
 
 
-def _key(op: OpDesc, choice: KernelChoice) -> str:
-    return op.to_json() + choice.to_json()
+def patched_view(prog: Program, plan: PatchPlan) -> Program:
+    """The view of ``prog`` with ``plan`` applied, as data: the calls, shapes and element types
+    ``program_of(patch_inference(...))`` reads (no kernels: for planning; the stage's tensors are
+    gone, the plan's local names kept). The patch search scores candidates on it without emitting
+    a module; a test checks its memory graph against the emitted module's."""
+    split_step = plan.info.split_step
+    rest = prog.calls[split_step + 1 :]
+    shapes = {**plan.shapes, **{c.output: prog.shapes[c.output] for c in rest}}
+    return dataclasses.replace(
+        prog, shapes=shapes, calls=plan.calls + rest, kernels={}, stream_input=plan.info.stream_input,
+        patch=plan.info, dtypes={n: t for n, t in prog.dtypes.items() if n in shapes},
+    )
+
+
+def _key(op: OpDesc, choice: KernelChoice) -> tuple[OpDesc, KernelChoice]:
+    """Patch ops equal in descriptor and choice share a kernel (both are frozen, hashable values)."""
+    return op, choice

@@ -1,27 +1,32 @@
 """Choose where to split and how fine a grid for patch-based inference.
 
 Every split step whose prefix can run per patch, and every grid from 2x2 up
-to :data:`MAX_GRID`, is turned into the patched module by the compiler's own
-passes (``PatchInference``, then ``InplaceDepthwise`` as the compiler applies
-it) on a light copy of the module (stub kernels: no code is generated) and
-measured with the memory planner's own model: the live-bytes lower bound of
-its lifetimes, the same memory model the arena is planned with.
+to :data:`MAX_GRID`, is planned by the compiler's own code: ``PatchInference``'s
+plan (:func:`~.regions.plan_patches`) applied to the view as data
+(:func:`~.regions.patched_view`), then ``InplaceDepthwise``'s decision
+(:func:`~mcunet_tvm.passes.inplace_depthwise.inplace_steps`), and measured with
+the memory planner's own model: the live-bytes lower bound of its lifetimes,
+the same memory model the arena is planned with. No module is emitted per
+candidate (that cost 0.5 s each, 150 candidates on MobileNetV2); the
+candidates checked against a budget (:data:`MAX_EXACT`) and the one chosen are
+emitted and planned for real, on a light copy of the module (stub kernels).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import tvm
 
 from ..errors import BudgetError, UnsupportedModelError
-from ..ir import lighten, patch_of, program_of
-from ..passes.inplace_depthwise import inplace_depthwise
+from ..ir import Program, lighten, program_of
+from ..passes.inplace_depthwise import inplace_depthwise, inplace_steps
 from ..passes.patch_inference import patch_inference
 from ..planner import peak_live_bytes
 from ..progress import Progress, counter
-from .regions import check_split
+from .regions import check_split, patched_view, plan_patches
 
 MAX_GRID = 6
 #: with a budget, how many candidates (least MAC overhead first) are planned exactly before giving up
@@ -43,6 +48,14 @@ def estimated_peak(mod: tvm.IRModule) -> int:
     return peak_live_bytes(program_of(inplace_depthwise(mod)).memory_graph())
 
 
+def view_peak(prog: Program) -> int:
+    """:func:`estimated_peak` of a view: ``InplaceDepthwise``'s decision applied to the calls."""
+    switch = inplace_steps(prog)
+    calls = tuple(dataclasses.replace(c, kernel=f"{c.kernel}_inplace", choice=c.choice.with_(inplace=True))
+                  if i in switch else c for i, c in enumerate(prog.calls))
+    return peak_live_bytes(dataclasses.replace(prog, calls=calls).memory_graph())
+
+
 def candidates(mod: tvm.IRModule, stream_input: bool = False, progress: Progress = None) -> list[PatchCandidate]:
     """Every valid (split step, n x n grid) with its estimated peak and MAC overhead (``progress``:
     how many are planned, :mod:`mcunet_tvm.progress`)."""
@@ -58,9 +71,9 @@ def candidates(mod: tvm.IRModule, stream_input: bool = False, progress: Progress
         splits += [(step, n) for n in range(2, min(MAX_GRID, h, w) + 1)]
     planned = counter(progress, "patch search: candidates planned", len(splits))
     found = []
-    for step, n in splits:
-        patched = patch_inference(light, step, (n, n), stream_input)
-        found.append(PatchCandidate(step, (n, n), estimated_peak(patched), patch_of(patched).mac_overhead))
+    for step, n in splits:  # scored on the patched view: what PatchInference would emit, as data
+        plan = plan_patches(prog, step, (n, n), stream_input)
+        found.append(PatchCandidate(step, (n, n), view_peak(patched_view(prog, plan)), plan.info.mac_overhead))
         planned.step()
     planned.close()
     return found

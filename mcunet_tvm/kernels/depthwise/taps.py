@@ -193,7 +193,8 @@ def tap_kernel(op: Conv2D, choice: KernelChoice) -> tirx.PrimFunc:
             # in place, outputs go through a channel temporary unless they may be stored over the input
             scratch = T.arg(SCRATCH, T.buffer((g.oh * g.ow,), "int8")) if scratch_bytes(op, choice) else None
             out = T.arg(OUT, T.buffer((g.oh * g.ow * g.c,), "int8"))
-            acc = T.alloc_buffer((2,), "int32")
+            pairs = rows[1] > rows[0] and cols[1] - cols[0] >= 2  # interior pixels run in pairs
+            acc = T.alloc_buffer((2 if pairs else 1,), "int32")  # exactly what is indexed
             kt = TapKernel(op, choice.fast_requant, g, args, out, acc, taps=taps, rows=rows, cols=cols, small=small,
                            scratch=scratch)
             with T.serial(0, g.c) as k:
