@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,10 +76,10 @@ def compile_objects(
         flags.append("-DMCUNET_PROFILE")
     names = _names_of(sources)
     arena = [f'-D{names.macro}ARENA_SECTION=__attribute__((section(".bss.arena")))'] if target.mcpu else []
-    objects = []
+    objects, jobs = [], []
     for src in sources:
         obj = obj_dir / (src.stem + ".o")
-        _run([_cc(target), *flags, *arena, "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
+        jobs.append(([_cc(target), *flags, *arena, "-c", str(src), "-o", str(obj)], f"compiling {src.name}"))
         objects.append(obj)
     runtime_dir = obj_dir / "runtime"
     runtime_dir.mkdir(exist_ok=True)
@@ -87,9 +89,18 @@ def compile_objects(
         board.insert(0, f"-I{runtime}")
     for src in _runtime_sources(target, runtime):
         obj = runtime_dir / (src.stem + ".o")
-        _run([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", f"-I{runtime_dir}", "-c", str(src),
-              "-o", str(obj)], f"compiling the runtime ({src.name})")
+        jobs.append(([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", f"-I{runtime_dir}", "-c", str(src),
+                      "-o", str(obj)], f"compiling the runtime ({src.name})"))
+    _run_all(jobs)
     return objects
+
+
+def _run_all(jobs: list[tuple[list[str], str]]) -> None:
+    """The compiler runs of ``jobs``, one per core at a time; the first failure (in job order) is raised."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        done = [pool.submit(_run, cmd, what) for cmd, what in jobs]
+    for future in done:
+        future.result()
 
 
 def _names_of(sources: list[Path]) -> CNames:
