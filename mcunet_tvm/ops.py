@@ -25,7 +25,9 @@ from typing import ClassVar
 Shape = tuple[int, ...]
 
 #: bytes per element of each activation element type
-DTYPE_BYTES = {"int8": 1, "int32": 4, "int64": 8, "float32": 4}
+DTYPE_BYTES = {"int8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4}
+#: the activation range of each integer activation element type
+INT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 
 def _prod(shape: Shape) -> int:
@@ -39,7 +41,8 @@ def _prod(shape: Shape) -> int:
 class OpDesc:
     """Base class: an integer operator with NHWC int8 activations (other element types at a model's
     edges: :class:`Quantize` reads float32, :class:`Dequantize` writes float32, :class:`ArgMax`
-    writes indices)."""
+    writes indices; 16x8 models: the ``*Int16`` operators and the ``dtype`` field of the
+    element-type generic ones, :class:`Reduce`)."""
 
     kind: ClassVar[str] = ""
     #: element type of every activation input and of the output (``DTYPE_BYTES``)
@@ -349,6 +352,16 @@ class Reduce(OpDesc):
     out_zp: int = 0
     multiplier: int = 0
     shift: int = 0
+    #: element type of the input and the output: int8, or int16 (16x8 models; clamped to int16)
+    dtype: str = "int8"
+
+    @property
+    def in_dtype(self) -> str:  # type: ignore[override]
+        return self.dtype
+
+    @property
+    def out_dtype(self) -> str:  # type: ignore[override]
+        return self.dtype
 
     @property
     def count(self) -> int:
@@ -365,6 +378,99 @@ class Softmax(OpDesc):
     input_multiplier: int = 0
     input_left_shift: int = 0
     diff_min: int = 0
+
+
+@dataclass(frozen=True)
+class Conv2DInt16(OpDesc):
+    """CONV_2D / DEPTHWISE_CONV_2D of a 16x8 model (TFLM's ``reference_integer_ops`` int16 kernels):
+    int16 input (zero point 0), int8 weights, ``sum(x * w) + bias`` in int64 (``acc64``: an int64 bias,
+    requantised by the 64-bit ``MultiplyByQuantizedMultiplier``) or in int32 (an int32 bias, the
+    32-bit one), clamped to ``[act_min, act_max]`` in int16.
+
+    Weights are OHWI, or (KH, KW, C * depth_multiplier) for a depthwise convolution (output channel
+    ``o`` reads input channel ``o // depth_multiplier``). ``padding`` is (top, left, bottom, right);
+    taps outside the image are skipped.
+    """
+
+    kind: ClassVar[str] = "conv2d_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    kernel: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    depthwise: bool = False
+    depth_multiplier: int = 1
+    acc64: bool = True
+    act_min: int = -32768
+    act_max: int = 32767
+    weight_scales: tuple[float, ...] = ()
+
+    def macs(self) -> int:
+        kh, kw = self.kernel
+        cin = 1 if self.depthwise else self.in_shape[3]
+        return _prod(self.out_shape) * kh * kw * cin
+
+
+@dataclass(frozen=True)
+class DenseInt16(OpDesc):
+    """FULLY_CONNECTED of a 16x8 model: (N, In) int16 x (Out, In) int8 + bias, the accumulator and
+    requantisation of :class:`Conv2DInt16` (``acc64``), clamped in int16."""
+
+    kind: ClassVar[str] = "dense_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    acc64: bool = True
+    act_min: int = -32768
+    act_max: int = 32767
+    weight_scales: tuple[float, ...] = ()
+
+    def macs(self) -> int:
+        return _prod(self.out_shape) * self.in_shape[-1]
+
+
+@dataclass(frozen=True)
+class AddInt16(OpDesc):
+    """ADD of two int16 tensors of one shape (16x8), TFLM's general path: each input ``x - zp``
+    shifted left by ``left_shift`` (15) and rescaled, the sum rescaled, ``+ out_zp``, clamped."""
+
+    kind: ClassVar[str] = "add_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    num_inputs: ClassVar[int] = 2
+
+    in1_zp: int = 0
+    in1_multiplier: int = 0
+    in1_shift: int = 0
+    in2_zp: int = 0
+    in2_multiplier: int = 0
+    in2_shift: int = 0
+    left_shift: int = 15
+    out_zp: int = 0
+    out_multiplier: int = 0
+    out_shift: int = 0
+    act_min: int = -32768
+    act_max: int = 32767
+
+
+@dataclass(frozen=True)
+class SoftmaxInt16(OpDesc):
+    """SOFTMAX of a 16x8 model over the last axis (TFLM's ``SoftmaxInt16``): ``x - max`` rescaled
+    by ``input_multiplier/input_left_shift`` onto the domain of a 513-entry exp table, the
+    exponentials summed, ``1 / sum`` from a 513-entry ``1 / (1 + x)`` table, the products rounded
+    to Q0.15 (output scale 1/32768, zero point 0). The tables are the constant arguments."""
+
+    kind: ClassVar[str] = "softmax_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    const_args: ClassVar[tuple[str, ...]] = ("exp_table", "reciprocal_table")
+
+    input_multiplier: int = 0
+    input_left_shift: int = 0
 
 
 @dataclass(frozen=True)
@@ -576,6 +682,7 @@ class Reshape(OpDesc):
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
     for cls in (Conv2D, TransposeConv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax,
+                Conv2DInt16, DenseInt16, AddInt16, SoftmaxInt16,
                 Pad, Insert, InputRows, Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad,
                 Quantize, Dequantize, ArgMax, Reshape)
 }
@@ -590,7 +697,8 @@ def _tuplify(value):
 @functools.lru_cache(maxsize=4096)
 def _to_json(op: OpDesc) -> str:
     """The JSON form of ``op`` (descriptors are immutable: serialised once per value)."""
-    return json.dumps({"kind": op.kind, **asdict(op)}, sort_keys=True)
+    fields_ = {k: v for k, v in asdict(op).items() if not (k == "dtype" and v == "int8")}  # int8 as before
+    return json.dumps({"kind": op.kind, **fields_}, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=4096)

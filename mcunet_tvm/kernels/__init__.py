@@ -25,6 +25,10 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    AddInt16,
+    Conv2DInt16,
+    DenseInt16,
+    SoftmaxInt16,
     ArgMax,
     BatchMatmul,
     Binary,
@@ -58,6 +62,7 @@ from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
 from .helium import fold_input_zero_point
+from .int16 import add_int16, conv2d_int16, dense_int16, softmax_int16
 from .movement import concat, mirror_pad, resize_bilinear, resize_nearest, slice_copy, transpose
 from .pool import pool2d
 from .reduce import mean, reduce
@@ -122,6 +127,10 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Quantize: quantize,
     Dequantize: dequantize,
     ArgMax: arg_max,
+    Conv2DInt16: conv2d_int16,
+    DenseInt16: dense_int16,
+    AddInt16: add_int16,
+    SoftmaxInt16: softmax_int16,
 }
 
 

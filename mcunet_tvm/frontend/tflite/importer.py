@@ -138,8 +138,9 @@ class _Import:
 
     def int8(self, op: Operator, t: Tensor) -> None:
         if t.dtype == "INT16":
-            raise self.unsupported(op, f"tensor '{t.name}' is INT16 (16x8 quantisation): {op.name} is "
-                                       "supported with int8 activations only", _INT16_HINT)
+            raise self.unsupported(op, f"tensor '{t.name}' is INT16 (16x8 quantisation): the int16 variant of "
+                                       f"{op.name} is not supported ({op.name} is supported with int8 "
+                                       f"activations; int16 variants: {', '.join(INT16_OPS)})", _INT16_HINT)
         if t.dtype != "INT8":
             raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype}: {op.name} is supported on int8 "
                                        "tensors only", FLOAT_HINT)
@@ -159,6 +160,36 @@ class _Import:
         t = self.tensor(op, j, "output")
         self.int8(op, t)
         return t, self.qparams(op, t)
+
+    def is_int16(self, op: Operator) -> bool:
+        """Whether ``op`` reads an INT16 activation first (16x8 quantisation)."""
+        return self.tensor(op, 0).dtype == "INT16"
+
+    def qparams16(self, op: Operator, t: Tensor, symmetric: bool = True) -> QParams:
+        """The per-tensor quantisation of an INT16 tensor ``t`` (``symmetric``: zero point 0, what TFLM's
+        int16 kernel of ``op`` requires)."""
+        if t.dtype != "INT16":
+            raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype} where the 16x8 {op.name} takes INT16 "
+                                       "(mixed int8/int16 operands are not supported)")
+        q = t.quantization
+        if q is None or not q.per_tensor:
+            raise self.unsupported(op, f"int16 tensor '{t.name}' is {'not quantised' if q is None else 'quantised per channel'}"
+                                       ": 16x8 activations are quantised per tensor")
+        if symmetric and q.zero_points[0] != 0:
+            raise self.unsupported(op, f"int16 tensor '{t.name}' has zero point {q.zero_points[0]}: TF Lite Micro's "
+                                       f"int16 {op.name} takes symmetric (zero point 0) int16 tensors")
+        if not -32768 <= q.zero_points[0] <= 32767:
+            raise self.error(op, f"int16 tensor '{t.name}' has zero point {q.zero_points[0]}")
+        return QParams(q.scales[0], q.zero_points[0])
+
+    def activation16(self, op: Operator, j: int, symmetric: bool = True) -> tuple[Tensor, QParams]:
+        """Input ``j`` of a 16x8 ``op``: an INT16 activation and its quantisation."""
+        t = self.activation(op, j, "INT16")
+        return t, self.qparams16(op, t, symmetric)
+
+    def output16(self, op: Operator, symmetric: bool = True) -> tuple[Tensor, QParams]:
+        t = self.tensor(op, 0, "output")
+        return t, self.qparams16(op, t, symmetric)
 
     # ---- writing ----------------------------------------------------------------------------
     def emit(self, op: Operator, lowered: Lowered, inputs: list[int], out: int, declared: Tensor | None) -> None:
@@ -1017,6 +1048,156 @@ _UNARY: dict[str, Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]
 }
 _TABLE_DOC = "int8, any quantisation TF Lite Micro accepts: a 256-entry table computed at compile time."
 
+# ---- 16x8 converters (int16 activations, int8 weights) ------------------------------------------
+def _act16(ctx: _Import, op: Operator, q: QParams) -> tuple[int, int]:
+    act = op.options.get("FusedActivationFunction", "NONE")
+    if act not in int8_ops.ACTIVATIONS:
+        raise ctx.unsupported(op, f"fused activation {act} is not supported on int16 "
+                                  f"(supported: {', '.join(int8_ops.ACTIVATIONS)})")
+    return int8_ops.activation_range_int16(act, q)
+
+
+def _bias16(ctx: _Import, op: Operator, j: int, n: int, depthwise: bool = False) -> tuple[np.ndarray | None, bool]:
+    """The bias of a 16x8 layer and whether TFLM accumulates in int64: an INT64 bias (or none, unless the
+    operator's ``QuantizedBiasType`` says INT32) does, an INT32 one does not (TFLM's depthwise kernel
+    takes INT64 only)."""
+    t = ctx.optional(op, j)
+    allowed = ("INT64",) if depthwise else ("INT64", "INT32")
+    if t is None:
+        return None, op.options.get("QuantizedBiasType", 0) != 2  # TensorType INT32
+    if not t.is_const or t.dtype not in allowed or t.data.size != n:
+        raise ctx.unsupported(op, f"bias '{t.name}' of the 16x8 {op.name} must be a constant "
+                                  f"{' or '.join(a.lower() for a in allowed)} vector of {n} values (it is "
+                                  f"{'a constant' if t.is_const else 'computed'} {t.dtype} {list(t.shape)})")
+    return t.data.reshape(n), t.dtype == "INT64"
+
+
+def _conv2d_int16(ctx: _Import, op: Operator) -> None:
+    """int16 activations (zero point 0), int8 weights, int64 or int32 bias: TF Lite Micro's int16 reference
+    kernel (per-tensor or per-channel weights, SAME/VALID, strides, dilation, fused activations)."""
+    xt, xq = ctx.activation16(op, 0)
+    w = ctx.const(op, 1, "filter")
+    out, oq = ctx.output16(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4 or w.shape[3] != cin:
+        raise ctx.unsupported(op, f"filter '{w.name}' of shape {list(w.shape)} on an input of depth {cin} "
+                                  "(grouped 16x8 convolutions are not supported)")
+    cout, kh, kw, _ = w.shape
+    strides, dilation = _window_attrs(op)
+    (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    bias, acc64 = _bias16(ctx, op, 2, cout)
+    lowered = int8_ops.conv2d_int16(
+        (n, h, wd, cin), (n, oh, ow, cout), xq, oq, w.data, _weight_scales(ctx, op, w, 0, cout), bias, acc64=acc64,
+        strides=strides, padding=padding, dilation=dilation, depthwise=False, act=_act16(ctx, op, oq))
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
+def _depthwise_int16(ctx: _Import, op: Operator) -> None:
+    """int16 activations (zero point 0), int8 per-channel weights, int64 bias, any depth multiplier (TF Lite
+    Micro's int16 reference kernel), SAME/VALID, strides, dilation, fused activations."""
+    xt, xq = ctx.activation16(op, 0)
+    w = ctx.const(op, 1, "filter")
+    out, oq = ctx.output16(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4 or w.shape[0] != 1:
+        raise ctx.error(op, f"depthwise filter '{w.name}' has shape {list(w.shape)}, expected (1, KH, KW, C)")
+    _, kh, kw, cout = w.shape
+    if cin < 1 or cout % cin:
+        raise ctx.error(op, f"depthwise filter of {cout} channels on an input of {cin}: not a depth multiplier")
+    strides, dilation = _window_attrs(op)
+    (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    bias, acc64 = _bias16(ctx, op, 2, cout, depthwise=True)
+    lowered = int8_ops.conv2d_int16(
+        (n, h, wd, cin), (n, oh, ow, cout), xq, oq, w.data.reshape(kh, kw, cout), _weight_scales(ctx, op, w, 3, cout),
+        bias, acc64=acc64, strides=strides, padding=padding, dilation=dilation, depthwise=True,
+        depth_multiplier=cout // cin, act=_act16(ctx, op, oq))
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
+def _fully_connected_int16(ctx: _Import, op: Operator) -> None:
+    """int16 activations (zero point 0), int8 per-tensor or per-channel weights, int64 or int32 bias, N-D input
+    read as rows of the weights' depth, `keep_num_dims` either way, fused activations."""
+    xt, xq = ctx.activation16(op, 0)
+    w = ctx.const(op, 1, "weights")
+    out, oq = ctx.output16(op)
+    if op.options.get("WeightsFormat", 0) != 0 or len(w.shape) != 2:
+        raise ctx.unsupported(op, f"weights '{w.name}' of shape {list(w.shape)} (format "
+                                  f"{op.options.get('WeightsFormat', 0)}): 2-D default-format weights only")
+    units, depth = w.shape
+    shape = ctx.shape(xt)
+    if depth == 0 or math.prod(shape) % depth:
+        raise ctx.error(op, f"an input of {list(shape)} cannot be read as rows of depth {depth}")
+    rows = math.prod(shape) // depth
+    flat = ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
+    bias, acc64 = _bias16(ctx, op, 2, units)
+    lowered = int8_ops.dense_int16((rows, depth), (rows, units), xq, oq, w.data, _weight_scales(ctx, op, w, 0, units),
+                                   bias, acc64=acc64, act=_act16(ctx, op, oq))
+    result = (*shape[:-1], units) if op.options.get("KeepNumDims", False) else (rows, units)
+    if not out.shape or tuple(out.shape) == (rows, units):
+        ctx.kernel(op, lowered, [flat], out)
+        return
+    if tuple(out.shape) != result:
+        raise ctx.error(op, f"the file declares output tensor '{out.name}' as {list(out.shape)} but "
+                            f"FULLY_CONNECTED computes {list(result)}")
+    rows_id = ctx.new_id()
+    ctx.emit(op, lowered, [flat], rows_id, None)
+    ctx.view(op, rows_id, result, out)
+
+
+def _add_int16(ctx: _Import, op: Operator) -> None:
+    """two int16 activations of one shape, each with its own scale (TF Lite Micro's general int16 path: left
+    shift 15), fused activations (broadcasting and constant operands: refused)."""
+    (at, qa), (bt, qb) = ctx.activation16(op, 0, False), ctx.activation16(op, 1, False)
+    out, oq = ctx.output16(op, False)
+    if ctx.shape(at) != ctx.shape(bt):
+        raise ctx.unsupported(op, f"the 16x8 ADD of shapes {list(ctx.shape(at))} and {list(ctx.shape(bt))}: "
+                                  "broadcasting int16 operands is not supported")
+    ctx.kernel(op, int8_ops.add_int16(ctx.shape(at), qa, qb, oq, _act16(ctx, op, oq)), [at.index, bt.index], out)
+
+
+def _mean_int16(ctx: _Import, op: Operator) -> None:
+    """int16 over any axes, `keep_dims` either way: one int32 sum per output requantised as TF Lite Micro
+    does, clamped to int16."""
+    xt, xq = ctx.activation16(op, 0, False)
+    axes_t = ctx.const(op, 1, "axis")
+    out, oq = ctx.output16(op, False)
+    shape = ctx.shape(xt)
+    axes: list[int] = []
+    for a in (int(v) for v in axes_t.data.reshape(-1)):  # TFLM's ResolveAxis
+        if not -len(shape) <= a < len(shape):
+            raise ctx.error(op, f"axis {a} of a {len(shape)}-D tensor")
+        if a % len(shape) not in axes:
+            axes.append(a % len(shape))
+    keep = bool(op.options.get("KeepDims", False))
+    lowered = int8_ops.reduce("mean", shape, tuple(axes), keep, xq, oq, dtype="int16")
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
+def _softmax_int16(ctx: _Import, op: Operator) -> None:
+    """int16 over the last axis, any beta, output scale 1/32768 and zero point 0: TF Lite Micro's exp and
+    1/(1+x) tables (513 entries each, generated at compile time as its Prepare does)."""
+    xt, xq = ctx.activation16(op, 0)
+    out, oq = ctx.output16(op)
+    if abs(oq.scale - 1 / 32768) > 0.001 / 32768:
+        raise ctx.unsupported(op, f"int16 SOFTMAX output quantised with scale {oq.scale}; TF Lite Micro's int16 "
+                                  "softmax writes scale 1/32768, zero point 0")
+    beta = float(op.options.get("Beta", 1.0))
+    ctx.kernel(op, int8_ops.softmax_int16(ctx.shape(xt), xq, oq, beta), [xt.index], out)
+
+
+#: TFLite builtin operator -> its 16x8 converter, used when the operator reads or writes an INT16
+#: activation (every other operator with an INT16 tensor is refused naming it)
+INT16_CONVERTERS: dict[str, Converter] = {
+    "CONV_2D": _conv2d_int16,
+    "DEPTHWISE_CONV_2D": _depthwise_int16,
+    "FULLY_CONNECTED": _fully_connected_int16,
+    "ADD": _add_int16,
+    "MEAN": _mean_int16,
+    "SOFTMAX": _softmax_int16,
+}
+INT16_OPS: tuple[str, ...] = tuple(INT16_CONVERTERS)
+
+
 #: TFLite builtin operator -> converter (the supported operator list is this table's keys)
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d,
@@ -1069,9 +1250,18 @@ SUPPORTED_OPS: tuple[str, ...] = tuple(CONVERTERS)
 
 def supported_ops_markdown() -> str:
     """The README's table of supported TFLite operators and variants, from the converters' docstrings."""
+    def text(fn: Converter) -> str:
+        return " ".join((fn.__doc__ or "").split())
+
+    def row(name: str, fn: Converter) -> str:
+        int16 = INT16_CONVERTERS.get(name)
+        return f"| `{name}` | {text(fn)}{f' **16x8**: {text(int16)}' if int16 else ''} |"
+
     rows = ["| TFLite operator | supported |", "| --- | --- |"]
-    rows += [f"| `{name}` | {' '.join((fn.__doc__ or '').split())} |" for name, fn in CONVERTERS.items()]
-    return "\n".join(rows) + "\n"
+    rows += [row(name, fn) for name, fn in CONVERTERS.items()]
+    note = (f"\n16x8 models (int16 activations, int8 weights): {', '.join(f'`{n}`' for n in INT16_OPS)} have "
+            "int16 variants; every other operator with an INT16 tensor is refused naming it.\n")
+    return "\n".join(rows) + "\n" + note
 
 
 def import_tflite(path: str | Path) -> tuple[tvm.IRModule, tuple[int, ...]]:
@@ -1087,6 +1277,9 @@ def convert(model: Model) -> _Import:
         converter = CONVERTERS.get(op.name)
         if converter is None:
             raise _unsupported_operator(model, op)
+        int16 = _int16_tensor(model, op)
+        if int16 is not None:
+            converter = INT16_CONVERTERS.get(op.name) or _refuse_int16(int16)
         converter(ctx, op)
     for index in model.outputs:
         if index not in ctx.shapes:
@@ -1106,14 +1299,10 @@ def _check_model(model: Model) -> _Import:
     if floating is not None:
         raise _float_model_error(model, floating)
     for kind, t in [*(("input", t) for t in ins), *(("output", t) for t in outs)]:
-        if t.dtype == "INT16":
-            raise UnsupportedModelError(
-                f"the model {kind} '{t.name}' is INT16: the model is 16x8 quantised (int16 activations), "
-                "which is not supported; only int8", where=model.path, hint=_INT16_HINT)
-        allowed = ("INT8", "FLOAT32") if kind == "input" else ("INT8", "FLOAT32", "INT32", "INT64")
+        allowed = ("INT8", "INT16", "FLOAT32") if kind == "input" else ("INT8", "INT16", "FLOAT32", "INT32", "INT64")
         if t.dtype not in allowed:
             raise UnsupportedModelError(
-                f"the model {kind} '{t.name}' is {t.dtype}: model {kind}s are INT8 or FLOAT32"
+                f"the model {kind} '{t.name}' is {t.dtype}: model {kind}s are INT8, INT16 (16x8) or FLOAT32"
                 + (" (or ARG_MAX's INT32/INT64 indices)" if kind == "output" else ""),
                 where=model.path, hint=FLOAT_HINT)
     for t in ins:
@@ -1168,6 +1357,22 @@ def _float_model_error(model: Model, op: Operator) -> UnsupportedModelError:
     return UnsupportedModelError(what, where=model.where(op), hint=FLOAT_HINT)
 
 
+def _int16_tensor(model: Model, op: Operator) -> Tensor | None:
+    """The first INT16 activation ``op`` reads or writes (a 16x8 operator), or None."""
+    for i in (*op.inputs, *op.outputs):
+        if i >= 0 and model.tensors[i].dtype == "INT16" and not model.tensors[i].is_const:
+            return model.tensors[i]
+    return None
+
+
+def _refuse_int16(t: Tensor) -> Converter:
+    """The converter of an operator without an int16 variant: its refusal naming the tensor."""
+    def refuse(ctx: _Import, op: Operator) -> None:
+        ctx.int8(op, t)
+
+    return refuse
+
+
 def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
     if op.name.startswith("BUILTIN_"):
         return ModelFileError(f"operator code {op.name[8:]} is not in the TFLite schema this compiler reads "
@@ -1181,12 +1386,12 @@ def _build(ctx: _Import) -> tvm.IRModule:
     model = ctx.model
     first = model.tensors[model.inputs[0]]
     attrs: dict = {"global_symbol": "main"}
-    if first.dtype == "INT8":
+    if first.dtype in ("INT8", "INT16"):
         q = first.quantization
         attrs[INPUT_QPARAMS] = [float(q.scales[0]), float(q.zero_points[0])]
     outs = [model.tensors[i] for i in model.outputs]
     attrs[OUTPUT_QPARAMS] = [[float(t.quantization.scales[0]), float(t.quantization.zero_points[0])]
-                             if t.dtype == "INT8" and t.quantization is not None else [] for t in outs]
+                             if t.dtype in ("INT8", "INT16") and t.quantization is not None else [] for t in outs]
     bb = relax.BlockBuilder()
     names = ["input"] if len(model.inputs) == 1 else [f"input{k}" for k in range(len(model.inputs))]
     params = [relax.Var(name, relax.TensorType(ctx.shapes[i], model.tensors[i].dtype.lower()))
