@@ -631,12 +631,15 @@ def test_single_op_fixture_imports_exactly_or_is_refused(path) -> None:
 
 
 def _sweep(prog, name: str) -> np.ndarray:
-    """Every int8 value in turn; for a float32 input, every half step of the int8 range of the QUANTIZE
-    reading it (ties of the rounding) and beyond it (the clamps)."""
+    """Every int8 value in turn (int16: the whole int16 range in even steps, both ends included); for a
+    float32 input, every half step of the int8 range of the QUANTIZE reading it (ties of the rounding)
+    and beyond it (the clamps)."""
     shape = prog.shapes[name]
     n = int(np.prod(shape))
     if prog.dtype(name) == "int8":
         return (np.arange(n) % 256).astype(np.uint8).view(np.int8).reshape(shape)
+    if prog.dtype(name) == "int16":
+        return np.linspace(-32768, 32767, n).round().astype(np.int16).reshape(shape)
     (q,) = [c.op for c in prog.calls if isinstance(c.op, Quantize) and name in c.inputs]
     halves = (np.arange(n) % 600 - 300 - 2 * q.zero_point) * 0.5
     return (halves * np.float32(q.scale)).astype(np.float32).reshape(shape)
