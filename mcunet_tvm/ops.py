@@ -83,6 +83,15 @@ class OpDesc:
         return _prod(self.out_shape) * DTYPE_BYTES[self.out_dtype]
 
 
+def element_typed(cls: type[OpDesc]) -> type[OpDesc]:
+    """An operator whose one element type (every activation input and the output) is its ``dtype`` field:
+    int8, or int16 (16x8 models). The field is left out of the JSON when int8, so int8 descriptors, their
+    kernel names and tuning keys are what they were."""
+    cls.in_dtype = property(lambda self: self.dtype)  # type: ignore[assignment]
+    cls.out_dtype = property(lambda self: self.dtype)  # type: ignore[assignment]
+    return cls
+
+
 @dataclass(frozen=True)
 class Conv2D(OpDesc):
     """conv2d / depthwise conv2d + bias + per-channel requantise + clamp.
@@ -307,6 +316,7 @@ class Prelu(OpDesc):
         return tuple(self.in_shape), tuple(self.alpha_shape)
 
 
+@element_typed
 @dataclass(frozen=True)
 class Pool2D(OpDesc):
     """Average or max pooling, NHWC, same scale in and out."""
@@ -319,6 +329,8 @@ class Pool2D(OpDesc):
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     act_min: int = -128
     act_max: int = 127
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
 
 @dataclass(frozen=True)
@@ -333,6 +345,7 @@ class Mean(OpDesc):
     shift: int = 0
 
 
+@element_typed
 @dataclass(frozen=True)
 class Reduce(OpDesc):
     """MEAN or SUM (``function``) over ``axes`` of a tensor of any rank, TFLM's ``QuantizedMeanOrSum``:
@@ -352,16 +365,8 @@ class Reduce(OpDesc):
     out_zp: int = 0
     multiplier: int = 0
     shift: int = 0
-    #: element type of the input and the output: int8, or int16 (16x8 models; clamped to int16)
+    #: element type of the input and the output (``element_typed``; int16: clamped to int16)
     dtype: str = "int8"
-
-    @property
-    def in_dtype(self) -> str:  # type: ignore[override]
-        return self.dtype
-
-    @property
-    def out_dtype(self) -> str:  # type: ignore[override]
-        return self.dtype
 
     @property
     def count(self) -> int:
@@ -473,6 +478,7 @@ class SoftmaxInt16(OpDesc):
     input_left_shift: int = 0
 
 
+@element_typed
 @dataclass(frozen=True)
 class Pad(OpDesc):
     """Constant padding of an NHWC tensor with ``value`` (the zero point)."""
@@ -481,6 +487,8 @@ class Pad(OpDesc):
 
     pads: tuple[tuple[int, int], ...] = ()
     value: int = 0
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
 
 @dataclass(frozen=True)
@@ -532,6 +540,7 @@ class Lut(OpDesc):
     function: str = ""
 
 
+@element_typed
 @dataclass(frozen=True)
 class Transpose(OpDesc):
     """TRANSPOSE: output dimension ``d`` is input dimension ``perm[d]`` (any rank)."""
@@ -539,8 +548,11 @@ class Transpose(OpDesc):
     kind: ClassVar[str] = "transpose"
 
     perm: tuple[int, ...] = ()
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
 
+@element_typed
 @dataclass(frozen=True)
 class Concat(OpDesc):
     """CONCATENATION of ``len(in_shapes)`` tensors of one quantisation along ``axis``."""
@@ -549,6 +561,8 @@ class Concat(OpDesc):
 
     axis: int = 0
     in_shapes: tuple[Shape, ...] = ()
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
     @property
     def num_inputs(self) -> int:  # type: ignore[override]
@@ -559,6 +573,7 @@ class Concat(OpDesc):
 MAX_COPY_RANK = 6
 
 
+@element_typed
 @dataclass(frozen=True)
 class Slice(OpDesc):
     """A strided copy (SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK): output element ``j`` is input element
@@ -569,6 +584,8 @@ class Slice(OpDesc):
 
     begin: tuple[int, ...] = ()
     strides: tuple[int, ...] = ()
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
     def __post_init__(self) -> None:
         rank = len(self.in_shape)
@@ -632,14 +649,20 @@ class ResizeBilinear(OpDesc):
 
 @dataclass(frozen=True)
 class Quantize(OpDesc):
-    """QUANTIZE of a float32 tensor to int8 as TFLM's ``AffineQuantize``: ``clamp(round(x / scale) +
-    zero_point, -128, 127)`` with the division in float32 and rounding half away from zero."""
+    """QUANTIZE of a float32 tensor to int8 (or int16) as TFLM's ``AffineQuantize``: ``clamp(round(x /
+    scale) + zero_point)`` with the division in float32 and rounding half away from zero."""
 
     kind: ClassVar[str] = "quantize"
     in_dtype: ClassVar[str] = "float32"
 
     scale: float = 1.0
     zero_point: int = 0
+    #: the output's element type: int8, or int16 (a 16x8 model's float input; clamped to int16)
+    dtype: str = "int8"
+
+    @property
+    def out_dtype(self) -> str:  # type: ignore[override]
+        return self.dtype
 
 
 @dataclass(frozen=True)
@@ -651,6 +674,36 @@ class Dequantize(OpDesc):
 
     scale: float = 1.0
     zero_point: int = 0
+    #: the input's element type: int8, or int16 (a 16x8 model's float output)
+    dtype: str = "int8"
+
+    @property
+    def in_dtype(self) -> str:  # type: ignore[override]
+        return self.dtype
+
+
+@dataclass(frozen=True)
+class Requantize(OpDesc):
+    """QUANTIZE between integer element types where one is int16 (16x8 models), TFLM's ``Requantize``:
+    ``clamp(MultiplyByQuantizedMultiplier(x - in_zp, multiplier, shift) + out_zp)`` to ``to_dtype``.
+    (int8 to int8 is a :class:`Lut` table.)"""
+
+    kind: ClassVar[str] = "requantize"
+
+    from_dtype: str = "int16"
+    to_dtype: str = "int8"
+    in_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+    @property
+    def in_dtype(self) -> str:  # type: ignore[override]
+        return self.from_dtype
+
+    @property
+    def out_dtype(self) -> str:  # type: ignore[override]
+        return self.to_dtype
 
 
 @dataclass(frozen=True)
@@ -684,7 +737,7 @@ OP_KINDS: dict[str, type[OpDesc]] = {
     for cls in (Conv2D, TransposeConv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax,
                 Conv2DInt16, DenseInt16, AddInt16, SoftmaxInt16,
                 Pad, Insert, InputRows, Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad,
-                Quantize, Dequantize, ArgMax, Reshape)
+                Quantize, Dequantize, Requantize, ArgMax, Reshape)
 }
 
 

@@ -349,8 +349,19 @@ def int16x8_fixtures() -> list[Fixture]:
         unary("max_pool", lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"), shape=(1, 6, 7, 3),
               expect=["MAX_POOL_2D"]),
         unary("logistic", tf.math.sigmoid, shape=(1, 4, 5, 6), lo=-8, hi=8, expect=["LOGISTIC"]),
+        unary("pad", lambda x: tf.pad(x, [[0, 0], [1, 2], [0, 1], [0, 0]]), shape=(1, 4, 5, 3), expect=["PAD"]),
+        unary("transpose", lambda x: tf.transpose(x, (0, 2, 3, 1)), shape=(1, 3, 4, 5), expect=["TRANSPOSE"]),
+        binary("concat", lambda a, b: tf.concat([a, b], axis=-1), (1, 3, 4, 2), (1, 3, 4, 3),
+               ["CONCATENATION"]),
+        unary("strided_slice", lambda x: x[:, ::-1, 1:6:2, :], shape=(1, 5, 7, 3), expect=["STRIDED_SLICE"]),
+        unary("split", lambda x: tf.split(x, 3, axis=-1), shape=(1, 4, 5, 6), expect=["SPLIT"]),
+        unary("reshape_dense", lambda x: tf.matmul(tf.reshape(x, (2, 12)), c("i16r_w", (12, 3))),
+              shape=(1, 2, 3, 4), expect=["FULLY_CONNECTED"]),
     ]
     out = [int16x8(fx) for fx in fixtures]
+    out.append(int16x8(unary("float_edges_dwconv", lambda x: tf.nn.relu(tf.nn.depthwise_conv2d(
+        x, c("i16fe_w", (3, 3, 3, 1), -0.8, 0.8), (1, 1, 1, 1), "SAME")), shape=(1, 6, 7, 3),
+        expect=["QUANTIZE", "DEPTHWISE_CONV_2D", "DEQUANTIZE"], input="float32", output="float32"), **FLOAT_EDGES))
     out.append(int16x8(unary("conv_int32_bias", conv, shape=(1, 5, 6, 3), expect=["CONV_2D"], bias="int32"),
                        _experimental_full_integer_quantization_bias_type=tf.int32))
     out.append(int16x8(unary("dense_int32_bias", lambda x: tf.matmul(x, c("i16f2_w", (9, 4))),

@@ -641,6 +641,9 @@ def _sweep(prog, name: str) -> np.ndarray:
     if prog.dtype(name) == "int16":
         return np.linspace(-32768, 32767, n).round().astype(np.int16).reshape(shape)
     (q,) = [c.op for c in prog.calls if isinstance(c.op, Quantize) and name in c.inputs]
+    if q.dtype == "int16":  # half steps spread over the int16 range and beyond it
+        halves = np.round(np.linspace(-32776, 32776, n) * 2) / 2 - q.zero_point
+        return (halves * np.float32(q.scale)).astype(np.float32).reshape(shape)
     halves = (np.arange(n) % 600 - 300 - 2 * q.zero_point) * 0.5
     return (halves * np.float32(q.scale)).astype(np.float32).reshape(shape)
 

@@ -47,6 +47,7 @@ from ..ops import (
     Prelu,
     Quantize,
     Reduce,
+    Requantize,
     ResizeBilinear,
     ResizeNearest,
     Slice,
@@ -57,7 +58,7 @@ from ..ops import (
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
-from .convert import arg_max, dequantize, quantize
+from .convert import arg_max, dequantize, quantize, requantize_int
 from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
@@ -126,6 +127,7 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Softmax: softmax,
     Quantize: quantize,
     Dequantize: dequantize,
+    Requantize: requantize_int,
     ArgMax: arg_max,
     Conv2DInt16: conv2d_int16,
     DenseInt16: dense_int16,

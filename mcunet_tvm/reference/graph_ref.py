@@ -34,6 +34,7 @@ from ..ops import (
     Pool2D,
     Prelu,
     Quantize,
+    Requantize,
     Reduce,
     Reshape,
     ResizeBilinear,
@@ -125,7 +126,9 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
     if isinstance(op, Quantize):
-        return tflite_ops.quantize_float(x, op.scale, op.zero_point)
+        return tflite_ops.quantize_float(x, op.scale, op.zero_point, op.dtype)
+    if isinstance(op, Requantize):
+        return intops.requantize(x, op)
     if isinstance(op, Dequantize):
         return tflite_ops.dequantize(x, op.scale, op.zero_point)
     if isinstance(op, ArgMax):
@@ -180,7 +183,7 @@ def run_program(prog: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 def sample_inputs(prog: Program, rng: np.random.Generator) -> list[np.ndarray]:
     """Random inputs of the model, one per input in order: int8 (int16) uniform over every value; float32
-    uniform over the int8 range of the QUANTIZE that reads it (a little beyond it, so clamping is
+    uniform over the int8 (int16) range of the QUANTIZE that reads it (a little beyond it, so clamping is
     exercised), or over [-1, 1]."""
     return [_sample(prog, name, rng) for name in prog.inputs]
 
@@ -193,5 +196,6 @@ def _sample(prog: Program, name: str, rng: np.random.Generator) -> np.ndarray:
     quantize = next((c.op for c in prog.calls if isinstance(c.op, Quantize) and name in c.inputs), None)
     if quantize is None:
         return rng.uniform(-1.0, 1.0, shape).astype(prog.dtype(name))
-    lo, hi = -136 - quantize.zero_point, 135 - quantize.zero_point
+    info = np.iinfo(quantize.dtype)
+    lo, hi = info.min - 8 - quantize.zero_point, info.max + 8 - quantize.zero_point
     return (rng.uniform(lo, hi, shape) * quantize.scale).astype(np.float32)

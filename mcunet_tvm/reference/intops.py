@@ -141,20 +141,20 @@ def _pool_windows(x, pool, strides, padding):
 
 
 def avg_pool2d(x, pool, strides, padding, act_min, act_max):
-    """AVERAGE_POOL_2D int8: mean over the taps inside the image, rounded half away from zero."""
+    """AVERAGE_POOL_2D int8 (int16): mean over the taps inside the image, rounded half away from zero."""
     kh, kw, valid = _pool_windows(x, pool, strides, padding)
     total = _patches(x.astype(np.int64), kh, kw, strides, padding, (1, 1), 0).sum(axis=(3, 4))
     count = valid.sum(axis=(3, 4))
     half = count // 2
     avg = np.where(total > 0, (total + half) // count, -((-(total - half)) // count))
-    return _clamp(avg, act_min, act_max)
+    return np.clip(avg, act_min, act_max).astype(x.dtype)
 
 
 def max_pool2d(x, pool, strides, padding, act_min, act_max):
-    """MAX_POOL_2D int8 (padded taps never win)."""
+    """MAX_POOL_2D int8 (int16; padded taps never win)."""
     kh, kw = pool
     windows = _patches(x.astype(np.int64), kh, kw, strides, padding, (1, 1), -(1 << 20))
-    return _clamp(windows.max(axis=(3, 4)), act_min, act_max)
+    return np.clip(windows.max(axis=(3, 4)), act_min, act_max).astype(x.dtype)
 
 
 def mean_hw(x, in_zp: int, out_zp: int, multiplier: int, shift: int, keepdims: bool):
@@ -249,7 +249,7 @@ def softmax(x, input_multiplier: int, input_left_shift: int, diff_min: int):
 
 def pad(x, pads, value: int):
     """PAD with a constant (the input zero point)."""
-    return np.pad(x, pads, constant_values=value).astype(np.int8)
+    return np.pad(x, pads, constant_values=value).astype(x.dtype)
 
 
 # ---- 16x8 models (int16 activations, int8 weights) ------------------------------------------------
@@ -322,3 +322,10 @@ def softmax_int16(x, exp_table, reciprocal_table, op) -> np.ndarray:
     right = 31 - headroom
     out = (exps * recip + (np.int64(1) << (right - 1))) >> right
     return np.clip(out, 0, 32767).astype(np.int16).reshape(x.shape)
+
+
+def requantize(x, op) -> np.ndarray:
+    """QUANTIZE between int8 and int16 (a :class:`~mcunet_tvm.ops.Requantize` ``op``): TFLM's Requantize."""
+    lo, hi = INT_RANGE[op.to_dtype]
+    out = multiply_by_quantized_multiplier(x.astype(np.int64) - op.in_zp, op.multiplier, op.shift) + op.out_zp
+    return np.clip(out, lo, hi).astype(op.to_dtype)

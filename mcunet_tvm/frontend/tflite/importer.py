@@ -53,13 +53,14 @@ from ...ops import (
     Pad,
     Pool2D,
     Quantize,
+    Requantize,
     Reshape,
     ResizeBilinear,
     ResizeNearest,
     Slice,
     Transpose,
 )
-from ...quant import int8_ops
+from ...quant import fixedpoint, int8_ops
 from ...quant.int8_ops import Lowered, QParams
 from ...reference import tflite_ops
 from .reader import Model, Operator, Tensor, read_model
@@ -100,6 +101,14 @@ class _Import:
     #: tensor id -> number of operators reading it (model outputs count once)
     readers: Counter = field(default_factory=Counter)
     hidden: int = 0
+    #: the activation element type of the operator being converted: INT8, or INT16 for the 16x8
+    #: variant of an element-type generic converter (:data:`INT16_GENERIC`)
+    elem: str = "INT8"
+
+    @property
+    def dtype(self) -> str:
+        """The element type of the operator being converted, as descriptors spell it (``int8``, ``int16``)."""
+        return self.elem.lower()
 
     # ---- reading ----------------------------------------------------------------------------
     def tensor(self, op: Operator, j: int, kind: str = "input") -> Tensor:
@@ -111,14 +120,14 @@ class _Import:
     def optional(self, op: Operator, j: int) -> Tensor | None:
         return self.model.tensors[op.inputs[j]] if j < len(op.inputs) and op.inputs[j] >= 0 else None
 
-    def activation(self, op: Operator, j: int, dtype: str = "INT8") -> Tensor:
-        """Input ``j`` of ``op``, an int8 (or ``dtype``) activation some earlier operator (or the model
-        input) wrote."""
+    def activation(self, op: Operator, j: int, dtype: str | None = None) -> Tensor:
+        """Input ``j`` of ``op``, an activation of the operator's element type (int8; int16 in a 16x8
+        variant), or of ``dtype``, some earlier operator (or the model input) wrote."""
         t = self.tensor(op, j)
         if t.is_const:
             raise self.unsupported(op, f"input {j} ('{t.name}') is a constant tensor where {op.name} "
                                        "takes an activation")
-        if dtype == "INT8":
+        if dtype is None:
             self.int8(op, t)
         elif t.dtype != dtype:
             raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype}: {op.name} is supported on {dtype} here")
@@ -137,6 +146,12 @@ class _Import:
         return t
 
     def int8(self, op: Operator, t: Tensor) -> None:
+        """Refuse ``t`` unless it is of the operator's element type (int8, or int16 in a 16x8 variant)."""
+        if self.elem == "INT16":
+            if t.dtype != "INT16":
+                raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype} where the 16x8 {op.name} takes INT16 "
+                                           "(mixed int8/int16 tensors are not supported)")
+            return
         if t.dtype == "INT16":
             raise self.unsupported(op, f"tensor '{t.name}' is INT16 (16x8 quantisation): the int16 variant of "
                                        f"{op.name} is not supported ({op.name} is supported with int8 "
@@ -152,8 +167,9 @@ class _Import:
         if not q.per_tensor:
             raise self.unsupported(op, f"activation tensor '{t.name}' is quantised per channel; TFLite "
                                        "activations are per tensor")
-        if not -128 <= q.zero_points[0] <= 127:
-            raise self.error(op, f"int8 tensor '{t.name}' has zero point {q.zero_points[0]}")
+        lo, hi = (-32768, 32767) if self.elem == "INT16" else (-128, 127)
+        if not lo <= q.zero_points[0] <= hi:
+            raise self.error(op, f"{self.dtype} tensor '{t.name}' has zero point {q.zero_points[0]}")
         return QParams(q.scales[0], q.zero_points[0])
 
     def output(self, op: Operator, j: int = 0) -> tuple[Tensor, QParams]:
@@ -251,10 +267,13 @@ def _same_or_valid(op: Operator, ctx: _Import, in_hw, kernel, strides, dilation)
 
 
 def _act(ctx: _Import, op: Operator, q: QParams) -> tuple[int, int]:
+    """The clamp of ``op``'s fused activation on its output (int8, or int16 in a 16x8 variant)."""
     act = op.options.get("FusedActivationFunction", "NONE")
     if act not in int8_ops.ACTIVATIONS:
-        raise ctx.unsupported(op, f"fused activation {act} is not supported on int8 "
+        raise ctx.unsupported(op, f"fused activation {act} is not supported on {ctx.dtype} "
                                   f"(supported: {', '.join(int8_ops.ACTIVATIONS)})")
+    if ctx.elem == "INT16":
+        return int8_ops.activation_range_int16(act, q)
     return int8_ops.activation_range(act, q)
 
 
@@ -567,7 +586,7 @@ def _pool(mode: str) -> Converter:
         (oh, ow), padding = _same_or_valid(op, ctx, (h, w), pool, strides, (1, 1))
         lo, hi = _act(ctx, op, oq)
         pooled = Pool2D((n, h, w, c), (n, oh, ow, c), mode=mode, pool=pool, strides=strides, padding=padding,
-                        act_min=lo, act_max=hi)
+                        act_min=lo, act_max=hi, dtype=ctx.dtype)
         ctx.kernel(op, Lowered(pooled), [xt.index], out)
 
     convert.__doc__ = "int8, SAME/VALID, any window and strides, fused activations."
@@ -654,7 +673,7 @@ def _pad(ctx: _Import, op: Operator) -> None:
             raise ctx.unsupported(op, "a PADV2 fill value computed at run time is not supported")
         value = int(fill.data.reshape(-1)[0])
     padded = tuple(d + a + b for d, (a, b) in zip(shape, pads, strict=True))
-    ctx.kernel(op, Lowered(Pad(shape, padded, pads=pads, value=value)), [xt.index], out)
+    ctx.kernel(op, Lowered(Pad(shape, padded, pads=pads, value=value, dtype=ctx.dtype)), [xt.index], out)
 
 
 def _table(ctx: _Import, op: Operator, function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]
@@ -680,14 +699,33 @@ def _lut(function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray
 def _quantize(ctx: _Import, op: Operator) -> None:
     """int8 to int8 (requantisation, a table); float32 to int8 (a float model input: TF Lite Micro's
     AffineQuantize, the division in float32, rounding half away from zero, clamped)."""
-    if ctx.tensor(op, 0).dtype != "FLOAT32":
+    src, dst = ctx.tensor(op, 0).dtype, ctx.tensor(op, 0, "output").dtype
+    if src != "FLOAT32" and ctx.elem == "INT16":
+        _requantize(ctx, op, src, dst)
+        return
+    if src != "FLOAT32":
         _table(ctx, op, lambda x, q, o, _: tflite_ops.quantize(x, q.scale, q.zero_point, o.scale, o.zero_point))
         return
     xt = ctx.activation(op, 0, "FLOAT32")
     out, oq = ctx.output(op)
     shape = ctx.shape(xt)
-    quantize = Quantize(shape, shape, out_scale=oq.scale, scale=oq.scale, zero_point=oq.zero_point)
+    quantize = Quantize(shape, shape, out_scale=oq.scale, scale=oq.scale, zero_point=oq.zero_point, dtype=ctx.dtype)
     ctx.kernel(op, Lowered(quantize), [xt.index], out)
+
+
+def _requantize(ctx: _Import, op: Operator, src: str, dst: str) -> None:
+    """QUANTIZE between int8 and int16 (either way, or int16 to int16): TFLM's Requantize with the
+    multiplier of ``in_scale / out_scale`` in double."""
+    if src not in ("INT8", "INT16") or dst not in ("INT8", "INT16"):
+        raise ctx.unsupported(op, f"QUANTIZE of {src} to {dst}: between int8 and int16 only")
+    xt = ctx.activation(op, 0, src)
+    out = ctx.tensor(op, 0, "output")
+    q, oq = ctx.qparams(op, xt), ctx.qparams(op, out)
+    mult, shift = fixedpoint.quantize_multiplier(float(np.float32(q.scale)) / float(np.float32(oq.scale)))
+    shape = ctx.shape(xt)
+    lowered = Requantize(shape, shape, in_scales=(q.scale,), out_scale=oq.scale, from_dtype=src.lower(),
+                         to_dtype=dst.lower(), in_zp=q.zero_point, out_zp=oq.zero_point, multiplier=mult, shift=shift)
+    ctx.kernel(op, Lowered(lowered), [xt.index], out)
 
 
 def _dequantize(ctx: _Import, op: Operator) -> None:
@@ -703,7 +741,8 @@ def _dequantize(ctx: _Import, op: Operator) -> None:
         raise ctx.unsupported(op, f"DEQUANTIZE to {out.dtype}: only to FLOAT32")
     q = ctx.qparams(op, xt)
     shape = ctx.shape(xt)
-    dequantize = Dequantize(shape, shape, in_scales=(q.scale,), scale=q.scale, zero_point=q.zero_point)
+    dequantize = Dequantize(shape, shape, in_scales=(q.scale,), scale=q.scale, zero_point=q.zero_point,
+                            dtype=ctx.dtype)
     ctx.kernel(op, Lowered(dequantize), [xt.index], out)
 
 
@@ -738,7 +777,7 @@ def _transpose(ctx: _Import, op: Operator) -> None:
     if moved == sorted(moved):  # only size-1 dimensions move: the bytes keep their order
         ctx.view(op, xt.index, result, out)
         return
-    ctx.kernel(op, Lowered(Transpose(shape, result, perm=perm)), [xt.index], out)
+    ctx.kernel(op, Lowered(Transpose(shape, result, perm=perm, dtype=ctx.dtype)), [xt.index], out)
 
 
 def _concatenation(ctx: _Import, op: Operator) -> None:
@@ -756,7 +795,7 @@ def _concatenation(ctx: _Import, op: Operator) -> None:
            for s in shapes):
         raise ctx.error(op, f"inputs of shapes {[list(s) for s in shapes]} do not concatenate along axis {axis}")
     result = tuple(sum(s[axis] for s in shapes) if d == axis else shapes[0][d] for d in range(rank))
-    ctx.kernel(op, Lowered(Concat(shapes[0], result, axis=axis, in_shapes=tuple(shapes))),
+    ctx.kernel(op, Lowered(Concat(shapes[0], result, axis=axis, in_shapes=tuple(shapes), dtype=ctx.dtype)),
                [t.index for t in inputs], out)
 
 
@@ -808,7 +847,7 @@ def _strided(ctx: _Import, op: Operator, src: int, shape: tuple[int, ...], begin
     """A :class:`Slice` of tensor ``src`` into ``out`` (through a view to ``result`` when given)."""
     if 0 in counts:
         raise ctx.unsupported(op, f"{op.name} with an empty result ({counts} elements per dimension)")
-    lowered = Lowered(Slice(shape, tuple(counts), begin=tuple(begin), strides=tuple(strides)))
+    lowered = Lowered(Slice(shape, tuple(counts), begin=tuple(begin), strides=tuple(strides), dtype=ctx.dtype))
     if result is None or result == tuple(counts):
         ctx.kernel(op, lowered, [src], out)
         return
@@ -913,7 +952,8 @@ def _pack(ctx: _Import, op: Operator) -> None:
     _copy_rank(ctx, op, unit)
     views = [ctx.view(op, t.index, unit) for t in inputs]
     result = (*shape[:axis], len(inputs), *shape[axis:])
-    ctx.kernel(op, Lowered(Concat(unit, result, axis=axis, in_shapes=(unit,) * len(inputs))), views, out)
+    ctx.kernel(op, Lowered(Concat(unit, result, axis=axis, in_shapes=(unit,) * len(inputs), dtype=ctx.dtype)), views,
+               out)
 
 
 def _unpack(ctx: _Import, op: Operator) -> None:
@@ -1049,14 +1089,6 @@ _UNARY: dict[str, Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]
 _TABLE_DOC = "int8, any quantisation TF Lite Micro accepts: a 256-entry table computed at compile time."
 
 # ---- 16x8 converters (int16 activations, int8 weights) ------------------------------------------
-def _act16(ctx: _Import, op: Operator, q: QParams) -> tuple[int, int]:
-    act = op.options.get("FusedActivationFunction", "NONE")
-    if act not in int8_ops.ACTIVATIONS:
-        raise ctx.unsupported(op, f"fused activation {act} is not supported on int16 "
-                                  f"(supported: {', '.join(int8_ops.ACTIVATIONS)})")
-    return int8_ops.activation_range_int16(act, q)
-
-
 def _bias16(ctx: _Import, op: Operator, j: int, n: int, depthwise: bool = False) -> tuple[np.ndarray | None, bool]:
     """The bias of a 16x8 layer and whether TFLM accumulates in int64: an INT64 bias (or none, unless the
     operator's ``QuantizedBiasType`` says INT32) does, an INT32 one does not (TFLM's depthwise kernel
@@ -1088,7 +1120,7 @@ def _conv2d_int16(ctx: _Import, op: Operator) -> None:
     bias, acc64 = _bias16(ctx, op, 2, cout)
     lowered = int8_ops.conv2d_int16(
         (n, h, wd, cin), (n, oh, ow, cout), xq, oq, w.data, _weight_scales(ctx, op, w, 0, cout), bias, acc64=acc64,
-        strides=strides, padding=padding, dilation=dilation, depthwise=False, act=_act16(ctx, op, oq))
+        strides=strides, padding=padding, dilation=dilation, depthwise=False, act=_act(ctx, op, oq))
     ctx.kernel(op, lowered, [xt.index], out)
 
 
@@ -1110,7 +1142,7 @@ def _depthwise_int16(ctx: _Import, op: Operator) -> None:
     lowered = int8_ops.conv2d_int16(
         (n, h, wd, cin), (n, oh, ow, cout), xq, oq, w.data.reshape(kh, kw, cout), _weight_scales(ctx, op, w, 3, cout),
         bias, acc64=acc64, strides=strides, padding=padding, dilation=dilation, depthwise=True,
-        depth_multiplier=cout // cin, act=_act16(ctx, op, oq))
+        depth_multiplier=cout // cin, act=_act(ctx, op, oq))
     ctx.kernel(op, lowered, [xt.index], out)
 
 
@@ -1131,7 +1163,7 @@ def _fully_connected_int16(ctx: _Import, op: Operator) -> None:
     flat = ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
     bias, acc64 = _bias16(ctx, op, 2, units)
     lowered = int8_ops.dense_int16((rows, depth), (rows, units), xq, oq, w.data, _weight_scales(ctx, op, w, 0, units),
-                                   bias, acc64=acc64, act=_act16(ctx, op, oq))
+                                   bias, acc64=acc64, act=_act(ctx, op, oq))
     result = (*shape[:-1], units) if op.options.get("KeepNumDims", False) else (rows, units)
     if not out.shape or tuple(out.shape) == (rows, units):
         ctx.kernel(op, lowered, [flat], out)
@@ -1152,7 +1184,7 @@ def _add_int16(ctx: _Import, op: Operator) -> None:
     if ctx.shape(at) != ctx.shape(bt):
         raise ctx.unsupported(op, f"the 16x8 ADD of shapes {list(ctx.shape(at))} and {list(ctx.shape(bt))}: "
                                   "broadcasting int16 operands is not supported")
-    ctx.kernel(op, int8_ops.add_int16(ctx.shape(at), qa, qb, oq, _act16(ctx, op, oq)), [at.index, bt.index], out)
+    ctx.kernel(op, int8_ops.add_int16(ctx.shape(at), qa, qb, oq, _act(ctx, op, oq)), [at.index, bt.index], out)
 
 
 def _mean_int16(ctx: _Import, op: Operator) -> None:
@@ -1195,7 +1227,13 @@ INT16_CONVERTERS: dict[str, Converter] = {
     "MEAN": _mean_int16,
     "SOFTMAX": _softmax_int16,
 }
-INT16_OPS: tuple[str, ...] = tuple(INT16_CONVERTERS)
+#: operators whose int8 converter and kernel take int16 elements as they are (element-type generic
+#: descriptors: ``ops.element_typed``)
+INT16_GENERIC = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE",
+                 "CONCATENATION", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "QUANTIZE",
+                 "DEQUANTIZE")
+INT16_OPS: tuple[str, ...] = (*INT16_CONVERTERS, *INT16_GENERIC)
+_INT16_GENERIC_DOC = "the int8 variant's conversion and kernel on int16 elements."
 
 
 #: TFLite builtin operator -> converter (the supported operator list is this table's keys)
@@ -1254,8 +1292,9 @@ def supported_ops_markdown() -> str:
         return " ".join((fn.__doc__ or "").split())
 
     def row(name: str, fn: Converter) -> str:
-        int16 = INT16_CONVERTERS.get(name)
-        return f"| `{name}` | {text(fn)}{f' **16x8**: {text(int16)}' if int16 else ''} |"
+        int16 = text(INT16_CONVERTERS[name]) if name in INT16_CONVERTERS else (
+            _INT16_GENERIC_DOC if name in INT16_GENERIC else "")
+        return f"| `{name}` | {text(fn)}{f' **16x8**: {int16}' if int16 else ''} |"
 
     rows = ["| TFLite operator | supported |", "| --- | --- |"]
     rows += [row(name, fn) for name, fn in CONVERTERS.items()]
@@ -1278,9 +1317,11 @@ def convert(model: Model) -> _Import:
         if converter is None:
             raise _unsupported_operator(model, op)
         int16 = _int16_tensor(model, op)
-        if int16 is not None:
+        ctx.elem = "INT16" if int16 is not None and op.name in INT16_OPS else "INT8"
+        if int16 is not None and op.name not in INT16_GENERIC:
             converter = INT16_CONVERTERS.get(op.name) or _refuse_int16(int16)
         converter(ctx, op)
+    ctx.elem = "INT8"
     for index in model.outputs:
         if index not in ctx.shapes:
             out = model.tensors[index]
