@@ -23,13 +23,12 @@ from ..ops import (
     BINARY_FUNCTIONS,
     Add,
     AddInt16,
-    Conv2DInt16,
-    DenseInt16,
-    SoftmaxInt16,
     BatchMatmul,
     Binary,
     Conv2D,
+    Conv2DInt16,
     Dense,
+    DenseInt16,
     Lut,
     Mean,
     OpDesc,
@@ -37,6 +36,7 @@ from ..ops import (
     Reduce,
     Shape,
     Softmax,
+    SoftmaxInt16,
     TransposeConv2D,
 )
 from . import fixedpoint

@@ -189,8 +189,8 @@ class _Import:
                                        "(mixed int8/int16 operands are not supported)")
         q = t.quantization
         if q is None or not q.per_tensor:
-            raise self.unsupported(op, f"int16 tensor '{t.name}' is {'not quantised' if q is None else 'quantised per channel'}"
-                                       ": 16x8 activations are quantised per tensor")
+            how = "not quantised" if q is None else "quantised per channel"
+            raise self.unsupported(op, f"int16 tensor '{t.name}' is {how}: 16x8 activations are quantised per tensor")
         if symmetric and q.zero_points[0] != 0:
             raise self.unsupported(op, f"int16 tensor '{t.name}' has zero point {q.zero_points[0]}: TF Lite Micro's "
                                        f"int16 {op.name} takes symmetric (zero point 0) int16 tensors")
@@ -1106,7 +1106,8 @@ def _bias16(ctx: _Import, op: Operator, j: int, n: int, depthwise: bool = False)
 
 def _conv2d_int16(ctx: _Import, op: Operator) -> None:
     """int16 activations (zero point 0), int8 weights, int64 or int32 bias: TF Lite Micro's int16 reference
-    kernel (per-tensor or per-channel weights, SAME/VALID, strides, dilation, fused activations)."""
+    kernel (per-tensor or per-channel weights, SAME/VALID, strides, dilation, fused activations; a PAD
+    before it folded as for int8)."""
     xt, xq = ctx.activation16(op, 0)
     w = ctx.const(op, 1, "filter")
     out, oq = ctx.output16(op)
@@ -1117,16 +1118,18 @@ def _conv2d_int16(ctx: _Import, op: Operator) -> None:
     cout, kh, kw, _ = w.shape
     strides, dilation = _window_attrs(op)
     (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
     bias, acc64 = _bias16(ctx, op, 2, cout)
     lowered = int8_ops.conv2d_int16(
-        (n, h, wd, cin), (n, oh, ow, cout), xq, oq, w.data, _weight_scales(ctx, op, w, 0, cout), bias, acc64=acc64,
+        in_shape, (n, oh, ow, cout), xq, oq, w.data, _weight_scales(ctx, op, w, 0, cout), bias, acc64=acc64,
         strides=strides, padding=padding, dilation=dilation, depthwise=False, act=_act(ctx, op, oq))
-    ctx.kernel(op, lowered, [xt.index], out)
+    ctx.kernel(op, lowered, [src], out)
 
 
 def _depthwise_int16(ctx: _Import, op: Operator) -> None:
     """int16 activations (zero point 0), int8 per-channel weights, int64 bias, any depth multiplier (TF Lite
-    Micro's int16 reference kernel), SAME/VALID, strides, dilation, fused activations."""
+    Micro's int16 reference kernel, no repeated channels), SAME/VALID, strides, dilation, fused activations;
+    a PAD before it folded as for int8."""
     xt, xq = ctx.activation16(op, 0)
     w = ctx.const(op, 1, "filter")
     out, oq = ctx.output16(op)
@@ -1138,12 +1141,13 @@ def _depthwise_int16(ctx: _Import, op: Operator) -> None:
         raise ctx.error(op, f"depthwise filter of {cout} channels on an input of {cin}: not a depth multiplier")
     strides, dilation = _window_attrs(op)
     (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
     bias, acc64 = _bias16(ctx, op, 2, cout, depthwise=True)
     lowered = int8_ops.conv2d_int16(
-        (n, h, wd, cin), (n, oh, ow, cout), xq, oq, w.data.reshape(kh, kw, cout), _weight_scales(ctx, op, w, 3, cout),
+        in_shape, (n, oh, ow, cout), xq, oq, w.data.reshape(kh, kw, cout), _weight_scales(ctx, op, w, 3, cout),
         bias, acc64=acc64, strides=strides, padding=padding, dilation=dilation, depthwise=True,
         depth_multiplier=cout // cin, act=_act(ctx, op, oq))
-    ctx.kernel(op, lowered, [xt.index], out)
+    ctx.kernel(op, lowered, [src], out)
 
 
 def _fully_connected_int16(ctx: _Import, op: Operator) -> None:
@@ -1233,7 +1237,13 @@ INT16_GENERIC = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND
                  "CONCATENATION", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "QUANTIZE",
                  "DEQUANTIZE")
 INT16_OPS: tuple[str, ...] = (*INT16_CONVERTERS, *INT16_GENERIC)
-_INT16_GENERIC_DOC = "the int8 variant's conversion and kernel on int16 elements."
+_INT16_GENERIC_DOC = "the same on int16 elements."
+#: what the 16x8 variants of element-type generic converters do where it is more than that
+_INT16_DOCS = {
+    "QUANTIZE": ("float32 to int16 (TF Lite Micro's AffineQuantize clamped to int16); int8 to int16, int16 to int8 "
+                 "and int16 to int16 (TF Lite Micro's Requantize, the multiplier of in / out in double)."),
+    "DEQUANTIZE": "int16 to float32 (a 16x8 model's float output).",
+}
 
 
 #: TFLite builtin operator -> converter (the supported operator list is this table's keys)
@@ -1293,7 +1303,7 @@ def supported_ops_markdown() -> str:
 
     def row(name: str, fn: Converter) -> str:
         int16 = text(INT16_CONVERTERS[name]) if name in INT16_CONVERTERS else (
-            _INT16_GENERIC_DOC if name in INT16_GENERIC else "")
+            _INT16_DOCS.get(name, _INT16_GENERIC_DOC) if name in INT16_GENERIC else "")
         return f"| `{name}` | {text(fn)}{f' **16x8**: {int16}' if int16 else ''} |"
 
     rows = ["| TFLite operator | supported |", "| --- | --- |"]
