@@ -19,7 +19,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import AddInt16, Conv2DInt16, DenseInt16, SoftmaxInt16
-from .common import OUT, arg, finish, in_bounds
+from .common import OUT, arg, finish
 from .requant import requantize
 
 #: the most int8 x int16 products an int32 sum holds exactly (128 * 32768 each)
@@ -66,42 +66,69 @@ def _sum_dtype(op: Conv2DInt16 | DenseInt16, products: int) -> str:
     return "int64" if op.acc64 and products > INT32_PRODUCTS else "int32"
 
 
+def _inside(v, size: int, lo: int, hi: int):
+    """The run-time check ``0 <= v < size`` where ``v`` ranges over [lo, hi] (None: always true)."""
+    checks = ([v >= 0] if lo < 0 else []) + ([v < size] if hi >= size else [])
+    return tirx.all(*checks) if checks else None
+
+
+def _guarded(cond, body) -> None:
+    """``body()``, under ``cond`` unless it is None."""
+    if cond is None:
+        body()
+        return
+    with T.If(cond):
+        with T.Then():
+            body()
+
+
 def conv2d_int16(op: Conv2DInt16) -> tirx.PrimFunc:
-    """CONV_2D or DEPTHWISE_CONV_2D (any depth multiplier) of a 16x8 model: taps outside the image add
-    nothing; per output channel ``acc + bias`` requantised and clamped in int16."""
-    _, h, w, c = op.in_shape
-    oc = op.out_shape[3]
+    """CONV_2D or DEPTHWISE_CONV_2D (any depth multiplier) of a 16x8 model, TFLM's loop: per output pixel
+    and channel the taps inside the image (the kernel rows and columns unrolled, each bounds check only
+    where the tap can leave the image, hoisted out of the channel loop), then ``acc + bias``
+    requantised and clamped in int16."""
+    n, h, w, c = op.in_shape
+    _, oh, ow, oc = op.out_shape
     kh, kw = op.kernel
     sh, sw = op.strides
     dh, dw = op.dilation
     pt, pl = op.padding[0], op.padding[1]
-    x = arg(0, op.in_shape, "int16", "x")
-    wshape = (kh, kw, oc) if op.depthwise else (oc, kh, kw, c)
-    weight = arg(1, wshape, "int8", "w")
-    bias = arg(2, (oc,), "int64" if op.acc64 else "int32", "bias")
-    mult = arg(3, (oc,), "int32", "mult")
-    shift = arg(4, (oc,), "int32", "shift")
+    m = op.depth_multiplier
     dtype = _sum_dtype(op, kh * kw * (1 if op.depthwise else c))
-    rh = te.reduce_axis((0, kh), name="rh")
-    rw = te.reduce_axis((0, kw), name="rw")
+    with IRBuilder() as builder:
+        with T.prim_func():
+            T.func_name("main")
+            x = T.arg("p0_x", T.buffer(op.in_shape, "int16"))
+            weight = T.arg("p1_w", T.buffer((kh, kw, oc) if op.depthwise else (oc, kh, kw, c), "int8"))
+            bias = T.arg("p2_bias", T.buffer((oc,), "int64" if op.acc64 else "int32"))
+            mult = T.arg("p3_mult", T.buffer((oc,), "int32"))
+            shift = T.arg("p4_shift", T.buffer((oc,), "int32"))
+            out = T.arg(OUT, T.buffer(op.out_shape, "int16"))
+            acc = T.alloc_buffer((1,), dtype)
+            with T.grid(n, oh, ow, oc) as (b, i, j, k):
+                T.buffer_store(acc, tirx.const(0, dtype), [0])
+                for ky in range(kh):
+                    ih = i * sh + ky * dh - pt
 
-    def tap(b, i, j, ch, ki, kj):
-        ih = i * sh + ki * dh - pt
-        iw = j * sw + kj * dw - pl
-        return tirx.if_then_else(in_bounds(ih, iw, h, w), x[b, ih, iw, ch].astype(dtype), tirx.const(0, dtype))
+                    def row(ky=ky, ih=ih):
+                        for kx in range(kw):
+                            iw = j * sw + kx * dw - pl
 
-    if op.depthwise:
-        m = op.depth_multiplier
-        acc = te.compute(op.out_shape, lambda b, i, j, k: te.sum(
-            tap(b, i, j, k // m if m > 1 else k, rh, rw) * weight[rh, rw, k].astype(dtype), axis=[rh, rw]),
-            name="acc")
-    else:
-        rc = te.reduce_axis((0, c), name="rc")
-        acc = te.compute(op.out_shape, lambda b, i, j, k: te.sum(
-            tap(b, i, j, rc, rh, rw) * weight[k, rh, rw, rc].astype(dtype), axis=[rh, rw, rc]), name="acc")
-    out = te.compute(op.out_shape, lambda b, i, j, k: _epilogue(
-        op, acc[b, i, j, k], bias, mult, shift, k, dtype == "int64"), name=OUT)
-    return finish([x, weight, bias, mult, shift, out], local_blocks=("acc",))
+                            def tap(kx=kx, iw=iw):
+                                if op.depthwise:
+                                    ch = tirx.floordiv(k, m) if m > 1 else k
+                                    product = x[b, ih, iw, ch].astype(dtype) * weight[ky, kx, k].astype(dtype)
+                                    T.buffer_store(acc, acc[0] + product, [0])
+                                    return
+                                with T.serial(0, c) as ch:
+                                    product = x[b, ih, iw, ch].astype(dtype) * weight[k, ky, kx, ch].astype(dtype)
+                                    T.buffer_store(acc, acc[0] + product, [0])
+
+                            _guarded(_inside(iw, w, kx * dw - pl, (ow - 1) * sw + kx * dw - pl), tap)
+
+                    _guarded(_inside(ih, h, ky * dh - pt, (oh - 1) * sh + ky * dh - pt), row)
+                T.buffer_store(out, _epilogue(op, acc[0], bias, mult, shift, k, dtype == "int64"), [b, i, j, k])
+    return builder.get()
 
 
 def dense_int16(op: DenseInt16) -> tirx.PrimFunc:
