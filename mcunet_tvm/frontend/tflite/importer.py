@@ -1,4 +1,4 @@
-"""Import an int8 ``.tflite`` model straight into the integer IR (``mcunet_tvm.ir``).
+"""Import an int8 (or 16x8) ``.tflite`` model straight into the integer IR (``mcunet_tvm.ir``).
 
 The flatbuffer is read by :mod:`.reader`; each TFLite operator, in file order,
 goes to the converter registered for its builtin name in :data:`CONVERTERS`,
@@ -23,8 +23,11 @@ layers take no PAD: TFLM's average pooling divides by the taps inside the
 image, so the taps a PAD wrote would stop counting. Float32 only at the model's
 edges: a QUANTIZE of a float32 activation and a DEQUANTIZE to float32 are kernels
 of their own (``ops.Quantize``, ``ops.Dequantize``); any other float computation
-(a float or dynamic-range model) is refused at its first operator. Errors name the
-operator (index, output tensor) and say what is not supported and what is.
+(a float or dynamic-range model) is refused at its first operator. 16x8 models: an
+operator with an INT16 activation goes to its converter in :data:`INT16_CONVERTERS`, or
+(:data:`INT16_GENERIC`) to its int8 converter with int16 elements (``_Import.elem``);
+any other is refused naming it. Errors name the operator (index, output tensor) and say
+what is not supported and what is.
 """
 
 from __future__ import annotations
@@ -176,10 +179,6 @@ class _Import:
         t = self.tensor(op, j, "output")
         self.int8(op, t)
         return t, self.qparams(op, t)
-
-    def is_int16(self, op: Operator) -> bool:
-        """Whether ``op`` reads an INT16 activation first (16x8 quantisation)."""
-        return self.tensor(op, 0).dtype == "INT16"
 
     def qparams16(self, op: Operator, t: Tensor, symmetric: bool = True) -> QParams:
         """The per-tensor quantisation of an INT16 tensor ``t`` (``symmetric``: zero point 0, what TFLM's
