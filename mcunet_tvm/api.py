@@ -38,7 +38,8 @@ class BuildOptions:
     out: Path
     target: str = "cortex-m7"
     run: bool = False
-    #: raw input bytes (NHWC; int8, or float32 little-endian for a float input) for ``run``, one file per
+    #: raw input bytes (NHWC; int8, int16 little-endian for a 16x8 model, or float32 little-endian for a
+    #: float input) for ``run``, one file per
     #: model input in order; empty: seeded random inputs
     inputs: tuple[Path, ...] = ()
     seed: int = 0
@@ -271,6 +272,8 @@ def _build(options: BuildOptions) -> BuildResult:
         "output_shape": list(prog.shapes[prog.outputs[0]]),
         "input_shapes": [list(prog.shapes[n]) for n in prog.inputs],
         "output_shapes": [list(prog.shapes[n]) for n in prog.outputs],
+        "input_dtypes": [prog.dtype(n) for n in prog.inputs],
+        "output_dtypes": [prog.dtype(n) for n in prog.outputs],
         "macs": prog.macs(),
         "params": compiled.layer_program.params(),
         "arena_bytes": plan.arena_bytes,

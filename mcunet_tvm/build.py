@@ -58,7 +58,8 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
         "--input",
         type=Path,
         action="append",
-        help="raw input bytes (NHWC; int8, or float32 little-endian for a float input) for the run; repeat it "
+        help="raw input bytes (NHWC; int8, int16 little-endian for a 16x8 model, or float32 little-endian for "
+        "a float input) for the run; repeat it "
         "once per model input, in the model's order; "
         "default: a seeded random input",
     )

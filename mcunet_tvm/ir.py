@@ -335,5 +335,7 @@ def emit_call(
     when ``light``) added to the module as ``name``; ``consts`` as arrays or the module's constants."""
     func = kernel if kernel is not None else build_kernel(op, choice, light=name if light else "")
     gvar = bb.add_func(func, name)
-    args = list(inputs) + [c if isinstance(c, relax.Expr) else relax.const(c) for c in consts]
+    # the array's own element type (relax.const narrows int64 to int32 by default)
+    args = list(inputs) + [c if isinstance(c, relax.Expr) else relax.const(c, str(np.asarray(c).dtype))
+                           for c in consts]
     return bb.emit(relax.call_tir(gvar, args, relax.TensorType(op.out_shape, op.out_dtype)))

@@ -25,7 +25,9 @@ from typing import ClassVar
 Shape = tuple[int, ...]
 
 #: bytes per element of each activation element type
-DTYPE_BYTES = {"int8": 1, "int32": 4, "int64": 8, "float32": 4}
+DTYPE_BYTES = {"int8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4}
+#: the activation range of each integer activation element type
+INT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 
 def _prod(shape: Shape) -> int:
@@ -39,7 +41,8 @@ def _prod(shape: Shape) -> int:
 class OpDesc:
     """Base class: an integer operator with NHWC int8 activations (other element types at a model's
     edges: :class:`Quantize` reads float32, :class:`Dequantize` writes float32, :class:`ArgMax`
-    writes indices)."""
+    writes indices; 16x8 models: the ``*Int16`` operators and the ``dtype`` field of the
+    element-type generic ones, :class:`Reduce`)."""
 
     kind: ClassVar[str] = ""
     #: element type of every activation input and of the output (``DTYPE_BYTES``)
@@ -78,6 +81,15 @@ class OpDesc:
     @property
     def out_bytes(self) -> int:
         return _prod(self.out_shape) * DTYPE_BYTES[self.out_dtype]
+
+
+def element_typed(cls: type[OpDesc]) -> type[OpDesc]:
+    """An operator whose one element type (every activation input and the output) is its ``dtype`` field:
+    int8, or int16 (16x8 models). The field is left out of the JSON when int8, so int8 descriptors, their
+    kernel names and tuning keys are what they were."""
+    cls.in_dtype = property(lambda self: self.dtype)  # type: ignore[assignment]
+    cls.out_dtype = property(lambda self: self.dtype)  # type: ignore[assignment]
+    return cls
 
 
 @dataclass(frozen=True)
@@ -304,6 +316,7 @@ class Prelu(OpDesc):
         return tuple(self.in_shape), tuple(self.alpha_shape)
 
 
+@element_typed
 @dataclass(frozen=True)
 class Pool2D(OpDesc):
     """Average or max pooling, NHWC, same scale in and out."""
@@ -316,6 +329,8 @@ class Pool2D(OpDesc):
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     act_min: int = -128
     act_max: int = 127
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
 
 @dataclass(frozen=True)
@@ -330,6 +345,7 @@ class Mean(OpDesc):
     shift: int = 0
 
 
+@element_typed
 @dataclass(frozen=True)
 class Reduce(OpDesc):
     """MEAN or SUM (``function``) over ``axes`` of a tensor of any rank, TFLM's ``QuantizedMeanOrSum``:
@@ -349,6 +365,8 @@ class Reduce(OpDesc):
     out_zp: int = 0
     multiplier: int = 0
     shift: int = 0
+    #: element type of the input and the output (``element_typed``; int16: clamped to int16)
+    dtype: str = "int8"
 
     @property
     def count(self) -> int:
@@ -368,6 +386,100 @@ class Softmax(OpDesc):
 
 
 @dataclass(frozen=True)
+class Conv2DInt16(OpDesc):
+    """CONV_2D / DEPTHWISE_CONV_2D of a 16x8 model (TFLM's ``reference_integer_ops`` int16 kernels):
+    int16 input (zero point 0), int8 weights, ``sum(x * w) + bias`` in int64 (``acc64``: an int64 bias,
+    requantised by the 64-bit ``MultiplyByQuantizedMultiplier``) or in int32 (an int32 bias, the
+    32-bit one), clamped to ``[act_min, act_max]`` in int16.
+
+    Weights are OHWI, or (KH, KW, C * depth_multiplier) for a depthwise convolution (output channel
+    ``o`` reads input channel ``o // depth_multiplier``). ``padding`` is (top, left, bottom, right);
+    taps outside the image are skipped.
+    """
+
+    kind: ClassVar[str] = "conv2d_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    kernel: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    depthwise: bool = False
+    depth_multiplier: int = 1
+    acc64: bool = True
+    act_min: int = -32768
+    act_max: int = 32767
+    weight_scales: tuple[float, ...] = ()
+
+    def macs(self) -> int:
+        kh, kw = self.kernel
+        cin = 1 if self.depthwise else self.in_shape[3]
+        return _prod(self.out_shape) * kh * kw * cin
+
+
+@dataclass(frozen=True)
+class DenseInt16(OpDesc):
+    """FULLY_CONNECTED of a 16x8 model: (N, In) int16 x (Out, In) int8 + bias, the accumulator and
+    requantisation of :class:`Conv2DInt16` (``acc64``), clamped in int16."""
+
+    kind: ClassVar[str] = "dense_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    const_args: ClassVar[tuple[str, ...]] = ("weight", "bias", "multiplier", "shift")
+
+    acc64: bool = True
+    act_min: int = -32768
+    act_max: int = 32767
+    weight_scales: tuple[float, ...] = ()
+
+    def macs(self) -> int:
+        return _prod(self.out_shape) * self.in_shape[-1]
+
+
+@dataclass(frozen=True)
+class AddInt16(OpDesc):
+    """ADD of two int16 tensors of one shape (16x8), TFLM's general path: each input ``x - zp``
+    shifted left by ``left_shift`` (15) and rescaled, the sum rescaled, ``+ out_zp``, clamped."""
+
+    kind: ClassVar[str] = "add_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    num_inputs: ClassVar[int] = 2
+
+    in1_zp: int = 0
+    in1_multiplier: int = 0
+    in1_shift: int = 0
+    in2_zp: int = 0
+    in2_multiplier: int = 0
+    in2_shift: int = 0
+    left_shift: int = 15
+    out_zp: int = 0
+    out_multiplier: int = 0
+    out_shift: int = 0
+    act_min: int = -32768
+    act_max: int = 32767
+
+
+@dataclass(frozen=True)
+class SoftmaxInt16(OpDesc):
+    """SOFTMAX of a 16x8 model over the last axis (TFLM's ``SoftmaxInt16``): ``x - max`` rescaled
+    by ``input_multiplier/input_left_shift`` onto the domain of a 513-entry exp table, the
+    exponentials summed, ``1 / sum`` from a 513-entry ``1 / (1 + x)`` table, the products rounded
+    to Q0.15 (output scale 1/32768, zero point 0). The tables are the constant arguments."""
+
+    kind: ClassVar[str] = "softmax_int16"
+    in_dtype: ClassVar[str] = "int16"
+    out_dtype: ClassVar[str] = "int16"
+    const_args: ClassVar[tuple[str, ...]] = ("exp_table", "reciprocal_table")
+
+    input_multiplier: int = 0
+    input_left_shift: int = 0
+
+
+@element_typed
+@dataclass(frozen=True)
 class Pad(OpDesc):
     """Constant padding of an NHWC tensor with ``value`` (the zero point)."""
 
@@ -375,6 +487,8 @@ class Pad(OpDesc):
 
     pads: tuple[tuple[int, int], ...] = ()
     value: int = 0
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
 
 @dataclass(frozen=True)
@@ -426,6 +540,7 @@ class Lut(OpDesc):
     function: str = ""
 
 
+@element_typed
 @dataclass(frozen=True)
 class Transpose(OpDesc):
     """TRANSPOSE: output dimension ``d`` is input dimension ``perm[d]`` (any rank)."""
@@ -433,8 +548,11 @@ class Transpose(OpDesc):
     kind: ClassVar[str] = "transpose"
 
     perm: tuple[int, ...] = ()
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
 
+@element_typed
 @dataclass(frozen=True)
 class Concat(OpDesc):
     """CONCATENATION of ``len(in_shapes)`` tensors of one quantisation along ``axis``."""
@@ -443,6 +561,8 @@ class Concat(OpDesc):
 
     axis: int = 0
     in_shapes: tuple[Shape, ...] = ()
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
     @property
     def num_inputs(self) -> int:  # type: ignore[override]
@@ -453,6 +573,7 @@ class Concat(OpDesc):
 MAX_COPY_RANK = 6
 
 
+@element_typed
 @dataclass(frozen=True)
 class Slice(OpDesc):
     """A strided copy (SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, UNPACK): output element ``j`` is input element
@@ -463,6 +584,8 @@ class Slice(OpDesc):
 
     begin: tuple[int, ...] = ()
     strides: tuple[int, ...] = ()
+    #: element type of the input(s) and the output (``element_typed``)
+    dtype: str = "int8"
 
     def __post_init__(self) -> None:
         rank = len(self.in_shape)
@@ -526,14 +649,20 @@ class ResizeBilinear(OpDesc):
 
 @dataclass(frozen=True)
 class Quantize(OpDesc):
-    """QUANTIZE of a float32 tensor to int8 as TFLM's ``AffineQuantize``: ``clamp(round(x / scale) +
-    zero_point, -128, 127)`` with the division in float32 and rounding half away from zero."""
+    """QUANTIZE of a float32 tensor to int8 (or int16) as TFLM's ``AffineQuantize``: ``clamp(round(x /
+    scale) + zero_point)`` with the division in float32 and rounding half away from zero."""
 
     kind: ClassVar[str] = "quantize"
     in_dtype: ClassVar[str] = "float32"
 
     scale: float = 1.0
     zero_point: int = 0
+    #: the output's element type: int8, or int16 (a 16x8 model's float input; clamped to int16)
+    dtype: str = "int8"
+
+    @property
+    def out_dtype(self) -> str:  # type: ignore[override]
+        return self.dtype
 
 
 @dataclass(frozen=True)
@@ -545,6 +674,36 @@ class Dequantize(OpDesc):
 
     scale: float = 1.0
     zero_point: int = 0
+    #: the input's element type: int8, or int16 (a 16x8 model's float output)
+    dtype: str = "int8"
+
+    @property
+    def in_dtype(self) -> str:  # type: ignore[override]
+        return self.dtype
+
+
+@dataclass(frozen=True)
+class Requantize(OpDesc):
+    """QUANTIZE between integer element types where one is int16 (16x8 models), TFLM's ``Requantize``:
+    ``clamp(MultiplyByQuantizedMultiplier(x - in_zp, multiplier, shift) + out_zp)`` to ``to_dtype``.
+    (int8 to int8 is a :class:`Lut` table.)"""
+
+    kind: ClassVar[str] = "requantize"
+
+    from_dtype: str = "int16"
+    to_dtype: str = "int8"
+    in_zp: int = 0
+    out_zp: int = 0
+    multiplier: int = 0
+    shift: int = 0
+
+    @property
+    def in_dtype(self) -> str:  # type: ignore[override]
+        return self.from_dtype
+
+    @property
+    def out_dtype(self) -> str:  # type: ignore[override]
+        return self.to_dtype
 
 
 @dataclass(frozen=True)
@@ -576,8 +735,9 @@ class Reshape(OpDesc):
 OP_KINDS: dict[str, type[OpDesc]] = {
     cls.kind: cls
     for cls in (Conv2D, TransposeConv2D, Dense, BatchMatmul, Add, Binary, Prelu, Pool2D, Mean, Reduce, Softmax,
+                Conv2DInt16, DenseInt16, AddInt16, SoftmaxInt16,
                 Pad, Insert, InputRows, Lut, Transpose, Concat, ResizeNearest, ResizeBilinear, Slice, MirrorPad,
-                Quantize, Dequantize, ArgMax, Reshape)
+                Quantize, Dequantize, Requantize, ArgMax, Reshape)
 }
 
 
@@ -590,7 +750,8 @@ def _tuplify(value):
 @functools.lru_cache(maxsize=4096)
 def _to_json(op: OpDesc) -> str:
     """The JSON form of ``op`` (descriptors are immutable: serialised once per value)."""
-    return json.dumps({"kind": op.kind, **asdict(op)}, sort_keys=True)
+    fields_ = {k: v for k, v in asdict(op).items() if not (k == "dtype" and v == "int8")}  # int8 as before
+    return json.dumps({"kind": op.kind, **fields_}, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,4 +1,4 @@
-"""Generate the single-op int8 .tflite fixtures for tests/test_tflite_ops_reference.py.
+"""Generate the single-op int8 (and 16x8, ``i16_*``) .tflite fixtures for tests/test_tflite_ops_reference.py.
 
 Each fixture is a tiny full-integer model (int8 inputs and outputs unless it keeps float32 edges, seeded
 random weights, representative dataset) built with tf.function or Keras and
@@ -43,6 +43,7 @@ class Fixture:
     expect: list  # operator names that must be in the model
     attrs: dict = field(default_factory=dict)
     convert_opts: dict = field(default_factory=dict)
+    mode: str = "int8"  # int8 | int16x8 (int16 activations and edges, int8 weights)
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -310,6 +311,65 @@ def float_edge_fixtures() -> list[Fixture]:
 
 # ---- conversion ----------------------------------------------------------------------------------
 
+def int16x8(fx: Fixture, **convert_opts) -> Fixture:
+    """``fx`` converted in the 16x8 mode, named ``i16_<name>`` (extra converter options: the bias type)."""
+    return Fixture(f"i16_{fx.name}", fx.fn, fx.inputs, fx.expect, {**fx.attrs, "mode": "int16x8"},
+                   {**fx.convert_opts, **convert_opts}, "int16x8")
+
+
+def int16x8_fixtures() -> list[Fixture]:
+    """Small 16x8 models (int16 activations, int8 weights, int64 biases unless said otherwise)."""
+    c = _const
+    conv = lambda x: tf.nn.relu(tf.nn.conv2d(x, c("i16c_w", (3, 3, 3, 4), -0.6, 0.6), 1, "SAME")  # noqa: E731
+                                + c("i16c_b", (4,), -0.2, 0.2))
+    fixtures = [
+        unary("conv_relu", conv, shape=(1, 6, 7, 3), expect=["CONV_2D"], activation="RELU"),
+        unary("conv_s2_valid", lambda x: tf.nn.conv2d(x, c("i16c2_w", (3, 2, 3, 5), -0.6, 0.6), 2, "VALID"),
+              shape=(1, 7, 8, 3), lo=-2, hi=1, expect=["CONV_2D"], stride=2),
+        unary("conv_dilated_relu6", lambda x: tf.nn.relu6(3.0 * tf.nn.conv2d(
+            x, c("i16c3_w", (3, 3, 2, 3), -0.6, 0.6), 1, "SAME", dilations=2)), shape=(1, 7, 7, 2),
+              expect=["CONV_2D"], dilation=2, activation="RELU6"),
+        unary("dwconv", lambda x: tf.nn.depthwise_conv2d(x, c("i16d_w", (3, 3, 4, 1)), (1, 1, 1, 1), "SAME")
+              + c("i16d_b", (4,), -0.2, 0.2), shape=(1, 6, 7, 4), expect=["DEPTHWISE_CONV_2D"]),
+        unary("dwconv_m2_s2_relu", lambda x: tf.nn.relu(tf.nn.depthwise_conv2d(
+            x, c("i16d2_w", (3, 3, 3, 2)), (1, 2, 2, 1), "VALID")), shape=(1, 7, 8, 3),
+              expect=["DEPTHWISE_CONV_2D"], depth_multiplier=2, stride=2, activation="RELU"),
+        unary("dense", lambda x: tf.matmul(x, c("i16f_w", (12, 6))) + c("i16f_b", (6,), -0.3, 0.3),
+              shape=(2, 12), expect=["FULLY_CONNECTED"]),
+        binary("add", lambda a, b: a + b, (1, 4, 5, 3), (1, 4, 5, 3), ["ADD"]),
+        binary("add_relu", lambda a, b: tf.nn.relu(a + b), (1, 3, 4, 5), (1, 3, 4, 5), ["ADD"], lo=-3, hi=1,
+               activation="RELU"),
+        unary("mean_hw", lambda x: tf.reduce_mean(x, axis=[1, 2]), shape=(1, 5, 6, 4), expect=["MEAN"]),
+        unary("mean_last_keep", lambda x: tf.reduce_mean(x, axis=[-1], keepdims=True), shape=(3, 4, 7),
+              lo=-0.5, hi=1.5, expect=["MEAN"]),
+        unary("softmax", tf.nn.softmax, shape=(3, 10), lo=-4, hi=4, expect=["SOFTMAX"]),
+        unary("softmax_wide", tf.nn.softmax, shape=(1, 2, 2, 17), lo=-12, hi=9, expect=["SOFTMAX"]),
+        unary("avg_pool", lambda x: tf.nn.avg_pool2d(x, 3, 2, "SAME"), shape=(1, 7, 8, 3),
+              expect=["AVERAGE_POOL_2D"]),
+        unary("max_pool", lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"), shape=(1, 6, 7, 3),
+              expect=["MAX_POOL_2D"]),
+        unary("logistic", tf.math.sigmoid, shape=(1, 4, 5, 6), lo=-8, hi=8, expect=["LOGISTIC"]),
+        unary("pad", lambda x: tf.pad(x, [[0, 0], [1, 2], [0, 1], [0, 0]]), shape=(1, 4, 5, 3), expect=["PAD"]),
+        unary("transpose", lambda x: tf.transpose(x, (0, 2, 3, 1)), shape=(1, 3, 4, 5), expect=["TRANSPOSE"]),
+        binary("concat", lambda a, b: tf.concat([a, b], axis=-1), (1, 3, 4, 2), (1, 3, 4, 3),
+               ["CONCATENATION"]),
+        unary("strided_slice", lambda x: x[:, ::-1, 1:6:2, :], shape=(1, 5, 7, 3), expect=["STRIDED_SLICE"]),
+        unary("split", lambda x: tf.split(x, 3, axis=-1), shape=(1, 4, 5, 6), expect=["SPLIT"]),
+        unary("reshape_dense", lambda x: tf.matmul(tf.reshape(x, (2, 12)), c("i16r_w", (12, 3))),
+              shape=(1, 2, 3, 4), expect=["FULLY_CONNECTED"]),
+    ]
+    out = [int16x8(fx) for fx in fixtures]
+    out.append(int16x8(unary("float_edges_dwconv", lambda x: tf.nn.relu(tf.nn.depthwise_conv2d(
+        x, c("i16fe_w", (3, 3, 3, 1), -0.8, 0.8), (1, 1, 1, 1), "SAME")), shape=(1, 6, 7, 3),
+        expect=["QUANTIZE", "DEPTHWISE_CONV_2D", "DEQUANTIZE"], input="float32", output="float32"), **FLOAT_EDGES))
+    out.append(int16x8(unary("conv_int32_bias", conv, shape=(1, 5, 6, 3), expect=["CONV_2D"], bias="int32"),
+                       _experimental_full_integer_quantization_bias_type=tf.int32))
+    out.append(int16x8(unary("dense_int32_bias", lambda x: tf.matmul(x, c("i16f2_w", (9, 4))),
+                             shape=(3, 9), expect=["FULLY_CONNECTED"], bias="int32"),
+                       _experimental_full_integer_quantization_bias_type=tf.int32))
+    return out
+
+
 def convert(fx: Fixture) -> bytes:
     if isinstance(fx.fn, tf.keras.Model):
         conv = tf.lite.TFLiteConverter.from_keras_model(fx.fn)
@@ -323,9 +383,13 @@ def convert(fx: Fixture) -> bytes:
 
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    if fx.mode == "int16x8":
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = conv.inference_output_type = tf.int16
+    else:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
     for key, value in fx.convert_opts.items():
         setattr(conv, key, value)
     return conv.convert()
@@ -354,7 +418,8 @@ def main(argv: list[str]) -> int:
     tf.keras.utils.set_random_seed(0)
     OUT.mkdir(parents=True, exist_ok=True)
     fixtures = (unary_fixtures() + binary_fixtures() + movement_fixtures() + resize_fixtures()
-                + conv_fixtures() + reduce_fixtures() + misc_fixtures() + float_edge_fixtures())
+                + conv_fixtures() + reduce_fixtures() + misc_fixtures() + float_edge_fixtures()
+                + int16x8_fixtures())
     names = [fx.name for fx in fixtures]
     assert len(set(names)) == len(names), "duplicate fixture names"
     unknown = set(argv) - set(names)

@@ -3,7 +3,8 @@
     .venv/bin/python scripts/supported_ops.py [--write]
 
 The table comes from the importer's converters (``mcunet_tvm.frontend.tflite.importer``):
-one row per builtin operator, the converter's docstring saying which variants it takes.
+one row per builtin operator, the converter's docstring saying which variants it takes (and, marked
+**16x8**, the int16 variant's where it has one), then which operators have int16 variants.
 ``tests/test_tflite_frontend.py`` checks that README.md holds the current table.
 """
 

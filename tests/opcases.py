@@ -253,6 +253,6 @@ def run_compiled(compiled, target_name: str, folder, inputs: list) -> list[bytes
 
 
 def _raw(x) -> bytes:
-    """An input's bytes: float arrays as they are, integers as int8."""
+    """An input's bytes: float and int16 arrays as they are, other integers as int8."""
     x = np.asarray(x)
-    return (x if x.dtype.kind == "f" else x.astype(np.int8)).tobytes()
+    return (x if x.dtype.kind == "f" or x.dtype == np.int16 else x.astype(np.int8)).tobytes()

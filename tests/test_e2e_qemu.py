@@ -58,10 +58,11 @@ def test_binary_operator_on_qemu(build_cli) -> None:
 #: corpus models in CI (converter-written, the shapes of public TinyML reference networks); all of them, on
 #: both cores, in the slow sweep (and scripts/bench_corpus.py)
 CORPUS_CI = [("ds_cnn", "cortex-m4"), ("resnet8", "cortex-m7"), ("fomo_detector", "cortex-m7"),
-             ("pytorch_style_nchw", "cortex-m4"), ("multi_io", "cortex-m4")]
+             ("pytorch_style_nchw", "cortex-m4"), ("multi_io", "cortex-m4"), ("int16x8_cnn", "cortex-m4"),
+             ("int16x8_cnn", "cortex-m7")]
 CORPUS_ALL = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
               "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small",
-              "unet_small")
+              "unet_small", "int16x8_cnn")
 
 
 def _corpus_case(build_cli, name: str, target: str) -> None:
@@ -70,8 +71,8 @@ def _corpus_case(build_cli, name: str, target: str) -> None:
     assert report["tflm_arena_bytes"] > 0 and report["arena_bytes"] > 0
     shapes = report["output_shapes"]
     files = ["output.bin"] if len(shapes) == 1 else [f"output{k}.bin" for k in range(len(shapes))]
-    for name, shape in zip(files, shapes, strict=True):
-        assert (out / name).stat().st_size == int(np.prod(shape))
+    for name, shape, dtype in zip(files, shapes, report["output_dtypes"], strict=True):
+        assert (out / name).stat().st_size == int(np.prod(shape)) * np.dtype(dtype).itemsize
 
 
 @pytest.mark.parametrize("name,target", CORPUS_CI)

@@ -31,15 +31,16 @@ CORPUS = FIXTURES / "corpus"
 #: corpus models the frontend imports today (the rest are refused with the reasons below)
 IMPORTED = ("resnet8", "ds_cnn", "mobilenet_v1_025_vww", "fc_autoencoder", "person_detect", "micro_speech",
             "efficientnet_lite0", "fomo_detector", "pytorch_style_nchw", "multi_io", "mobilenet_v3_small", "unet_small",
-            "misc_ops")
+            "misc_ops", "int16x8_cnn")
 REFUSED = {
     "lstm_kws": ("UNIDIRECTIONAL_SEQUENCE_LSTM", "operator #0"),
-    "int16x8_cnn": ("INT16", "16x8"),
 }
 
 
-def _input(shape, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(-128, 128, shape, dtype=np.int8)
+def _input(shape, seed: int, dtype: str = "int8") -> np.ndarray:
+    """Seeded values over the whole range of ``dtype`` (int8, or int16 for a 16x8 model's input)."""
+    info = np.iinfo(dtype)
+    return np.random.default_rng(seed).integers(info.min, info.max + 1, shape, dtype=dtype)
 
 
 #: every model the frontend imports (the generated test fixtures besides the corpus; unsupported_op.tflite
@@ -56,7 +57,7 @@ def test_model_as_imported_equals_tflm(name: str) -> None:
     prog = program_of(import_tflite(path)[0])
     assert prog.macs() > 0
     for seed in range(3):
-        xs = [_input(prog.shapes[n], seed + 10 * k) for k, n in enumerate(prog.inputs)]
+        xs = [_input(prog.shapes[n], seed + 10 * k, prog.dtype(n)) for k, n in enumerate(prog.inputs)]
         expected = run_tflm_outputs(path, xs)
         ours = run_program(prog, xs)
         assert len(ours) == len(expected) == len(read_model(path).outputs)
@@ -70,7 +71,7 @@ def test_every_operator_equals_tflm(name: str) -> None:
     writes TFLM's bytes (every tensor preserved): an oracle even where random weights flatten the output."""
     path = MODELS[name]
     ctx = convert(read_model(path))
-    xs = [_input(ctx.shapes[i], 1 + k) for k, i in enumerate(ctx.model.inputs)]
+    xs = [_input(ctx.shapes[i], 1 + k, ctx.model.tensors[i].dtype.lower()) for k, i in enumerate(ctx.model.inputs)]
     written = [s.output for s in ctx.steps if s.output >= 0]
     tflm = run_tflm_tensors(path, xs, [*ctx.model.inputs, *written])
     values = dict(zip(ctx.model.inputs, xs, strict=True))
@@ -631,13 +632,19 @@ def test_single_op_fixture_imports_exactly_or_is_refused(path) -> None:
 
 
 def _sweep(prog, name: str) -> np.ndarray:
-    """Every int8 value in turn; for a float32 input, every half step of the int8 range of the QUANTIZE
-    reading it (ties of the rounding) and beyond it (the clamps)."""
+    """Every int8 value in turn (int16: the whole int16 range in even steps, both ends included); for a
+    float32 input, every half step of the int8 range of the QUANTIZE reading it (ties of the rounding)
+    and beyond it (the clamps)."""
     shape = prog.shapes[name]
     n = int(np.prod(shape))
     if prog.dtype(name) == "int8":
         return (np.arange(n) % 256).astype(np.uint8).view(np.int8).reshape(shape)
+    if prog.dtype(name) == "int16":
+        return np.linspace(-32768, 32767, n).round().astype(np.int16).reshape(shape)
     (q,) = [c.op for c in prog.calls if isinstance(c.op, Quantize) and name in c.inputs]
+    if q.dtype == "int16":  # half steps spread over the int16 range and beyond it
+        halves = np.round(np.linspace(-32776, 32776, n) * 2) / 2 - q.zero_point
+        return (halves * np.float32(q.scale)).astype(np.float32).reshape(shape)
     halves = (np.arange(n) % 600 - 300 - 2 * q.zero_point) * 0.5
     return (halves * np.float32(q.scale)).astype(np.float32).reshape(shape)
 
@@ -712,4 +719,4 @@ def test_most_single_op_fixtures_import() -> None:
             imported += 1
         except UnsupportedModelError:
             pass
-    assert imported >= 96, imported
+    assert imported >= 119, imported

@@ -64,9 +64,10 @@ def emit_harness_header(cn: CNames) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
+_CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
+           np.dtype(np.int64): "int64_t"}
 #: the C element type of each activation element type (``ops.DTYPE_BYTES``)
-_ACT_CTYPES = {"int8": "int8_t", "int32": "int32_t", "int64": "int64_t", "float32": "float"}
+_ACT_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "float32": "float"}
 
 
 def _array(name: str, values: np.ndarray) -> str:
@@ -117,7 +118,7 @@ def _about(prog: Program, cn: CNames, source: ModelSource | None) -> str:
             shape = prog.shapes[name]
             lines.append(f"#define {tag}_RANK {len(shape)}")
             lines.append(f"#define {tag}_SHAPE {{{', '.join(map(str, shape))}}}  /* {prog.dtype(name)} */")
-            if prog.dtype(name) == "int8" and name in qparams:
+            if prog.dtype(name) in ("int8", "int16") and name in qparams:
                 scale, zp = qparams[name]
                 lines += [f"#define {tag}_SCALE {_c_float(scale)}", f"#define {tag}_ZERO_POINT {zp}"]
     return "\n".join(lines) + "\n"

@@ -25,12 +25,15 @@ from tvm import tirx
 
 from ..ops import (
     Add,
+    AddInt16,
     ArgMax,
     BatchMatmul,
     Binary,
     Concat,
     Conv2D,
+    Conv2DInt16,
     Dense,
+    DenseInt16,
     Dequantize,
     InputRows,
     Insert,
@@ -43,21 +46,24 @@ from ..ops import (
     Prelu,
     Quantize,
     Reduce,
+    Requantize,
     ResizeBilinear,
     ResizeNearest,
     Slice,
     Softmax,
+    SoftmaxInt16,
     Transpose,
     TransposeConv2D,
 )
 from .choice import KernelChoice, Signature, stub, tag
 from .common import SCALAR_ARGS
 from .conv2d import conv2d
-from .convert import arg_max, dequantize, quantize
+from .convert import arg_max, dequantize, quantize, requantize_int
 from .dense import batch_matmul, dense
 from .depthwise import compact_choice, depthwise_conv2d
 from .elementwise import add, add_rescale_table, binary, input_rows, insert, lut, pad, prelu
 from .helium import fold_input_zero_point
+from .int16 import add_int16, conv2d_int16, dense_int16, softmax_int16
 from .movement import concat, mirror_pad, resize_bilinear, resize_nearest, slice_copy, transpose
 from .pool import pool2d
 from .reduce import mean, reduce
@@ -121,7 +127,12 @@ _GENERATORS: dict[type[OpDesc], Callable[[OpDesc], tirx.PrimFunc]] = {
     Softmax: softmax,
     Quantize: quantize,
     Dequantize: dequantize,
+    Requantize: requantize_int,
     ArgMax: arg_max,
+    Conv2DInt16: conv2d_int16,
+    DenseInt16: dense_int16,
+    AddInt16: add_int16,
+    SoftmaxInt16: softmax_int16,
 }
 
 

@@ -56,13 +56,14 @@ def arg(index: int, shape, dtype: str, name: str) -> te.Tensor:
 
 
 def window_arg(index: int, op: OpDesc, shape, name: str):
-    """Activation input ``index`` of ``op`` and a loader in the op's logical NHWC coordinates.
+    """Activation input ``index`` of ``op`` (of the op's input element type) and a loader in the op's
+    logical NHWC coordinates.
 
     With a window (patch-based inference) the buffer is larger than the op's
     input and the loader adds the window's row/column origin.
     """
     win = op.window(index)
-    tensor = arg(index, op.input_buffer_shape(index, tuple(shape)), "int8", name)
+    tensor = arg(index, op.input_buffer_shape(index, tuple(shape)), op.in_dtype, name)
     if not win:
         return tensor, lambda b, h, w, c: tensor[b, h, w, c]
     r0, c0 = win[0], win[1]

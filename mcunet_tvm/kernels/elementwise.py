@@ -309,13 +309,13 @@ def prelu(op: Prelu) -> tirx.PrimFunc:
 
 
 def pad(op: Pad) -> tirx.PrimFunc:
-    """Copy into a larger tensor, filling the border with ``op.value``."""
-    x = arg(0, op.in_shape, "int8", "x")
+    """Copy into a larger tensor (of ``op.dtype`` elements), filling the border with ``op.value``."""
+    x = arg(0, op.in_shape, op.dtype, "x")
 
     def body(*idx):
         src = [i - lo for i, (lo, _) in zip(idx, op.pads, strict=True)]
         inside = tirx.all(*[tirx.all(s >= 0, s < d) for s, d in zip(src, op.in_shape, strict=True)])
-        return tirx.if_then_else(inside, x[tuple(src)], tirx.const(op.value, "int8"))
+        return tirx.if_then_else(inside, x[tuple(src)], tirx.const(op.value, op.dtype))
 
     out = te.compute(op.out_shape, body, name=OUT)
     return finish([x, out])

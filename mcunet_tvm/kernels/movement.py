@@ -1,5 +1,7 @@
 """Data movement kernels: transpose, concatenation, nearest-neighbour resize (index maps, no arithmetic),
-bilinear resize (index and weight maps), strided slices and mirror padding (strided copy loops)."""
+bilinear resize (index and weight maps), strided slices and mirror padding (strided copy loops).
+Transpose, concatenation and strided slices copy elements of their descriptor's ``dtype`` (int8 or
+int16)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from .common import OUT, arg, finish
 
 def transpose(op: Transpose) -> tirx.PrimFunc:
     """``out[j] = x[i]`` with ``i[perm[d]] = j[d]``."""
-    x = arg(0, op.in_shape, "int8", "x")
+    x = arg(0, op.in_shape, op.dtype, "x")
 
     def body(*j):
         i = [None] * len(j)
@@ -41,8 +43,8 @@ def concat(op: Concat) -> tirx.PrimFunc:
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            xs = [T.arg(f"p{k}_x{k}", T.buffer((outer * n,), "int8")) for k, n in enumerate(rows)]
-            out = T.arg(OUT, T.buffer((outer * total,), "int8"))
+            xs = [T.arg(f"p{k}_x{k}", T.buffer((outer * n,), op.dtype)) for k, n in enumerate(rows)]
+            out = T.arg(OUT, T.buffer((outer * total,), op.dtype))
             start = 0
             for x, n in zip(xs, rows, strict=True):
                 with T.grid(outer, n) as (o, i):
@@ -160,8 +162,8 @@ def slice_copy(op: Slice) -> tirx.PrimFunc:
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), "int8"))
-            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), op.dtype))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), op.dtype))
             _emit_copy(out, x, op.out_shape, base, [t * s for t, s in zip(op.strides, steps, strict=True)], 0,
                        _row_major(op.out_shape))
     return builder.get()

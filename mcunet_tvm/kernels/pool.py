@@ -1,4 +1,4 @@
-"""Average and max pooling (NHWC int8), TFLite semantics.
+"""Average and max pooling (NHWC int8 or int16), TFLite semantics.
 
 Average pooling divides by the number of taps inside the image (padding is
 not counted) and rounds half away from zero, as TF Lite Micro does.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from ..ops import Pool2D
+from ..ops import INT_RANGE, Pool2D
 from .common import OUT, finish, in_bounds, window_arg
 
 
@@ -41,7 +41,8 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
     elif op.mode == "max":
         local = ("acc",)
         acc = te.compute(
-            op.out_shape, lambda b, i, j, k: te.max(tap(b, i, j, k, -128), axis=[rh, rw]), name="acc"
+            op.out_shape, lambda b, i, j, k: te.max(tap(b, i, j, k, INT_RANGE[op.dtype][0]), axis=[rh, rw]),
+            name="acc"
         )
 
         def finalize(b, i, j, k):
@@ -66,9 +67,7 @@ def pool2d(op: Pool2D) -> tirx.PrimFunc:
 
     out = te.compute(
         op.out_shape,
-        lambda *idx: tirx.min(tirx.max(finalize(*idx), _i32(op.act_min)), _i32(op.act_max)).astype(
-            "int8"
-        ),
+        lambda *idx: tirx.min(tirx.max(finalize(*idx), _i32(op.act_min)), _i32(op.act_max)).astype(op.dtype),
         name=OUT,
     )
     return finish([x, out], local_blocks=local)

@@ -21,7 +21,7 @@ from tvm import te, tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
-from ..ops import Mean, Reduce
+from ..ops import INT_RANGE, Mean, Reduce
 from .common import OUT, arg, finish
 from .requant import clamp_to_int8, requantize, requantize_const
 
@@ -107,7 +107,8 @@ def reduce_groups(shape: tuple[int, ...], axes: tuple[int, ...]) -> list[tuple[i
 
 def reduce(op: Reduce) -> tirx.PrimFunc:
     """MEAN or SUM over ``op.axes``: for each output (the kept groups in order) an int32 sum over the
-    reduced groups, then ``sum - in_zp * count`` requantised (compile-time constants) and clamped."""
+    reduced groups, then ``sum - in_zp * count`` requantised (compile-time constants) and clamped to
+    ``op.dtype`` (int8, or int16 for 16x8 models)."""
     groups = reduce_groups(tuple(op.in_shape), tuple(op.axes))
     kept = [(e, s) for e, s, r in groups if not r]
     summed = [(e, s) for e, s, r in groups if r]
@@ -116,9 +117,11 @@ def reduce(op: Reduce) -> tirx.PrimFunc:
     with IRBuilder() as builder:
         with T.prim_func():
             T.func_name("main")
-            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), "int8"))
-            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+            x = T.arg("p0_x", T.buffer((math.prod(op.in_shape),), op.dtype))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), op.dtype))
             acc = T.alloc_buffer((1,), "int32")
+            lo, hi = INT_RANGE[op.dtype]
+            span = hi - lo
 
             def output(k: int, out_index, in_index) -> None:
                 if k < len(kept):
@@ -127,8 +130,11 @@ def reduce(op: Reduce) -> tirx.PrimFunc:
                     return
                 T.buffer_store(acc, tirx.const(0, "int32"), [0])
                 total(0, in_index)
-                value = requantize_const(acc[0] - offset, op.multiplier, op.shift, 255 * count, op.out_zp)
-                T.buffer_store(out, clamp_to_int8(value, -128, 127), [out_index])
+                value = requantize_const(acc[0] - offset, op.multiplier, op.shift, span * count, op.out_zp)
+                clamped = (clamp_to_int8(value, lo, hi) if op.dtype == "int8"
+                           else tirx.min(tirx.max(value, tirx.const(lo, "int32")), tirx.const(hi, "int32"))
+                           .astype(op.dtype))
+                T.buffer_store(out, clamped, [out_index])
 
             def total(k: int, in_index) -> None:
                 if k < len(summed):

@@ -70,6 +70,16 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier, shift) -> np.nda
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
+def multiply_by_quantized_multiplier_64(x: np.ndarray, multiplier, shift) -> np.ndarray:
+    """TFLite's 64-bit ``MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)`` (16x8 kernels):
+    the multiplier rounded to 15 bits, ``(x * m15 + 2^(14 - shift)) >> (15 - shift)``, wrapped to int32."""
+    m = np.asarray(multiplier, np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - np.asarray(shift, np.int64)
+    result = (np.asarray(x, np.int64) * reduced + (np.int64(1) << (total - 1))) >> total
+    return ((result + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
 @dataclass(frozen=True)
 class AddParams:
     """Integer parameters of a TFLite int8 ADD (``PrepareGeneralSubOp`` / ``CalculateOpDataAdd``)."""
@@ -92,11 +102,12 @@ def require_below_one(op: str, *reals: float) -> None:
 
 
 def prepare_add(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: float, zp_out: int,
-                check: bool = False) -> AddParams:
-    """What TFLM computes for int8 ADD from the tensors' float32 scales (``CalculateOpDataAdd``: double
-    arithmetic). ``check``: raise ValueError where TFLM's Prepare aborts."""
+                check: bool = False, int16: bool = False) -> AddParams:
+    """What TFLM computes for int8 ADD (``int16``: int16 ADD, left shift 15 instead of 20) from the tensors'
+    float32 scales (``CalculateOpDataAdd``: double arithmetic). ``check``: raise ValueError where TFLM's
+    Prepare aborts."""
     del zp1, zp2, zp_out  # offsets are used as they are
-    left_shift = 20
+    left_shift = 15 if int16 else 20
     s1, s2, so = _f32(scale1), _f32(scale2), _f32(scale_out)
     twice_max = 2 * max(s1, s2)
     real_out = twice_max / ((1 << left_shift) * so)
@@ -168,6 +179,71 @@ def prepare_softmax(scale_in: float, beta: float = 1.0) -> SoftmaxParams:
     multiplier, left_shift = quantize_multiplier(real)
     radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
     return SoftmaxParams(multiplier, left_shift, -int(radius))
+
+
+def prepare_softmax_int16(scale_in: float, beta: float = 1.0) -> tuple[int, int]:
+    """(input_multiplier, input_left_shift) of an int16 SOFTMAX: ``scale * beta / (10 / 65535)`` in double
+    (the input difference scaled so [-65535, 0] covers [-10, 0], the exp table's domain)."""
+    return quantize_multiplier(_f32(scale_in) * _f32(beta) / (10.0 / 65535.0))
+
+
+def _libm_expf():
+    """The C library's ``expf`` (what TFLM's ``std::exp(float)`` calls on the host)."""
+    import ctypes
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    fn = libm.expf
+    fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+    return lambda v: np.float32(fn(float(v)))
+
+
+def int16_lut(function: str, input_scale: float, input_zp: int, output_scale: float, output_zp: int) -> np.ndarray:
+    """TFLM's 513-entry int16 table (``LUTPopulateInt16<float>``) of ``exp`` or ``1 / (1 + x)``
+    (``function``: ``exp`` or ``reciprocal``), in float32 arithmetic as TFLM computes it: 512 samples
+    of the input range, each less half its midpoint interpolation error, and the range's end."""
+    f32 = np.float32
+    if function == "exp":
+        expf = _libm_expf()
+        transform = expf
+    elif function == "reciprocal":
+        def transform(v):
+            return f32(1.0) / (f32(1.0) + f32(v))
+    else:
+        raise ValueError(f"int16 table of {function!r} (expected exp or reciprocal)")
+
+    def rnd(v):  # TfLiteRound (roundf): halves away from zero (exact in double for a float32 ``v``)
+        return f32(round_half_away(np.float64(v)))
+
+    in_scale, out_scale = f32(input_scale), f32(output_scale)
+    in_min = in_scale * f32(-32768 - input_zp)
+    in_max = in_scale * f32(32767 - input_zp)
+    out_min = out_scale * f32(-32768 - output_zp)
+    out_max = out_scale * f32(32767 - output_zp)
+    steps = 512
+    step = (in_max - in_min) / f32(steps)
+    half = step / f32(2)
+    inv = f32(65536) / (out_max - out_min)
+    table = np.empty(steps + 1, np.int16)
+    for i in range(steps):
+        val = transform(in_min + f32(i) * step)
+        mid = transform(in_min + f32(i) * step + half)
+        nxt = transform(in_min + f32(i + 1) * step)
+        sample = rnd(val * inv)
+        interp = rnd((nxt * inv + rnd(val * inv)) / f32(2))
+        bias = rnd((interp - rnd(mid * inv)) / f32(2))
+        table[i] = int(min(max(sample - bias, f32(-32768)), f32(32767)))
+    table[steps] = int(min(max(rnd(transform(in_max) * inv), f32(-32768)), f32(32767)))
+    return table
+
+
+def softmax_int16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The exp table over [-10, 0] and the 1 / (1 + x) table over [0, 1] of TFLM's int16 SOFTMAX
+    (``InitializeLutForInt16``; the same for every layer)."""
+    span = np.float32(32767 - (-32768))
+    exp_table = int16_lut("exp", np.float32(10) / span, 32767, np.float32(2) / span, 0)
+    reciprocal_table = int16_lut("reciprocal", np.float32(1) / span, -32768, np.float32(2) / span, 0)
+    return exp_table, reciprocal_table
 
 
 # ---- float32 arithmetic as TFLM's Prepare does it ---------------------------------------------

@@ -22,10 +22,13 @@ from ..kernels.requant import fast_requant_applies
 from ..ops import (
     BINARY_FUNCTIONS,
     Add,
+    AddInt16,
     BatchMatmul,
     Binary,
     Conv2D,
+    Conv2DInt16,
     Dense,
+    DenseInt16,
     Lut,
     Mean,
     OpDesc,
@@ -33,6 +36,7 @@ from ..ops import (
     Reduce,
     Shape,
     Softmax,
+    SoftmaxInt16,
     TransposeConv2D,
 )
 from . import fixedpoint
@@ -277,10 +281,11 @@ def mean_hw(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams) -> Lowe
                         in_zp=x.zero_point, out_zp=out.zero_point, multiplier=p.multiplier, shift=p.shift))
 
 
-def reduce(function: str, in_shape: Shape, axes: tuple[int, ...], keep_dims: bool, x: QParams, out: QParams
-           ) -> Lowered:
-    """MEAN or SUM (``function``) over ``axes`` (resolved: in range, no duplicates) with TFLM's
-    multiplier: a MEAN's folds in ``1 / count`` (``prepare_mean``), a SUM's is ``in / out`` in double."""
+def reduce(function: str, in_shape: Shape, axes: tuple[int, ...], keep_dims: bool, x: QParams, out: QParams,
+           dtype: str = "int8") -> Lowered:
+    """MEAN or SUM (``function``) over ``axes`` (resolved: in range, no duplicates) of an int8 (or ``dtype``
+    int16) tensor with TFLM's multiplier: a MEAN's folds in ``1 / count`` (``prepare_mean``), a SUM's is
+    ``in / out`` in double."""
     in_shape, axes = tuple(in_shape), tuple(sorted(axes))
     out_shape = tuple(1 if d in axes else n for d, n in enumerate(in_shape) if keep_dims or d not in axes)
     count = math.prod(in_shape[a] for a in axes)
@@ -292,7 +297,8 @@ def reduce(function: str, in_shape: Shape, axes: tuple[int, ...], keep_dims: boo
     else:
         raise ValueError(f"reduction {function!r} (expected mean or sum)")
     return Lowered(Reduce(in_shape, out_shape, in_scales=(x.scale,), out_scale=out.scale, function=function,
-                          axes=axes, in_zp=x.zero_point, out_zp=out.zero_point, multiplier=mult, shift=shift))
+                          axes=axes, in_zp=x.zero_point, out_zp=out.zero_point, multiplier=mult, shift=shift,
+                          dtype=dtype))
 
 
 def softmax(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, beta: float = 1.0) -> Lowered:
@@ -312,3 +318,67 @@ def lut(shape: Shape, function: str, values: np.ndarray) -> Lowered:
     :data:`INT8_BY_BYTE` (by TFLM's arithmetic, ``reference.tflite_ops``)."""
     table = np.asarray(values).astype(np.int8).reshape(256)
     return Lowered(Lut(tuple(shape), tuple(shape), function=function), [table])
+
+
+# ---- 16x8 models (int16 activations, int8 weights) ------------------------------------------------
+INT16_RANGE = (-32768, 32767)
+
+
+def activation_range_int16(activation: str, q: QParams) -> tuple[int, int]:
+    """The int16 clamp of a fused activation (``CalculateActivationRangeQuantized`` on an int16 output)."""
+    return fixedpoint.activation_range(activation, q.scale, q.zero_point, *INT16_RANGE)
+
+
+def _bias16(bias: np.ndarray | None, n: int, acc64: bool) -> np.ndarray:
+    dtype = np.int64 if acc64 else np.int32
+    return np.zeros(n, dtype) if bias is None else np.asarray(bias).astype(dtype).reshape(n)
+
+
+def conv2d_int16(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: np.ndarray,
+                 weight_scales: np.ndarray, bias: np.ndarray | None, *, acc64: bool, strides: tuple[int, int],
+                 padding: tuple[int, int, int, int], dilation: tuple[int, int], depthwise: bool,
+                 depth_multiplier: int = 1, act: tuple[int, int] = INT16_RANGE) -> Lowered:
+    """CONV_2D (``weight`` OHWI) or DEPTHWISE_CONV_2D (``weight`` (KH, KW, C * M)) of a 16x8 model: the
+    multipliers of ``PopulateConvolutionQuantizationParams``; ``acc64``: an int64 bias (int64 accumulator)."""
+    cout = out_shape[3]
+    mult, shift = requant_constants(x.scale, weight_scales, out.scale, cout)
+    kh, kw = weight.shape[0:2] if depthwise else weight.shape[1:3]
+    op = Conv2DInt16(
+        in_shape=tuple(in_shape), out_shape=tuple(out_shape), kernel=(int(kh), int(kw)), strides=tuple(strides),
+        padding=tuple(padding), dilation=tuple(dilation), depthwise=depthwise, depth_multiplier=depth_multiplier,
+        acc64=acc64, act_min=act[0], act_max=act[1], in_scales=(x.scale,), out_scale=out.scale,
+        weight_scales=_scales(weight_scales, cout),
+    )
+    return Lowered(op, [weight.astype(np.int8), _bias16(bias, cout, acc64), mult, shift])
+
+
+def dense_int16(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, weight: np.ndarray,
+                weight_scales: np.ndarray, bias: np.ndarray | None, *, acc64: bool,
+                act: tuple[int, int] = INT16_RANGE) -> Lowered:
+    """FULLY_CONNECTED of a 16x8 model on (N, In), ``weight`` (Out, In); per-tensor or per-channel
+    multipliers as TFLM's ``CalculateOpDataFullyConnected`` (the same double arithmetic)."""
+    n_out = weight.shape[0]
+    mult, shift = requant_constants(x.scale, weight_scales, out.scale, n_out)
+    op = DenseInt16(tuple(in_shape), tuple(out_shape), in_scales=(x.scale,), out_scale=out.scale, acc64=acc64,
+                    act_min=act[0], act_max=act[1], weight_scales=_scales(weight_scales, n_out))
+    return Lowered(op, [np.ascontiguousarray(weight).astype(np.int8), _bias16(bias, n_out, acc64), mult, shift])
+
+
+def add_int16(shape: Shape, a: QParams, b: QParams, out: QParams, act: tuple[int, int] = INT16_RANGE) -> Lowered:
+    """ADD of two int16 tensors of one shape: ``CalculateOpDataAdd`` with left shift 15."""
+    p = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, int16=True)
+    return Lowered(AddInt16(
+        tuple(shape), tuple(shape), in_scales=(a.scale, b.scale), out_scale=out.scale,
+        in1_zp=a.zero_point, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
+        in2_zp=b.zero_point, in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
+        left_shift=p.left_shift, out_zp=out.zero_point, out_multiplier=p.output_multiplier,
+        out_shift=p.output_shift, act_min=act[0], act_max=act[1],
+    ))
+
+
+def softmax_int16(shape: Shape, x: QParams, out: QParams, beta: float = 1.0) -> Lowered:
+    """SOFTMAX of a 16x8 model over the last axis (output scale 1/32768, zero point 0), its two tables."""
+    mult, shift = fixedpoint.prepare_softmax_int16(x.scale, beta)
+    op = SoftmaxInt16(tuple(shape), tuple(shape), in_scales=(x.scale,), out_scale=out.scale,
+                      input_multiplier=mult, input_left_shift=shift)
+    return Lowered(op, list(fixedpoint.softmax_int16_tables()))

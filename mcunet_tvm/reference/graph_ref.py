@@ -14,12 +14,15 @@ import numpy as np
 from ..ir import KernelCall, Program
 from ..ops import (
     Add,
+    AddInt16,
     ArgMax,
     BatchMatmul,
     Binary,
     Concat,
     Conv2D,
+    Conv2DInt16,
     Dense,
+    DenseInt16,
     Dequantize,
     InputRows,
     Insert,
@@ -31,11 +34,13 @@ from ..ops import (
     Prelu,
     Quantize,
     Reduce,
+    Requantize,
     Reshape,
     ResizeBilinear,
     ResizeNearest,
     Slice,
     Softmax,
+    SoftmaxInt16,
     Transpose,
     TransposeConv2D,
 )
@@ -61,6 +66,14 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
         fn = intops.depthwise_conv2d if op.depthwise else intops.conv2d
         return fn(x, *call.consts, strides=op.strides, padding=op.padding, dilation=op.dilation, in_zp=op.in_zp,
                   out_zp=op.out_zp, act_min=op.act_min, act_max=op.act_max)
+    if isinstance(op, Conv2DInt16):
+        return intops.conv2d_int16(x, *call.consts, op)
+    if isinstance(op, DenseInt16):
+        return intops.dense_int16(x, *call.consts, op)
+    if isinstance(op, AddInt16):
+        return intops.add_int16(x, inputs[1], op)
+    if isinstance(op, SoftmaxInt16):
+        return intops.softmax_int16(x, *call.consts, op)
     if isinstance(op, TransposeConv2D):
         return intops.transpose_conv2d(x, *call.consts, out_hw=op.out_shape[1:3], strides=op.strides,
                                        padding=op.padding, in_zp=op.in_zp, out_zp=op.out_zp, act_min=op.act_min,
@@ -92,7 +105,7 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, Mean):
         return intops.mean_hw(x, op.in_zp, op.out_zp, op.multiplier, op.shift, keepdims=len(op.out_shape) == 4)
     if isinstance(op, Reduce):
-        return intops.reduce(x, op.axes, op.in_zp, op.out_zp, op.multiplier, op.shift).reshape(op.out_shape)
+        return intops.reduce(x, op.axes, op.in_zp, op.out_zp, op.multiplier, op.shift, op.dtype).reshape(op.out_shape)
     if isinstance(op, Softmax):
         return intops.softmax(x, op.input_multiplier, op.input_left_shift, op.diff_min)
     if isinstance(op, Pad):
@@ -113,7 +126,9 @@ def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     if isinstance(op, Lut):
         return call.consts[0][x.view(np.uint8)]
     if isinstance(op, Quantize):
-        return tflite_ops.quantize_float(x, op.scale, op.zero_point)
+        return tflite_ops.quantize_float(x, op.scale, op.zero_point, op.dtype)
+    if isinstance(op, Requantize):
+        return intops.requantize(x, op)
     if isinstance(op, Dequantize):
         return tflite_ops.dequantize(x, op.scale, op.zero_point)
     if isinstance(op, ArgMax):
@@ -167,18 +182,20 @@ def run_program(prog: Program, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def sample_inputs(prog: Program, rng: np.random.Generator) -> list[np.ndarray]:
-    """Random inputs of the model, one per input in order: int8 uniform over every value; float32
-    uniform over the int8 range of the QUANTIZE that reads it (a little beyond it, so clamping is
+    """Random inputs of the model, one per input in order: int8 (int16) uniform over every value; float32
+    uniform over the int8 (int16) range of the QUANTIZE that reads it (a little beyond it, so clamping is
     exercised), or over [-1, 1]."""
     return [_sample(prog, name, rng) for name in prog.inputs]
 
 
 def _sample(prog: Program, name: str, rng: np.random.Generator) -> np.ndarray:
     shape = prog.shapes[name]
-    if prog.dtype(name) == "int8":
-        return rng.integers(-128, 128, shape, dtype=np.int8)
+    if prog.dtype(name) in ("int8", "int16"):
+        info = np.iinfo(prog.dtype(name))
+        return rng.integers(info.min, info.max + 1, shape, dtype=prog.dtype(name))
     quantize = next((c.op for c in prog.calls if isinstance(c.op, Quantize) and name in c.inputs), None)
     if quantize is None:
         return rng.uniform(-1.0, 1.0, shape).astype(prog.dtype(name))
-    lo, hi = -136 - quantize.zero_point, 135 - quantize.zero_point
+    info = np.iinfo(quantize.dtype)
+    lo, hi = info.min - 8 - quantize.zero_point, info.max + 8 - quantize.zero_point
     return (rng.uniform(lo, hi, shape) * quantize.scale).astype(np.float32)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import INT_RANGE
 from ..quant.fixedpoint import (
     AddParams,
     multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_64,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 )
@@ -139,20 +141,20 @@ def _pool_windows(x, pool, strides, padding):
 
 
 def avg_pool2d(x, pool, strides, padding, act_min, act_max):
-    """AVERAGE_POOL_2D int8: mean over the taps inside the image, rounded half away from zero."""
+    """AVERAGE_POOL_2D int8 (int16): mean over the taps inside the image, rounded half away from zero."""
     kh, kw, valid = _pool_windows(x, pool, strides, padding)
     total = _patches(x.astype(np.int64), kh, kw, strides, padding, (1, 1), 0).sum(axis=(3, 4))
     count = valid.sum(axis=(3, 4))
     half = count // 2
     avg = np.where(total > 0, (total + half) // count, -((-(total - half)) // count))
-    return _clamp(avg, act_min, act_max)
+    return np.clip(avg, act_min, act_max).astype(x.dtype)
 
 
 def max_pool2d(x, pool, strides, padding, act_min, act_max):
-    """MAX_POOL_2D int8 (padded taps never win)."""
+    """MAX_POOL_2D int8 (int16; padded taps never win)."""
     kh, kw = pool
     windows = _patches(x.astype(np.int64), kh, kw, strides, padding, (1, 1), -(1 << 20))
-    return _clamp(windows.max(axis=(3, 4)), act_min, act_max)
+    return np.clip(windows.max(axis=(3, 4)), act_min, act_max).astype(x.dtype)
 
 
 def mean_hw(x, in_zp: int, out_zp: int, multiplier: int, shift: int, keepdims: bool):
@@ -163,14 +165,15 @@ def mean_hw(x, in_zp: int, out_zp: int, multiplier: int, shift: int, keepdims: b
     return out.reshape(n, 1, 1, c) if keepdims else out
 
 
-def reduce(x, axes, in_zp: int, out_zp: int, multiplier: int, shift: int):
-    """MEAN or SUM over ``axes`` (TFLM QuantizedMeanOrSum: an int32 sum, ``- in_zp * count``, requantised);
-    the reduced dimensions kept as 1."""
+def reduce(x, axes, in_zp: int, out_zp: int, multiplier: int, shift: int, dtype: str = "int8"):
+    """MEAN or SUM over ``axes`` (TFLM QuantizedMeanOrSum: an int32 sum, ``- in_zp * count``, requantised,
+    clamped to ``dtype``, int8 or int16); the reduced dimensions kept as 1."""
     axes = tuple(axes)
     count = int(np.prod([x.shape[a] for a in axes]))
     total = x.astype(np.int64).sum(axis=axes, keepdims=True) - in_zp * count
     total = ((total + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32, as in C
-    return _clamp(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, -128, 127)
+    lo, hi = INT_RANGE[dtype]
+    return np.clip(multiply_by_quantized_multiplier(total, multiplier, shift) + out_zp, lo, hi).astype(dtype)
 
 
 def resize_bilinear(x, rows, cols):
@@ -246,4 +249,83 @@ def softmax(x, input_multiplier: int, input_left_shift: int, diff_min: int):
 
 def pad(x, pads, value: int):
     """PAD with a constant (the input zero point)."""
-    return np.pad(x, pads, constant_values=value).astype(np.int8)
+    return np.pad(x, pads, constant_values=value).astype(x.dtype)
+
+
+# ---- 16x8 models (int16 activations, int8 weights) ------------------------------------------------
+def _requant16(acc: np.ndarray, bias, mult, shift, acc64: bool, act_min: int, act_max: int) -> np.ndarray:
+    """The int16 kernels' epilogue: ``acc + bias`` in int64 and the 64-bit MultiplyByQuantizedMultiplier
+    (``acc64``), or in int32 and the 32-bit one; clamped to ``[act_min, act_max]``."""
+    acc = acc + np.asarray(bias, np.int64)
+    if acc64:
+        out = multiply_by_quantized_multiplier_64(acc, mult, shift)
+    else:
+        acc = ((acc + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32 accumulator, as in C
+        out = multiply_by_quantized_multiplier(acc, mult, shift)
+    return np.clip(out, act_min, act_max).astype(np.int16)
+
+
+def conv2d_int16(x, w, bias, mult, shift, op) -> np.ndarray:
+    """CONV_2D / DEPTHWISE_CONV_2D of a 16x8 model (a :class:`~mcunet_tvm.ops.Conv2DInt16` ``op``):
+    weights OHWI, or (KH, KW, C * M) depthwise; taps outside the image skipped (zero point 0)."""
+    kh, kw = op.kernel
+    cols = _patches(x.astype(np.int64), kh, kw, op.strides, op.padding, op.dilation, 0)
+    if op.depthwise:
+        cols = np.repeat(cols, op.depth_multiplier, axis=-1)  # output channel o reads input channel o // M
+        acc = np.einsum("nhwijc,ijc->nhwc", cols, np.asarray(w, np.int64).reshape(kh, kw, -1), optimize=True)
+    else:
+        acc = np.einsum("nhwijc,oijc->nhwo", cols, np.asarray(w, np.int64), optimize=True)
+    return _requant16(acc, bias, mult, shift, op.acc64, op.act_min, op.act_max)
+
+
+def dense_int16(x, w, bias, mult, shift, op) -> np.ndarray:
+    """FULLY_CONNECTED of a 16x8 model (a :class:`~mcunet_tvm.ops.DenseInt16` ``op``), weights (Out, In)."""
+    acc = x.astype(np.int64) @ np.asarray(w, np.int64).T
+    return _requant16(acc, bias, mult, shift, op.acc64, op.act_min, op.act_max)
+
+
+def add_int16(a, b, op) -> np.ndarray:
+    """ADD of a 16x8 model (an :class:`~mcunet_tvm.ops.AddInt16` ``op``): TFLM's general int16 path."""
+    sa = multiply_by_quantized_multiplier((a.astype(np.int64) - op.in1_zp) << op.left_shift,
+                                          op.in1_multiplier, op.in1_shift)
+    sb = multiply_by_quantized_multiplier((b.astype(np.int64) - op.in2_zp) << op.left_shift,
+                                          op.in2_multiplier, op.in2_shift)
+    total = ((sa + sb + (1 << 31)) % (1 << 32)) - (1 << 31)
+    out = multiply_by_quantized_multiplier(total, op.out_multiplier, op.out_shift) + op.out_zp
+    return np.clip(out, op.act_min, op.act_max).astype(np.int16)
+
+
+def lut_lookup_int16(value: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """TFLM's ``LUTLookup(int16_t, const int16_t *)``: the entry of the top 9 bits plus the slope to the
+    next one times the low 7 bits, rounded (the slope and the result wrap to int16, as in C)."""
+    v = np.asarray(value, np.int64)
+    t = np.asarray(table, np.int64)
+    index = 256 + (v >> 7)
+    base = t[index]
+    slope = ((t[index + 1] - base + (1 << 15)) % (1 << 16)) - (1 << 15)
+    delta = (slope * (v & 0x7F) + 64) >> 7
+    return (((base + delta + (1 << 15)) % (1 << 16)) - (1 << 15)).astype(np.int16)
+
+
+def softmax_int16(x, exp_table, reciprocal_table, op) -> np.ndarray:
+    """SOFTMAX of a 16x8 model over the last axis (a :class:`~mcunet_tvm.ops.SoftmaxInt16` ``op``):
+    TFLM's ``SoftmaxInt16`` with its two tables."""
+    rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
+    diff = rows - rows.max(axis=1, keepdims=True)
+    scaled = multiply_by_quantized_multiplier(diff, op.input_multiplier, op.input_left_shift)
+    exps = lut_lookup_int16(np.clip(scaled + 32767, -32768, 32767), exp_table).astype(np.int64)
+    total = exps.sum(axis=1, keepdims=True)
+    headroom = np.array([[32 - int(t).bit_length()] for t in total[:, 0]], np.int64)  # CountLeadingZeros
+    shifted = ((total << (headroom - 1)) + (1 << 13)) >> 14
+    recip = lut_lookup_int16(np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767),
+                             reciprocal_table).astype(np.int64)
+    right = 31 - headroom
+    out = (exps * recip + (np.int64(1) << (right - 1))) >> right
+    return np.clip(out, 0, 32767).astype(np.int16).reshape(x.shape)
+
+
+def requantize(x, op) -> np.ndarray:
+    """QUANTIZE between int8 and int16 (a :class:`~mcunet_tvm.ops.Requantize` ``op``): TFLM's Requantize."""
+    lo, hi = INT_RANGE[op.to_dtype]
+    out = multiply_by_quantized_multiplier(x.astype(np.int64) - op.in_zp, op.multiplier, op.shift) + op.out_zp
+    return np.clip(out, lo, hi).astype(op.to_dtype)

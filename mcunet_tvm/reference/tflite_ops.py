@@ -186,15 +186,16 @@ def quantize(x, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> n
     return _i8(_mbqm(_wide(x) - in_zp, mult, shift) + out_zp)
 
 
-def quantize_float(x, out_scale: float, out_zp: int) -> np.ndarray:
-    """QUANTIZE float32 -> int8: reference_ops::AffineQuantize, ``round(x / (float)scale) + zp`` (float32
-    division, TfLiteRound: halves away from zero), clamped to int8."""
+def quantize_float(x, out_scale: float, out_zp: int, dtype: str = "int8") -> np.ndarray:
+    """QUANTIZE float32 -> int8 (or ``dtype`` int16): reference_ops::AffineQuantize, ``round(x / (float)scale)
+    + zp`` (float32 division, TfLiteRound: halves away from zero), clamped to the output type."""
     q = np.asarray(x, np.float32) / np.float32(out_scale)
-    return np.clip(round_half_away(q) + out_zp, I8_MIN, I8_MAX).astype(np.int8)
+    info = np.iinfo(dtype)
+    return np.clip(round_half_away(q) + out_zp, info.min, info.max).astype(dtype)
 
 
 def dequantize(x, in_scale: float, in_zp: int) -> np.ndarray:
-    """DEQUANTIZE int8 -> float32: reference_ops::Dequantize, ``(float)((double)scale * (x - zp))``."""
+    """DEQUANTIZE int8 (int16) -> float32: reference_ops::Dequantize, ``(float)((double)scale * (x - zp))``."""
     return (np.float64(np.float32(in_scale)) * (np.asarray(x, np.int64) - in_zp)).astype(np.float32)
 
 

@@ -47,13 +47,15 @@ def _captured_stdout(fn) -> str:
 
 
 def _typed(x) -> np.ndarray:
-    """An input as TFLM takes it: float arrays as they are (a float32 model input), anything else int8."""
+    """An input as TFLM takes it: float and int16 arrays as they are (a float32 or 16x8 model input),
+    anything else int8."""
     x = np.asarray(x)
-    return np.ascontiguousarray(x if x.dtype.kind == "f" else x.astype(np.int8))
+    return np.ascontiguousarray(x if x.dtype.kind == "f" or x.dtype == np.int16 else x.astype(np.int8))
 
 
 def run_tflm(model: str | Path | bytes, inputs: np.ndarray) -> TflmResult:
-    """Invoke TFLM once on ``inputs`` (int8, or float32 for a float input; the model's input shape)."""
+    """Invoke TFLM once on ``inputs`` (int8, int16 for a 16x8 model, or float32 for a float input; the
+    model's input shape)."""
     from tflite_micro import runtime
 
     if isinstance(model, bytes):

@@ -1,4 +1,4 @@
-"""Import an int8 ``.tflite`` model straight into the integer IR (``mcunet_tvm.ir``).
+"""Import an int8 (or 16x8) ``.tflite`` model straight into the integer IR (``mcunet_tvm.ir``).
 
 The flatbuffer is read by :mod:`.reader`; each TFLite operator, in file order,
 goes to the converter registered for its builtin name in :data:`CONVERTERS`,
@@ -23,8 +23,11 @@ layers take no PAD: TFLM's average pooling divides by the taps inside the
 image, so the taps a PAD wrote would stop counting. Float32 only at the model's
 edges: a QUANTIZE of a float32 activation and a DEQUANTIZE to float32 are kernels
 of their own (``ops.Quantize``, ``ops.Dequantize``); any other float computation
-(a float or dynamic-range model) is refused at its first operator. Errors name the
-operator (index, output tensor) and say what is not supported and what is.
+(a float or dynamic-range model) is refused at its first operator. 16x8 models: an
+operator with an INT16 activation goes to its converter in :data:`INT16_CONVERTERS`, or
+(:data:`INT16_GENERIC`) to its int8 converter with int16 elements (``_Import.elem``);
+any other is refused naming it. Errors name the operator (index, output tensor) and say
+what is not supported and what is.
 """
 
 from __future__ import annotations
@@ -53,13 +56,14 @@ from ...ops import (
     Pad,
     Pool2D,
     Quantize,
+    Requantize,
     Reshape,
     ResizeBilinear,
     ResizeNearest,
     Slice,
     Transpose,
 )
-from ...quant import int8_ops
+from ...quant import fixedpoint, int8_ops
 from ...quant.int8_ops import Lowered, QParams
 from ...reference import tflite_ops
 from .reader import Model, Operator, Tensor, read_model
@@ -100,6 +104,14 @@ class _Import:
     #: tensor id -> number of operators reading it (model outputs count once)
     readers: Counter = field(default_factory=Counter)
     hidden: int = 0
+    #: the activation element type of the operator being converted: INT8, or INT16 for the 16x8
+    #: variant of an element-type generic converter (:data:`INT16_GENERIC`)
+    elem: str = "INT8"
+
+    @property
+    def dtype(self) -> str:
+        """The element type of the operator being converted, as descriptors spell it (``int8``, ``int16``)."""
+        return self.elem.lower()
 
     # ---- reading ----------------------------------------------------------------------------
     def tensor(self, op: Operator, j: int, kind: str = "input") -> Tensor:
@@ -111,14 +123,14 @@ class _Import:
     def optional(self, op: Operator, j: int) -> Tensor | None:
         return self.model.tensors[op.inputs[j]] if j < len(op.inputs) and op.inputs[j] >= 0 else None
 
-    def activation(self, op: Operator, j: int, dtype: str = "INT8") -> Tensor:
-        """Input ``j`` of ``op``, an int8 (or ``dtype``) activation some earlier operator (or the model
-        input) wrote."""
+    def activation(self, op: Operator, j: int, dtype: str | None = None) -> Tensor:
+        """Input ``j`` of ``op``, an activation of the operator's element type (int8; int16 in a 16x8
+        variant), or of ``dtype``, some earlier operator (or the model input) wrote."""
         t = self.tensor(op, j)
         if t.is_const:
             raise self.unsupported(op, f"input {j} ('{t.name}') is a constant tensor where {op.name} "
                                        "takes an activation")
-        if dtype == "INT8":
+        if dtype is None:
             self.int8(op, t)
         elif t.dtype != dtype:
             raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype}: {op.name} is supported on {dtype} here")
@@ -137,9 +149,16 @@ class _Import:
         return t
 
     def int8(self, op: Operator, t: Tensor) -> None:
+        """Refuse ``t`` unless it is of the operator's element type (int8, or int16 in a 16x8 variant)."""
+        if self.elem == "INT16":
+            if t.dtype != "INT16":
+                raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype} where the 16x8 {op.name} takes INT16 "
+                                           "(mixed int8/int16 tensors are not supported)")
+            return
         if t.dtype == "INT16":
-            raise self.unsupported(op, f"tensor '{t.name}' is INT16 (16x8 quantisation): {op.name} is "
-                                       "supported with int8 activations only", _INT16_HINT)
+            raise self.unsupported(op, f"tensor '{t.name}' is INT16 (16x8 quantisation): the int16 variant of "
+                                       f"{op.name} is not supported ({op.name} is supported with int8 "
+                                       f"activations; int16 variants: {', '.join(INT16_OPS)})", _INT16_HINT)
         if t.dtype != "INT8":
             raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype}: {op.name} is supported on int8 "
                                        "tensors only", FLOAT_HINT)
@@ -151,14 +170,41 @@ class _Import:
         if not q.per_tensor:
             raise self.unsupported(op, f"activation tensor '{t.name}' is quantised per channel; TFLite "
                                        "activations are per tensor")
-        if not -128 <= q.zero_points[0] <= 127:
-            raise self.error(op, f"int8 tensor '{t.name}' has zero point {q.zero_points[0]}")
+        lo, hi = (-32768, 32767) if self.elem == "INT16" else (-128, 127)
+        if not lo <= q.zero_points[0] <= hi:
+            raise self.error(op, f"{self.dtype} tensor '{t.name}' has zero point {q.zero_points[0]}")
         return QParams(q.scales[0], q.zero_points[0])
 
     def output(self, op: Operator, j: int = 0) -> tuple[Tensor, QParams]:
         t = self.tensor(op, j, "output")
         self.int8(op, t)
         return t, self.qparams(op, t)
+
+    def qparams16(self, op: Operator, t: Tensor, symmetric: bool = True) -> QParams:
+        """The per-tensor quantisation of an INT16 tensor ``t`` (``symmetric``: zero point 0, what TFLM's
+        int16 kernel of ``op`` requires)."""
+        if t.dtype != "INT16":
+            raise self.unsupported(op, f"tensor '{t.name}' is {t.dtype} where the 16x8 {op.name} takes INT16 "
+                                       "(mixed int8/int16 operands are not supported)")
+        q = t.quantization
+        if q is None or not q.per_tensor:
+            how = "not quantised" if q is None else "quantised per channel"
+            raise self.unsupported(op, f"int16 tensor '{t.name}' is {how}: 16x8 activations are quantised per tensor")
+        if symmetric and q.zero_points[0] != 0:
+            raise self.unsupported(op, f"int16 tensor '{t.name}' has zero point {q.zero_points[0]}: TF Lite Micro's "
+                                       f"int16 {op.name} takes symmetric (zero point 0) int16 tensors")
+        if not -32768 <= q.zero_points[0] <= 32767:
+            raise self.error(op, f"int16 tensor '{t.name}' has zero point {q.zero_points[0]}")
+        return QParams(q.scales[0], q.zero_points[0])
+
+    def activation16(self, op: Operator, j: int, symmetric: bool = True) -> tuple[Tensor, QParams]:
+        """Input ``j`` of a 16x8 ``op``: an INT16 activation and its quantisation."""
+        t = self.activation(op, j, "INT16")
+        return t, self.qparams16(op, t, symmetric)
+
+    def output16(self, op: Operator, symmetric: bool = True) -> tuple[Tensor, QParams]:
+        t = self.tensor(op, 0, "output")
+        return t, self.qparams16(op, t, symmetric)
 
     # ---- writing ----------------------------------------------------------------------------
     def emit(self, op: Operator, lowered: Lowered, inputs: list[int], out: int, declared: Tensor | None) -> None:
@@ -220,10 +266,13 @@ def _same_or_valid(op: Operator, ctx: _Import, in_hw, kernel, strides, dilation)
 
 
 def _act(ctx: _Import, op: Operator, q: QParams) -> tuple[int, int]:
+    """The clamp of ``op``'s fused activation on its output (int8, or int16 in a 16x8 variant)."""
     act = op.options.get("FusedActivationFunction", "NONE")
     if act not in int8_ops.ACTIVATIONS:
-        raise ctx.unsupported(op, f"fused activation {act} is not supported on int8 "
+        raise ctx.unsupported(op, f"fused activation {act} is not supported on {ctx.dtype} "
                                   f"(supported: {', '.join(int8_ops.ACTIVATIONS)})")
+    if ctx.elem == "INT16":
+        return int8_ops.activation_range_int16(act, q)
     return int8_ops.activation_range(act, q)
 
 
@@ -536,7 +585,7 @@ def _pool(mode: str) -> Converter:
         (oh, ow), padding = _same_or_valid(op, ctx, (h, w), pool, strides, (1, 1))
         lo, hi = _act(ctx, op, oq)
         pooled = Pool2D((n, h, w, c), (n, oh, ow, c), mode=mode, pool=pool, strides=strides, padding=padding,
-                        act_min=lo, act_max=hi)
+                        act_min=lo, act_max=hi, dtype=ctx.dtype)
         ctx.kernel(op, Lowered(pooled), [xt.index], out)
 
     convert.__doc__ = "int8, SAME/VALID, any window and strides, fused activations."
@@ -623,7 +672,7 @@ def _pad(ctx: _Import, op: Operator) -> None:
             raise ctx.unsupported(op, "a PADV2 fill value computed at run time is not supported")
         value = int(fill.data.reshape(-1)[0])
     padded = tuple(d + a + b for d, (a, b) in zip(shape, pads, strict=True))
-    ctx.kernel(op, Lowered(Pad(shape, padded, pads=pads, value=value)), [xt.index], out)
+    ctx.kernel(op, Lowered(Pad(shape, padded, pads=pads, value=value, dtype=ctx.dtype)), [xt.index], out)
 
 
 def _table(ctx: _Import, op: Operator, function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]
@@ -649,14 +698,33 @@ def _lut(function: Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray
 def _quantize(ctx: _Import, op: Operator) -> None:
     """int8 to int8 (requantisation, a table); float32 to int8 (a float model input: TF Lite Micro's
     AffineQuantize, the division in float32, rounding half away from zero, clamped)."""
-    if ctx.tensor(op, 0).dtype != "FLOAT32":
+    src, dst = ctx.tensor(op, 0).dtype, ctx.tensor(op, 0, "output").dtype
+    if src != "FLOAT32" and ctx.elem == "INT16":
+        _requantize(ctx, op, src, dst)
+        return
+    if src != "FLOAT32":
         _table(ctx, op, lambda x, q, o, _: tflite_ops.quantize(x, q.scale, q.zero_point, o.scale, o.zero_point))
         return
     xt = ctx.activation(op, 0, "FLOAT32")
     out, oq = ctx.output(op)
     shape = ctx.shape(xt)
-    quantize = Quantize(shape, shape, out_scale=oq.scale, scale=oq.scale, zero_point=oq.zero_point)
+    quantize = Quantize(shape, shape, out_scale=oq.scale, scale=oq.scale, zero_point=oq.zero_point, dtype=ctx.dtype)
     ctx.kernel(op, Lowered(quantize), [xt.index], out)
+
+
+def _requantize(ctx: _Import, op: Operator, src: str, dst: str) -> None:
+    """QUANTIZE between int8 and int16 (either way, or int16 to int16): TFLM's Requantize with the
+    multiplier of ``in_scale / out_scale`` in double."""
+    if src not in ("INT8", "INT16") or dst not in ("INT8", "INT16"):
+        raise ctx.unsupported(op, f"QUANTIZE of {src} to {dst}: between int8 and int16 only")
+    xt = ctx.activation(op, 0, src)
+    out = ctx.tensor(op, 0, "output")
+    q, oq = ctx.qparams(op, xt), ctx.qparams(op, out)
+    mult, shift = fixedpoint.quantize_multiplier(float(np.float32(q.scale)) / float(np.float32(oq.scale)))
+    shape = ctx.shape(xt)
+    lowered = Requantize(shape, shape, in_scales=(q.scale,), out_scale=oq.scale, from_dtype=src.lower(),
+                         to_dtype=dst.lower(), in_zp=q.zero_point, out_zp=oq.zero_point, multiplier=mult, shift=shift)
+    ctx.kernel(op, Lowered(lowered), [xt.index], out)
 
 
 def _dequantize(ctx: _Import, op: Operator) -> None:
@@ -672,7 +740,8 @@ def _dequantize(ctx: _Import, op: Operator) -> None:
         raise ctx.unsupported(op, f"DEQUANTIZE to {out.dtype}: only to FLOAT32")
     q = ctx.qparams(op, xt)
     shape = ctx.shape(xt)
-    dequantize = Dequantize(shape, shape, in_scales=(q.scale,), scale=q.scale, zero_point=q.zero_point)
+    dequantize = Dequantize(shape, shape, in_scales=(q.scale,), scale=q.scale, zero_point=q.zero_point,
+                            dtype=ctx.dtype)
     ctx.kernel(op, Lowered(dequantize), [xt.index], out)
 
 
@@ -707,7 +776,7 @@ def _transpose(ctx: _Import, op: Operator) -> None:
     if moved == sorted(moved):  # only size-1 dimensions move: the bytes keep their order
         ctx.view(op, xt.index, result, out)
         return
-    ctx.kernel(op, Lowered(Transpose(shape, result, perm=perm)), [xt.index], out)
+    ctx.kernel(op, Lowered(Transpose(shape, result, perm=perm, dtype=ctx.dtype)), [xt.index], out)
 
 
 def _concatenation(ctx: _Import, op: Operator) -> None:
@@ -725,7 +794,7 @@ def _concatenation(ctx: _Import, op: Operator) -> None:
            for s in shapes):
         raise ctx.error(op, f"inputs of shapes {[list(s) for s in shapes]} do not concatenate along axis {axis}")
     result = tuple(sum(s[axis] for s in shapes) if d == axis else shapes[0][d] for d in range(rank))
-    ctx.kernel(op, Lowered(Concat(shapes[0], result, axis=axis, in_shapes=tuple(shapes))),
+    ctx.kernel(op, Lowered(Concat(shapes[0], result, axis=axis, in_shapes=tuple(shapes), dtype=ctx.dtype)),
                [t.index for t in inputs], out)
 
 
@@ -777,7 +846,7 @@ def _strided(ctx: _Import, op: Operator, src: int, shape: tuple[int, ...], begin
     """A :class:`Slice` of tensor ``src`` into ``out`` (through a view to ``result`` when given)."""
     if 0 in counts:
         raise ctx.unsupported(op, f"{op.name} with an empty result ({counts} elements per dimension)")
-    lowered = Lowered(Slice(shape, tuple(counts), begin=tuple(begin), strides=tuple(strides)))
+    lowered = Lowered(Slice(shape, tuple(counts), begin=tuple(begin), strides=tuple(strides), dtype=ctx.dtype))
     if result is None or result == tuple(counts):
         ctx.kernel(op, lowered, [src], out)
         return
@@ -882,7 +951,8 @@ def _pack(ctx: _Import, op: Operator) -> None:
     _copy_rank(ctx, op, unit)
     views = [ctx.view(op, t.index, unit) for t in inputs]
     result = (*shape[:axis], len(inputs), *shape[axis:])
-    ctx.kernel(op, Lowered(Concat(unit, result, axis=axis, in_shapes=(unit,) * len(inputs))), views, out)
+    ctx.kernel(op, Lowered(Concat(unit, result, axis=axis, in_shapes=(unit,) * len(inputs), dtype=ctx.dtype)), views,
+               out)
 
 
 def _unpack(ctx: _Import, op: Operator) -> None:
@@ -1017,6 +1087,164 @@ _UNARY: dict[str, Callable[[np.ndarray, QParams, QParams, Operator], np.ndarray]
 }
 _TABLE_DOC = "int8, any quantisation TF Lite Micro accepts: a 256-entry table computed at compile time."
 
+# ---- 16x8 converters (int16 activations, int8 weights) ------------------------------------------
+def _bias16(ctx: _Import, op: Operator, j: int, n: int, depthwise: bool = False) -> tuple[np.ndarray | None, bool]:
+    """The bias of a 16x8 layer and whether TFLM accumulates in int64: an INT64 bias (or none, unless the
+    operator's ``QuantizedBiasType`` says INT32) does, an INT32 one does not (TFLM's depthwise kernel
+    takes INT64 only)."""
+    t = ctx.optional(op, j)
+    allowed = ("INT64",) if depthwise else ("INT64", "INT32")
+    if t is None:
+        return None, op.options.get("QuantizedBiasType", 0) != 2  # TensorType INT32
+    if not t.is_const or t.dtype not in allowed or t.data.size != n:
+        raise ctx.unsupported(op, f"bias '{t.name}' of the 16x8 {op.name} must be a constant "
+                                  f"{' or '.join(a.lower() for a in allowed)} vector of {n} values (it is "
+                                  f"{'a constant' if t.is_const else 'computed'} {t.dtype} {list(t.shape)})")
+    return t.data.reshape(n), t.dtype == "INT64"
+
+
+def _conv2d_int16(ctx: _Import, op: Operator) -> None:
+    """int16 activations (zero point 0), int8 weights, int64 or int32 bias: TF Lite Micro's int16 reference
+    kernel (per-tensor or per-channel weights, SAME/VALID, strides, dilation, fused activations; a PAD
+    before it folded as for int8)."""
+    xt, xq = ctx.activation16(op, 0)
+    w = ctx.const(op, 1, "filter")
+    out, oq = ctx.output16(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4 or w.shape[3] != cin:
+        raise ctx.unsupported(op, f"filter '{w.name}' of shape {list(w.shape)} on an input of depth {cin} "
+                                  "(grouped 16x8 convolutions are not supported)")
+    cout, kh, kw, _ = w.shape
+    strides, dilation = _window_attrs(op)
+    (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
+    bias, acc64 = _bias16(ctx, op, 2, cout)
+    lowered = int8_ops.conv2d_int16(
+        in_shape, (n, oh, ow, cout), xq, oq, w.data, _weight_scales(ctx, op, w, 0, cout), bias, acc64=acc64,
+        strides=strides, padding=padding, dilation=dilation, depthwise=False, act=_act(ctx, op, oq))
+    ctx.kernel(op, lowered, [src], out)
+
+
+def _depthwise_int16(ctx: _Import, op: Operator) -> None:
+    """int16 activations (zero point 0), int8 per-channel weights, int64 bias, any depth multiplier (TF Lite
+    Micro's int16 reference kernel, no repeated channels), SAME/VALID, strides, dilation, fused activations;
+    a PAD before it folded as for int8."""
+    xt, xq = ctx.activation16(op, 0)
+    w = ctx.const(op, 1, "filter")
+    out, oq = ctx.output16(op)
+    n, h, wd, cin = _nhwc(ctx, op, xt)
+    if len(w.shape) != 4 or w.shape[0] != 1:
+        raise ctx.error(op, f"depthwise filter '{w.name}' has shape {list(w.shape)}, expected (1, KH, KW, C)")
+    _, kh, kw, cout = w.shape
+    if cin < 1 or cout % cin:
+        raise ctx.error(op, f"depthwise filter of {cout} channels on an input of {cin}: not a depth multiplier")
+    strides, dilation = _window_attrs(op)
+    (oh, ow), padding = _same_or_valid(op, ctx, (h, wd), (kh, kw), strides, dilation)
+    src, in_shape, padding = _fold_pad(ctx, op, xt, padding)
+    bias, acc64 = _bias16(ctx, op, 2, cout, depthwise=True)
+    lowered = int8_ops.conv2d_int16(
+        in_shape, (n, oh, ow, cout), xq, oq, w.data.reshape(kh, kw, cout), _weight_scales(ctx, op, w, 3, cout),
+        bias, acc64=acc64, strides=strides, padding=padding, dilation=dilation, depthwise=True,
+        depth_multiplier=cout // cin, act=_act(ctx, op, oq))
+    ctx.kernel(op, lowered, [src], out)
+
+
+def _fully_connected_int16(ctx: _Import, op: Operator) -> None:
+    """int16 activations (zero point 0), int8 per-tensor or per-channel weights, int64 or int32 bias, N-D input
+    read as rows of the weights' depth, `keep_num_dims` either way, fused activations."""
+    xt, xq = ctx.activation16(op, 0)
+    w = ctx.const(op, 1, "weights")
+    out, oq = ctx.output16(op)
+    if op.options.get("WeightsFormat", 0) != 0 or len(w.shape) != 2:
+        raise ctx.unsupported(op, f"weights '{w.name}' of shape {list(w.shape)} (format "
+                                  f"{op.options.get('WeightsFormat', 0)}): 2-D default-format weights only")
+    units, depth = w.shape
+    shape = ctx.shape(xt)
+    if depth == 0 or math.prod(shape) % depth:
+        raise ctx.error(op, f"an input of {list(shape)} cannot be read as rows of depth {depth}")
+    rows = math.prod(shape) // depth
+    flat = ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
+    bias, acc64 = _bias16(ctx, op, 2, units)
+    lowered = int8_ops.dense_int16((rows, depth), (rows, units), xq, oq, w.data, _weight_scales(ctx, op, w, 0, units),
+                                   bias, acc64=acc64, act=_act(ctx, op, oq))
+    result = (*shape[:-1], units) if op.options.get("KeepNumDims", False) else (rows, units)
+    if not out.shape or tuple(out.shape) == (rows, units):
+        ctx.kernel(op, lowered, [flat], out)
+        return
+    if tuple(out.shape) != result:
+        raise ctx.error(op, f"the file declares output tensor '{out.name}' as {list(out.shape)} but "
+                            f"FULLY_CONNECTED computes {list(result)}")
+    rows_id = ctx.new_id()
+    ctx.emit(op, lowered, [flat], rows_id, None)
+    ctx.view(op, rows_id, result, out)
+
+
+def _add_int16(ctx: _Import, op: Operator) -> None:
+    """two int16 activations of one shape, each with its own scale (TF Lite Micro's general int16 path: left
+    shift 15), fused activations (broadcasting and constant operands: refused)."""
+    (at, qa), (bt, qb) = ctx.activation16(op, 0, False), ctx.activation16(op, 1, False)
+    out, oq = ctx.output16(op, False)
+    if ctx.shape(at) != ctx.shape(bt):
+        raise ctx.unsupported(op, f"the 16x8 ADD of shapes {list(ctx.shape(at))} and {list(ctx.shape(bt))}: "
+                                  "broadcasting int16 operands is not supported")
+    ctx.kernel(op, int8_ops.add_int16(ctx.shape(at), qa, qb, oq, _act(ctx, op, oq)), [at.index, bt.index], out)
+
+
+def _mean_int16(ctx: _Import, op: Operator) -> None:
+    """int16 over any axes, `keep_dims` either way: one int32 sum per output requantised as TF Lite Micro
+    does, clamped to int16."""
+    xt, xq = ctx.activation16(op, 0, False)
+    axes_t = ctx.const(op, 1, "axis")
+    out, oq = ctx.output16(op, False)
+    shape = ctx.shape(xt)
+    axes: list[int] = []
+    for a in (int(v) for v in axes_t.data.reshape(-1)):  # TFLM's ResolveAxis
+        if not -len(shape) <= a < len(shape):
+            raise ctx.error(op, f"axis {a} of a {len(shape)}-D tensor")
+        if a % len(shape) not in axes:
+            axes.append(a % len(shape))
+    keep = bool(op.options.get("KeepDims", False))
+    lowered = int8_ops.reduce("mean", shape, tuple(axes), keep, xq, oq, dtype="int16")
+    ctx.kernel(op, lowered, [xt.index], out)
+
+
+def _softmax_int16(ctx: _Import, op: Operator) -> None:
+    """int16 over the last axis, any beta, output scale 1/32768 and zero point 0: TF Lite Micro's exp and
+    1/(1+x) tables (513 entries each, generated at compile time as its Prepare does)."""
+    xt, xq = ctx.activation16(op, 0)
+    out, oq = ctx.output16(op)
+    if abs(oq.scale - 1 / 32768) > 0.001 / 32768:
+        raise ctx.unsupported(op, f"int16 SOFTMAX output quantised with scale {oq.scale}; TF Lite Micro's int16 "
+                                  "softmax writes scale 1/32768, zero point 0")
+    beta = float(op.options.get("Beta", 1.0))
+    ctx.kernel(op, int8_ops.softmax_int16(ctx.shape(xt), xq, oq, beta), [xt.index], out)
+
+
+#: TFLite builtin operator -> its 16x8 converter, used when the operator reads or writes an INT16
+#: activation (every other operator with an INT16 tensor is refused naming it)
+INT16_CONVERTERS: dict[str, Converter] = {
+    "CONV_2D": _conv2d_int16,
+    "DEPTHWISE_CONV_2D": _depthwise_int16,
+    "FULLY_CONNECTED": _fully_connected_int16,
+    "ADD": _add_int16,
+    "MEAN": _mean_int16,
+    "SOFTMAX": _softmax_int16,
+}
+#: operators whose int8 converter and kernel take int16 elements as they are (element-type generic
+#: descriptors: ``ops.element_typed``)
+INT16_GENERIC = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE",
+                 "CONCATENATION", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "QUANTIZE",
+                 "DEQUANTIZE")
+INT16_OPS: tuple[str, ...] = (*INT16_CONVERTERS, *INT16_GENERIC)
+_INT16_GENERIC_DOC = "the same on int16 elements."
+#: what the 16x8 variants of element-type generic converters do where it is more than that
+_INT16_DOCS = {
+    "QUANTIZE": ("float32 to int16 (TF Lite Micro's AffineQuantize clamped to int16); int8 to int16, int16 to int8 "
+                 "and int16 to int16 (TF Lite Micro's Requantize, the multiplier of in / out in double)."),
+    "DEQUANTIZE": "int16 to float32 (a 16x8 model's float output).",
+}
+
+
 #: TFLite builtin operator -> converter (the supported operator list is this table's keys)
 CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d,
@@ -1069,9 +1297,19 @@ SUPPORTED_OPS: tuple[str, ...] = tuple(CONVERTERS)
 
 def supported_ops_markdown() -> str:
     """The README's table of supported TFLite operators and variants, from the converters' docstrings."""
+    def text(fn: Converter) -> str:
+        return " ".join((fn.__doc__ or "").split())
+
+    def row(name: str, fn: Converter) -> str:
+        int16 = text(INT16_CONVERTERS[name]) if name in INT16_CONVERTERS else (
+            _INT16_DOCS.get(name, _INT16_GENERIC_DOC) if name in INT16_GENERIC else "")
+        return f"| `{name}` | {text(fn)}{f' **16x8**: {int16}' if int16 else ''} |"
+
     rows = ["| TFLite operator | supported |", "| --- | --- |"]
-    rows += [f"| `{name}` | {' '.join((fn.__doc__ or '').split())} |" for name, fn in CONVERTERS.items()]
-    return "\n".join(rows) + "\n"
+    rows += [row(name, fn) for name, fn in CONVERTERS.items()]
+    note = (f"\n16x8 models (int16 activations, int8 weights): {', '.join(f'`{n}`' for n in INT16_OPS)} have "
+            "int16 variants; every other operator with an INT16 tensor is refused naming it.\n")
+    return "\n".join(rows) + "\n" + note
 
 
 def import_tflite(path: str | Path) -> tuple[tvm.IRModule, tuple[int, ...]]:
@@ -1087,7 +1325,12 @@ def convert(model: Model) -> _Import:
         converter = CONVERTERS.get(op.name)
         if converter is None:
             raise _unsupported_operator(model, op)
+        int16 = _int16_tensor(model, op)
+        ctx.elem = "INT16" if int16 is not None and op.name in INT16_OPS else "INT8"
+        if int16 is not None and op.name not in INT16_GENERIC:
+            converter = INT16_CONVERTERS.get(op.name) or _refuse_int16(int16)
         converter(ctx, op)
+    ctx.elem = "INT8"
     for index in model.outputs:
         if index not in ctx.shapes:
             out = model.tensors[index]
@@ -1106,14 +1349,10 @@ def _check_model(model: Model) -> _Import:
     if floating is not None:
         raise _float_model_error(model, floating)
     for kind, t in [*(("input", t) for t in ins), *(("output", t) for t in outs)]:
-        if t.dtype == "INT16":
-            raise UnsupportedModelError(
-                f"the model {kind} '{t.name}' is INT16: the model is 16x8 quantised (int16 activations), "
-                "which is not supported; only int8", where=model.path, hint=_INT16_HINT)
-        allowed = ("INT8", "FLOAT32") if kind == "input" else ("INT8", "FLOAT32", "INT32", "INT64")
+        allowed = ("INT8", "INT16", "FLOAT32") if kind == "input" else ("INT8", "INT16", "FLOAT32", "INT32", "INT64")
         if t.dtype not in allowed:
             raise UnsupportedModelError(
-                f"the model {kind} '{t.name}' is {t.dtype}: model {kind}s are INT8 or FLOAT32"
+                f"the model {kind} '{t.name}' is {t.dtype}: model {kind}s are INT8, INT16 (16x8) or FLOAT32"
                 + (" (or ARG_MAX's INT32/INT64 indices)" if kind == "output" else ""),
                 where=model.path, hint=FLOAT_HINT)
     for t in ins:
@@ -1168,6 +1407,22 @@ def _float_model_error(model: Model, op: Operator) -> UnsupportedModelError:
     return UnsupportedModelError(what, where=model.where(op), hint=FLOAT_HINT)
 
 
+def _int16_tensor(model: Model, op: Operator) -> Tensor | None:
+    """The first INT16 activation ``op`` reads or writes (a 16x8 operator), or None."""
+    for i in (*op.inputs, *op.outputs):
+        if i >= 0 and model.tensors[i].dtype == "INT16" and not model.tensors[i].is_const:
+            return model.tensors[i]
+    return None
+
+
+def _refuse_int16(t: Tensor) -> Converter:
+    """The converter of an operator without an int16 variant: its refusal naming the tensor."""
+    def refuse(ctx: _Import, op: Operator) -> None:
+        ctx.int8(op, t)
+
+    return refuse
+
+
 def _unsupported_operator(model: Model, op: Operator) -> UnsupportedModelError:
     if op.name.startswith("BUILTIN_"):
         return ModelFileError(f"operator code {op.name[8:]} is not in the TFLite schema this compiler reads "
@@ -1181,12 +1436,12 @@ def _build(ctx: _Import) -> tvm.IRModule:
     model = ctx.model
     first = model.tensors[model.inputs[0]]
     attrs: dict = {"global_symbol": "main"}
-    if first.dtype == "INT8":
+    if first.dtype in ("INT8", "INT16"):
         q = first.quantization
         attrs[INPUT_QPARAMS] = [float(q.scales[0]), float(q.zero_points[0])]
     outs = [model.tensors[i] for i in model.outputs]
     attrs[OUTPUT_QPARAMS] = [[float(t.quantization.scales[0]), float(t.quantization.zero_points[0])]
-                             if t.dtype == "INT8" and t.quantization is not None else [] for t in outs]
+                             if t.dtype in ("INT8", "INT16") and t.quantization is not None else [] for t in outs]
     bb = relax.BlockBuilder()
     names = ["input"] if len(model.inputs) == 1 else [f"input{k}" for k in range(len(model.inputs))]
     params = [relax.Var(name, relax.TensorType(ctx.shapes[i], model.tensors[i].dtype.lower()))
