@@ -296,7 +296,9 @@ def _build(options: BuildOptions) -> BuildResult:
         "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
         "board": None if board is None else {
             "name": board.name, "chip": board.chip, "arena_region": arena.describe(),
-            "flash_region": board.flash.describe(), "project": None if board.qemu_machine else "board/",
+            "flash_region": board.flash.describe(), "project": "board/",
+            # the board project's image (python -m mcunet_tvm.run): beside the QEMU harness when emulated
+            "firmware": "firmware/board.elf" if board.qemu_machine else str(exe.relative_to(out)),
         },
     }
     profile = None
@@ -315,12 +317,17 @@ def _firmware(options: BuildOptions, target, board, arena, compiled, sources: li
     from .errors import ToolchainError
 
     fw = options.out / "firmware"
-    project = _board_project(options, board, arena, compiled) if board and not board.qemu_machine else None
-    objects = toolchain.compile_objects(target, sources, [options.out], fw / "obj", runtime=project)
+    project = _board_project(options, board, arena, compiled) if board else None
+    emulated = board is not None and board.qemu_machine is not None
+    objects = toolchain.compile_objects(target, sources, [options.out], fw / "obj",
+                                        runtime=None if emulated else project,
+                                        board_runtime=project if emulated else None)
     note(options.progress, "linking")
     try:
         exe = toolchain.link(target, objects, fw / ("model.elf" if target.mcpu else "model"),
-                             script=project / "link.ld" if project else None)
+                             script=project / "link.ld" if project and not emulated else None)
+        if emulated:  # the board project's image too, for python -m mcunet_tvm.run
+            toolchain.link(target, objects, fw / "board.elf", script=project / "link.ld", runtime_dir="board_runtime")
     except ToolchainError as err:
         budget = overflow_error(board, arena, err.what) if board else None
         raise budget or err from None
@@ -328,7 +335,7 @@ def _firmware(options: BuildOptions, target, board, arena, compiled, sources: li
 
 
 def _board_project(options: BuildOptions, board, arena, compiled) -> Path:
-    """``OUT/board/`` for a real board, checking itself against the host reference on the build's input."""
+    """``OUT/board/`` for a board, checking itself against the host reference on the build's input."""
     from .aot.emit_c import CNames
     from .board_project import write_project
     from .reference.graph_ref import run_program

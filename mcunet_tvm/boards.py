@@ -12,7 +12,14 @@ links with its real memory map:
 * the others are built only: the output folder gets ``board/`` (startup and vector table, linker
   script, a ``main.c`` timing one inference with the DWT cycle counter and printing over the
   board's UART, CMake files, README); the registers are written from the reference manuals, untested
-  on silicon. Their ``main.c`` leaves the reset clock (``reset_hz``): no PLL set-up.
+  on silicon.
+
+Every board's project (netduinoplus2's too, linked as ``firmware/board.elf``) sets the core clock up to
+its nominal frequency (:class:`Clock`: oscillator, PLL dividers, bus prescalers, flash wait states,
+voltage scaling), with every wait on a ready flag bounded: when a flag never comes (QEMU models no
+STM32 RCC: its registers read 0) the firmware stays on the reset clock (``reset_hz``) and says so in
+what it prints. The C (``runtime_c/common/clock_DRIVER.c``) reads these numbers from the generated
+``board.h`` (:func:`mcunet_tvm.board_project.clock_macros`); only the register layout lives in C.
 
 The arena goes to the first of ``arena`` that holds it (a tightly-coupled RAM when the model is
 small enough), else the build fails with a :class:`~mcunet_tvm.errors.BudgetError` naming the region.
@@ -41,14 +48,68 @@ class Region:
 
 @dataclass(frozen=True)
 class Uart:
-    """The console: peripheral, register base, TX/RX pins (alternate function) and the bus clock enables."""
+    """The console: peripheral, register base, TX/RX pins (alternate function) and the bus that clocks it."""
 
-    kind: str  # "stm32-usart" (ISR/TDR register layout of F7/H7/L4) or "nrf-uarte"
+    kind: str  # "stm32-usart" (ISR/TDR layout of F7/H7/L4), "stm32-usart-v1" (SR/DR of F4) or "nrf-uarte"
     peripheral: str
     base: int
     tx: str
     rx: str
+    bus: str = "apb2"  # "apb1" or "apb2": the kernel clock of the baud-rate generator ("fixed" on the nRF)
     baud: int = 115200
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The core clock set-up to the chip's nominal frequency, as the clock driver writes it.
+
+    SYSCLK = ``source_hz`` / ``pll_m`` * ``pll_n`` / ``pll_sys`` (``pll_sys``: the PLL output feeding
+    SYSCLK, P on F4/F7/H7, R on L4); the core runs at SYSCLK / ``core_div`` (H7's D1CPRE), the AHB at
+    core / ``ahb_div``, the APB buses at AHB / ``apb1_div`` and / ``apb2_div``. ``pll_q`` is the 48 MHz
+    (F4/F7) or peripheral output, programmed but unused here. The nRF52840 has no programmable PLL: its
+    core is fixed at 64 MHz (``fixed_core_hz``); its driver only starts the crystal oscillator.
+    """
+
+    driver: str  # runtime_c/common/clock_DRIVER.c
+    nominal_hz: int  # the frequency the data below must produce (the chip's maximum, or the stated choice)
+    source: str  # "hse" (crystal), "hsi" (internal RC: 16 MHz on F4/L4, 64 MHz on H7), "hfxo" (nRF)
+    source_hz: int
+    pll_m: int = 1
+    pll_n: int = 1
+    pll_sys: int = 1
+    pll_q: int = 2
+    core_div: int = 1
+    ahb_div: int = 1
+    apb1_div: int = 1
+    apb2_div: int = 1
+    wait_states: int = 0
+    power: str = ""  # the voltage scaling the frequency needs: "scale1", "overdrive" (F7), "boost" (L4+)
+    fixed_core_hz: int | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def vco_in_hz(self) -> int:
+        return self.source_hz // self.pll_m
+
+    @property
+    def vco_hz(self) -> int:
+        return self.vco_in_hz * self.pll_n
+
+    @property
+    def core_hz(self) -> int:
+        """The core clock the set-up gives (derived from the dividers, not declared)."""
+        if self.fixed_core_hz is not None:
+            return self.fixed_core_hz
+        return self.vco_hz // self.pll_sys // self.core_div
+
+    @property
+    def ahb_hz(self) -> int:
+        return self.core_hz // self.ahb_div
+
+    def bus_hz(self, bus: str) -> int:
+        """The clock of ``bus`` ("apb1", "apb2"; "fixed": the nRF's 16 MHz peripheral clock)."""
+        return {"apb1": self.ahb_hz // self.apb1_div, "apb2": self.ahb_hz // self.apb2_div,
+                "fixed": 16_000_000}[bus]
 
 
 @dataclass(frozen=True)
@@ -63,12 +124,18 @@ class Board:
     ram: Region  # .data, .bss and the stack (at its top)
     arena: tuple[Region, ...]  # where the arena may go, in order of preference
     stack_bytes: int
-    reset_hz: int  # the core clock after reset, which main.c keeps
+    reset_hz: int  # the core (and bus) clock after reset: what the firmware falls back to
     uart: Uart | None = None
+    clock: Clock | None = None
     qemu_machine: str | None = None
-    flash_command: str = ""
+    pyocd_target: str = ""  # pyocd's name of the chip (``pyocd flash -t NAME``)
     unused: tuple[Region, ...] = ()  # memory the image leaves alone, and why (see the module docstring)
     notes: tuple[str, ...] = ()  # board-specific points unverified on silicon (the project's README)
+
+    @property
+    def flash_command(self) -> str:
+        """How to flash the project's ``firmware.elf`` with pyocd."""
+        return f"pyocd flash -t {self.pyocd_target} firmware.elf"
 
     def stack(self) -> Region:
         """The stack: the top ``stack_bytes`` of ``ram``."""
@@ -93,32 +160,50 @@ BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
         Board("netduinoplus2", "STM32F405RG", "cortex-m4", _m4f(), Region("FLASH", 0x08000000, 1024 * KB),
-              _SRAM_F405, (_SRAM_F405,), 8 * KB, 16_000_000, qemu_machine="netduinoplus2",
-              unused=(Region("CCM", 0x10000000, 64 * KB),)),
+              _SRAM_F405, (_SRAM_F405,), 8 * KB, 16_000_000,
+              Uart("stm32-usart-v1", "USART1", 0x40011000, "PA9 (AF7)", "PA10 (AF7)"),
+              Clock("stm32f4f7", 168_000_000, "hse", 25_000_000, 25, 336, 2, 7, apb1_div=4, apb2_div=2,
+                    wait_states=5, power="scale1"),
+              qemu_machine="netduinoplus2", pyocd_target="stm32f405rg",
+              unused=(Region("CCM", 0x10000000, 64 * KB),),
+              notes=("QEMU's -serial is USART1 (PA9/PA10): on the Netduino Plus 2 these pins are not on the "
+                     "Arduino headers; wire a 3.3 V USB-UART adapter to them",
+                     "the Netduino Plus 2's crystal is 25 MHz (HSE, not bypassed)")),
         Board("stm32f746g-disco", "STM32F746NG", "cortex-m7",
               ("-mthumb", "-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
               Region("FLASH", 0x08000000, 1024 * KB), _SRAM1_F746, (_DTCM_F746, _SRAM1_F746), 8 * KB, 16_000_000,
               Uart("stm32-usart", "USART1", 0x40011000, "PA9 (AF7)", "PB7 (AF7)"),
-              flash_command="pyocd flash -t stm32f746nghx firmware.elf",
+              Clock("stm32f4f7", 216_000_000, "hse", 25_000_000, 25, 432, 2, 9, apb1_div=4, apb2_div=2,
+                    wait_states=7, power="overdrive"),
+              pyocd_target="stm32f746nghx",
               notes=("code runs from flash over AXIM (0x08000000) with the ART accelerator and caches off",)),
         Board("nucleo-h743zi", "STM32H743ZI", "cortex-m7",
               ("-mthumb", "-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"),
               Region("FLASH", 0x08000000, 2048 * KB), _AXI_H743, (_DTCM_H743, _AXI_H743), 8 * KB, 64_000_000,
-              Uart("stm32-usart", "USART3", 0x40004800, "PD8 (AF7)", "PD9 (AF7)"),
-              flash_command="pyocd flash -t stm32h743zitx firmware.elf",
-              notes=("the power supply configuration (PWR_CR3) is left at its reset default (LDO)",
+              Uart("stm32-usart", "USART3", 0x40004800, "PD8 (AF7)", "PD9 (AF7)", bus="apb1"),
+              Clock("stm32h7", 400_000_000, "hsi", 64_000_000, 32, 400, 2, 4, ahb_div=2, apb1_div=2, apb2_div=2,
+                    wait_states=2, power="scale1",
+                    notes=("400 MHz at voltage scale 1 (VOS1), not 480 MHz: VOS0 needs SYSCFG_PWRCR.ODEN on "
+                           "revision V silicon only",
+                           "the PLL runs from HSI (64 MHz), not the ST-LINK's 8 MHz MCO, which needs solder "
+                           "bridges on some NUCLEO revisions")),
+              pyocd_target="stm32h743zitx",
+              notes=("the power supply configuration (PWR_CR3) is written as LDO, its reset default",
                      "USART3's kernel clock is its reset default, PCLK1 (RCC_D2CCIP2R.USART234578SEL = 0)")),
         Board("nucleo-l4r5zi", "STM32L4R5ZI", "cortex-m4", _m4f(), Region("FLASH", 0x08000000, 2048 * KB),
               _SRAM_L4R5, (_SRAM_L4R5,), 8 * KB, 4_000_000,
-              Uart("stm32-usart", "LPUART1", 0x40008000, "PG7 (AF8)", "PG8 (AF8)"),
-              flash_command="pyocd flash -t stm32l4r5zitx firmware.elf",
+              Uart("stm32-usart", "LPUART1", 0x40008000, "PG7 (AF8)", "PG8 (AF8)", bus="apb1"),
+              Clock("stm32l4", 120_000_000, "hsi", 16_000_000, 1, 15, 2, 2, wait_states=5, power="boost"),
+              pyocd_target="stm32l4r5zitx",
               notes=("port G needs VDDIO2 (PWR_CR2.IOSV), set before its pins are configured",)),
         Board("nrf52840dk", "nRF52840", "cortex-m4", _m4f(), Region("FLASH", 0x00000000, 1024 * KB),
               _RAM_NRF, (_RAM_NRF,), 8 * KB, 64_000_000,
-              Uart("nrf-uarte", "UARTE0", 0x40002000, "P0.06", "P0.08"),
-              flash_command="pyocd flash -t nrf52840 firmware.elf",
-              notes=("no SoftDevice: the image owns the whole flash from address 0 and the whole RAM",
-                     "the core runs on HFINT (64 MHz); HFXO is not started")),
+              Uart("nrf-uarte", "UARTE0", 0x40002000, "P0.06", "P0.08", bus="fixed"),
+              Clock("nrf52", 64_000_000, "hfxo", 32_000_000, fixed_core_hz=64_000_000,
+                    notes=("the core is always at 64 MHz; HFXO (the 32 MHz crystal) is started so that the "
+                           "UART's baud rate has crystal accuracy (HFINT: about 1.5 %)",)),
+              pyocd_target="nrf52840",
+              notes=("no SoftDevice: the image owns the whole flash from address 0 and the whole RAM",)),
     )
 }
 

@@ -59,6 +59,7 @@ def compile_objects(
     opt: str = "-O2",
     defines: tuple[str, ...] = (),
     runtime: Path | None = None,
+    board_runtime: Path | None = None,
 ) -> list[Path]:
     """Compile the model ``sources`` (warnings are errors); returns their object files.
 
@@ -66,7 +67,8 @@ def compile_objects(
     folder, e.g. a board project's ``board/``) are compiled alongside, into ``obj_dir/runtime``,
     and added by :func:`link`; Cortex-M builds define MCUNET_PROFILE so the harness can count
     instructions per step, and place the arena in the section ``.bss.arena`` (region ARENA of the
-    linker script).
+    linker script). ``board_runtime``: the ``.c`` files of that folder too, into ``obj_dir/board_runtime``
+    (an emulated board's project, linked beside the QEMU harness: :func:`link` with ``runtime_dir``).
     """
     check_toolchain(target, need_qemu=False)
     obj_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,12 @@ def compile_objects(
         obj = runtime_dir / (src.stem + ".o")
         jobs.append(([_cc(target), *flags, *board, f"-I{RUNTIME / 'common'}", f"-I{runtime_dir}", "-c", str(src),
                       "-o", str(obj)], f"compiling the runtime ({src.name})"))
+    if board_runtime is not None:
+        project_dir = obj_dir / "board_runtime"
+        project_dir.mkdir(exist_ok=True)
+        for src in sorted(board_runtime.glob("*.c")):
+            jobs.append(([_cc(target), *flags, f"-I{board_runtime}", f"-I{runtime_dir}", "-c", str(src), "-o",
+                          str(project_dir / (src.stem + ".o"))], f"compiling the board project ({src.name})"))
     _run_all(jobs)
     return objects
 
@@ -109,11 +117,12 @@ def _names_of(sources: list[Path]) -> CNames:
     return CNames(models[0]) if models else DEFAULT_NAMES
 
 
-def link(target: TargetSpec, objects: list[Path], out: Path, script: Path | None = None) -> Path:
-    """Link model objects with the runtime objects compiled next to them (Cortex-M: with the board's
-    ``link.ld``, or ``script``)."""
+def link(target: TargetSpec, objects: list[Path], out: Path, script: Path | None = None,
+         runtime_dir: str = "runtime") -> Path:
+    """Link model objects with the runtime objects compiled next to them, in ``runtime_dir`` (Cortex-M:
+    with the board's ``link.ld``, or ``script``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    runtime = sorted((objects[0].parent / "runtime").glob("*.o"))
+    runtime = sorted((objects[0].parent / runtime_dir).glob("*.o"))
     if target.mcpu:
         script = script or RUNTIME / "boards" / target.board / "link.ld"
         flags = [*target.cflags, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
