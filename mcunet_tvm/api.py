@@ -299,6 +299,10 @@ def _build(options: BuildOptions) -> BuildResult:
             "flash_region": board.flash.describe(), "project": "board/",
             # the board project's image (python -m mcunet_tvm.run): beside the QEMU harness when emulated
             "firmware": "firmware/board.elf" if board.qemu_machine else str(exe.relative_to(out)),
+            # what python -m mcunet_tvm.run reloads for the host reference of another input
+            "model": str(Path(options.model).resolve()) if Path(options.model).is_file() else options.model,
+            "calibration": None if options.calibration is None else str(Path(options.calibration).resolve()),
+            "model_sha256": _model_source(options.model).sha256,
         },
     }
     profile = None
@@ -338,13 +342,31 @@ def _board_project(options: BuildOptions, board, arena, compiled) -> Path:
     """``OUT/board/`` for a board, checking itself against the host reference on the build's input."""
     from .aot.emit_c import CNames
     from .board_project import write_project
+
+    data = input_bytes(options, compiled.program)
+    expected = reference_bytes(compiled.imported, data)
+    return write_project(board, arena, options.out, CNames(options.name), b"".join(data), expected)
+
+
+def reference_bytes(imported, data: list[bytes]) -> bytes:
+    """The host reference's output bytes (numpy, on the program ``imported`` as imported, before our
+    passes) for the raw inputs ``data``, outputs back to back in the model's order."""
     from .reference.graph_ref import run_program
 
-    prog = compiled.program
-    data = input_bytes(options, prog)
-    xs = [np.frombuffer(d, prog.dtype(n)).reshape(prog.shapes[n]) for d, n in zip(data, prog.inputs, strict=True)]
-    expected = b"".join(np.asarray(o).tobytes() for o in run_program(compiled.imported, xs))
-    return write_project(board, arena, options.out, CNames(options.name), b"".join(data), expected)
+    xs = [np.frombuffer(d, imported.dtype(n)).reshape(imported.shapes[n])
+          for d, n in zip(data, imported.inputs, strict=True)]
+    return b"".join(np.asarray(o).tobytes() for o in run_program(imported, xs))
+
+
+def imported_program(spec: str, calibration: Path | None = None):
+    """The model ``spec`` as imported (the host reference's program), without compiling it."""
+    from .frontend import load_model
+    from .ir import program_of
+    from .kernels import kernel_cache
+    from .pipeline import lower_to_integer
+
+    with kernel_cache():
+        return program_of(lower_to_integer(load_model(spec, calibration=calibration).module))
 
 
 def _model_source(spec: str):

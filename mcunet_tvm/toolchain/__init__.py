@@ -8,7 +8,7 @@ its machine code.
 """
 
 from .gcc import check_toolchain, code_bytes, compile_objects, flash_bytes, link, object_flash_bytes
-from .qemu import RunResult, run
+from .qemu import RunResult, run, serial_console
 
 __all__ = [
     "RunResult",
@@ -19,4 +19,5 @@ __all__ = [
     "link",
     "object_flash_bytes",
     "run",
+    "serial_console",
 ]
