@@ -33,6 +33,7 @@ from .kernels import KernelChoice, build_kernel
 from .kernels.choice import choice_of, is_stub, op_of, stub
 from .ops import DTYPE_BYTES, Conv2D, Insert, OpDesc, Reshape
 from .planner import Graph, Step
+from .planner.graph import resolve_aliases
 
 INPUT_QPARAMS = "mcunet.input_qparams"
 #: ``main`` attribute: per model output, ``[scale, zero point]`` of an int8 output, ``[]`` for another type
@@ -160,14 +161,7 @@ class Program:
     def storage_map(self) -> dict[str, str]:
         """Every tensor -> the tensor whose storage it uses: ``memory_graph().storage_map()``
         without computing sizes."""
-        aliases = {c.output: a for c in self.calls if (a := _alias_of(c))}
-        base = {}
-        for name in self.shapes:
-            root = name
-            while root in aliases:
-                root = aliases[root]
-            base[name] = root
-        return base
+        return resolve_aliases(self.shapes, {c.output: a for c in self.calls if (a := _alias_of(c))})
 
 
 def _alias_of(c: KernelCall) -> str | None:

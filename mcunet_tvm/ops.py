@@ -208,10 +208,10 @@ class BatchMatmul(OpDesc):
 
 
 @dataclass(frozen=True)
-class Add(OpDesc):
-    """Element-wise add of two int8 tensors with different scales (TFLite)."""
+class _RescaledSum(OpDesc):
+    """TFLite's ADD arithmetic (the fields of :class:`Add` and :class:`AddInt16`): each input ``x - zp``
+    shifted left by ``left_shift`` and rescaled, the sum rescaled, ``+ out_zp``, clamped."""
 
-    kind: ClassVar[str] = "add"
     num_inputs: ClassVar[int] = 2
 
     in1_zp: int = 0
@@ -226,6 +226,13 @@ class Add(OpDesc):
     out_shift: int = 0
     act_min: int = -128
     act_max: int = 127
+
+
+@dataclass(frozen=True)
+class Add(_RescaledSum):
+    """Element-wise add of two int8 tensors with different scales (TFLite)."""
+
+    kind: ClassVar[str] = "add"
 
 
 #: the element-wise binary functions of :class:`Binary` (TFLite ADD, SUB, MUL, MAXIMUM, MINIMUM)
@@ -439,25 +446,15 @@ class DenseInt16(OpDesc):
 
 
 @dataclass(frozen=True)
-class AddInt16(OpDesc):
-    """ADD of two int16 tensors of one shape (16x8), TFLM's general path: each input ``x - zp``
-    shifted left by ``left_shift`` (15) and rescaled, the sum rescaled, ``+ out_zp``, clamped."""
+class AddInt16(_RescaledSum):
+    """ADD of two int16 tensors of one shape (16x8), TFLM's general path (:class:`Add`'s arithmetic with
+    ``left_shift`` 15 and int16 bounds). Not an :class:`Add`: no kernel or pass of int8 ADD applies."""
 
     kind: ClassVar[str] = "add_int16"
     in_dtype: ClassVar[str] = "int16"
     out_dtype: ClassVar[str] = "int16"
-    num_inputs: ClassVar[int] = 2
 
-    in1_zp: int = 0
-    in1_multiplier: int = 0
-    in1_shift: int = 0
-    in2_zp: int = 0
-    in2_multiplier: int = 0
-    in2_shift: int = 0
     left_shift: int = 15
-    out_zp: int = 0
-    out_multiplier: int = 0
-    out_shift: int = 0
     act_min: int = -32768
     act_max: int = 32767
 

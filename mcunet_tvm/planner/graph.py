@@ -8,6 +8,7 @@ build allocates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -62,11 +63,16 @@ class Graph:
 
     def storage_map(self) -> dict[str, str]:
         """Every tensor -> the tensor whose storage it uses (one pass; for loops over many tensors)."""
-        aliases = {s.output: s.alias_of for s in self.steps if s.alias_of}
-        base = {}
-        for name in self.tensors:
-            root = name
-            while root in aliases:
-                root = aliases[root]
-            base[name] = root
-        return base
+        return resolve_aliases(self.tensors, {s.output: s.alias_of for s in self.steps if s.alias_of})
+
+
+def resolve_aliases(names: Iterable[str], aliases: Mapping[str, str]) -> dict[str, str]:
+    """Every one of ``names`` -> the tensor whose storage it uses, following ``aliases`` (tensor -> the
+    tensor it is a view of or writes over) to a tensor that has its own storage."""
+    base = {}
+    for name in names:
+        root = name
+        while root in aliases:
+            root = aliases[root]
+        base[name] = root
+    return base
