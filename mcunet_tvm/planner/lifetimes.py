@@ -57,11 +57,14 @@ def lifetimes(graph: Graph) -> dict[str, Interval]:
 
 
 def overlap_rules(graph: Graph, intervals: dict[str, Interval]) -> dict[tuple[str, str], int]:
-    """(input storage, output storage) -> max offset delta, for inputs that die at their step."""
+    """(input storage, output storage) -> max offset delta, for inputs that die at their step (a model
+    output's storage never dies)."""
     rules: dict[tuple[str, str], int] = {}
+    storage = graph.storage_map()
+    kept = {storage.get(x, x) for x in graph.outputs}  # a model output lives on after the last step
     for i, pairs in enumerate(graph.storage_overlaps()):
         for base, out, delta in pairs:
-            if intervals[base].last == i and intervals[out].first == i:
+            if intervals[base].last == i and intervals[out].first == i and base not in kept:
                 rules[(base, out)] = delta
     return rules
 
