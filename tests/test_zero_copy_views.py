@@ -1,0 +1,112 @@
+"""ZeroCopyViews (passes/zero_copy_views.py): contiguous concatenations and slices as views, no copy kernel.
+
+The decisions on converter-written fixtures (scripts/make_tflite_op_fixtures.py): a SPLIT along H of the model
+input and a CONCATENATION along H are views, a CONCATENATION along channels keeps its copy; the C passes
+``arena + offset`` pointers and calls no copy kernel for them; on QEMU the outputs are bit-exact with the host
+reference and TF Lite Micro (with guard zones, and with model outputs that are views of one storage).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcunet_tvm.frontend.tflite.importer import import_tflite
+from mcunet_tvm.ir import program_of
+from mcunet_tvm.ops import Concat, Slice
+from mcunet_tvm.passes.zero_copy_views import view_steps, with_views, zero_copy_views
+from mcunet_tvm.pipeline import PipelineOptions, compile_relax, optimise
+from mcunet_tvm.planner import ALIGN, plan_memory
+
+from conftest import FIXTURES
+
+OPS = FIXTURES / "ops"
+
+
+def _program(name: str, views: bool = True, **options):
+    mod, _ = import_tflite(OPS / f"{name}.tflite")
+    return program_of(optimise(mod, PipelineOptions(views=views, **options))[0])
+
+
+def test_contiguous_split_and_concat_become_views_channel_concat_keeps_its_copy() -> None:
+    prog = _program("split_concat_h")
+    kinds = [(type(c.op).__name__, c.choice.view, bool(c.kernel)) for c in prog.calls
+             if isinstance(c.op, (Concat, Slice))]
+    assert kinds == [("Slice", True, False), ("Slice", True, False), ("Concat", True, False),
+                     ("Concat", False, True)]
+    graph = prog.memory_graph()
+    plan = plan_memory(graph)
+    place = graph.placement()
+    slices = [c for c in prog.calls if isinstance(c.op, Slice)]
+    concat_h, concat_c = (c for c in prog.calls if isinstance(c.op, Concat))
+    for c in slices:  # consumers read the model input at the slice's offset
+        assert place[c.output] == (prog.input, c.op.block_offset())
+        assert plan.offset_of(graph, c.output) == plan.offset_of(graph, prog.input) + c.op.block_offset()
+    for x, offset in zip(concat_h.inputs, concat_h.op.block_offsets(), strict=True):  # producers write into it
+        assert place[x] == (concat_h.output, offset) and offset % ALIGN == 0
+    assert all(place[x] == (x, 0) for x in concat_c.inputs if x != concat_h.output)
+    # the depthwise convolution on the first slice no longer runs in place: the input is read by other views
+    assert not any(c.choice.inplace for c in prog.calls)
+    assert any(c.choice.inplace for c in _program("split_concat_h", views=False).calls)
+
+
+def test_views_emit_no_copy_and_arena_pointers() -> None:
+    mod, _ = import_tflite(OPS / "split_concat_h.tflite")
+    with_v = compile_relax(mod, "cortex-m7")
+    without = compile_relax(mod, "cortex-m7", views=False)
+    model = with_v.files["mcunet_model.c"]
+    assert model.count("a view, no copy") == 3
+    assert model.count("_slice(") == 0 and model.count("_concat(") == 1  # only the channel concatenation
+    assert without.files["mcunet_model.c"].count("_slice(") == 2
+    assert with_v.plan.arena_bytes <= without.plan.arena_bytes
+    graph = with_v.program.memory_graph()
+    for c in with_v.program.calls:
+        if c.kernel:  # every kernel argument is an arena pointer at the tensor's (view's) offset
+            assert f"(mcunet_arena + {with_v.plan.offset_of(graph, c.output)})" in model
+
+
+def test_only_aligned_blocks_become_views() -> None:
+    """UNPACK of a (3, 4, 5) tensor: blocks of 20 B at offsets 0, 20, 40; only the one at 0 is aligned."""
+    prog = program_of(import_tflite(OPS / "unpack_axis0.tflite")[0])
+    (view,) = view_steps(prog)
+    assert prog.calls[view].op.block_offset() == 0
+    # along channels (split_axis3: begin 0, 2, 4 of 6 per pixel) nothing is contiguous
+    assert not view_steps(program_of(import_tflite(OPS / "split_axis3.tflite")[0]))
+
+
+def test_view_decision_is_the_emitted_modules() -> None:
+    """``with_views`` (the patch search's data form) marks exactly what the pass emits."""
+    mod, _ = import_tflite(OPS / "split_concat_h.tflite")
+    emitted = program_of(zero_copy_views(mod))
+    as_data = with_views(program_of(mod))
+    assert [(c.op, c.inputs, c.output, c.choice.view) for c in emitted.calls] == \
+        [(c.op, c.inputs, c.output, c.choice.view) for c in as_data.calls]
+    assert plan_memory(emitted.memory_graph()).arena_bytes == plan_memory(as_data.memory_graph()).arena_bytes
+
+
+def test_block_offsets() -> None:
+    assert Slice((1, 8, 4, 8), (1, 4, 4, 8), begin=(0, 4, 0, 0), strides=(1, 1, 1, 1)).block_offset() == 128
+    assert Slice((1, 8, 4, 8), (1, 1, 2, 8), begin=(0, 3, 1, 0), strides=(1, 1, 1, 1)).block_offset() == 104
+    assert Slice((1, 8, 4, 8), (1, 4, 2, 8), begin=(0, 0, 0, 0), strides=(1, 1, 1, 1)).block_offset() is None
+    assert Slice((1, 8, 4, 8), (1, 4, 4, 8), begin=(0, 0, 0, 0), strides=(1, 2, 1, 1)).block_offset() is None
+    assert Slice((4, 6), (1, 6), begin=(2, 0), strides=(1, 1), dtype="int16").block_offset() == 24
+    assert Concat((1, 2, 4, 8), (1, 5, 4, 8), axis=1, in_shapes=((1, 2, 4, 8), (1, 3, 4, 8))).block_offsets() == \
+        (0, 64)
+    assert Concat((1, 2, 4, 8), (1, 2, 4, 16), axis=3, in_shapes=((1, 2, 4, 8),) * 2).block_offsets() is None
+    assert Concat((1, 1, 1, 8), (1, 1, 1, 16), axis=3, in_shapes=((1, 1, 1, 8),) * 2).block_offsets() == (0, 8)
+
+
+@pytest.mark.parametrize("name,target,extra", [("split_concat_h", "cortex-m7", ()),
+                                               ("split_h_outputs", "cortex-m4", ("--guards",))])
+def test_views_on_qemu(build_cli, name: str, target: str, extra: tuple[str, ...]) -> None:
+    """Bit-exact with the host reference and TF Lite Micro on the device: producers writing into their block,
+    consumers reading at the slice's offset, model outputs read from their views (``split_h_outputs``, with
+    guard zones checked after every step)."""
+    code, report, out = build_cli("--target", target, "--model", str(OPS / f"{name}.tflite"), "--run", *extra)
+    assert code == 0
+    assert report["qemu"]["bit_exact"] is True and report["qemu"]["bit_exact_tflm"] is True
+    model = (out / "mcunet_model.c").read_text()
+    assert "a view, no copy" in model and "_slice(" not in model
+    shapes = report["output_shapes"]
+    files = ["output.bin"] if len(shapes) == 1 else [f"output{k}.bin" for k in range(len(shapes))]
+    assert [(out / f).stat().st_size for f in files] == [int(np.prod(s)) for s in shapes]
