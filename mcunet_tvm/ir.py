@@ -3,7 +3,9 @@
 ``main`` is a straight line of ``R.call_tir(kernel, [activations..., constants...])``
 bindings and ``R.reshape`` views. Each kernel is a TIR PrimFunc tagged with
 its operator descriptor, its kernel choice and its signature
-(:mod:`mcunet_tvm.kernels.choice`); ``main``'s attributes record the input's
+(:mod:`mcunet_tvm.kernels.choice`); a call whose choice is ``view`` (``ZeroCopyViews``) runs no kernel:
+the view has it as a kernel-less call, like a reshape, whose tensors the planner places in one storage.
+``main``'s attributes record the input's
 quantisation (``mcunet.input_qparams``), a streamed input
 (``mcunet.stream_input``) and the patch split applied (``mcunet.patch``).
 Every pass of :mod:`mcunet_tvm.passes` rewrites this module and nothing else
