@@ -110,3 +110,33 @@ def test_views_on_qemu(build_cli, name: str, target: str, extra: tuple[str, ...]
     shapes = report["output_shapes"]
     files = ["output.bin"] if len(shapes) == 1 else [f"output{k}.bin" for k in range(len(shapes))]
     assert [(out / f).stat().st_size for f in files] == [int(np.prod(s)) for s in shapes]
+
+
+def test_depthwise_writing_into_a_concatenation_block_is_not_in_place() -> None:
+    """y -> depthwise -> a; x -> MUL -> b; concat(a, b) along H. ``y`` dies at the depthwise convolution, so
+    without the view it runs in place; as a block of the concatenation its output lives in another storage
+    (it cannot also take over y's), so ``inplace_steps`` leaves it out-of-place."""
+    import dataclasses
+
+    from mcunet_tvm.ir import KernelCall, Program
+    from mcunet_tvm.passes.inplace_depthwise import inplace_steps
+
+    prog = program_of(import_tflite(OPS / "split_concat_h.tflite")[0])
+    dw, mul = (next(c for c in prog.calls if c.op.kind == kind and c.op.in_shape == (1, 4, 4, 8))
+               for kind in ("conv2d", "binary"))
+    concat = next(c for c in prog.calls if isinstance(c.op, Concat) and c.op.axis == 1)
+    calls = (KernelCall("k_y", mul.op, ("x",), mul.const_args, "y"),
+             KernelCall("k_a", dw.op, ("y",), dw.const_args, "a", dw.choice),
+             KernelCall("k_b", mul.op, ("x",), mul.const_args, "b"),
+             KernelCall("k_t", concat.op, ("a", "b"), (), "t"))
+    shapes = {"x": (1, 4, 4, 8), "y": (1, 4, 4, 8), "a": (1, 4, 4, 8), "b": (1, 4, 4, 8), "t": (1, 8, 4, 8)}
+    synthetic = Program(shapes, calls, ("x",), ("t",))
+    assert inplace_steps(synthetic) == {1}
+    viewed = with_views(synthetic)
+    assert viewed.calls[3].choice.view and viewed.storage_map()["a"] == "t"
+    assert inplace_steps(viewed) == frozenset()
+    # the in-place output would be a view of both y and t: the planner refuses such a graph
+    both = dataclasses.replace(viewed, calls=tuple(dataclasses.replace(c, choice=c.choice.with_(inplace=True))
+                                                   if i == 1 else c for i, c in enumerate(viewed.calls)))
+    with pytest.raises(ValueError, match="view of both"):
+        both.memory_graph().placement()
