@@ -140,3 +140,37 @@ def test_depthwise_writing_into_a_concatenation_block_is_not_in_place() -> None:
                                                    if i == 1 else c for i, c in enumerate(viewed.calls)))
     with pytest.raises(ValueError, match="view of both"):
         both.memory_graph().placement()
+
+
+def test_a_view_that_would_raise_the_peak_stays_a_copy() -> None:
+    """a = f(x) early, then a wide branch (three maps joined along channels: a copy) ending in b; concat(a, b)
+    along H. As a view, a's concatenation holds b's block reserved through the wide branch: a higher peak,
+    so it keeps its copy (memory first)."""
+    import dataclasses
+
+    from mcunet_tvm.ir import KernelCall, Program
+    from mcunet_tvm.passes.zero_copy_views import _allowed
+    from mcunet_tvm.planner import peak_live_bytes
+
+    prog = program_of(import_tflite(OPS / "split_concat_h.tflite")[0])
+    mul = next(c for c in prog.calls if c.op.kind == "binary" and c.op.in_shape == (1, 4, 4, 8))
+    unit = (1, 4, 4, 8)
+    wide = Concat(unit, (1, 4, 4, 24), axis=3, in_shapes=(unit,) * 3)
+    narrow = Slice((1, 4, 4, 24), unit, begin=(0, 0, 0, 0), strides=(1, 1, 1, 1))
+    join = Concat(unit, (1, 8, 4, 8), axis=1, in_shapes=(unit, unit))
+    calls = (KernelCall("k_a", mul.op, ("x",), mul.const_args, "a"),
+             *(KernelCall(f"k_m{k}", mul.op, ("x",), mul.const_args, f"m{k}") for k in range(3)),
+             KernelCall("k_q", wide, ("m0", "m1", "m2"), (), "q"),
+             KernelCall("k_b", narrow, ("q",), (), "b"),
+             KernelCall("k_t", join, ("a", "b"), (), "t"))
+    shapes = {"x": unit, "a": unit, "m0": unit, "m1": unit, "m2": unit, "q": (1, 4, 4, 24), "b": unit,
+              "t": (1, 8, 4, 8)}
+    synthetic = Program(shapes, calls, ("x",), ("t",))
+    assert _allowed(synthetic) == [6]  # the H concatenation (the channel slice is no contiguous block)
+    copies = peak_live_bytes(synthetic.memory_graph())
+    viewed = peak_live_bytes(with_views(synthetic).memory_graph())
+    forced = dataclasses.replace(synthetic, calls=tuple(
+        dataclasses.replace(c, kernel="", choice=c.choice.with_(view=True)) if i == 6 else c
+        for i, c in enumerate(synthetic.calls)))
+    assert peak_live_bytes(forced.memory_graph()) > copies == viewed
+    assert not view_steps(synthetic)

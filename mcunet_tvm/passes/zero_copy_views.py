@@ -36,7 +36,9 @@ Preconditions (a call failing one keeps its copy kernel):
 
 Memory: a storage lives from the first writer to the last reader of any of its views, so a
 block may be held while a sibling is still being computed or read (the copy frees them one
-by one); ``ReorderForPeak`` orders the steps with the views in place. Model inputs and
+by one). Memory first: a view whose copy gives a lower peak of live bytes (the planner's
+lower bound, in the module's order) stays a copy; ``ReorderForPeak`` then orders the steps
+with the views in place. Model inputs and
 outputs may be views: the entry point copies them from and to their arena addresses.
 Light modules stay light (stub kernels).
 """
@@ -51,14 +53,36 @@ from tvm import relax
 from ..ir import Program, bindings, is_call, main_attrs, main_outputs, new_main, program_of
 from ..kernels.choice import CHOICE_ATTR, choice_of
 from ..ops import Concat, Conv2D, Insert, Slice
-from ..planner import ALIGN
+from ..planner import ALIGN, peak_live_bytes
 from .rewrite_util import Substitute, module_pass
 
 
 def view_steps(prog: Program) -> frozenset[int]:
     """The steps of ``prog`` that become views (the decision, on the view; the patch search applies
-    it to candidates' views without emitting them). Decided in program order: a tensor that
-    became a view is no concatenation's block afterwards."""
+    it to candidates' views without emitting them): those :func:`_allowed` in program order, less
+    each whose copy gives a lower peak of live bytes (memory first)."""
+    chosen = set(_allowed(prog))
+    if not chosen:
+        return frozenset()
+    peak = peak_live_bytes(_marked(prog, chosen).memory_graph())
+    for i in sorted(chosen):
+        fewer = peak_live_bytes(_marked(prog, chosen - {i}).memory_graph())
+        if fewer < peak:  # removing a view never invalidates another (see _allowed)
+            chosen.discard(i)
+            peak = fewer
+    return frozenset(chosen)
+
+
+def _marked(prog: Program, steps: set[int] | frozenset[int]) -> Program:
+    calls = tuple(dataclasses.replace(c, kernel="", choice=c.choice.with_(view=True)) if i in steps else c
+                  for i, c in enumerate(prog.calls))
+    return dataclasses.replace(prog, calls=calls)
+
+
+def _allowed(prog: Program) -> list[int]:
+    """The steps that may become views, in program order: a tensor that became a view is no
+    concatenation's block afterwards. Copying one of them again leaves the others valid: a
+    block is never a slice's view, and a slice of a block is a view of it as of the whole."""
     root = dict(prog.storage_map())
     written = {root[c.inputs[0]] for c in prog.calls if isinstance(c.op, Conv2D) and c.choice.inplace}
     written |= {root[c.inputs[1]] for c in prog.calls if isinstance(c.op, Insert) and not c.op.first}
@@ -90,15 +114,13 @@ def view_steps(prog: Program) -> frozenset[int]:
         else:
             continue
         chosen.append(i)
-    return frozenset(chosen)
+    return chosen
 
 
 def with_views(prog: Program) -> Program:
     """``prog`` with :func:`view_steps` applied to its calls (what :func:`zero_copy_views` emits, as data)."""
     switch = view_steps(prog)
-    calls = tuple(dataclasses.replace(c, kernel="", choice=c.choice.with_(view=True)) if i in switch else c
-                  for i, c in enumerate(prog.calls))
-    return dataclasses.replace(prog, calls=calls) if switch else prog
+    return _marked(prog, switch) if switch else prog
 
 
 def zero_copy_views(mod: tvm.IRModule) -> tvm.IRModule:
