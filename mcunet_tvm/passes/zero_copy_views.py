@@ -83,6 +83,8 @@ def _allowed(prog: Program) -> list[int]:
     """The steps that may become views, in program order: a tensor that became a view is no
     concatenation's block afterwards. Copying one of them again leaves the others valid: a
     block is never a slice's view, and a slice of a block is a view of it as of the whole."""
+    if not any(isinstance(c.op, (Concat, Slice)) and c.kernel for c in prog.calls):
+        return []  # (most networks: nothing to decide)
     root = dict(prog.storage_map())
     written = {root[c.inputs[0]] for c in prog.calls if isinstance(c.op, Conv2D) and c.choice.inplace}
     written |= {root[c.inputs[1]] for c in prog.calls if isinstance(c.op, Insert) and not c.op.first}
