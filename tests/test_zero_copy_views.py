@@ -174,3 +174,17 @@ def test_a_view_that_would_raise_the_peak_stays_a_copy() -> None:
         for i, c in enumerate(synthetic.calls)))
     assert peak_live_bytes(forced.memory_graph()) > copies == viewed
     assert not view_steps(synthetic)
+
+
+def test_no_views_option_copies(build_cli) -> None:
+    """``--no-views`` (``BuildOptions.views``): every concatenation and slice is a copy kernel again."""
+    code, report, out = build_cli("--target", "cortex-m4", "--model", str(OPS / "split_h_outputs.tflite"),
+                                  "--no-views")
+    assert code == 0
+    model = (out / "mcunet_model.c").read_text()
+    assert model.count("_slice(") == 2 and "a view, no copy" not in model
+    assert report["arena_bytes"] > _plan_arena("split_h_outputs")
+
+
+def _plan_arena(name: str) -> int:
+    return plan_memory(_program(name, mcpu="cortex-m4").memory_graph()).arena_bytes
