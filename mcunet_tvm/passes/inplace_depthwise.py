@@ -26,13 +26,15 @@ from .rewrite_util import Substitute, module_pass
 
 def inplace_steps(prog: Program) -> frozenset[int]:
     """The steps of ``prog`` that take the in-place kernel: depthwise convs whose input storage
-    nothing else reads (the decision, on the view; the patch search applies it to candidates'
-    views without emitting them)."""
+    nothing else reads (through any of its views) and whose output is no concatenation's block
+    (``ZeroCopyViews``: it lives in another storage); the decision, on the view; the patch
+    search applies it to candidates' views without emitting them."""
     storage = prog.storage_map()
     reads = Counter(storage[n] for c in prog.calls if c.kernel for n in c.inputs)
     reads.update(storage[o] for o in prog.outputs)
     return frozenset(i for i, c in enumerate(prog.calls)
-                     if c.kernel and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1))
+                     if c.kernel and storage[c.output] == c.output
+                     and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1))
 
 
 def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:

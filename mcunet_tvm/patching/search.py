@@ -3,7 +3,8 @@
 Every split step whose prefix can run per patch, and every grid from 2x2 up
 to :data:`MAX_GRID`, is planned by the compiler's own code: ``PatchInference``'s
 plan (:func:`~.regions.plan_patches`) applied to the view as data
-(:func:`~.regions.patched_view`), then ``InplaceDepthwise``'s decision
+(:func:`~.regions.patched_view`), then ``ZeroCopyViews``' decision
+(:func:`~mcunet_tvm.passes.zero_copy_views.with_views`) and ``InplaceDepthwise``'s
 (:func:`~mcunet_tvm.passes.inplace_depthwise.inplace_steps`), and measured with
 the memory planner's own model: the live-bytes lower bound of its lifetimes,
 the same memory model the arena is planned with. No module is emitted per
@@ -24,6 +25,7 @@ from ..errors import BudgetError, UnsupportedModelError
 from ..ir import Program, lighten, program_of
 from ..passes.inplace_depthwise import inplace_depthwise, inplace_steps
 from ..passes.patch_inference import patch_inference
+from ..passes.zero_copy_views import with_views, zero_copy_views
 from ..planner import peak_live_bytes
 from ..progress import Progress, counter
 from .regions import check_split, patched_view, plan_patches
@@ -44,12 +46,14 @@ class PatchCandidate:
 
 
 def estimated_peak(mod: tvm.IRModule) -> int:
-    """Peak live bytes of ``mod`` as the planner counts them, in-place depthwise applied."""
-    return peak_live_bytes(program_of(inplace_depthwise(mod)).memory_graph())
+    """Peak live bytes of ``mod`` as the planner counts them, zero-copy views and in-place depthwise applied."""
+    return peak_live_bytes(program_of(inplace_depthwise(zero_copy_views(mod))).memory_graph())
 
 
 def view_peak(prog: Program) -> int:
-    """:func:`estimated_peak` of a view: ``InplaceDepthwise``'s decision applied to the calls."""
+    """:func:`estimated_peak` of a view: ``ZeroCopyViews``' and ``InplaceDepthwise``'s decisions applied to
+    the calls."""
+    prog = with_views(prog)
     switch = inplace_steps(prog)
     calls = tuple(dataclasses.replace(c, kernel=f"{c.kernel}_inplace", choice=c.choice.with_(inplace=True))
                   if i in switch else c for i, c in enumerate(prog.calls))

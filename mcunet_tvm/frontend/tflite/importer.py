@@ -798,7 +798,9 @@ def _transpose(ctx: _Import, op: Operator) -> None:
 
 
 def _concatenation(ctx: _Import, op: Operator) -> None:
-    """int8 inputs of one quantisation (what TF Lite Micro requires), any axis."""
+    """int8 inputs of one quantisation (what TF Lite Micro requires), any axis; where every dimension before
+    the axis is 1 and each input's block is 16-byte aligned, no copy: the producers write into their blocks
+    (`ZeroCopyViews`)."""
     inputs = [ctx.activation(op, j) for j in range(len(op.inputs))]
     out, oq = ctx.output(op)
     if op.options.get("FusedActivationFunction", "NONE") != "NONE":
@@ -875,7 +877,8 @@ def _strided(ctx: _Import, op: Operator, src: int, shape: tuple[int, ...], begin
 
 def _slice(ctx: _Import, op: Operator) -> None:
     """int8 (output quantised as the input), constant begin and size (size -1: to the end), up to 5 dimensions
-    (TF Lite Micro's limit): one copy loop, contiguous runs merged."""
+    (TF Lite Micro's limit): one copy loop, contiguous runs merged; a contiguous, 16-byte aligned block of the
+    input: a view, no copy (`ZeroCopyViews`)."""
     xt = ctx.activation(op, 0)
     begin, size = _ints(ctx, op, 1, "begin"), _ints(ctx, op, 2, "size")
     (out,) = _copy_outputs(ctx, op, [xt], 1)
@@ -928,7 +931,8 @@ def _split_along(ctx: _Import, op: Operator, xt: Tensor, axis: int, sizes: list[
 
 def _split(ctx: _Import, op: Operator) -> None:
     """int8 into equal parts along a constant axis (negative allowed), outputs quantised as the input: one copy
-    per output."""
+    per output; a contiguous, 16-byte aligned block of the input (e.g. along H of a batch-1 tensor): a view, no
+    copy (`ZeroCopyViews`)."""
     xt = ctx.activation(op, 1)
     shape = ctx.shape(xt)
     axis = _axis_input(ctx, op, 0, len(shape))
@@ -941,7 +945,8 @@ def _split(ctx: _Import, op: Operator) -> None:
 
 def _split_v(ctx: _Import, op: Operator) -> None:
     """int8, constant `size_splits` (one -1: the rest) along a constant axis (negative allowed), outputs
-    quantised as the input: one copy per output."""
+    quantised as the input: one copy per output; a contiguous, 16-byte aligned block of the input: a view, no
+    copy (`ZeroCopyViews`)."""
     xt = ctx.activation(op, 0)
     given = _ints(ctx, op, 1, "size_splits")
     shape = ctx.shape(xt)
@@ -975,7 +980,7 @@ def _pack(ctx: _Import, op: Operator) -> None:
 
 def _unpack(ctx: _Import, op: Operator) -> None:
     """int8, outputs quantised as the input, one per index along the axis (negative allowed): a copy each,
-    viewed without the axis."""
+    viewed without the axis (a contiguous, 16-byte aligned one: a view, no copy, `ZeroCopyViews`)."""
     xt = ctx.activation(op, 0)
     outs = _copy_outputs(ctx, op, [xt])
     shape = ctx.shape(xt)
