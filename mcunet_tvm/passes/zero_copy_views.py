@@ -50,11 +50,11 @@ import dataclasses
 import tvm
 from tvm import relax
 
-from ..ir import Program, bindings, is_call, main_attrs, main_outputs, new_main, program_of
+from ..ir import Program, program_of
 from ..kernels.choice import CHOICE_ATTR, choice_of
 from ..ops import Concat, Conv2D, Insert, Slice
 from ..planner import ALIGN, peak_live_bytes
-from .rewrite_util import Substitute, module_pass
+from .rewrite_util import module_pass, switch_calls
 
 
 def view_steps(prog: Program) -> frozenset[int]:
@@ -131,35 +131,16 @@ def zero_copy_views(mod: tvm.IRModule) -> tvm.IRModule:
     switch = view_steps(prog)
     if not switch:
         return mod
-    func = mod["main"]
-    bb = relax.BlockBuilder()
-    env: dict[relax.Var, relax.Expr] = {}
-    gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
     views: dict[tvm.ir.GlobalVar, tvm.ir.GlobalVar] = {}
-    step = 0
-    with new_main(bb, list(func.params), main_attrs(mod)) as result:
-        for binding in bindings(mod):
-            var, value = binding.var, Substitute(env).visit_expr(binding.value)
-            if isinstance(binding.value, relax.Var):
-                env[var] = value
-                continue
-            if is_call(value, "relax.call_tir"):
-                gvar = value.args[0]
-                if step in switch:
-                    if gvar not in views:
-                        kernel = mod[gvar]
-                        choice = choice_of(kernel).with_(view=True)
-                        views[gvar] = bb.add_func(kernel.with_attr(CHOICE_ATTR, choice.to_json()),
-                                                  f"{gvar.name_hint}_view")
-                    gvar = views[gvar]
-                else:
-                    gvar = gmap[gvar]
-                env[var] = bb.emit(relax.call_tir(gvar, list(value.args[1].fields), var.ty))
-            else:
-                env[var] = bb.emit(value)
-            step += 1
-        result(*(env.get(o, o) for o in main_outputs(mod)))
-    return relax.transform.DeadCodeElimination(["main"])(bb.get())
+
+    def emit_view(bb: relax.BlockBuilder, _step: int, call: relax.Call, var: relax.Var) -> relax.Expr:
+        gvar = call.args[0]
+        if gvar not in views:
+            choice = choice_of(mod[gvar]).with_(view=True)
+            views[gvar] = bb.add_func(mod[gvar].with_attr(CHOICE_ATTR, choice.to_json()), f"{gvar.name_hint}_view")
+        return bb.emit(relax.call_tir(views[gvar], list(call.args[1].fields), var.ty))
+
+    return switch_calls(mod, switch, emit_view)
 
 
 def ZeroCopyViews() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)
