@@ -50,6 +50,8 @@ class BuildOptions:
     max_mac_overhead: float = 0.3
     stream_input: bool = False
     guards: bool = False
+    #: contiguous concatenations and slices as views (``ZeroCopyViews``); False: every one a copy kernel
+    views: bool = True
     #: implies ``run``: per-operator instructions into ``profile.json``
     profile: bool = False
     #: "auto", "simd" or "plain"
@@ -73,7 +75,8 @@ class BuildOptions:
             args += ["--patch", self.patch if isinstance(self.patch, str)
                      else f"{self.patch[1][0]}x{self.patch[1][1]}@{self.patch[0]}"]
         args += [flag for flag, on in (("--run", self.run and not self.profile), ("--profile", self.profile),
-                                       ("--stream-input", self.stream_input), ("--guards", self.guards)) if on]
+                                       ("--stream-input", self.stream_input), ("--guards", self.guards),
+                                       ("--no-views", not self.views)) if on]
         if self.optimize != "speed":
             args += ["--optimize", self.optimize]
         if self.kernels != "auto":
@@ -232,6 +235,7 @@ def _build(options: BuildOptions) -> BuildResult:
             schedule=db.lookup(target.name) if db else None,
             stream_input=options.stream_input,
             optimize=options.optimize,
+            views=options.views,
             name=options.name,
             source=_model_source(options.model),
             progress=options.progress,

@@ -93,6 +93,12 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
         "the input image",
     )
     p.add_argument(
+        "--no-views",
+        action="store_true",
+        help="copy every CONCATENATION and slice (SPLIT, SLICE, ...) with a kernel, also where its tensors could "
+        "be views of one buffer (the default makes contiguous ones views: no copy; for comparison)",
+    )
+    p.add_argument(
         "--guards",
         action="store_true",
         help="test build: guard bytes around the arena and every tensor, checked after every step on the device",
@@ -209,7 +215,8 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
         sram_budget=parse_size(args.sram_budget, "--sram-budget") if args.sram_budget is not None else None,
         flash_budget=parse_size(args.flash_budget, "--flash-budget") if args.flash_budget is not None else None,
         patch=_parse_patch(args.patch), max_mac_overhead=args.max_mac_overhead, stream_input=args.stream_input,
-        guards=args.guards, profile=getattr(args, "profile", True), kernels=args.kernels, optimize=args.optimize,
+        guards=args.guards, views=not args.no_views, profile=getattr(args, "profile", True), kernels=args.kernels,
+        optimize=args.optimize,
         tune=args.tune, name=args.name,
         tune_db=args.tune_db, progress=say,
     )

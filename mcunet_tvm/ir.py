@@ -3,7 +3,9 @@
 ``main`` is a straight line of ``R.call_tir(kernel, [activations..., constants...])``
 bindings and ``R.reshape`` views. Each kernel is a TIR PrimFunc tagged with
 its operator descriptor, its kernel choice and its signature
-(:mod:`mcunet_tvm.kernels.choice`); ``main``'s attributes record the input's
+(:mod:`mcunet_tvm.kernels.choice`); a call whose choice is ``view`` (``ZeroCopyViews``) runs no kernel:
+the view has it as a kernel-less call, like a reshape, whose tensors the planner places in one storage.
+``main``'s attributes record the input's
 quantisation (``mcunet.input_qparams``), a streamed input
 (``mcunet.stream_input``) and the patch split applied (``mcunet.patch``).
 Every pass of :mod:`mcunet_tvm.passes` rewrites this module and nothing else
@@ -31,8 +33,9 @@ from tvm import relax
 
 from .kernels import KernelChoice, build_kernel
 from .kernels.choice import choice_of, is_stub, op_of, stub
-from .ops import DTYPE_BYTES, Conv2D, Insert, OpDesc, Reshape
+from .ops import DTYPE_BYTES, Concat, Conv2D, Insert, OpDesc, Reshape
 from .planner import Graph, Step
+from .planner.graph import resolve_aliases
 
 INPUT_QPARAMS = "mcunet.input_qparams"
 #: ``main`` attribute: per model output, ``[scale, zero point]`` of an int8 output, ``[]`` for another type
@@ -144,6 +147,9 @@ class Program:
             streamed = self.stream_input and name == self.input
             graph.add_tensor(name, 0 if streamed else self.nbytes(name))
         for c in self.calls:
+            if c.choice.view:
+                graph.steps.append(_view_step(c))
+                continue
             alias = _alias_of(c)
             overlap = tuple((c.inputs[i], d) for i, d in c.choice.overlap(c.op)) if c.kernel else ()
             scratch = None
@@ -156,24 +162,30 @@ class Program:
             )
         return graph
 
-
     def storage_map(self) -> dict[str, str]:
         """Every tensor -> the tensor whose storage it uses: ``memory_graph().storage_map()``
         without computing sizes."""
         aliases = {c.output: a for c in self.calls if (a := _alias_of(c))}
-        base = {}
-        for name in self.shapes:
-            root = name
-            while root in aliases:
-                root = aliases[root]
-            base[name] = root
-        return base
+        for c in self.calls:  # concatenation views: each input lives in the output
+            if c.choice.view and isinstance(c.op, Concat):
+                aliases.update(dict.fromkeys(c.inputs, c.output))
+        return resolve_aliases(self.shapes, aliases)
+
+
+def _view_step(c: KernelCall) -> Step:
+    """The planner's step of a view call (``KernelChoice.view``): a slice is its input's bytes from its
+    offset on, a concatenation's inputs are its blocks."""
+    if isinstance(c.op, Concat):
+        return Step("view", c.inputs, c.output, parts=tuple(zip(c.inputs, c.op.block_offsets(), strict=True)))
+    return Step("view", c.inputs, c.output, alias_of=c.inputs[0], alias_offset=c.op.block_offset())
 
 
 def _alias_of(c: KernelCall) -> str | None:
-    """The tensor whose storage the output of ``c`` takes over: a reshape's view, an in-place
+    """The tensor whose storage the output of ``c`` takes over: a reshape's or a slice's view, an in-place
     depthwise convolution's input, the tensor a patch is written into; None: its own storage."""
     if isinstance(c.op, Reshape) or (isinstance(c.op, Conv2D) and c.choice.inplace):
+        return c.inputs[0]
+    if c.choice.view and not isinstance(c.op, Concat):
         return c.inputs[0]
     if isinstance(c.op, Insert) and not c.op.first:
         return c.inputs[1]  # patches are written into the tensor being assembled
@@ -242,8 +254,12 @@ def program_of(mod: tvm.IRModule) -> Program:
             args = list(value.args[1].fields)
             acts = tuple(name_of(a) for a in args[: op.num_inputs])
             consts = tuple(args[op.num_inputs :])  # Constant expressions: arrays only when read
+            choice = choice_of(kernel)
+            if choice.view:  # no kernel runs: the planner places the tensors (``ZeroCopyViews``)
+                calls.append(KernelCall("", op, acts, consts, out, choice))
+                continue
             kernels[gvar.name_hint] = kernel
-            calls.append(KernelCall(gvar.name_hint, op, acts, consts, out, choice_of(kernel)))
+            calls.append(KernelCall(gvar.name_hint, op, acts, consts, out, choice))
         elif is_call(value, "relax.reshape"):
             shapes[out] = tuple(int(d) for d in var.ty.shape)
             src = name_of(value.args[0])

@@ -208,10 +208,10 @@ class BatchMatmul(OpDesc):
 
 
 @dataclass(frozen=True)
-class Add(OpDesc):
-    """Element-wise add of two int8 tensors with different scales (TFLite)."""
+class _RescaledSum(OpDesc):
+    """TFLite's ADD arithmetic (the fields of :class:`Add` and :class:`AddInt16`): each input ``x - zp``
+    shifted left by ``left_shift`` and rescaled, the sum rescaled, ``+ out_zp``, clamped."""
 
-    kind: ClassVar[str] = "add"
     num_inputs: ClassVar[int] = 2
 
     in1_zp: int = 0
@@ -226,6 +226,13 @@ class Add(OpDesc):
     out_shift: int = 0
     act_min: int = -128
     act_max: int = 127
+
+
+@dataclass(frozen=True)
+class Add(_RescaledSum):
+    """Element-wise add of two int8 tensors with different scales (TFLite)."""
+
+    kind: ClassVar[str] = "add"
 
 
 #: the element-wise binary functions of :class:`Binary` (TFLite ADD, SUB, MUL, MAXIMUM, MINIMUM)
@@ -439,25 +446,15 @@ class DenseInt16(OpDesc):
 
 
 @dataclass(frozen=True)
-class AddInt16(OpDesc):
-    """ADD of two int16 tensors of one shape (16x8), TFLM's general path: each input ``x - zp``
-    shifted left by ``left_shift`` (15) and rescaled, the sum rescaled, ``+ out_zp``, clamped."""
+class AddInt16(_RescaledSum):
+    """ADD of two int16 tensors of one shape (16x8), TFLM's general path (:class:`Add`'s arithmetic with
+    ``left_shift`` 15 and int16 bounds). Not an :class:`Add`: no kernel or pass of int8 ADD applies."""
 
     kind: ClassVar[str] = "add_int16"
     in_dtype: ClassVar[str] = "int16"
     out_dtype: ClassVar[str] = "int16"
-    num_inputs: ClassVar[int] = 2
 
-    in1_zp: int = 0
-    in1_multiplier: int = 0
-    in1_shift: int = 0
-    in2_zp: int = 0
-    in2_multiplier: int = 0
-    in2_shift: int = 0
     left_shift: int = 15
-    out_zp: int = 0
-    out_multiplier: int = 0
-    out_shift: int = 0
     act_min: int = -32768
     act_max: int = 32767
 
@@ -568,6 +565,14 @@ class Concat(OpDesc):
     def num_inputs(self) -> int:  # type: ignore[override]
         return len(self.in_shapes)
 
+    def block_offsets(self) -> tuple[int, ...] | None:
+        """Byte offset of each input in the output when each is one contiguous block of it (row-major: every
+        dimension before ``axis`` is 1), else None."""
+        if self.windows or _prod(self.out_shape[: self.axis]) != 1:
+            return None
+        sizes = [_prod(s) * DTYPE_BYTES[self.dtype] for s in self.in_shapes]
+        return tuple(sum(sizes[:k]) for k in range(len(sizes)))
+
 
 #: the most dimensions a :class:`Slice` or :class:`MirrorPad` takes
 MAX_COPY_RANK = 6
@@ -596,6 +601,21 @@ class Slice(OpDesc):
         for size, n, b, s in zip(self.in_shape, self.out_shape, self.begin, self.strides, strict=True):
             if n < 1 or s == 0 or not (0 <= b < size and 0 <= b + (n - 1) * s < size):
                 raise ValueError(f"slice of {n} elements from {b} by {s} in a dimension of {size}")
+
+    def block_offset(self) -> int | None:
+        """Byte offset of the output in the input when it is one contiguous block of it (row-major: the
+        dimensions after some dimension ``k`` whole, those before it one element, ``k`` itself a run of
+        stride 1), else None."""
+        shape, out = self.in_shape, self.out_shape
+        if self.windows:
+            return None
+        k = len(shape)
+        while k > 0 and out[k - 1] == shape[k - 1] and (shape[k - 1] == 1 or (self.begin[k - 1] == 0
+                                                                              and self.strides[k - 1] == 1)):
+            k -= 1
+        if (k > 0 and out[k - 1] > 1 and self.strides[k - 1] != 1) or any(n != 1 for n in out[: max(k - 1, 0)]):
+            return None
+        return sum(b * _prod(shape[j + 1:]) for j, b in enumerate(self.begin)) * DTYPE_BYTES[self.dtype]
 
 
 #: the modes of :class:`MirrorPad` and the offset of each (TFLM's ``offset``: REFLECT leaves out the edge)

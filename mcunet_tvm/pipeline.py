@@ -3,6 +3,7 @@
     QDQ Relax --LowerQDQToInteger--> integer Relax (call_tir of tagged TIR kernels, mcunet_tvm.ir)
               --PatchInference-----> optional: first stage run patch by patch (MCUNetV2)
               --optimisation_passes:
+                  ZeroCopyViews       contiguous CONCATENATION / SPLIT / SLICE: views at byte offsets, no copy
                   InplaceDepthwise    depthwise convs write over their dying inputs
                   UseSimdKernels      DSP cores: conv2d/dense become SIMD (or Helium) micro-kernels
                   UseSharedKernels    optimize="size": kernels take layer sizes at run time, shared
@@ -46,7 +47,14 @@ from .ir import PatchInfo, Program, is_integer, lighten, program_of
 from .kernels import kernel_cache
 from .kernels.choice import signature_of
 from .ops import InputRows
-from .passes import InplaceDepthwise, NarrowPeakRings, ReorderForPeak, UseSharedKernels, UseSimdKernels
+from .passes import (
+    InplaceDepthwise,
+    NarrowPeakRings,
+    ReorderForPeak,
+    UseSharedKernels,
+    UseSimdKernels,
+    ZeroCopyViews,
+)
 from .passes.lower_qdq import lower_qdq_to_integer
 from .passes.patch_inference import patch_inference
 from .passes.simd_kernels import ScheduleFn
@@ -120,17 +128,21 @@ def optimisation_passes(
     reorder: bool = True,
     optimize: str = "speed",
     schedule: ScheduleFn | None = None,
+    views: bool = True,
 ) -> tvm.transform.Sequential:
     """The passes after lowering (and patching) that choose kernels and order, in order.
 
     ``isa``: which kernels the core runs (:func:`kernel_isa`: "plain", "dsp" or "mve").
+    ``views``: run ``ZeroCopyViews`` first (before ``InplaceDepthwise``, which must see the views).
     The compiler runs them on the integer module, the NAS and the patch search on
     light copies (stub kernels), so what they plan is what the compiler builds.
     """
     if optimize not in OPTIMIZE:
         raise UnsupportedModelError(f"unknown optimisation goal '{optimize}'", where="optimize",
                                     hint="use one of: " + ", ".join(OPTIMIZE))
-    passes = [InplaceDepthwise()] if inplace else []
+    passes = [ZeroCopyViews()] if views else []
+    if inplace:
+        passes.append(InplaceDepthwise())
     if isa != "plain":
         passes.append(UseSimdKernels(schedule, mve=isa == "mve"))
     if optimize == "size":
@@ -155,6 +167,7 @@ class PipelineOptions:
     schedule: ScheduleFn | None = None
     stream_input: bool = False
     optimize: str = "speed"
+    views: bool = True
 
     def isa(self) -> str:
         """Which kernels to generate: the core's (:func:`kernel_isa`) unless ``simd`` forces them."""
@@ -197,7 +210,7 @@ def optimise(
             raise UnsupportedModelError("patch-based inference takes a model with one input",
                                         where="--patch", hint="build it layer by layer (no --patch)")
         patch = None  # "auto": no patch split for several inputs
-    passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule)
+    passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule, o.views)
     if patch == "auto":
         choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input,
                               arena=_ArenaAfter(passes), progress=progress)
@@ -241,6 +254,8 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
               patches the entry point calls ``mcunet_read_input_rows`` for the rows it needs;
             - ``optimize``: ``"speed"`` (kernels specialised to each layer) or ``"size"`` (kernels take
               layer sizes at run time and layers share them: less flash, more instructions).
+            - ``views``: run ``ZeroCopyViews`` (contiguous concatenations and slices become views at
+              byte offsets of one storage: no copy kernel).
 
     Returns:
         The integer program, its memory plan and the C files (call

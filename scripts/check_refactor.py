@@ -95,8 +95,8 @@ def _compile_case(case: dict, models: dict, save: Path | None) -> dict:
         "arena_bytes": compiled.plan.arena_bytes,
         "lower_bound_bytes": compiled.plan.lower_bound_bytes,
         "patch": None if compiled.patch is None else [compiled.patch.split_step, list(compiled.patch.grid)],
-        "input_bytes": compiled.program.nbytes(compiled.program.input),
-        "output_bytes": compiled.program.nbytes(compiled.program.output),
+        "input_bytes": sum(compiled.program.nbytes(n) for n in compiled.program.inputs),  # packed, in order
+        "output_bytes": sum(compiled.program.nbytes(n) for n in compiled.program.outputs),
     }
     if save is not None:
         folder = save / case_id(case)

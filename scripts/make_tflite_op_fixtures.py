@@ -259,6 +259,16 @@ def reduce_fixtures() -> list[Fixture]:
     ]
 
 
+def _split_concat_h(x):
+    c = _const
+    a, b = tf.split(x, 2, axis=1)
+    a = tf.nn.relu(tf.nn.depthwise_conv2d(a, c("sch_dw", (3, 3, 8, 1)), (1, 1, 1, 1), "SAME"))
+    b = tf.nn.relu6(b * c("sch_m", (8,), 0.5, 2.0))
+    h = tf.concat([a, b], axis=1)
+    y = tf.nn.depthwise_conv2d(x, c("sch_dw2", (3, 3, 8, 1)), (1, 1, 1, 1), "SAME")
+    return tf.concat([h, y], axis=-1) * c("sch_m2", (16,), 0.5, 1.5)
+
+
 def misc_fixtures() -> list[Fixture]:
     c = _const
     return [
@@ -277,6 +287,12 @@ def misc_fixtures() -> list[Fixture]:
                                           lambda x: tf.matmul(x, c("bmm3", (2, 4, 5)), adjoint_a=True)),
                 [((2, 4, 3), -1, 1)], ["BATCH_MATMUL"], {"adj_x": True, "adj_y": False},
                 {"_experimental_disable_batchmatmul_unfold": True}),
+        # zero-copy views (passes/zero_copy_views.py): a SPLIT of the model input and a CONCATENATION along H
+        # (contiguous blocks: views), a CONCATENATION along channels (not contiguous: a copy)
+        unary("split_concat_h", _split_concat_h, shape=(1, 8, 4, 8), expect=["SPLIT", "CONCATENATION"]),
+        # a SPLIT along H of a computed tensor whose parts are the model's outputs (views of one storage)
+        unary("split_h_outputs", lambda x: tf.split(x * c("sho_m", (8,), 0.5, 2.0), 2, axis=1), shape=(1, 8, 4, 8),
+              expect=["MUL", "SPLIT"]),
         # (With adjoint_a and a broadcast batch together the converter leaves the output scale uninitialised.)
         Fixture("batch_matmul_bcast", _fn([((2, 2, 3, 4), -1, 1)], lambda x: tf.matmul(x, c("bmm4", (1, 4, 5)))),
                 [((2, 2, 3, 4), -1, 1)], ["BATCH_MATMUL"], {"adj_x": False, "adj_y": False},

@@ -98,6 +98,7 @@ def demo_program():
 def test_auto_search_respects_the_mac_cap(demo_program, cap: float) -> None:
     choice = choose_patch(demo_program, max_mac_overhead=cap)
     allowed = [c for c in candidates(demo_program) if c.mac_overhead <= cap]
+    assert candidates(demo_program, max_mac_overhead=cap) == allowed  # those over the cap are not scored
     if choice is None:
         return
     assert choice.mac_overhead <= cap

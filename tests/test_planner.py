@@ -251,3 +251,152 @@ def test_greedy_places_an_output_below_the_input_it_overlaps() -> None:
     assert arena == (1000 + 1 + 50) * ALIGN and offsets["y"] < offsets["x"] < offsets["y"] + y.nbytes
     layout = assign_offsets({iv.name: iv for iv in (x, y, z)}, rules, node_budget=0, restarts=0, promote_rounds=0)
     assert layout.arena_bytes == arena
+
+
+# ---- views at byte offsets (slices, concatenation parts: planner/graph.py) ---------------------
+
+def random_view_graph(seed: int) -> Graph:
+    """A random graph with kernels (some with overlap deltas), slice views of live tensors at random
+    offsets, and concatenations whose parts are earlier kernel outputs written straight into them."""
+    rng = random.Random(seed)
+    g = Graph(inputs=("t0",))
+    g.add_tensor("t0", rng.randint(1, 300) * 8)
+    live, own = ["t0"], []  # own: kernel outputs with their own storage, not yet a concatenation's part
+    for i in range(1, rng.randint(3, 25)):
+        name = f"t{i}"
+        kind = rng.random()
+        if kind < 0.25:  # a slice: a view at an offset of a live tensor
+            src = rng.choice(live[-4:])
+            size = g.tensors[src].nbytes
+            n = rng.randint(1, size)
+            g.add_tensor(name, n)
+            g.steps.append(Step(f"v{i}", (src,), name, alias_of=src, alias_offset=rng.randint(0, size - n)))
+        elif kind < 0.45 and len(own) >= 2:  # a concatenation of parts written into it
+            parts = rng.sample(own, rng.randint(2, min(3, len(own))))
+            offsets, total = [], 0
+            for p in parts:
+                offsets.append(total)
+                total += g.tensors[p].nbytes
+            own = [o for o in own if o not in parts]
+            g.add_tensor(name, total)
+            g.steps.append(Step(f"c{i}", tuple(parts), name, parts=tuple(zip(parts, offsets, strict=True))))
+        else:  # a kernel, maybe writing over a dying input
+            inputs = tuple(rng.sample(live[-4:], min(rng.choice([1, 1, 2]), len(live[-4:]))))
+            g.add_tensor(name, rng.randint(1, 300) * 8)
+            overlap = ((inputs[0], rng.choice([0, -rng.randint(1, 1000), rng.randint(1, 64)])),) \
+                if rng.random() < 0.4 else ()
+            scratch = None
+            if rng.random() < 0.2:
+                scratch = f"{name}_scratch"
+                g.add_tensor(scratch, rng.randint(1, 200))
+            g.steps.append(Step(f"k{i}", inputs, name, overlap=overlap, scratch=scratch))
+            own.append(name)
+        live.append(name)
+    g.outputs = tuple(rng.sample(live[1:], min(2, len(live) - 1)))
+    return g
+
+
+def simulate(g: Graph, plan) -> None:
+    """Run ``g`` on a byte-level arena: every byte a kernel writes is labelled with (storage, offset in it);
+    every read and every model output at the end must find its own labels, and a kernel's output may
+    share bytes with an input only where its overlap delta allows (views and concatenations move nothing)."""
+    place = g.placement()
+    arena: dict[int, tuple[str, int]] = {}
+
+    def span(name: str) -> range:
+        start = plan.offset_of(g, name)
+        return range(start, start + g.tensors[name].nbytes)
+
+    def write(name: str) -> None:
+        root, off = place[name]
+        for j, b in enumerate(span(name)):
+            arena[b] = (root, off + j)
+
+    def check(name: str, where: str) -> None:
+        root, off = place[name]
+        bad = [b for j, b in enumerate(span(name)) if arena.get(b) != (root, off + j)]
+        assert not bad, f"{where}: {name} lost {len(bad)} bytes"
+
+    for x in g.inputs:
+        write(x)
+    for i, s in enumerate(g.steps):
+        if s.alias_of or s.parts:
+            for x in s.inputs:
+                check(x, f"step {i}")
+            continue
+        if s.scratch:
+            write(s.scratch)
+        for x in s.inputs:
+            check(x, f"step {i}")
+        deltas = dict(s.overlap)
+        out = set(span(s.output))
+        for x in s.inputs:
+            if out & set(span(x)):
+                assert x in deltas and plan.offset_of(g, s.output) - plan.offset_of(g, x) <= deltas[x], (i, x)
+        write(s.output)
+        if s.scratch:
+            check(s.scratch, f"step {i} (scratch)")
+    for x in g.outputs:
+        check(x, "end")
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_views_keep_every_live_byte(seed: int) -> None:
+    """No two live storages overlap (but where an overlap delta proves it safe), and every view reads
+    the bytes written into its storage: simulated byte by byte, in the given and the best order."""
+    from mcunet_tvm.planner.schedule import best_order
+
+    g = random_view_graph(seed)
+    simulate(g, plan_memory(g))
+    order = best_order(g)
+    reordered = Graph(dict(g.tensors), [g.steps[i] for i in order], g.inputs, g.outputs)
+    simulate(reordered, plan_memory(reordered))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_view_bytes_inside_storage(seed: int) -> None:
+    g = random_view_graph(seed)
+    plan = plan_memory(g)
+    for name, (root, offset) in g.placement().items():
+        assert 0 <= offset and offset + g.tensors[name].nbytes <= g.tensors[root].nbytes
+        if root in plan.layout.offsets:
+            assert plan.offset_of(g, name) == plan.layout.offsets[root] + offset
+            assert plan.offset_of(g, name) + g.tensors[name].nbytes <= plan.arena_bytes
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_view_order_peak_is_the_planners_lower_bound(seed: int) -> None:
+    """The scheduler and the planner count views alike: a storage from its first writer to its last reader."""
+    from mcunet_tvm.planner import live_bytes
+    from mcunet_tvm.planner.schedule import best_order, peak_of
+
+    g = random_view_graph(seed)
+    for order in (list(range(len(g.steps))), best_order(g)):
+        reordered = Graph(dict(g.tensors), [g.steps[i] for i in order], g.inputs, g.outputs)
+        assert peak_of(g, order) == max(live_bytes(reordered)), order
+
+
+def test_concatenation_view_needs_no_copy_bytes() -> None:
+    """Two 256 B producers written into their 512 B concatenation: the peak is the concatenation and the
+    producers' input, not inputs plus a copy."""
+    g = Graph(inputs=("x",), outputs=("t",))
+    for name, n in (("x", 256), ("a", 256), ("b", 256), ("t", 512)):
+        g.add_tensor(name, n)
+    g.steps = [Step("ka", ("x",), "a"), Step("kb", ("x",), "b"),
+               Step("cat", ("a", "b"), "t", parts=(("a", 0), ("b", 256)))]
+    plan = plan_memory(g)
+    assert plan.arena_bytes == 768 and plan.offset_of(g, "b") == plan.offset_of(g, "t") + 256
+    simulate(g, plan)
+
+
+def test_placement_rejects_inconsistent_views() -> None:
+    g = Graph(inputs=("x",), outputs=("t",))
+    for name, n in (("x", 64), ("a", 32), ("t", 64), ("u", 64)):
+        g.add_tensor(name, n)
+    g.steps = [Step("ka", ("x",), "a"), Step("c1", ("a", "x"), "t", parts=(("a", 48),))]
+    with pytest.raises(ValueError, match="outside"):
+        g.placement()
+    g.steps = [Step("ka", ("x",), "a"), Step("c1", ("a",), "t", parts=(("a", 0),)),
+               Step("c2", ("a",), "u", parts=(("a", 32),))]
+    with pytest.raises(ValueError, match="view of both"):
+        g.placement()

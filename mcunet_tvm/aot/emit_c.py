@@ -3,7 +3,8 @@
 ``mcunet_model.c`` holds every weight, bias and requantisation constant as
 ``static const`` arrays (linked into flash), one ``static`` arena sized by the
 memory plan, and ``mcunet_invoke()``, which calls the TIR kernels in order
-with pointers at fixed arena offsets. There is no allocator, no runtime and
+with pointers at fixed arena offsets (a view: its storage's offset plus its own, so a concatenation's
+producers write into their blocks and a slice's consumers read in place). There is no allocator, no runtime and
 no interpretation: the schedule is compiled in.
 """
 
@@ -315,6 +316,9 @@ def emit_model(prog: Program, plan: MemoryPlan, param_order: CallingOrder, cn: C
     if plan.guard:
         body.append("  guard_init();")
     for n, (call, consts) in enumerate(zip(prog.calls, const_names, strict=True)):
+        if call.choice.view:
+            body.append(f"  /* {call.output} = {call.op.kind}({', '.join(call.inputs)}): a view, no copy */")
+            continue
         if not call.kernel:
             body.append(f"  /* {call.output} = reshape({call.inputs[0]}): same storage */")
             continue

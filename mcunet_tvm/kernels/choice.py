@@ -65,6 +65,9 @@ class KernelChoice:
     #: TRANSPOSE_CONV: four input channels per step, widened by SXTAB16/SXTB16 and multiplied by two
     #: SMLADs (cores with the DSP extension: ``UseSimdKernels``)
     dual_mac: bool = False
+    #: CONCATENATION / slice: no kernel runs; the planner places the tensors as views at byte offsets of one
+    #: storage (``ZeroCopyViews``: producers write straight into their block, consumers read at the offset)
+    view: bool = False
 
     def to_json(self) -> str:
         return _choice_json(self)
@@ -97,6 +100,8 @@ class KernelChoice:
 
     def describe(self) -> str:
         """How the kernel was generated: plain TIR, a SIMD (DSP) or Helium tile, shared or not."""
+        if self.view:
+            return "view"
         if self.simd is None:
             return "dual-MAC" if self.dual_mac else "plain"
         kind = "helium" if self.simd.helium else "simd"
@@ -107,7 +112,10 @@ class KernelChoice:
 # (the NAS plans thousands of candidates that share most layers).
 @functools.lru_cache(maxsize=4096)
 def _choice_json(choice: KernelChoice) -> str:
-    return json.dumps(dataclasses.asdict(choice), sort_keys=True)
+    data = dataclasses.asdict(choice)
+    if not data["view"]:
+        del data["view"]  # the JSON of every kernel that runs as before
+    return json.dumps(data, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=16384)

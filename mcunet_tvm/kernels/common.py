@@ -105,3 +105,19 @@ def finish(args: list[te.Tensor], local_blocks: tuple[str, ...] = ()) -> tirx.Pr
                 sch.decompose_reduction(block, loops[len(outer)])
         func = sch.mod["main"]
     return func
+
+
+def inside(v, size: int, lo: int, hi: int):
+    """The run-time check ``0 <= v < size`` where ``v`` ranges over [lo, hi] (None: always true)."""
+    checks = ([v >= 0] if lo < 0 else []) + ([v < size] if hi >= size else [])
+    return tirx.all(*checks) if checks else None
+
+
+def guarded(cond, body) -> None:
+    """``body()``, under ``cond`` unless it is None."""
+    if cond is None:
+        body()
+        return
+    with T.If(cond):
+        with T.Then():
+            body()

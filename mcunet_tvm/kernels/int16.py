@@ -19,7 +19,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import AddInt16, Conv2DInt16, DenseInt16, SoftmaxInt16
-from .common import OUT, arg, finish
+from .common import OUT, arg, finish, guarded, inside
 from .requant import requantize
 
 #: the most int8 x int16 products an int32 sum holds exactly (128 * 32768 each)
@@ -66,22 +66,6 @@ def _sum_dtype(op: Conv2DInt16 | DenseInt16, products: int) -> str:
     return "int64" if op.acc64 and products > INT32_PRODUCTS else "int32"
 
 
-def _inside(v, size: int, lo: int, hi: int):
-    """The run-time check ``0 <= v < size`` where ``v`` ranges over [lo, hi] (None: always true)."""
-    checks = ([v >= 0] if lo < 0 else []) + ([v < size] if hi >= size else [])
-    return tirx.all(*checks) if checks else None
-
-
-def _guarded(cond, body) -> None:
-    """``body()``, under ``cond`` unless it is None."""
-    if cond is None:
-        body()
-        return
-    with T.If(cond):
-        with T.Then():
-            body()
-
-
 def conv2d_int16(op: Conv2DInt16) -> tirx.PrimFunc:
     """CONV_2D or DEPTHWISE_CONV_2D (any depth multiplier) of a 16x8 model, TFLM's loop: per output pixel
     and channel the taps inside the image (the kernel rows and columns unrolled, each bounds check only
@@ -124,9 +108,9 @@ def conv2d_int16(op: Conv2DInt16) -> tirx.PrimFunc:
                                     product = x[b, ih, iw, ch].astype(dtype) * weight[k, ky, kx, ch].astype(dtype)
                                     T.buffer_store(acc, acc[0] + product, [0])
 
-                            _guarded(_inside(iw, w, kx * dw - pl, (ow - 1) * sw + kx * dw - pl), tap)
+                            guarded(inside(iw, w, kx * dw - pl, (ow - 1) * sw + kx * dw - pl), tap)
 
-                    _guarded(_inside(ih, h, ky * dh - pt, (oh - 1) * sh + ky * dh - pt), row)
+                    guarded(inside(ih, h, ky * dh - pt, (oh - 1) * sh + ky * dh - pt), row)
                 T.buffer_store(out, _epilogue(op, acc[0], bias, mult, shift, k, dtype == "int64"), [b, i, j, k])
     return builder.get()
 

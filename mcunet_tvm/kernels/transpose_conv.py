@@ -22,7 +22,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from ..ops import TransposeConv2D
-from .common import NO_PRESCHEDULE, OUT
+from .common import NO_PRESCHEDULE, OUT, guarded, inside
 from .requant import channel_requantizer, clamp_to_int8, requant_args
 
 #: a dual-MAC kernel's channel words per tap up to this many are unrolled
@@ -54,22 +54,6 @@ def phases(in_size: int, out_size: int, k: int, s: int, pad: int) -> list[Phase]
 
 def _i32(v: int) -> tirx.PrimExpr:
     return tirx.const(v, "int32")
-
-
-def _inside(v, size: int, lo: int, hi: int):
-    """The run-time check ``0 <= v < size`` where ``v`` ranges over [lo, hi] (None: always true)."""
-    checks = ([v >= 0] if lo < 0 else []) + ([v < size] if hi >= size else [])
-    return tirx.all(*checks) if checks else None
-
-
-def _guarded(cond, body) -> None:
-    """``body()``, under ``cond`` unless it is None."""
-    if cond is None:
-        body()
-        return
-    with T.If(cond):
-        with T.Then():
-            body()
 
 
 def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> tirx.PrimFunc:
@@ -110,8 +94,8 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
                 if py.taps and px.taps:
                     with T.serial(0, py.taps) as t:
                         iy = qy + _i32(py.shift) - t
-                        row = _inside(iy, ih, py.shift - py.taps + 1, py.count - 1 + py.shift)
-                        _guarded(row, lambda: tap_row(b, py, t, iy, px, qx, k0, lanes))
+                        row = inside(iy, ih, py.shift - py.taps + 1, py.count - 1 + py.shift)
+                        guarded(row, lambda: tap_row(b, py, t, iy, px, qx, k0, lanes))
                 for j in range(lanes):
                     value = channel_requantizer(op, fast, mult, rq, k0 + j, T.bind)(acc[j])
                     T.buffer_store(out, clamp_to_int8(value, op.act_min, op.act_max), [pixel_out + k0 + j])
@@ -119,9 +103,9 @@ def transpose_conv(op: TransposeConv2D, fast: bool, dual_mac: bool = False) -> t
             def tap_row(b, py: Phase, t, iy, px: Phase, qx, k0, lanes: int) -> None:
                 with T.serial(0, px.taps) as u:
                     ix = qx + _i32(px.shift) - u
-                    col = _inside(ix, iw, px.shift - px.taps + 1, px.count - 1 + px.shift)
+                    col = inside(ix, iw, px.shift - px.taps + 1, px.count - 1 + px.shift)
                     tap = (py.tap0 + sh * t, px.tap0 + sw * u)
-                    _guarded(col, lambda: channels(((b * ih + iy) * iw + ix) * c, tap, k0, lanes))
+                    guarded(col, lambda: channels(((b * ih + iy) * iw + ix) * c, tap, k0, lanes))
 
             def channels(x_base, tap, k0, lanes: int) -> None:
                 """One tap's products for channels ``k0 ..`` (input ``x_base``): words, then the rest one by one."""

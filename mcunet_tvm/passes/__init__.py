@@ -10,6 +10,7 @@ Before lowering (float and QDQ Relax):
 On the integer IR, in the order ``mcunet_tvm.pipeline`` runs them:
 
 - :func:`PatchInference` — run the first stage patch by patch (MCUNetV2).
+- :func:`ZeroCopyViews` — contiguous concatenations and slices become views: no copy.
 - :func:`InplaceDepthwise` — depthwise convs whose input dies write over it.
 - :func:`UseSimdKernels` — conv2d/dense kernels become Cortex-M SIMD (or Helium) micro-kernels.
 - :func:`UseSharedKernels` — kernels take layer sizes at run time; layers share their code.
@@ -31,6 +32,7 @@ from .remove_unused_binds import RemoveUnusedBinds
 from .reorder import ReorderForPeak
 from .shared_kernels import UseSharedKernels
 from .simd_kernels import UseSimdKernels
+from .zero_copy_views import ZeroCopyViews
 
 __all__ = [
     "FoldBatchNorm",
@@ -43,4 +45,5 @@ __all__ = [
     "ReorderForPeak",
     "UseSharedKernels",
     "UseSimdKernels",
+    "ZeroCopyViews",
 ]

@@ -17,8 +17,8 @@ This module pass applies ``CompactBufferAllocation`` to the functions of the
 module that contain an ``SBlockRealize`` and leaves the others as they are.
 A statement type the walk does not know counts as a block (the pass then
 runs, as it did before), so a new kind of statement can cost time, never
-correctness. An IRBuilder kernel that declared a larger buffer than it reads
-keeps that size: a few bytes of stack, the same results.
+correctness. IRBuilder kernels therefore declare exactly the words they index
+(e.g. ``simd.context.accumulator_words``): nothing shrinks them afterwards.
 """
 
 from __future__ import annotations

@@ -18,21 +18,23 @@ from collections import Counter
 import tvm
 from tvm import relax
 
-from ..ir import Program, bindings, emit_call, is_call, main_attrs, main_outputs, new_main, program_of
+from ..ir import Program, emit_call, program_of
 from ..kernels import inplace_allowed
 from ..kernels.choice import is_stub
-from .rewrite_util import Substitute, module_pass
+from .rewrite_util import module_pass, switch_calls
 
 
 def inplace_steps(prog: Program) -> frozenset[int]:
     """The steps of ``prog`` that take the in-place kernel: depthwise convs whose input storage
-    nothing else reads (the decision, on the view; the patch search applies it to candidates'
-    views without emitting them)."""
+    nothing else reads (through any of its views) and whose output is no concatenation's block
+    (``ZeroCopyViews``: it lives in another storage); the decision, on the view; the patch
+    search applies it to candidates' views without emitting them."""
     storage = prog.storage_map()
     reads = Counter(storage[n] for c in prog.calls if c.kernel for n in c.inputs)
     reads.update(storage[o] for o in prog.outputs)
     return frozenset(i for i, c in enumerate(prog.calls)
-                     if c.kernel and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1))
+                     if c.kernel and storage[c.output] == c.output
+                     and inplace_allowed(c.op, c.choice, reads[storage[c.inputs[0]]] == 1))
 
 
 def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
@@ -41,32 +43,15 @@ def inplace_depthwise(mod: tvm.IRModule) -> tvm.IRModule:
     switch = inplace_steps(prog)
     if not switch:
         return mod
-    func = mod["main"]
-    bb = relax.BlockBuilder()
-    env: dict[relax.Var, relax.Expr] = {}
-    gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
-    step = 0
-    with new_main(bb, list(func.params), main_attrs(mod)) as result:
-        for binding in bindings(mod):
-            var, value = binding.var, Substitute(env).visit_expr(binding.value)
-            if isinstance(binding.value, relax.Var):
-                env[var] = value
-                continue
-            if is_call(value, "relax.call_tir"):
-                call = prog.calls[step]
-                args = list(value.args[1].fields)
-                if step in switch:
-                    old = value.args[0]
-                    n = call.op.num_inputs
-                    env[var] = emit_call(bb, f"{old.name_hint}_inplace", call.op, args[:n], args[n:],
-                                         call.choice.with_(inplace=True), light=is_stub(mod[old]))
-                else:
-                    env[var] = bb.emit(relax.call_tir(gmap[value.args[0]], args, var.ty))
-            else:
-                env[var] = bb.emit(value)
-            step += 1
-        result(*(env.get(o, o) for o in main_outputs(mod)))
-    return relax.transform.DeadCodeElimination(["main"])(bb.get())
+    return switch_calls(mod, switch, lambda bb, step, call, _var: _emit_inplace(mod, prog, bb, step, call))
+
+
+def _emit_inplace(mod: tvm.IRModule, prog: Program, bb: relax.BlockBuilder, step: int, call: relax.Call) -> relax.Expr:
+    """Emit step ``step``'s depthwise conv as its in-place kernel ``<name>_inplace``."""
+    desc, old, args = prog.calls[step], call.args[0], list(call.args[1].fields)
+    n = desc.op.num_inputs
+    return emit_call(bb, f"{old.name_hint}_inplace", desc.op, args[:n], args[n:], desc.choice.with_(inplace=True),
+                     light=is_stub(mod[old]))
 
 
 def InplaceDepthwise() -> tvm.transform.Pass:  # noqa: N802 (TVM pass naming)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import tvm
 from tvm import relax
 
+from ..ir import bindings, is_call, main_attrs, main_outputs, new_main
 from ..kernels import KernelChoice, build_kernel
 from ..kernels.choice import choice_of, is_stub, op_of
 from ..ops import OpDesc
@@ -59,3 +60,36 @@ def rechoose_kernels(
     if not updates:
         return mod
     return tvm.IRModule({gvar: updates.get(gvar, func) for gvar, func in mod.functions.items()}, attrs=mod.attrs)
+
+
+SwitchCall = Callable[[relax.BlockBuilder, int, relax.Call, relax.Var], relax.Expr]
+
+
+def switch_calls(mod: tvm.IRModule, steps: frozenset[int], emit: SwitchCall) -> tvm.IRModule:
+    """``mod`` with ``main`` re-emitted binding by binding, the kernel calls at ``steps``
+    replaced by what ``emit(bb, step, call, var)`` emits; ``step`` counts the bindings that are
+    not aliases, as :attr:`mcunet_tvm.ir.Program.calls` does.
+
+    ``call`` has its arguments already rewritten; every other kernel keeps its function (copied
+    into the new module under its name). Dead kernels are dropped.
+    """
+    bb = relax.BlockBuilder()
+    env: dict[relax.Var, relax.Expr] = {}
+    gmap = {gvar: bb.add_func(f, gvar.name_hint) for gvar, f in mod.functions.items() if gvar.name_hint != "main"}
+    step = 0
+    with new_main(bb, list(mod["main"].params), main_attrs(mod)) as result:
+        for binding in bindings(mod):
+            var, value = binding.var, Substitute(env).visit_expr(binding.value)
+            if isinstance(binding.value, relax.Var):
+                env[var] = value
+                continue
+            if is_call(value, "relax.call_tir"):
+                if step in steps:
+                    env[var] = emit(bb, step, value, var)
+                else:
+                    env[var] = bb.emit(relax.call_tir(gmap[value.args[0]], list(value.args[1].fields), var.ty))
+            else:
+                env[var] = bb.emit(value)
+            step += 1
+        result(*(env.get(o, o) for o in main_outputs(mod)))
+    return relax.transform.DeadCodeElimination(["main"])(bb.get())

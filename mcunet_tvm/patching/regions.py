@@ -141,6 +141,7 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
     shapes = {prog.input: in_shape}
     calls: list[KernelCall] = []
     variants: dict[tuple, str] = {}  # op and choice -> kernel name (identical patch geometries share a kernel)
+    instances: dict[tuple, tuple[OpDesc, str]] = {}  # a stage step's patch geometry -> its op and kernel
     assembled = None
     row_bounds = split_bounds(s_shape[1], rows)
     patches = [(r, c) for r in row_bounds for c in split_bounds(s_shape[2], cols)]
@@ -200,9 +201,13 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
             )
             if isinstance(op, (Conv2D, Pool2D)):
                 fields["padding"] = pads
-            new_op = dataclasses.replace(op, **fields)
             choice = choices[call.output]
-            kernel = variants.setdefault(_key(new_op, choice), f"{call.kernel}_v{len(variants)}")
+            geometry = (call.output, *fields.values())  # patches of equal geometry: the same op and kernel
+            if geometry not in instances:
+                new_op = dataclasses.replace(op, **fields)
+                kernel = variants.setdefault(_key(new_op, choice), f"{call.kernel}_v{len(variants)}")
+                instances[geometry] = new_op, kernel
+            new_op, kernel = instances[geometry]
             name = local(call.output)
             shapes[name] = new_op.out_shape
             inputs = tuple(local(i) for i in call.inputs)

@@ -33,8 +33,9 @@ class MemoryPlan:
         return max(self.live_bytes) if self.live_bytes else 0
 
     def offset_of(self, graph: Graph, name: str) -> int:
-        """Byte offset of the data of tensor ``name`` in the arena."""
-        return self.layout.offsets[graph.storage_of(name)] + self.guard
+        """Byte offset of the data of tensor ``name`` in the arena (a view: its storage's plus its own)."""
+        storage, offset = graph.placement().get(name, (name, 0))
+        return self.layout.offsets[storage] + offset + self.guard
 
 
 def plan_memory(graph: Graph, guard: int = 0, fast: bool = False) -> MemoryPlan:

@@ -4,7 +4,9 @@ A tensor is live from the step that writes it to the last step that reads it
 (graph inputs from step 0, graph outputs until the end). A step's output and
 its inputs are live at the same time: the kernel reads while it writes. A
 step's scratch buffer is live during that step only.
-Reshape aliases extend the lifetime of the storage they view.
+Views (reshapes, slices, concatenation parts: :mod:`.graph`) extend the lifetime
+of the storage they are in: a storage lives from the first step that writes any
+of its views to the last step that reads one.
 """
 
 from __future__ import annotations
@@ -55,14 +57,14 @@ def lifetimes(graph: Graph) -> dict[str, Interval]:
 
 
 def overlap_rules(graph: Graph, intervals: dict[str, Interval]) -> dict[tuple[str, str], int]:
-    """(input storage, output storage) -> max offset delta, for inputs that die at their step."""
+    """(input storage, output storage) -> max offset delta, for inputs that die at their step (a model
+    output's storage never dies)."""
     rules: dict[tuple[str, str], int] = {}
     storage = graph.storage_map()
-    for i, step in enumerate(graph.steps):
-        out = storage.get(step.output, step.output)
-        for name, delta in step.overlap:
-            base = storage.get(name, name)
-            if base != out and intervals[base].last == i and intervals[out].first == i:
+    kept = {storage.get(x, x) for x in graph.outputs}  # a model output lives on after the last step
+    for i, pairs in enumerate(graph.storage_overlaps()):
+        for base, out, delta in pairs:
+            if intervals[base].last == i and intervals[out].first == i and base not in kept:
                 rules[(base, out)] = delta
     return rules
 

@@ -31,6 +31,7 @@ class _Storage:
     writes: tuple[str, ...]  # per step, the storage it writes
     inputs: frozenset[str]
     outputs: frozenset[str]
+    overlaps: tuple[tuple[tuple[str, str, int], ...], ...]  # per step, ``Graph.storage_overlaps``
 
     @staticmethod
     def of(graph: Graph) -> _Storage:
@@ -41,7 +42,8 @@ class _Storage:
 
         return _Storage(storage, tuple(frozenset(base(x) for x in s.inputs) for s in graph.steps),
                         tuple(base(s.output) for s in graph.steps),
-                        frozenset(base(x) for x in graph.inputs), frozenset(base(x) for x in graph.outputs))
+                        frozenset(base(x) for x in graph.inputs), frozenset(base(x) for x in graph.outputs),
+                        tuple(graph.storage_overlaps()))
 
 
 def peak_of(graph: Graph, order: list[int]) -> int:
@@ -107,8 +109,7 @@ def _live_at(graph: Graph, done: frozenset, i: int, storage: _Storage) -> int:
     if step.scratch:
         live.add(step.scratch)
     saved = max((max_overlap(graph.tensors[src].nbytes, graph.tensors[out].nbytes, delta)
-                 for name, delta in step.overlap
-                 if (src := storage.base.get(name, name)) != out
-                 and out not in available and src not in later and src not in storage.outputs),
+                 for src, _, delta in storage.overlaps[i]
+                 if out not in available and src not in later and src not in storage.outputs),
                 default=0)  # an output sharing bytes with an input that dies here (``overlap_rules``)
     return sum(graph.tensors[t].nbytes for t in live) - saved

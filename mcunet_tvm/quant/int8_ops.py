@@ -208,14 +208,21 @@ def batch_matmul_as_dense(op: BatchMatmul, rhs: np.ndarray) -> Lowered | None:
 def add(shape: Shape, out_shape: Shape, a: QParams, b: QParams, out: QParams,
         act: tuple[int, int] = (-128, 127)) -> Lowered:
     """ADD of two int8 tensors of one shape, each with its own scale."""
-    p = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
-    return Lowered(Add(
+    return Lowered(_rescaled_sum(Add, shape, out_shape, a, b, out, act))
+
+
+def _rescaled_sum(cls: type[Add | AddInt16], shape: Shape, out_shape: Shape, a: QParams, b: QParams, out: QParams,
+                  act: tuple[int, int]) -> Add | AddInt16:
+    """The descriptor of TFLite's ADD arithmetic (``CalculateOpDataAdd``; int16: left shift 15)."""
+    p = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point,
+                               int16=cls is AddInt16)
+    return cls(
         tuple(shape), tuple(out_shape), in_scales=(a.scale, b.scale), out_scale=out.scale,
         in1_zp=a.zero_point, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
         in2_zp=b.zero_point, in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
         left_shift=p.left_shift, out_zp=out.zero_point, out_multiplier=p.output_multiplier,
         out_shift=p.output_shift, act_min=act[0], act_max=act[1],
-    ))
+    )
 
 
 def broadcast_shape(a: Shape, b: Shape) -> Shape:
@@ -366,14 +373,7 @@ def dense_int16(in_shape: Shape, out_shape: Shape, x: QParams, out: QParams, wei
 
 def add_int16(shape: Shape, a: QParams, b: QParams, out: QParams, act: tuple[int, int] = INT16_RANGE) -> Lowered:
     """ADD of two int16 tensors of one shape: ``CalculateOpDataAdd`` with left shift 15."""
-    p = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, int16=True)
-    return Lowered(AddInt16(
-        tuple(shape), tuple(shape), in_scales=(a.scale, b.scale), out_scale=out.scale,
-        in1_zp=a.zero_point, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
-        in2_zp=b.zero_point, in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
-        left_shift=p.left_shift, out_zp=out.zero_point, out_multiplier=p.output_multiplier,
-        out_shift=p.output_shift, act_min=act[0], act_max=act[1],
-    ))
+    return Lowered(_rescaled_sum(AddInt16, shape, shape, a, b, out, act))
 
 
 def softmax_int16(shape: Shape, x: QParams, out: QParams, beta: float = 1.0) -> Lowered:

@@ -446,15 +446,27 @@ def _fully_connected(ctx: _Import, op: Operator) -> None:
     if len(w.shape) != 2:
         raise ctx.error(op, f"weights '{w.name}' have shape {list(w.shape)}, expected (outputs, depth)")
     units, depth = w.shape
+    shape, rows, flat = _rows_of(ctx, op, xt, depth)
+    lowered = int8_ops.dense((rows, depth), (rows, units), ctx.qparams(op, xt), oq, w.data,
+                             _weight_scales(ctx, op, w, 0, units), _bias(ctx, op, 2, units), _act(ctx, op, oq))
+    _emit_rows(ctx, op, lowered, flat, (*shape[:-1], units), out)
+
+
+def _rows_of(ctx: _Import, op: Operator, xt, depth: int) -> tuple[tuple[int, ...], int, int]:
+    """FULLY_CONNECTED's input read as rows of ``depth``: its shape, the row count and the (viewed) tensor."""
     shape = ctx.shape(xt)
     if depth == 0 or math.prod(shape) % depth:
         raise ctx.error(op, f"an input of {list(shape)} cannot be read as rows of depth {depth}")
     rows = math.prod(shape) // depth
-    flat = ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
-    lowered = int8_ops.dense((rows, depth), (rows, units), ctx.qparams(op, xt), oq, w.data,
-                             _weight_scales(ctx, op, w, 0, units), _bias(ctx, op, 2, units), _act(ctx, op, oq))
-    result = (*shape[:-1], units) if op.options.get("KeepNumDims", False) else (rows, units)
-    if not out.shape or tuple(out.shape) == (rows, units):
+    return shape, rows, ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
+
+
+def _emit_rows(ctx: _Import, op: Operator, lowered, flat: int, kept: tuple[int, ...], out) -> None:
+    """Emit FULLY_CONNECTED's (rows, units) kernel; with `keep_num_dims`, its output viewed as ``kept``
+    (the input's leading dimensions), checked against the shape the file declares."""
+    rows_units = tuple(lowered.op.out_shape)
+    result = kept if op.options.get("KeepNumDims", False) else rows_units
+    if not out.shape or tuple(out.shape) == rows_units:
         ctx.kernel(op, lowered, [flat], out)
         return
     if tuple(out.shape) != result:
@@ -592,18 +604,24 @@ def _pool(mode: str) -> Converter:
     return convert
 
 
+def _reduced_axes(ctx: _Import, op: Operator, rank: int) -> list[int]:
+    """The axes of a MEAN/SUM (its constant input 1), TFLM's ``ResolveAxis``: negative ones wrapped, repeats
+    dropped, in order."""
+    axes: list[int] = []
+    for a in (int(v) for v in ctx.const(op, 1, "axis").data.reshape(-1)):
+        if not -rank <= a < rank:
+            raise ctx.error(op, f"axis {a} of a {rank}-D tensor")
+        if a % rank not in axes:
+            axes.append(a % rank)
+    return axes
+
+
 def _reduce(function: str) -> Converter:
     def convert(ctx: _Import, op: Operator) -> None:
         xt = ctx.activation(op, 0)
-        axes_t = ctx.const(op, 1, "axis")
         out, oq = ctx.output(op)
         shape = ctx.shape(xt)
-        axes: list[int] = []
-        for a in (int(v) for v in axes_t.data.reshape(-1)):  # TFLM's ResolveAxis
-            if not -len(shape) <= a < len(shape):
-                raise ctx.error(op, f"axis {a} of a {len(shape)}-D tensor")
-            if a % len(shape) not in axes:
-                axes.append(a % len(shape))
+        axes = _reduced_axes(ctx, op, len(shape))
         keep = bool(op.options.get("KeepDims", False))
         if function == "mean" and len(shape) == 4 and sorted(axes) == [1, 2]:  # global average pooling
             n, _, _, c = shape
@@ -780,7 +798,9 @@ def _transpose(ctx: _Import, op: Operator) -> None:
 
 
 def _concatenation(ctx: _Import, op: Operator) -> None:
-    """int8 inputs of one quantisation (what TF Lite Micro requires), any axis."""
+    """int8 inputs of one quantisation (what TF Lite Micro requires), any axis; where every dimension before
+    the axis is 1 and each input's block is 16-byte aligned, no copy: the producers write into their blocks
+    (`ZeroCopyViews`)."""
     inputs = [ctx.activation(op, j) for j in range(len(op.inputs))]
     out, oq = ctx.output(op)
     if op.options.get("FusedActivationFunction", "NONE") != "NONE":
@@ -857,7 +877,8 @@ def _strided(ctx: _Import, op: Operator, src: int, shape: tuple[int, ...], begin
 
 def _slice(ctx: _Import, op: Operator) -> None:
     """int8 (output quantised as the input), constant begin and size (size -1: to the end), up to 5 dimensions
-    (TF Lite Micro's limit): one copy loop, contiguous runs merged."""
+    (TF Lite Micro's limit): one copy loop, contiguous runs merged; a contiguous, 16-byte aligned block of the
+    input: a view, no copy (`ZeroCopyViews`)."""
     xt = ctx.activation(op, 0)
     begin, size = _ints(ctx, op, 1, "begin"), _ints(ctx, op, 2, "size")
     (out,) = _copy_outputs(ctx, op, [xt], 1)
@@ -910,7 +931,8 @@ def _split_along(ctx: _Import, op: Operator, xt: Tensor, axis: int, sizes: list[
 
 def _split(ctx: _Import, op: Operator) -> None:
     """int8 into equal parts along a constant axis (negative allowed), outputs quantised as the input: one copy
-    per output."""
+    per output; a contiguous, 16-byte aligned block of the input (e.g. along H of a batch-1 tensor): a view, no
+    copy (`ZeroCopyViews`)."""
     xt = ctx.activation(op, 1)
     shape = ctx.shape(xt)
     axis = _axis_input(ctx, op, 0, len(shape))
@@ -923,7 +945,8 @@ def _split(ctx: _Import, op: Operator) -> None:
 
 def _split_v(ctx: _Import, op: Operator) -> None:
     """int8, constant `size_splits` (one -1: the rest) along a constant axis (negative allowed), outputs
-    quantised as the input: one copy per output."""
+    quantised as the input: one copy per output; a contiguous, 16-byte aligned block of the input: a view, no
+    copy (`ZeroCopyViews`)."""
     xt = ctx.activation(op, 0)
     given = _ints(ctx, op, 1, "size_splits")
     shape = ctx.shape(xt)
@@ -957,7 +980,7 @@ def _pack(ctx: _Import, op: Operator) -> None:
 
 def _unpack(ctx: _Import, op: Operator) -> None:
     """int8, outputs quantised as the input, one per index along the axis (negative allowed): a copy each,
-    viewed without the axis."""
+    viewed without the axis (a contiguous, 16-byte aligned one: a view, no copy, `ZeroCopyViews`)."""
     xt = ctx.activation(op, 0)
     outs = _copy_outputs(ctx, op, [xt])
     shape = ctx.shape(xt)
@@ -1159,24 +1182,11 @@ def _fully_connected_int16(ctx: _Import, op: Operator) -> None:
         raise ctx.unsupported(op, f"weights '{w.name}' of shape {list(w.shape)} (format "
                                   f"{op.options.get('WeightsFormat', 0)}): 2-D default-format weights only")
     units, depth = w.shape
-    shape = ctx.shape(xt)
-    if depth == 0 or math.prod(shape) % depth:
-        raise ctx.error(op, f"an input of {list(shape)} cannot be read as rows of depth {depth}")
-    rows = math.prod(shape) // depth
-    flat = ctx.view(op, xt.index, (rows, depth)) if shape != (rows, depth) else xt.index
+    shape, rows, flat = _rows_of(ctx, op, xt, depth)
     bias, acc64 = _bias16(ctx, op, 2, units)
     lowered = int8_ops.dense_int16((rows, depth), (rows, units), xq, oq, w.data, _weight_scales(ctx, op, w, 0, units),
                                    bias, acc64=acc64, act=_act(ctx, op, oq))
-    result = (*shape[:-1], units) if op.options.get("KeepNumDims", False) else (rows, units)
-    if not out.shape or tuple(out.shape) == (rows, units):
-        ctx.kernel(op, lowered, [flat], out)
-        return
-    if tuple(out.shape) != result:
-        raise ctx.error(op, f"the file declares output tensor '{out.name}' as {list(out.shape)} but "
-                            f"FULLY_CONNECTED computes {list(result)}")
-    rows_id = ctx.new_id()
-    ctx.emit(op, lowered, [flat], rows_id, None)
-    ctx.view(op, rows_id, result, out)
+    _emit_rows(ctx, op, lowered, flat, (*shape[:-1], units), out)
 
 
 def _add_int16(ctx: _Import, op: Operator) -> None:
@@ -1194,15 +1204,9 @@ def _mean_int16(ctx: _Import, op: Operator) -> None:
     """int16 over any axes, `keep_dims` either way: one int32 sum per output requantised as TF Lite Micro
     does, clamped to int16."""
     xt, xq = ctx.activation16(op, 0, False)
-    axes_t = ctx.const(op, 1, "axis")
     out, oq = ctx.output16(op, False)
     shape = ctx.shape(xt)
-    axes: list[int] = []
-    for a in (int(v) for v in axes_t.data.reshape(-1)):  # TFLM's ResolveAxis
-        if not -len(shape) <= a < len(shape):
-            raise ctx.error(op, f"axis {a} of a {len(shape)}-D tensor")
-        if a % len(shape) not in axes:
-            axes.append(a % len(shape))
+    axes = _reduced_axes(ctx, op, len(shape))
     keep = bool(op.options.get("KeepDims", False))
     lowered = int8_ops.reduce("mean", shape, tuple(axes), keep, xq, oq, dtype="int16")
     ctx.kernel(op, lowered, [xt.index], out)

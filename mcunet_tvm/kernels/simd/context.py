@@ -132,6 +132,31 @@ def _generic_geometry(g: Geometry, pairs: bool, scalars: ScalarArgs) -> Geometry
     return dataclasses.replace(g, w=pixels, ow=pixels, buf_w=pixels, oc=channels, c=cin, in_bytes=pixels * cin)
 
 
+def pixel_tile_sizes(g: Geometry, tp_max: int) -> tuple[bool, bool]:
+    """Whether a row of ``g`` has full tiles of ``tp_max`` pixels, and remainder pixels (done one by one)."""
+    full = g.ow // tp_max
+    generic = not isinstance(full, int)
+    return generic or full > 0, generic or g.ow % tp_max > 0
+
+
+def channel_tile_sizes(g: Geometry, tc_max: int, out_channels: int, pairs: bool) -> tuple[bool, int, bool]:
+    """Whether ``g`` has full tiles of ``tc_max`` channels; the channels of one partial tile (paired weights:
+    it starts a channel pair), 0 if none; whether the remainder channels are done one by one."""
+    full = g.oc // tc_max
+    generic = not isinstance(full, int)
+    rest = (g.oc if not generic else out_channels) % tc_max  # a class property
+    return generic or full > 0, rest if rest and pairs else 0, bool(rest) and not pairs
+
+
+def accumulator_words(g: Geometry, cfg: SimdConfig, out_channels: int, pairs: bool) -> int:
+    """The accumulator words the tiles of ``g`` index: pixel ``p``, channel ``t`` is ``p * channels + t``."""
+    full_p, single_p = pixel_tile_sizes(g, cfg.pixels)
+    full_c, partial_c, single_c = channel_tile_sizes(g, cfg.channels, out_channels, pairs)
+    pixels = [n for n, used in ((cfg.pixels, full_p), (1, single_p)) if used]
+    channels = [n for n, used in ((cfg.channels, full_c), (partial_c, partial_c > 0), (1, single_c)) if used]
+    return max((tp - 1) * cfg.channels + tc for tp in pixels for tc in channels)
+
+
 def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, fast: bool, generic: bool, scalars: ScalarArgs) -> SimdContext:
     """Declare the kernel's parameters and local buffers (inside ``T.prim_func``), in their order."""
     tail = g.kw * g.c % 4  # bytes of the last, partial word of a kernel row (always compiled in)
@@ -165,7 +190,7 @@ def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, fast: bool, generic: bool,
     if staged_input_bytes(op, cfg):
         staged = T.arg(SCRATCH, T.buffer((cfg.pixels * kh_s * row_words * 2,), "int32"))
     out = T.arg(OUT, T.buffer((g.oh * g.ow * g.oc,), "int8"))
-    acc = T.alloc_buffer((cfg.pixels * cfg.channels,), "int32")
+    acc = T.alloc_buffer((accumulator_words(g, cfg, op.out_shape[-1], pairs),), "int32")
     wreg = T.alloc_buffer((2,), "int32") if pairs and cfg.channels == 2 else None
     # a run-time channel count: the tile's output rows are reached by adding it to a cursor
     # (one register) instead of keeping one offset per pixel live across the channel loop

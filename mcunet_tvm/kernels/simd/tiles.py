@@ -16,7 +16,7 @@ from tvm import tirx
 from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 
 from .config import HOIST_WORDS, UNROLL_WINDOW_WORDS
-from .context import SimdContext
+from .context import SimdContext, channel_tile_sizes, pixel_tile_sizes
 from .epilogue import Requantizer, channel_bias, init_accumulators, requantizer, store_by_channel, store_outputs
 from .geometry import Index
 from .staging import stage_tile
@@ -90,12 +90,13 @@ def tile(ctx: SimdContext, i: Index, j0: Index, o0: Index, tp: int, tc: int, set
 def pixel_tiles(ctx: SimdContext, body: Callable) -> None:
     """``body(i, j0, tp)`` over every pixel tile, remainder pixels one by one."""
     g, tp_max = ctx.g, ctx.tp_max
+    has_full, has_rest = pixel_tile_sizes(g, tp_max)
+    full = g.ow // tp_max
     with T.serial(0, g.oh) as i:
-        full = g.ow // tp_max
-        if not isinstance(full, int) or full:
+        if has_full:
             with T.serial(0, full) as jt:
                 body(i, jt * tp_max, tp_max)
-        if not isinstance(full, int) or g.ow % tp_max:
+        if has_rest:
             with T.serial(full * tp_max, g.ow) as j:
                 body(i, j, 1)
 
@@ -103,14 +104,14 @@ def pixel_tiles(ctx: SimdContext, body: Callable) -> None:
 def channel_tiles(ctx: SimdContext, body: Callable) -> None:
     """``body(o0, tc)`` over every channel tile, remainder channels one by one."""
     g, tc_max = ctx.g, ctx.tc_max
+    has_full, partial, singles = channel_tile_sizes(g, tc_max, ctx.op.out_shape[-1], ctx.pairs)
     full = g.oc // tc_max
-    if not isinstance(full, int) or full:
+    if has_full:
         with T.serial(0, full) as ot:
             body(ot * tc_max, tc_max)
-    rest = (g.oc if isinstance(full, int) else ctx.op.out_shape[-1]) % tc_max  # a class property
-    if rest and ctx.pairs:  # one partial tile: it starts a channel pair
-        body(full * tc_max, rest)
-    elif rest:
+    if partial:  # one partial tile: it starts a channel pair
+        body(full * tc_max, partial)
+    elif singles:
         with T.serial(full * tc_max, g.oc) as o:
             body(o, 1)
 
