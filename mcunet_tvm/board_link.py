@@ -53,21 +53,26 @@ def encode(kind: str, payload: bytes = b"") -> bytes:
     return MAGIC + body + struct.pack("<I", zlib.crc32(body))
 
 
-def decode(data: bytes) -> tuple[str, bytes, int]:
-    """The first frame of ``data`` (bytes before its marker skipped): (type, payload, bytes consumed).
-    A :class:`FrameError` when there is no complete, intact frame."""
+def decode(data: bytes, kinds: str | None = None, max_payload: int = MAX_PAYLOAD) -> tuple[str, bytes, int] | None:
+    """The first frame of ``data`` (bytes before its marker skipped): (type, payload, end of the frame
+    in ``data``); None while it is incomplete (no marker yet, or the frame not all there). A
+    :class:`FrameError` when the bytes after the first marker are no intact frame: a bad checksum, a
+    length over ``max_payload``, a type not in ``kinds`` (when given: told as soon as the header is in,
+    not after waiting for a length of noise)."""
     start = data.find(MAGIC)
     if start < 0:
-        raise FrameError("no frame start marker (0xA5 0x5A) in the data")
+        return None
     head = start + 2
     if len(data) < head + HEADER.size:
-        raise FrameError("truncated frame: the header is incomplete")
+        return None
     kind, length = HEADER.unpack_from(data, head)
-    if length > MAX_PAYLOAD:
+    if kinds is not None and chr(kind) not in kinds:
+        raise FrameError(f"unknown frame type 0x{kind:02x}")
+    if length > max_payload:
         raise FrameError(f"frame length {length} is beyond any payload")
     end = head + HEADER.size + length
     if len(data) < end + 4:
-        raise FrameError(f"truncated frame: {len(data) - head - HEADER.size} of {length} payload bytes and checksum")
+        return None
     (crc,) = struct.unpack_from("<I", data, end)
     if crc != zlib.crc32(data[head:end]):
         raise FrameError("bad checksum")
@@ -80,10 +85,16 @@ class Link(Protocol):
     def write(self, data: bytes) -> None: ...
 
     def read(self, n: int, timeout: float) -> bytes:
-        """Up to ``n`` bytes, fewer (maybe none) when ``timeout`` seconds pass first."""
+        """Up to ``n`` bytes, fewer (maybe none) when ``timeout`` seconds pass first; a
+        :class:`DeviceRunError` when the other end is gone."""
         ...
 
     def close(self) -> None: ...
+
+
+def _gone(what: str) -> DeviceRunError:
+    return DeviceRunError(f"the connection to the board closed ({what})",
+                          hint="the board was reset or unplugged, or the emulator stopped")
 
 
 class SocketLink:
@@ -93,14 +104,22 @@ class SocketLink:
         self.sock = sock
 
     def write(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise _gone(exc.strerror or "write failed") from None
 
     def read(self, n: int, timeout: float) -> bytes:
         self.sock.settimeout(max(timeout, 1e-3))
         try:
-            return self.sock.recv(n)
+            data = self.sock.recv(n)
         except TimeoutError:
             return b""
+        except OSError as exc:
+            raise _gone(exc.strerror or "read failed") from None
+        if not data:
+            raise _gone("end of stream")
+        return data
 
     def close(self) -> None:
         self.sock.close()
@@ -113,25 +132,42 @@ class TtyLink:
         import termios
         import tty
 
+        speed = getattr(termios, f"B{baud}", None)
+        if speed is None:
+            raise ValueError(f"{baud} baud is not a rate the terminal driver knows")
         self.fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
-        tty.setraw(self.fd)
-        attrs = termios.tcgetattr(self.fd)
-        speed = getattr(termios, f"B{baud}")
-        attrs[4] = attrs[5] = speed
-        attrs[2] = (attrs[2] & ~(termios.PARENB | termios.CSTOPB | termios.CSIZE)) | termios.CS8 | termios.CLOCAL
-        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
-        termios.tcflush(self.fd, termios.TCIOFLUSH)
+        try:
+            tty.setraw(self.fd)
+            attrs = termios.tcgetattr(self.fd)
+            attrs[4] = attrs[5] = speed
+            attrs[2] = (attrs[2] & ~(termios.PARENB | termios.CSTOPB | termios.CSIZE)) | termios.CS8 | termios.CLOCAL
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+            termios.tcflush(self.fd, termios.TCIOFLUSH)
+        except termios.error as exc:
+            os.close(self.fd)
+            raise ValueError(f"not a serial port ({exc.args[-1]})") from None
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            raise _gone(exc.strerror or "write failed") from None
 
     def read(self, n: int, timeout: float) -> bytes:
         import select
 
         ready, _, _ = select.select([self.fd], [], [], max(timeout, 0))
-        return os.read(self.fd, n) if ready else b""
+        if not ready:
+            return b""
+        try:
+            data = os.read(self.fd, n)
+        except OSError as exc:  # EIO: a pty whose other side closed, a USB port unplugged
+            raise _gone(exc.strerror or "read failed") from None
+        if not data:
+            raise _gone("end of file")
+        return data
 
     def close(self) -> None:
         os.close(self.fd)
@@ -143,22 +179,33 @@ class PyserialLink:
     def __init__(self, port: str, baud: int) -> None:
         import serial
 
-        self.port = serial.Serial(port, baud, timeout=0)
+        try:
+            self.port = serial.Serial(port, baud, timeout=0)
+        except serial.SerialException as exc:
+            raise ValueError(str(exc)) from None
+        self.error = serial.SerialException
 
     def write(self, data: bytes) -> None:
-        self.port.write(data)
-        self.port.flush()
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except self.error as exc:
+            raise _gone(str(exc)) from None
 
     def read(self, n: int, timeout: float) -> bytes:
-        self.port.timeout = max(timeout, 0)
-        return self.port.read(max(1, min(n, self.port.in_waiting or 1)))
+        try:
+            self.port.timeout = max(timeout, 0)
+            return self.port.read(max(1, min(n, self.port.in_waiting or 1)))
+        except self.error as exc:
+            raise _gone(str(exc)) from None
 
     def close(self) -> None:
         self.port.close()
 
 
 def open_serial(port: str, baud: int) -> Link:
-    """``port`` at ``baud`` 8N1: through pyserial when installed, else :class:`TtyLink`."""
+    """``port`` at ``baud`` 8N1: through pyserial when installed, else :class:`TtyLink`. An
+    :class:`OSError` or :class:`ValueError` when it cannot be opened as a serial port."""
     try:
         import serial  # noqa: F401
     except ImportError:
@@ -191,16 +238,32 @@ class BoardResult:
     output: bytes
 
 
+BOARD_KINDS = "IRE"  # the frames a board sends
+INFO = struct.Struct("<7I")  # the 'I' frame's numbers, before the board's name
+RESULT = struct.Struct("<iIIII")  # the 'R' frame's numbers, before the step counts
+
+
+def board_error(body: bytes) -> DeviceRunError:
+    """The :class:`DeviceRunError` of an ``E`` frame's payload."""
+    code = struct.unpack_from("<I", body)[0] if len(body) >= 4 else 0
+    return DeviceRunError(f"the board answered with an error: {ERRORS.get(code, code)} "
+                          f"({body[4:].decode(errors='replace')})")
+
+
 @dataclass
 class Session:
-    """Frames with a board over ``link``; text the board printed outside frames is kept in ``text``."""
+    """Frames with a board over ``link``; text the board printed outside frames is kept in ``text``,
+    frames that did not decode are counted in ``bad_frames``."""
 
     link: Link
     timeout: float = 30.0
     buffer: bytearray = field(default_factory=bytearray)
     text: bytearray = field(default_factory=bytearray)
+    bad_frames: int = 0
 
-    def _frame(self, deadline: float) -> tuple[str, bytes]:
+    def frame(self, deadline: float) -> tuple[str, bytes]:
+        """The next intact frame (text and broken frames before it skipped); :class:`TimeoutError`
+        when the monotonic clock passes ``deadline`` first."""
         while True:
             start = self.buffer.find(MAGIC)
             if start < 0:  # text only so far (keep a trailing 0xA5: it may start a marker)
@@ -211,12 +274,13 @@ class Session:
                 self.text += self.buffer[:start]
                 del self.buffer[:start]
                 try:
-                    kind, payload, used = decode(bytes(self.buffer))
-                except FrameError as err:
-                    if not str(err).startswith("truncated"):
-                        del self.buffer[:2]  # not a frame after all: look for the next marker
-                        continue
-                else:
+                    got = decode(bytes(self.buffer), BOARD_KINDS)
+                except FrameError:
+                    self.bad_frames += 1
+                    del self.buffer[:2]  # not a frame after all: look for the next marker
+                    continue
+                if got is not None:
+                    kind, payload, used = got
                     del self.buffer[:used]
                     return kind, payload
             left = deadline - time.monotonic()
@@ -224,47 +288,50 @@ class Session:
                 raise TimeoutError
             self.buffer += self.link.read(65536, min(left, 0.5))
 
-    def request(self, kind: str, payload: bytes, timeout: float) -> tuple[str, bytes]:
-        """Send one frame; the board's answer (a :class:`DeviceRunError` for an ``E`` frame)."""
-        self.link.write(encode(kind, payload))
-        answer, body = self._frame(time.monotonic() + timeout)
-        if answer == "E":
-            code = struct.unpack_from("<I", body)[0] if len(body) >= 4 else 0
-            raise DeviceRunError(f"the board answered with an error: {ERRORS.get(code, code)} "
-                                 f"({body[4:].decode(errors='replace')})")
-        return answer, body
-
-    def connect(self) -> BoardInfo:
-        """Ping until the board answers (it may still be running its self-check); its description."""
+    def connect(self, ping_every: float = 2.0) -> BoardInfo:
+        """Ping until the board answers (it may still be running its self-check, or be out of step
+        with a frame it lost bytes of); its description."""
         deadline = time.monotonic() + self.timeout
         while True:
+            self.link.write(encode("P"))
+            wait = min(deadline, time.monotonic() + ping_every)
             try:
-                kind, body = self.request("P", b"", min(2.0, max(0.0, deadline - time.monotonic())))
-            except (TimeoutError, DeviceRunError):
-                self.buffer.clear()  # a partial frame or noise: start afresh with the next ping
+                while True:
+                    kind, body = self.frame(wait)
+                    if kind == "I" and len(body) >= INFO.size:
+                        break  # anything else (an error frame for the bytes of a lost ping): ping again
+            except TimeoutError:
                 if time.monotonic() >= deadline:
-                    raise DeviceRunError(f"no answer from the board within {self.timeout:.0f} s",
+                    raise DeviceRunError(f"no answer from the board within {self.timeout:g} s",
                                          hint="check the port and that the board runs this build's firmware "
-                                         "(reset it; see board/README.md)") from None
+                                         "(reset it; see board/README.md), or give a longer --timeout") from None
                 continue
-            if kind == "I" and len(body) >= 28:
-                break
-        version, hz, nominal, counter, nin, nout, steps = struct.unpack_from("<7I", body)
+            break
+        version, hz, nominal, counter, nin, nout, steps = INFO.unpack_from(body)
         if version != PROTOCOL_VERSION:
             raise DeviceRunError(f"the board speaks protocol version {version}, this host {PROTOCOL_VERSION}",
                                  hint="flash the firmware of this build")
-        return BoardInfo(body[28:].decode(errors="replace"), hz, bool(nominal), COUNTERS.get(counter, "?"),
+        return BoardInfo(body[INFO.size :].decode(errors="replace"), hz, bool(nominal), COUNTERS.get(counter, "?"),
                          nin, nout, steps)
 
     def infer(self, data: bytes, timeout: float | None = None) -> BoardResult:
-        """One inference on ``data``."""
+        """One inference on ``data`` (answers to earlier pings that are still coming are skipped)."""
+        timeout = timeout or self.timeout
+        self.link.write(encode("X", data))
+        deadline = time.monotonic() + timeout
         try:
-            kind, body = self.request("X", data, timeout or self.timeout)
+            kind, body = self.frame(deadline)
+            while kind == "I":
+                kind, body = self.frame(deadline)
         except TimeoutError:
-            raise DeviceRunError(f"no result from the board within {timeout or self.timeout:.0f} s",
+            raise DeviceRunError(f"no result from the board within {timeout:g} s",
                                  hint="a larger model needs a longer --timeout") from None
-        if kind != "R" or len(body) < 20:
+        if kind == "E":
+            raise board_error(body)
+        if kind != "R" or len(body) < RESULT.size:
             raise DeviceRunError(f"unexpected answer '{kind}' ({len(body)} bytes) to an input frame")
-        status, counter, total, hz, steps = struct.unpack_from("<iIIII", body)
-        counts = list(struct.unpack_from(f"<{steps}I", body, 20))
-        return BoardResult(status, COUNTERS.get(counter, "?"), total, hz, counts, body[20 + 4 * steps :])
+        status, counter, total, hz, steps = RESULT.unpack_from(body)
+        if len(body) < RESULT.size + 4 * steps:
+            raise DeviceRunError(f"the board's result frame is too short for its {steps} step counts")
+        counts = list(struct.unpack_from(f"<{steps}I", body, RESULT.size))
+        return BoardResult(status, COUNTERS.get(counter, "?"), total, hz, counts, body[RESULT.size + 4 * steps :])

@@ -31,8 +31,12 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DeviceRunError, McunetError, ModelFileError, ToolchainError
+
+if TYPE_CHECKING:
+    from .board_link import Link
 
 DTYPE_BYTES = {"int8": 1, "int16": 2, "int32": 4, "float32": 4}
 
@@ -64,33 +68,46 @@ def load_build(board_name: str, out: Path) -> tuple[object, dict, Path]:
     board = get_board(board_name)
     if board is None:
         raise McunetError(f"unknown board '{board_name}'", where="--board", hint="use one of: " + ", ".join(BOARDS))
-    report_path = out / "report.json"
+    build_hint = f"build it first: python -m mcunet_tvm.build --board {board.name} --model M --out {out}"
+    if not out.is_dir():
+        raise McunetError("the build folder does not exist", where=f"--out {out}", hint=build_hint)
     try:
-        report = json.loads(report_path.read_text())
+        report = json.loads((out / "report.json").read_text())
     except (OSError, ValueError):
         raise McunetError("not a build folder (no readable report.json)", where=f"--out {out}",
-                          hint=f"build it first: python -m mcunet_tvm.build --board {board.name} --model M "
-                          f"--out {out}") from None
-    if report.get("target") != board.name or not isinstance(report.get("board"), dict):
-        raise McunetError(f"the folder was built for '{report.get('target')}', not for the board {board.name}",
+                          hint=build_hint) from None
+    if not isinstance(report, dict) or not isinstance(report.get("board"), dict):
+        target = report.get("target") if isinstance(report, dict) else None
+        raise McunetError(f"the folder is a build for the target '{target}', not for a board", where=f"--out {out}",
+                          hint=f"build it with --board {board.name}")
+    if report.get("target") != board.name:
+        raise McunetError(f"the folder was built for the board '{report.get('target')}', not for {board.name}",
                           where=f"--out {out}", hint=f"build it with --board {board.name}, or give --board "
                           f"{report.get('target')}")
-    image = out / report["board"].get("firmware", "")
-    if not report["board"].get("firmware") or not image.is_file():
-        raise McunetError("the build has no board image", where=str(image),
+    info = report["board"]
+    image = out / info.get("firmware", "")
+    needed = [image, out / "board" / "input.bin", out / "board" / "reference.bin"]
+    if not info.get("firmware") or not all(p.is_file() for p in needed):
+        missing = next(p for p in needed if not info.get("firmware") or not p.is_file())
+        raise McunetError("the build has no board image (or its board project is incomplete)", where=str(missing),
                           hint=f"rebuild it with this version: python -m mcunet_tvm.build --board {board.name} ...")
     return board, report, image
 
 
-def input_sizes(report: dict) -> list[int]:
-    """Bytes of every model input, from the report's shapes and element types."""
+def tensor_bytes(shapes: list[list[int]], dtypes: list[str]) -> list[int]:
+    """Bytes of every tensor of the given shapes and element types."""
     sizes = []
-    for shape, dtype in zip(report["input_shapes"], report["input_dtypes"], strict=True):
+    for shape, dtype in zip(shapes, dtypes, strict=True):
         n = DTYPE_BYTES[dtype]
         for d in shape:
             n *= d
         sizes.append(n)
     return sizes
+
+
+def input_sizes(report: dict) -> list[int]:
+    """Bytes of every model input, from the report's shapes and element types."""
+    return tensor_bytes(report["input_shapes"], report["input_dtypes"])
 
 
 def read_inputs(report: dict, out: Path, paths: list[Path] | None) -> list[bytes]:
@@ -111,11 +128,12 @@ def read_inputs(report: dict, out: Path, paths: list[Path] | None) -> list[bytes
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=str(path)) from None
+            raise ModelFileError(f"cannot read the input file: {exc.strerror}", where=f"--input {path}") from None
         if len(raw) != n:
             which = f"input {k} of the model takes" if len(sizes) > 1 else "the model takes"
-            raise ModelFileError(f"the input file has {len(raw)} bytes but {which} {n} ({dtype}, NHWC)",
-                                 where=str(path))
+            shape = "x".join(map(str, report["input_shapes"][k]))
+            raise ModelFileError(f"the input file has {len(raw)} bytes but {which} {n} ({shape} {dtype}, NHWC)",
+                                 where=f"--input {path}", hint="give the tensor's raw bytes, nothing else")
         data.append(raw)
     return data
 
@@ -127,8 +145,13 @@ def reference_for(report: dict, out: Path, data: list[bytes]) -> bytes:
     board_dir = out / "board"
     if b"".join(data) == (board_dir / "input.bin").read_bytes():
         return (board_dir / "reference.bin").read_bytes()
-    spec, info = report["board"]["model"], report["board"]
-    if _model_source(spec).sha256 != info["model_sha256"]:
+    info = report["board"]
+    spec = info["model"]
+    try:
+        same = _model_source(spec).sha256 == info["model_sha256"]
+    except (OSError, McunetError):
+        same = False
+    if not same:
         raise ModelFileError("the model the build was made from is missing or changed, so there is no reference "
                              "for this input", where=spec, hint="rebuild the folder, or run without --input")
     calibration = Path(info["calibration"]) if info.get("calibration") else None
@@ -147,54 +170,79 @@ def flash(board, image: Path, timeout: float) -> None:
                              hint="is the board connected (its debug probe's USB port)?")
 
 
+def check_port_or_emulation(board, port: str | None) -> None:
+    """Without ``port``, the board must be one QEMU emulates; with it, the port must exist."""
+    if port is None and board.qemu_machine is None:
+        raise McunetError(f"QEMU does not emulate {board.name}: give its serial port", where="--port",
+                          hint="e.g. --port /dev/ttyACM0 (the debug probe's virtual COM port)")
+    if port is not None and not Path(port).exists():
+        raise McunetError("the serial port does not exist", where=f"--port {port}",
+                          hint="plug the board in; its port is e.g. /dev/ttyACM0 (ls /dev/tty*)")
+
+
+def open_link(args: argparse.Namespace, board, image: Path, stack) -> Link:
+    """The link to the board: QEMU started on ``image`` (its UART on a socket) without ``--port``;
+    else the port opened, after flashing ``image`` with pyocd unless ``--no-flash`` or no pyocd."""
+    from . import toolchain
+    from .board_link import SocketLink, open_serial
+    from .targets import get_target
+
+    if args.port is None:
+        target = get_target(board.name)
+        toolchain.check_toolchain(target)
+        return SocketLink(stack.enter_context(toolchain.serial_console(target, image, args.timeout)))
+    if not args.no_flash and shutil.which("pyocd") is None:
+        if not args.quiet:
+            print("note: pyocd is not installed: not flashing; the board must already run this build's image "
+                  "(board/README.md; the board's answer is checked against the build)", file=sys.stderr)
+    elif not args.no_flash:
+        flash(board, image, args.timeout)
+    try:
+        link = open_serial(args.port, args.baud or board.uart.baud)
+    except (OSError, ValueError) as exc:
+        raise McunetError(f"cannot open the serial port: {getattr(exc, 'strerror', None) or exc}",
+                          where=f"--port {args.port}", hint="is it the board's port, and yours to open "
+                          "(the dialout group)?") from None
+    stack.callback(link.close)
+    return link
+
+
 def run_board(args: argparse.Namespace) -> dict:
     """Run once as ``args`` ask; the result (what ``board_run.json`` holds)."""
     from contextlib import ExitStack
 
-    from . import toolchain
-    from .board_link import Session, SocketLink, open_serial
-    from .targets import get_target
+    from .board_link import Session
 
+    if args.timeout <= 0:
+        raise McunetError(f"the time-out must be positive, not {args.timeout:g} s", where="--timeout")
     board, report, image = load_build(args.board, args.out)
+    check_port_or_emulation(board, args.port)
     data = read_inputs(report, args.out, args.input)
     reference = reference_for(report, args.out, data)
-    where = "QEMU" if args.port is None else args.port
+    where = f"QEMU {board.qemu_machine}" if args.port is None else args.port
+    expected = (board.name, sum(input_sizes(report)), sum(tensor_bytes(report["output_shapes"],
+                                                                       report["output_dtypes"])))
     with ExitStack() as stack:
-        if args.port is None:
-            if board.qemu_machine is None:
-                raise McunetError(f"QEMU does not emulate {board.name}: give its serial port", where="--port",
-                                  hint="e.g. --port /dev/ttyACM0 (the debug probe's virtual COM port)")
-            target = get_target(board.name)
-            toolchain.check_toolchain(target)
-            link = SocketLink(stack.enter_context(toolchain.serial_console(target, image, args.timeout)))
-        else:
-            if not Path(args.port).exists():
-                raise McunetError("the serial port does not exist", where=f"--port {args.port}",
-                                  hint="plug the board in; its port is e.g. /dev/ttyACM0 (ls /dev/tty*)")
-            if not args.no_flash and shutil.which("pyocd") is None:
-                print("note: pyocd is not installed: not flashing; the board must already run this build's image "
-                      "(board/README.md; the board's answer is checked against the build)", file=sys.stderr)
-            elif not args.no_flash:
-                flash(board, image, args.timeout)
-            try:
-                link = open_serial(args.port, args.baud or board.uart.baud)
-            except (OSError, ValueError) as exc:
-                raise McunetError(f"cannot open the serial port: {exc}", where=f"--port {args.port}") from None
-            stack.callback(link.close)
-        session = Session(link, timeout=args.timeout)
-        info = session.connect()
-        sizes = (sum(input_sizes(report)), len(reference))
-        if (info.name, info.input_bytes, info.output_bytes) != (board.name, *sizes):
-            raise DeviceRunError(f"the board runs another firmware: {info.name}, {info.input_bytes} input and "
-                                 f"{info.output_bytes} output bytes, not {board.name}, {sizes[0]} and {sizes[1]}",
-                                 where=where, hint="flash this build's image (drop --no-flash)")
-        result = session.infer(b"".join(data))
+        session = Session(open_link(args, board, image, stack), timeout=args.timeout)
+        try:
+            info = session.connect()
+            if (info.name, info.input_bytes, info.output_bytes) != expected:
+                raise DeviceRunError(f"the board runs another firmware: {info.name}, {info.input_bytes} input and "
+                                     f"{info.output_bytes} output bytes, not {expected[0]}, {expected[1]} and "
+                                     f"{expected[2]} as this build", hint="flash this build's image "
+                                     "(drop --no-flash)")
+            result = session.infer(b"".join(data))
+        except DeviceRunError as err:
+            raise DeviceRunError(err.what, where=err.where or where, hint=err.hint) from None
         boot_text = session.text.decode(errors="replace").strip()
     if result.status != 0:
         raise DeviceRunError(f"the model returned status {result.status} on the board", where=where)
+    if len(result.output) != len(reference):
+        raise DeviceRunError(f"the board sent {len(result.output)} output bytes, not {len(reference)}", where=where)
     (args.out / "board_output.bin").write_bytes(result.output)
     summary = {
         "board": board.name, "where": where, "bit_exact": result.output == reference,
+        "input": "build" if not args.input else [str(p) for p in args.input],
         "counter": result.counter, "count": result.total, "step_counts": result.steps,
         "core_hz": result.core_hz, "clock": "nominal" if info.clock_nominal else "reset",
         "nominal_hz": board.clock.core_hz, "self_check": boot_text.splitlines()[0] if boot_text else None,

@@ -7,11 +7,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..aot.emit_c import DEFAULT_NAMES, CNames, emit_harness_header
 from ..errors import ToolchainError
 from ..resources import RUNTIME_C
 from ..targets import TargetSpec
+
+if TYPE_CHECKING:  # the C names come from the emitter, imported when compiling (it pulls in TVM)
+    from ..aot.emit_c import CNames
 
 RUNTIME = RUNTIME_C
 INSTALL = "make setup   (or: sudo apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)"
@@ -85,6 +88,8 @@ def compile_objects(
         objects.append(obj)
     runtime_dir = obj_dir / "runtime"
     runtime_dir.mkdir(exist_ok=True)
+    from ..aot.emit_c import emit_harness_header
+
     (runtime_dir / "mcunet_harness.h").write_text(emit_harness_header(names))
     board = [f"-I{RUNTIME / 'boards' / target.board}"] if target.board else []
     if runtime is not None:
@@ -113,6 +118,8 @@ def _run_all(jobs: list[tuple[list[str], str]]) -> None:
 
 def _names_of(sources: list[Path]) -> CNames:
     """The C names of the model among ``sources`` (``NAME_model.c``; the default without one)."""
+    from ..aot.emit_c import DEFAULT_NAMES, CNames
+
     models = [src.name[: -len("_model.c")] for src in sources if src.name.endswith("_model.c")]
     return CNames(models[0]) if models else DEFAULT_NAMES
 
