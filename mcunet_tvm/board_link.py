@@ -17,7 +17,10 @@ marker are skipped (the board prints its self-check line as text after reset; te
 Counter kinds: 1 core clock cycles (the DWT), 2 instructions (no DWT: QEMU, whose TIM2 counts
 instructions under ``-icount``), 0 none. The board receives polled, one byte at a time: the host
 waits for the ``I`` answer to a ping before sending an input (a busy board would lose bytes), and
-pings again until one comes.
+pings again every 2 s until one comes (longer than the board's 1 s wait inside a frame, so a board
+that lost bytes of a ping gives up on it, answers ``E`` and is in step for the next). Answers to
+earlier pings that arrive late are skipped; a frame that does not decode (a bad checksum, a type
+no board sends, an absurd length) is skipped from its marker on, and the search goes on after it.
 
 Links: :class:`SocketLink` (QEMU's ``-serial`` on a Unix socket) and :func:`open_serial` (pyserial
 when installed, else the tty in raw mode through :mod:`termios`). No third-party package is needed.

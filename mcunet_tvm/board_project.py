@@ -155,8 +155,14 @@ COM port):
     {board.flash_command.replace("firmware.elf", "build/firmware.elf")}
     # or: openocd -f {openocd} -c "program build/firmware.elf verify reset exit"
 
-It prints one line, e.g. `mcunet: {board.name} output ok (bit-exact), N cycles at {board.reset_hz} Hz`, then the cycles
-of every step when the model was compiled with `-DMCUNET_PROFILE` (the `firmware/` ELF of the build is).
+After reset it sets the core clock up to {board.clock.core_hz:,} Hz (`clock.c`; when a ready flag never comes it
+stays at the reset clock, {board.reset_hz:,} Hz, and says so), runs the build's input once and prints one line,
+e.g. `mcunet: {board.name} output ok (bit-exact), N cycles at {board.clock.core_hz} Hz (PLL)`, then the cycles of every
+step when the model was compiled with `-DMCUNET_PROFILE` (the `firmware/` ELF of the build is). It then serves
+the host over the same UART with a framed protocol (`main.c`; `mcunet_tvm/board_link.py`): from the build
+folder, `python -m mcunet_tvm.run --board {board.name} --out DIR --port /dev/ttyACM0 [--input F.bin]` flashes
+it (with pyocd, when installed), sends an input, reads the output and the cycles back and checks the output
+bit-exactly against the host reference (`DIR/board_run.json`, `DIR/board_output.bin`).
 
 Memory: code and weights in {board.flash.describe()}; data and the {board.stack_bytes // 1024} KB stack in
 {board.ram.describe()}; the arena in {arena.describe()} (`link.ld`, section `.bss.arena`).
@@ -165,9 +171,10 @@ Memory: code and weights in {board.flash.describe()}; data and the {board.stack_
 
 Written from the reference manuals, built in CI, never run on the board:
 
-- the console: clock enables, pin alternate function, baud-rate divisor of {uart.peripheral} at {uart.base:#010x}
-- the core runs at its reset clock ({board.reset_hz} Hz): no PLL, flash wait-state or voltage-scaling set-up;
-  caches off
+- the console: clock enables, pin alternate functions, baud-rate divisor of {uart.peripheral} at {uart.base:#010x},
+  its receiver (polled, one byte at a time) and the host protocol over it
+- the clock set-up to {board.clock.core_hz:,} Hz (`board.h`: source, PLL dividers, bus prescalers, flash wait
+  states, voltage scaling); caches off
 - the DWT cycle counter enable (DEMCR.TRCENA, DWT_CTRL.CYCCNTENA{", the M7 lock access register"
                                   if board.mcpu == "cortex-m7" else ""})
 - the vector table holds the 16 core exceptions only (no interrupt is used)

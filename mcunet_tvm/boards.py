@@ -9,10 +9,10 @@ links with its real memory map:
   (an access faults), so the image keeps data, arena and stack in the 128 KB SRAM; it models neither
   a DWT cycle counter nor a clocked SysTick on this machine, so instructions are counted with TIM2
   (``runtime_c/boards/netduinoplus2/board.h``).
-* the others are built only: the output folder gets ``board/`` (startup and vector table, linker
-  script, a ``main.c`` timing one inference with the DWT cycle counter and printing over the
-  board's UART, CMake files, README); the registers are written from the reference manuals, untested
-  on silicon.
+* the others are built only. Every board's output folder gets ``board/`` (startup and vector table,
+  linker script, a ``main.c`` timing one inference with the DWT cycle counter, printing over the
+  board's UART and then serving ``python -m mcunet_tvm.run`` over it, CMake files, README); the
+  registers are written from the reference manuals, untested on silicon.
 
 Every board's project (netduinoplus2's too, linked as ``firmware/board.elf``) sets the core clock up to
 its nominal frequency (:class:`Clock`: oscillator, PLL dividers, bus prescalers, flash wait states,

@@ -6,10 +6,10 @@ many runs). It takes the board project's image (``report.json``: ``board.firmwar
 
 * with ``--port``: flashes it with ``pyocd`` when installed (without pyocd, or with ``--no-flash``,
   the board must already run it: its answer to the ping is checked against the build), opens the
-  port (pyserial when installed, else raw termios); without ``--port`` and pyocd for a board QEMU
-  does not emulate: an error (exit 2);
+  port (pyserial when installed, else raw termios, 8N1 at the board's baud rate);
 * without ``--port`` on an emulated board (netduinoplus2): starts QEMU with the board's UART on a
-  Unix socket.
+  Unix socket (``toolchain.serial_console``); without ``--port`` for a board QEMU does not emulate:
+  an error (exit 2).
 
 It then talks the framed protocol of :mod:`mcunet_tvm.board_link` over the UART: a ping (the board
 answers with its name, clock in use, counter and tensor sizes, checked against the build), then the
@@ -19,7 +19,9 @@ instructions) of the inference and of every step. The output is checked bit-exac
 host reference: the build's ``board/reference.bin`` for the build's input, else the numpy reference
 run on the model the build recorded (reloaded; its SHA-256 must still match). Writes
 ``DIR/board_run.json`` and ``DIR/board_output.bin``. Exit code 0 bit-exact, 1 not, 2 a usage or
-device error.
+device error (a wrong folder or board, inputs of the wrong size, a port that does not open, a board
+running another firmware, no answer within ``--timeout`` seconds: QEMU's start, the pings and the
+inference each get that long).
 """
 
 from __future__ import annotations
@@ -253,13 +255,15 @@ def run_board(args: argparse.Namespace) -> dict:
 
 def describe(s: dict) -> str:
     """One line: where it ran, bit-exactness, the count and the clock it was measured at."""
-    clock = (f"core clock {s['core_hz']:,} Hz" + ("" if s["clock"] == "nominal" else
-             f" (the reset clock: the set-up to {s['nominal_hz']:,} Hz did not complete)"))
-    count = {"cycles": f"{s['count']:,} cycles at {s['core_hz']:,} Hz",
-             "instructions": f"{s['count']:,} instructions (no cycle counter; {clock})"}.get(s["counter"], clock)
+    reset = s["clock"] != "nominal"
+    clock = f"core clock {s['core_hz']:,} Hz" + (
+        f", the reset clock (the set-up to {s['nominal_hz']:,} Hz did not complete)" if reset else "")
     if s["counter"] == "cycles":
-        count += f" = {s['count'] / s['core_hz'] * 1e3:.3f} ms" + (
-            "" if s["clock"] == "nominal" else f" (at the reset clock, not {s['nominal_hz']:,} Hz)")
+        count = f"{s['count']:,} cycles = {s['count'] / s['core_hz'] * 1e3:.3f} ms; {clock}"
+    elif s["counter"] == "instructions":
+        count = f"{s['count']:,} instructions (no cycle counter); {clock}"
+    else:
+        count = f"no counter; {clock}"
     exact = "output bit-exact with the host reference" if s["bit_exact"] else "output DIFFERS from the host reference"
     return f"{s['board']} ({s['where']}): {exact}; {count}"
 
