@@ -18,9 +18,11 @@ Counter kinds: 1 core clock cycles (the DWT), 2 instructions (no DWT: QEMU, whos
 instructions under ``-icount``), 0 none. The board receives polled, one byte at a time: the host
 waits for the ``I`` answer to a ping before sending an input (a busy board would lose bytes), and
 pings again every 2 s until one comes (longer than the board's 1 s wait inside a frame, so a board
-that lost bytes of a ping gives up on it, answers ``E`` and is in step for the next). Answers to
-earlier pings that arrive late are skipped; a frame that does not decode (a bad checksum, a type
-no board sends, an absurd length) is skipped from its marker on, and the search goes on after it.
+that lost bytes of a ping gives up on it, answers ``E`` and is in step for the next); after more
+than one ping it waits for the line to go quiet and pings once more, so that the input does not
+meet a late answer on the wire. Answers to earlier pings that still arrive are skipped; a frame
+that does not decode (a bad checksum, a type no board sends, an absurd length) is skipped from its
+marker on, and the search goes on after it.
 
 Links: :class:`SocketLink` (QEMU's ``-serial`` on a Unix socket) and :func:`open_serial` (pyserial
 when installed, else the tty in raw mode through :mod:`termios`). No third-party package is needed.
@@ -291,12 +293,16 @@ class Session:
                 raise TimeoutError
             self.buffer += self.link.read(65536, min(left, 0.5))
 
-    def connect(self, ping_every: float = 2.0) -> BoardInfo:
+    def connect(self, ping_every: float = 2.0, quiet: float = 0.3) -> BoardInfo:
         """Ping until the board answers (it may still be running its self-check, or be out of step
-        with a frame it lost bytes of); its description."""
+        with a frame it lost bytes of); its description. When it took more than one ping, the answers
+        to the others may still come, and an input sent while the board transmits one would lose
+        bytes: the line is left to go ``quiet`` for that long, and the board pinged once more."""
         deadline = time.monotonic() + self.timeout
+        pings = 0
         while True:
             self.link.write(encode("P"))
+            pings += 1
             wait = min(deadline, time.monotonic() + ping_every)
             try:
                 while True:
@@ -309,13 +315,27 @@ class Session:
                                          hint="check the port and that the board runs this build's firmware "
                                          "(reset it; see board/README.md), or give a longer --timeout") from None
                 continue
-            break
+            if pings == 1:
+                break
+            self._drain(quiet, deadline)
+            pings = 0
         version, hz, nominal, counter, nin, nout, steps = INFO.unpack_from(body)
         if version != PROTOCOL_VERSION:
             raise DeviceRunError(f"the board speaks protocol version {version}, this host {PROTOCOL_VERSION}",
                                  hint="flash the firmware of this build")
         return BoardInfo(body[INFO.size :].decode(errors="replace"), hz, bool(nominal), COUNTERS.get(counter, "?"),
                          nin, nout, steps)
+
+    def _drain(self, quiet: float, deadline: float) -> None:
+        """Read until nothing came for ``quiet`` seconds (or ``deadline``); drop the frames, keep the text."""
+        while time.monotonic() < deadline and (data := self.link.read(65536, quiet)):
+            self.buffer += data
+        while True:
+            try:
+                self.frame(time.monotonic())
+            except TimeoutError:
+                break
+        self.buffer.clear()
 
     def infer(self, data: bytes, timeout: float | None = None) -> BoardResult:
         """One inference on ``data`` (answers to earlier pings that are still coming are skipped)."""

@@ -293,6 +293,27 @@ def test_flashes_with_pyocd_when_installed(work, tmp_path, capsys, monkeypatch) 
     _clean_error(code, err, "flashing failed:\nNo probe found", "pyocd flash -t stm32f405rg")
 
 
+def test_a_board_slow_to_answer_is_pinged_until_the_line_is_quiet() -> None:
+    pings = []
+
+    def slow(kind: str, payload: bytes) -> list[bytes]:
+        pings.append(kind)
+        if kind == "P" and len(pings) == 1:
+            time.sleep(0.5)  # still busy (its self-check): answers the first two pings late, back to back
+        return [info_frame()] if kind == "P" else [result_frame(b"\x01" * 5, [7] * 9)]
+
+    with FakeBoard(slow) as board:
+        session = Session(board_link.open_serial(board.port, 115200), timeout=5)
+        try:
+            assert session.connect(ping_every=0.3, quiet=0.2).name == "netduinoplus2"
+            result = session.infer(bytes(768))
+        finally:
+            session.link.close()
+    # the input went out only after a ping answered at once: no late answer was on the line
+    assert [k for k, _ in board.received] == ["P", "P", "P", "X"]
+    assert (result.output, result.steps, result.counter) == (b"\x01" * 5, [7] * 9, "cycles")
+
+
 def test_frames_encode_decode_and_resynchronise() -> None:
     frame = encode("X", b"\xa5\x5a\x00payload")
     assert frame[:2] == b"\xa5\x5a" and decode(b"text" + frame + b"rest") == ("X", b"\xa5\x5a\x00payload",
