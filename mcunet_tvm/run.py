@@ -35,13 +35,12 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .errors import DeviceRunError, McunetError, ModelFileError, ToolchainError
 
 if TYPE_CHECKING:
     from .board_link import Link
-
-DTYPE_BYTES = {"int8": 1, "int16": 2, "int32": 4, "float32": 4}
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from .boards import BOARDS
@@ -100,7 +99,7 @@ def tensor_bytes(shapes: list[list[int]], dtypes: list[str]) -> list[int]:
     """Bytes of every tensor of the given shapes and element types."""
     sizes = []
     for shape, dtype in zip(shapes, dtypes, strict=True):
-        n = DTYPE_BYTES[dtype]
+        n = np.dtype(dtype).itemsize
         for d in shape:
             n *= d
         sizes.append(n)

@@ -55,3 +55,8 @@ def test_wheel_installs_and_builds_outside_the_checkout(tmp_path) -> None:
     _run(venv / "bin" / "mcunet-build", "--model", "demo-cnn", "--target", "cortex-m4", "--out", "m4", cwd=work,
          env=env)
     assert (work / "m4" / "firmware" / "model.elf").exists()
+    # a board build (its project from the package data) run from the host with the installed mcunet-run
+    _run(venv / "bin" / "mcunet-build", "--model", ROOT / "tests" / "fixtures" / "tiny_cnn.tflite", "--board",
+         "netduinoplus2", "--out", "nd", "--quiet", cwd=work, env=env)
+    _run(venv / "bin" / "mcunet-run", "--board", "netduinoplus2", "--out", "nd", "--quiet", cwd=work, env=env)
+    assert json.loads((work / "nd" / "board_run.json").read_text())["bit_exact"] is True
