@@ -262,10 +262,12 @@ def main(argv: list[str] | None = None) -> int:
             key = case_id(c)
             a, b = ran_base[key], ran_head[key]
             keep = ("arena_bytes", "instructions", "output", "error")
-            same = {k: a.get(k) for k in keep} == {k: b.get(k) for k in keep}
+            same = "error" not in a and "error" not in b and {k: a.get(k) for k in keep} == {k: b.get(k) for k in keep}
             print(f"{'SAME' if same else 'DIFF'} on QEMU {key}: instructions {a.get('instructions')} -> "
                   f"{b.get('instructions')}, arena {a.get('arena_bytes')} -> {b.get('arena_bytes')}, "
-                  f"output {'equal' if a.get('output') == b.get('output') else 'DIFFERENT'}")
+                  f"output {'equal' if a.get('output') == b.get('output') else 'DIFFERENT'}"
+                  + "".join(f"\n  {name} error: {r['error']}" for name, r in (("base", a), ("head", b))
+                            if "error" in r))
             if same:
                 failed.remove(key)
     n = len(keys)
