@@ -61,6 +61,11 @@ def cases() -> list[dict]:
     return out
 
 
+def _folder(case: dict) -> str:
+    """The case's build folder name (no commas: older trees pass the map path to the linker with -Wl,)."""
+    return case_id(case).replace(",", "__")
+
+
 def case_id(case: dict) -> str:
     model = case["model"]
     parts = [Path(model).stem if model.endswith(".tflite") else model, case["mcpu"] or "host"]
@@ -99,7 +104,7 @@ def _compile_case(case: dict, models: dict, save: Path | None) -> dict:
         "output_bytes": sum(compiled.program.nbytes(n) for n in compiled.program.outputs),
     }
     if save is not None:
-        folder = save / case_id(case)
+        folder = save / _folder(case)
         compiled.write(folder)
     return result
 
@@ -113,7 +118,7 @@ def _run_case(case: dict, models: dict, work: Path) -> dict:
 
     names = {None: "host", "cortex-m4": "cortex-m4", "cortex-m7": "cortex-m7", "cortex-m55": "cortex-m55"}
     target = get_target(names[case["mcpu"]])
-    folder = work / case_id(case)
+    folder = work / _folder(case)
     info = _compile_case(case, models, work)
     sources = [folder / n for n in ("mcunet_kernels.c", "mcunet_model.c")]
     objects = toolchain.compile_objects(target, sources, [folder], folder / "obj")
