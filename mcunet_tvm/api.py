@@ -295,6 +295,7 @@ def _build(options: BuildOptions) -> BuildResult:
             "strategy": plan.layout.strategy,
             "proved_optimal": plan.layout.optimal,
             "steps": table,
+            "smaller_scratch_steps": _smaller_scratch_steps(prog),
         },
         "patch": None if info is None else _patch_report(info, plan.live_bytes),
         "kernels": _kernel_summary(prog, db, target.name, compiled.kernel_aliases),
@@ -466,6 +467,14 @@ def _tflm(model, prog, xs: list[np.ndarray]):
     except McunetError:
         return None  # not expressible in TFLite (e.g. a padding TFLite has no form for)
     return [result.output], (result.arena_bytes, result.tensor_arena_bytes)
+
+
+def _smaller_scratch_steps(prog) -> list[dict]:
+    """The steps that pay instructions for memory: their kernel took a smaller-scratch form at the
+    arena's peak (``ShrinkPeakScratch``)."""
+    return [{"step": i, "kernel": c.kernel, "op": c.op.kind, "scratch_bytes": c.choice.scratch_bytes(c.op),
+             "kernel_form": c.choice.describe()}
+            for i, c in enumerate(prog.calls) if c.kernel and c.choice.memory_first]
 
 
 def _kernel_summary(prog, db, target: str, aliases: dict[str, str]) -> dict:

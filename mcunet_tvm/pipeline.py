@@ -8,7 +8,7 @@
                   UseSimdKernels      DSP cores: conv2d/dense become SIMD (or Helium) micro-kernels
                   UseSharedKernels    optimize="size": kernels take layer sizes at run time, shared
                   ReorderForPeak      execution order with the lowest peak (not after patching)
-                  NarrowPeakRings     int8 depthwise rings where int16 ones would set the peak
+                  ShrinkPeakScratch   smaller-scratch kernels where their scratch would set the peak
               --program_of--------> the read-only Program view
               --plan_memory-------> one static arena
               --kernels_to_c------> kernels C (TVM's TIR lowering, rendered as plain C)
@@ -49,8 +49,8 @@ from .kernels.choice import signature_of
 from .ops import InputRows
 from .passes import (
     InplaceDepthwise,
-    NarrowPeakRings,
     ReorderForPeak,
+    ShrinkPeakScratch,
     UseSharedKernels,
     UseSimdKernels,
     ZeroCopyViews,
@@ -149,7 +149,7 @@ def optimisation_passes(
         passes.append(UseSharedKernels())
     if reorder:
         passes.append(ReorderForPeak())
-    passes.append(NarrowPeakRings())  # memory first: no int16 depthwise ring at the peak
+    passes.append(ShrinkPeakScratch())  # memory first: no kernel scratch sets the peak without need
     return tvm.transform.Sequential(passes, name="mcunet.OptimisationPasses")
 
 

@@ -61,6 +61,11 @@ def cases() -> list[dict]:
     return out
 
 
+def _folder(case: dict) -> str:
+    """The case's build folder name (no commas: older trees pass the map path to the linker with -Wl,)."""
+    return case_id(case).replace(",", "__")
+
+
 def case_id(case: dict) -> str:
     model = case["model"]
     parts = [Path(model).stem if model.endswith(".tflite") else model, case["mcpu"] or "host"]
@@ -99,7 +104,7 @@ def _compile_case(case: dict, models: dict, save: Path | None) -> dict:
         "output_bytes": sum(compiled.program.nbytes(n) for n in compiled.program.outputs),
     }
     if save is not None:
-        folder = save / case_id(case)
+        folder = save / _folder(case)
         compiled.write(folder)
     return result
 
@@ -113,7 +118,7 @@ def _run_case(case: dict, models: dict, work: Path) -> dict:
 
     names = {None: "host", "cortex-m4": "cortex-m4", "cortex-m7": "cortex-m7", "cortex-m55": "cortex-m55"}
     target = get_target(names[case["mcpu"]])
-    folder = work / case_id(case)
+    folder = work / _folder(case)
     info = _compile_case(case, models, work)
     sources = [folder / n for n in ("mcunet_kernels.c", "mcunet_model.c")]
     objects = toolchain.compile_objects(target, sources, [folder], folder / "obj")
@@ -262,10 +267,12 @@ def main(argv: list[str] | None = None) -> int:
             key = case_id(c)
             a, b = ran_base[key], ran_head[key]
             keep = ("arena_bytes", "instructions", "output", "error")
-            same = {k: a.get(k) for k in keep} == {k: b.get(k) for k in keep}
+            same = "error" not in a and "error" not in b and {k: a.get(k) for k in keep} == {k: b.get(k) for k in keep}
             print(f"{'SAME' if same else 'DIFF'} on QEMU {key}: instructions {a.get('instructions')} -> "
                   f"{b.get('instructions')}, arena {a.get('arena_bytes')} -> {b.get('arena_bytes')}, "
-                  f"output {'equal' if a.get('output') == b.get('output') else 'DIFFERENT'}")
+                  f"output {'equal' if a.get('output') == b.get('output') else 'DIFFERENT'}"
+                  + "".join(f"\n  {name} error: {r['error']}" for name, r in (("base", a), ("head", b))
+                            if "error" in r))
             if same:
                 failed.remove(key)
     n = len(keys)

@@ -270,6 +270,14 @@ def test_out_must_be_a_folder_of_ours(tmp_path) -> None:
     assert (mine / "notes.txt").read_text() == "keep me"
 
 
+def test_out_path_with_commas_and_spaces(build_cli) -> None:
+    """The linker gets the map file's path whole (``-Xlinker``: ``-Wl,`` splits at commas)."""
+    code, report, out = build_cli("--model", str(FIXTURES / "tiny_cnn.tflite"), "--target", "cortex-m4",
+                                  out="run 1,cortex-m4")
+    exe = out / report["executable"]
+    assert code == 0 and exe.is_file() and exe.with_suffix(".map").is_file()
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 

@@ -6,7 +6,7 @@ tile (``simd``), the fast requantisation where the constants allow it, the
 in-place depthwise variant, the width of a depthwise ring, and the compact
 forms of ``--optimize size``. Passes decide it (``LowerQDQToInteger`` the
 requantisation form, ``InplaceDepthwise``, ``UseSimdKernels``,
-``UseSharedKernels``, ``NarrowPeakRings`` the rest); the kernel generators,
+``UseSharedKernels``, ``ShrinkPeakScratch`` the rest); the kernel generators,
 the memory planner and the entry-point emitter only read it. The choice owns
 what follows from it: the scratch a kernel takes in the arena
 (:meth:`KernelChoice.scratch_bytes`), how its output may overlap its input
@@ -41,6 +41,9 @@ from .simd import SimdConfig
 
 OP_ATTR = "mcunet.op"
 CHOICE_ATTR = "mcunet.kernel"
+#: a SIMD kernel gives up staged input windows only to save this fraction of the arena's peak (measured
+#: on the M7: unstaged tiles cost 4 % more instructions on demo-cnn, 42 % on DS-CNN, for 1-6 % of the arena)
+UNSTAGED_MIN_GAIN = 0.2
 SIGNATURE_ATTR = "mcunet.signature"
 STUB_ATTR = "mcunet.stub"
 
@@ -68,6 +71,9 @@ class KernelChoice:
     #: CONCATENATION / slice: no kernel runs; the planner places the tensors as views at byte offsets of one
     #: storage (``ZeroCopyViews``: producers write straight into their block, consumers read at the offset)
     view: bool = False
+    #: ``ShrinkPeakScratch`` took this form for its smaller scratch at the arena's peak (it costs
+    #: instructions: an int8 depthwise ring, a narrower or unstaged SIMD tile)
+    memory_first: bool = False
 
     def to_json(self) -> str:
         return _choice_json(self)
@@ -87,6 +93,14 @@ class KernelChoice:
         """Arena scratch the kernel takes (parameter role ``scratch``), live during its step only:
         the depthwise row ring or in-place channel buffer, or a SIMD kernel's widened input windows."""
         return _scratch_bytes(self, op)
+
+    def smaller_scratch(self, op: OpDesc) -> tuple[tuple[KernelChoice, float], ...]:
+        """The forms of this layer's kernel with less scratch (and more instructions), the one that
+        changes the kernel least first, each with the least fraction of the arena's peak it must save
+        to be worth its instructions (``ShrinkPeakScratch``): a depthwise ring of int8 (0: 5-7 % of the
+        layer); a SIMD tile of fewer pixels, or in channel order (no staged input windows; its output
+        no longer overlaps its input): ``UNSTAGED_MIN_GAIN``."""
+        return _smaller_scratch(self, op)
 
     def overlap(self, op: OpDesc) -> tuple[tuple[int, int], ...]:
         """(input index, max offset delta) pairs where the output may overwrite a dying input."""
@@ -113,8 +127,9 @@ class KernelChoice:
 @functools.lru_cache(maxsize=4096)
 def _choice_json(choice: KernelChoice) -> str:
     data = dataclasses.asdict(choice)
-    if not data["view"]:
-        del data["view"]  # the JSON of every kernel that runs as before
+    for flag in ("view", "memory_first"):
+        if not data[flag]:
+            del data[flag]  # the JSON of every kernel that runs as before
     return json.dumps(data, sort_keys=True)
 
 
@@ -126,6 +141,22 @@ def _scratch_bytes(choice: KernelChoice, op: OpDesc) -> int:
     if isinstance(op, Conv2D) and op.depthwise:
         return scratch_bytes(op, choice)
     return staged_input_bytes(op, choice.simd)
+
+
+@functools.lru_cache(maxsize=16384)
+def _smaller_scratch(choice: KernelChoice, op: OpDesc) -> tuple[tuple[KernelChoice, float], ...]:
+    scratch = choice.scratch_bytes(op)
+    if not scratch:
+        return ()
+    forms: list[tuple[KernelChoice, float]] = []
+    if isinstance(op, Conv2D) and op.depthwise:
+        forms.append((choice.with_(wide_ring=False), 0.0))
+    elif choice.simd is not None:
+        cfg = choice.simd
+        forms += [(choice.with_(simd=dataclasses.replace(cfg, pixels=p)), UNSTAGED_MIN_GAIN)
+                  for p in (2, 1) if p < cfg.pixels]
+        forms.append((choice.with_(simd=dataclasses.replace(cfg, order="channels")), UNSTAGED_MIN_GAIN))
+    return tuple((f.with_(memory_first=True), gain) for f, gain in forms if f.scratch_bytes(op) < scratch)
 
 
 @functools.lru_cache(maxsize=16384)

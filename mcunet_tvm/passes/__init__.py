@@ -15,7 +15,7 @@ On the integer IR, in the order ``mcunet_tvm.pipeline`` runs them:
 - :func:`UseSimdKernels` — conv2d/dense kernels become Cortex-M SIMD (or Helium) micro-kernels.
 - :func:`UseSharedKernels` — kernels take layer sizes at run time; layers share their code.
 - :func:`ReorderForPeak` — the topological order with the lowest peak of live bytes.
-- :func:`NarrowPeakRings` — int8 depthwise rings where int16 ones would set the arena's peak.
+- :func:`ShrinkPeakScratch` — the kernel at the arena's peak takes a smaller-scratch form (int8 ring, unstaged SIMD).
 
 and one TIR pass, run on the lowered kernels before they are rendered as C (``codegen``):
 
@@ -25,8 +25,8 @@ and one TIR pass, run on the lowered kernels before they are rendered as C (``co
 from .fold_batchnorm import FoldBatchNorm
 from .inplace_depthwise import InplaceDepthwise
 from .lower_qdq import LowerQDQToInteger
-from .narrow_rings import NarrowPeakRings
 from .patch_inference import PatchInference
+from .peak_scratch import ShrinkPeakScratch
 from .quantize_ptq import QuantizePTQ
 from .remove_unused_binds import RemoveUnusedBinds
 from .reorder import ReorderForPeak
@@ -38,11 +38,11 @@ __all__ = [
     "FoldBatchNorm",
     "InplaceDepthwise",
     "LowerQDQToInteger",
-    "NarrowPeakRings",
     "PatchInference",
     "QuantizePTQ",
     "RemoveUnusedBinds",
     "ReorderForPeak",
+    "ShrinkPeakScratch",
     "UseSharedKernels",
     "UseSimdKernels",
     "ZeroCopyViews",

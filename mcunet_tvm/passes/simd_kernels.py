@@ -8,7 +8,7 @@ tuning database lookup) or the untuned default; on cores with Helium
 (``mve``) 1x1 convolutions and dense layers take the MVE vector kernel
 (:mod:`mcunet_tvm.kernels.helium`), and TRANSPOSE_CONV its dual-MAC form. Only kernel bodies change: the graph, the
 buffers and the results (bit for bit) stay the same, so it can run before or
-after any graph pass (before ``ReorderForPeak`` and ``NarrowPeakRings``,
+after any graph pass (before ``ReorderForPeak`` and ``ShrinkPeakScratch``,
 which plan with the kernels' scratch).
 """
 

@@ -133,7 +133,8 @@ def link(target: TargetSpec, objects: list[Path], out: Path, script: Path | None
     if target.mcpu:
         script = script or RUNTIME / "boards" / target.board / "link.ld"
         flags = [*target.cflags, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
-                 f"-L{RUNTIME / 'common'}", f"-T{script}", f"-Wl,-Map={out.with_suffix('.map')}"]
+                 f"-L{RUNTIME / 'common'}", f"-T{script}", "-Xlinker",
+                 f"-Map={out.with_suffix('.map')}"]  # -Xlinker, not -Wl,: a path may hold commas
         libs = ["-lc", "-lgcc"]
     else:
         flags, libs = [], []
