@@ -231,7 +231,7 @@ def binary(op: Binary) -> tirx.PrimFunc:
     activation operands in order, then the constant operand, if any, then the output.
     """
     if op.windows:
-        raise NotImplementedError("binary operators do not read patch windows")
+        return _binary_windowed(op)
     loops = broadcast_loops(op)
     out_strides = [math.prod(extent for extent, _, _ in loops[k + 1 :]) for k in range(len(loops))]
     with IRBuilder() as builder:
@@ -275,12 +275,57 @@ def binary(op: Binary) -> tirx.PrimFunc:
     return builder.get()
 
 
+def _channel_index(shape, c):
+    """Index into a constant of ``shape`` broadcast over a patch (it varies along channels at most)."""
+    return c if tuple(shape) and shape[-1] > 1 else _i32(0)
+
+
+def _binary_windowed(op: Binary) -> tirx.PrimFunc:
+    """``op`` on a patch (patch-based inference): activations read through their windows in NHWC, the
+    constant operand, if any, broadcast over rows and columns (``patching.regions`` allows no other)."""
+    params, loads = [], [None, None]
+    activations = [i for i in (0, 1) if i != op.const_operand]
+    for index, i in enumerate(activations):
+        tensor, loads[i] = window_arg(index, op, op.operand_shapes[i], "ab"[i])
+        params.append(tensor)
+    if op.const_operand >= 0:
+        shape = op.operand_shapes[op.const_operand]
+        const = arg(len(activations), (math.prod(shape),), "int8", "operand")
+        loads[op.const_operand] = lambda b, h, w, c: const[_channel_index(shape, c)]
+        params.append(const)
+
+    def value(*idx):
+        return _combine(op, *(_operand_term(op, loads[i](*idx), i) for i in (0, 1)))
+
+    return finish([*params, te.compute(op.out_shape, value, name=OUT)])
+
+
+def _prelu_value(op: Prelu, v, alpha):
+    """TFLM's PRELU of ``v = x - in_zp`` (int32) with the int8 ``alpha``."""
+    slope = alpha.astype("int32") - _i32(op.alpha_zp)
+    positive = requantize_const(v, op.pos_multiplier, op.pos_shift, 255, op.out_zp)
+    negative = requantize_const(v * slope, op.neg_multiplier, op.neg_shift, 255 * 255, op.out_zp)
+    return clamp_to_int8(tirx.Select(v >= _i32(0), positive, negative), -128, 127)
+
+
+def _prelu_windowed(op: Prelu) -> tirx.PrimFunc:
+    """PRELU on a patch: the input through its window, ``alpha`` broadcast over rows and columns."""
+    x, load = window_arg(0, op, op.in_shape, "x")
+    alpha = arg(1, (math.prod(op.alpha_shape),), "int8", "alpha")
+
+    def value(b, h, w, c):
+        v = load(b, h, w, c).astype("int32") - _i32(op.in_zp)
+        return _prelu_value(op, v, alpha[_channel_index(op.alpha_shape, c)])
+
+    return finish([x, alpha, te.compute(op.out_shape, value, name=OUT)])
+
+
 def prelu(op: Prelu) -> tirx.PrimFunc:
     """TFLM's int8 PRELU over the output in row-major order, ``alpha`` broadcast by compile-time strides
     (:func:`broadcast_loops`): ``v = x - in_zp``; ``v >= 0``: ``v`` requantised by the positive
     multiplier, else ``v * (alpha - alpha_zp)`` by the negative one; ``+ out_zp``, clamped."""
     if op.windows:
-        raise NotImplementedError("PRELU does not read patch windows")
+        return _prelu_windowed(op)
     loops = broadcast_loops(op)
     with IRBuilder() as builder:
         with T.prim_func():
@@ -291,10 +336,7 @@ def prelu(op: Prelu) -> tirx.PrimFunc:
 
             def element(i, a) -> None:
                 v = T.bind(x[i].astype("int32") - _i32(op.in_zp))
-                slope = alpha[a].astype("int32") - _i32(op.alpha_zp)
-                positive = requantize_const(v, op.pos_multiplier, op.pos_shift, 255, op.out_zp)
-                negative = requantize_const(v * slope, op.neg_multiplier, op.neg_shift, 255 * 255, op.out_zp)
-                T.buffer_store(out, clamp_to_int8(tirx.Select(v >= _i32(0), positive, negative), -128, 127), [i])
+                T.buffer_store(out, _prelu_value(op, v, alpha[a]), [i])
 
             def emit(level: int, i, a) -> None:
                 if level == len(loops):

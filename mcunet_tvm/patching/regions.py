@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ..errors import UnsupportedModelError
 from ..ir import KernelCall, PatchInfo, Program
 from ..kernels import KernelChoice
-from ..ops import Add, Conv2D, InputRows, Insert, Lut, OpDesc, Pool2D
+from ..ops import Add, Binary, Conv2D, InputRows, Insert, Lut, OpDesc, Pool2D, Prelu
 
 #: (row0, row1, col0, col1), half-open, in the coordinates of a whole tensor
 Region = tuple[int, int, int, int]
@@ -54,9 +54,32 @@ def split_bounds(size: int, parts: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
+#: element-wise ops: output element (h, w) reads input element (h, w)
+ELEMENTWISE = (Add, Lut, Binary, Prelu)
+
+
+def _constant_per_channel(shape) -> bool:
+    """A constant operand of ``shape`` (numpy broadcasting against NHWC) varies along channels at most."""
+    return all(d == 1 for d in tuple(shape)[-4:-1])
+
+
+def patchable(op: OpDesc) -> bool:
+    """Whether ``op`` can run on a patch: convolutions, pooling and element-wise ops on 4-D tensors whose
+    activation operands have the output's shape and whose constant operand (BINARY, PRELU's alpha)
+    does not vary over rows and columns; not already windowed."""
+    if op.windows or len(op.out_shape) != 4:
+        return False
+    if isinstance(op, Binary):
+        return all(tuple(s) == tuple(op.out_shape) for s in op.input_shapes) and (
+            op.const_operand < 0 or _constant_per_channel(op.operand_shapes[op.const_operand]))
+    if isinstance(op, Prelu):
+        return _constant_per_channel(op.alpha_shape)
+    return isinstance(op, (Conv2D, Pool2D, Add, Lut))
+
+
 def _window_rows(op: OpDesc, lo: int, hi: int, axis: int) -> tuple[int, int]:
     """Unclipped input range [a, e) that output range [lo, hi) of ``op`` reads along ``axis`` (0 rows, 1 cols)."""
-    if isinstance(op, (Add, Lut)):
+    if isinstance(op, ELEMENTWISE):
         return lo, hi
     if isinstance(op, Conv2D):
         k, s, d = op.kernel[axis], op.strides[axis], op.dilation[axis]
@@ -97,13 +120,13 @@ def check_split(prog: Program, split_step: int) -> None:
     stage = prog.calls[: split_step + 1]
     for i, call in enumerate(stage):
         op = call.op
-        ok = isinstance(op, (Conv2D, Pool2D, Add, Lut)) and not op.windows and len(op.out_shape) == 4
-        if not ok or call.choice.inplace:
+        if not patchable(op) or call.choice.inplace:
             raise UnsupportedModelError(
                 f"step {i} ({op.kind} -> {call.output}) cannot run patch by patch",
                 where=f"patch stage ending at step {split_step}",
-                hint="the patch stage may hold only conv2d, depthwise conv2d, pooling, add and table lookups; "
-                "end it before this step",
+                hint="the patch stage may hold only conv2d, depthwise conv2d, pooling and element-wise ops "
+                "(add, sub, mul, maximum, minimum of equal shapes or by a per-channel constant, prelu, table "
+                "lookups); end it before this step",
             )
     produced = {c.output for c in stage[:-1]}
     for j, call in enumerate(prog.calls[split_step + 1 :], start=split_step + 1):
@@ -201,6 +224,10 @@ def plan_patches(prog: Program, split_step: int, grid: tuple[int, int], stream_i
             )
             if isinstance(op, (Conv2D, Pool2D)):
                 fields["padding"] = pads
+            if isinstance(op, Binary):  # the activation operands take the patch shape, a constant keeps its own
+                patch = fields["in_shape"]
+                fields["in_shape"], fields["in2_shape"] = (
+                    patch if i != op.const_operand else shape for i, shape in enumerate(op.operand_shapes))
             choice = choices[call.output]
             geometry = (call.output, *fields.values())  # patches of equal geometry: the same op and kernel
             if geometry not in instances:

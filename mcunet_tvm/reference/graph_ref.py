@@ -60,7 +60,8 @@ def _window(op, i: int, buffer: np.ndarray, shape) -> np.ndarray:
 def run_call(call: KernelCall, inputs: list[np.ndarray]) -> np.ndarray:
     """Compute one kernel call in numpy."""
     op = call.op
-    inputs = [_window(op, i, b, op.in_shape) for i, b in enumerate(inputs)]
+    shapes = op.input_shapes if isinstance(op, Binary) else [op.in_shape] * len(inputs)
+    inputs = [_window(op, i, b, shape) for i, (b, shape) in enumerate(zip(inputs, shapes, strict=True))]
     x = inputs[0]
     if isinstance(op, Conv2D):
         fn = intops.depthwise_conv2d if op.depthwise else intops.conv2d
