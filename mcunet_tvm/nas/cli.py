@@ -295,7 +295,7 @@ def run(args: argparse.Namespace) -> dict:
     base_options = None
     if base is not None:
         bdir = out / "baseline"
-        (bdir).mkdir(exist_ok=True)
+        bdir.mkdir(exist_ok=True)
         (bdir / "arch.json").write_text(json.dumps(base.config, indent=2) + "\n")
         _export(base_model, base.resolution, data.tensors("train", base.resolution)[0][:64], bdir)
         base_options = BuildOptions(model=str(bdir / "model.pt2"), out=bdir / "build", target=target.name,
