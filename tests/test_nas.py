@@ -20,9 +20,9 @@ from mcunet_tvm.nas.cli import main as nas_main
 from mcunet_tvm.nas.data import image_folder, load_dataset, make_shapes
 from mcunet_tvm.nas.light import predict
 from mcunet_tvm.nas.mcu import PRESETS, resolve_mcu
-from mcunet_tvm.nas.space import Space, to_netconfig
+from mcunet_tvm.nas.space import WIDTHS, Space, to_netconfig
 from mcunet_tvm.nas.supernet import Supernet, extract_subnet
-from mcunet_tvm.nas.train import recalibrate_bn, train_supernet
+from mcunet_tvm.nas.train import accuracy, recalibrate_bn, train_supernet
 from mcunet_tvm.pipeline import compile_relax, kernel_isa
 from mcunet_tvm.quant.ptq import quantize_model
 
@@ -87,7 +87,7 @@ def test_image_folder_dataset(tmp_path) -> None:
         folder.mkdir(exist_ok=True)
         Image.fromarray(img).save(folder / f"{i}.png")
     data = load_dataset(f"imagefolder:{tmp_path}")
-    assert len(data.train_y) + len(data.val_y) == 30 and len(data.val_y) > 0
+    assert len(data.train_y) + len(data.val_y) + len(data.test_y) == 30 and len(data.val_y) > 0
     xt, _ = data.tensors("train", 32)
     assert tuple(xt.shape[1:]) == (3, 32, 32) and float(xt.min()) >= -1 and float(xt.max()) <= 1
     with pytest.raises(McunetError, match="does not exist"):
@@ -109,10 +109,31 @@ def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     assert measured["arena_bytes"] == result["arena_bytes"], "planner and compiler disagree on the winner"
     assert measured["flash_bytes"] <= result["flash_bytes"], "flash prediction must be an upper bound"
     assert 0 <= result["accuracy"] <= 1 and result["baseline_accuracy"] is not None
-    assert result["baseline"]["arena_bytes"] <= budget_sram
     assert result["build_command"].startswith("python -m mcunet_tvm.build --target cortex-m7 --model ")
     assert len(result["search_space"]["candidates"]) == 12
-    assert "found model" in capsys.readouterr().out
+    # reported accuracies: the exported models evaluated on the test split (validation apart)
+    data = load_dataset("demo", quick=True, seed=0)
+    res = result["architecture"]["resolution"]
+    winner = torch.export.load(str(out / "model.pt2")).module()
+    assert accuracy(winner, data.tensors("test", res), batch=1) == pytest.approx(result["accuracy"], abs=1e-4)
+    assert accuracy(winner, data.tensors("val", res), batch=1) == pytest.approx(result["val_accuracy"], abs=1e-4)
+    # the baseline: trained in quick mode too, the best validation score of the fitting grid, compiled alike
+    base = result["baseline"]
+    assert base["arena_bytes"] <= budget_sram and base["flash_bytes"] <= budget_flash
+    cands = result["baseline_candidates"]
+    assert base["label"] == max(cands, key=lambda c: (c["screen_val_accuracy"], c["macs"]))["label"]
+    assert {c["width"] for c in cands} <= set(WIDTHS) and {c["resolution"] for c in cands} <= {32, 40}
+    bnet = torch.export.load(str(out / "baseline" / "model.pt2")).module()
+    btest = data.tensors("test", base["resolution"])
+    assert accuracy(bnet, btest, batch=1) == pytest.approx(base["test_accuracy"], abs=1e-4)
+    assert base["measured"]["bit_exact"] and base["measured"]["arena_bytes"] == base["arena_bytes"]
+    # equal compute: the same recipe, and the same number of forward/backward passes
+    eq, compute = result["equal_compute"], result["compute"]
+    assert eq["same_recipe"]["compute"]["winner_from_scratch"] == eq["same_recipe"]["compute"]["baseline"]
+    nas_passes = compute["supernet"]["forward_backward"] + compute["finetune"]["forward_backward"]
+    assert eq["same_passes"]["compute"]["baseline"]["forward_backward"] == nas_passes > 0
+    printed = capsys.readouterr().out
+    assert "found model" in printed and "MobileNetV2   test accuracy" in printed and "smoke test" in printed
 
 
 def test_impossible_budget_names_the_smallest_arena(tmp_path, capsys) -> None:
@@ -129,7 +150,7 @@ def test_supernet_training_under_torchrun_with_ddp(tmp_path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [str(ROOT / ".venv" / "bin" / "torchrun"), "--nproc_per_node", "2", "--master_port", "29517",
            "-m", "mcunet_tvm.nas", "--mcu", "stm32h743", "--data", "demo", "--out", str(out), "--quick",
-           "--no-build", "--space-samples", "10"]
+           "--no-build", "--space-samples", "10", "--no-equal-compute"]
     if not (ROOT / ".venv" / "bin" / "torchrun").exists():
         cmd[:1] = [sys.executable, "-m", "torch.distributed.run"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)

@@ -49,8 +49,12 @@ def _net(first: int, blocks: list[dict], last_in: int, mix: int | None, classes:
     }
 
 
-def mbv2_config(width: float, resolution: int, classes: int = 1000) -> dict:
-    """MobileNetV2 scaled by ``width`` at ``resolution``."""
+def mbv2_config(width: float, resolution: int, classes: int = 1000, scale_last: bool = False) -> dict:
+    """MobileNetV2 scaled by ``width`` at ``resolution``.
+
+    The last (feature mix) layer keeps 1280 channels below width 1 as in the paper, unless
+    ``scale_last`` (then ``1280 x width``, as the TinyNAS search space scales it).
+    """
     first = make_divisible(32 * width)
     blocks, cin = [], first
     for t, c, n, s in _MBV2:
@@ -58,7 +62,7 @@ def mbv2_config(width: float, resolution: int, classes: int = 1000) -> dict:
         for i in range(n):
             blocks.append(_block(cin, cout, 3, s if i == 0 else 1, t))
             cin = cout
-    last = make_divisible(1280 * width) if width > 1.0 else 1280
+    last = make_divisible(1280 * width) if width > 1.0 or scale_last else 1280
     return _net(first, blocks, cin, last, classes, resolution)
 
 

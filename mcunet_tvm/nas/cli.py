@@ -5,11 +5,17 @@
     torchrun --nproc_per_node 2 -m mcunet_tvm.nas ...      (supernet training with DDP)
 
 Phases: search-space optimisation (planner-checked samples per width x
-resolution), supernet training, evolutionary search, fine-tuning of the
-winner, the best scaled MobileNetV2 that fits trained with the same epochs,
-export (net config, ``model.pt2``, calibration samples), and the build of the
-winner with ``python -m mcunet_tvm.build`` on QEMU, which measures its real
-arena and flash. ``DIR/result.json`` records all of it.
+resolution), supernet training, evolutionary search (fitness: validation
+accuracy), fine-tuning of the winner; the MobileNetV2 baseline on the same
+terms (the same width grid, resolutions and scaled last layer; every fitting
+one screened, the best by validation accuracy trained with the baseline
+recipe); the equal-compute comparisons (the winner's architecture from scratch
+with the baseline's recipe; the baseline with the NAS pipeline's
+forward/backward passes and schedule shape); export (net config,
+``model.pt2``, calibration samples) and the build of the winner and of the
+baseline with ``python -m mcunet_tvm.build`` on QEMU, which measures their
+real arena, flash and instructions. Reported accuracies are on the test split,
+which no decision sees. ``DIR/result.json`` records all of it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from ..errors import BudgetError, McunetError
 
 DEFAULT_RESOLUTIONS = (48, 56, 64, 72, 80, 96)
 QUICK_RESOLUTIONS = (32, 40)
+#: learning rates: training from scratch (supernet, baseline) and the winner's fine-tune (a warm restart)
+BASE_LR = 0.05
+FINETUNE_LR = 0.01
+QUICK_NOTE = ("quick mode: a tiny dataset and one epoch per stage, so these accuracies are a smoke test of the "
+              "pipeline, not a comparison of the models")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,13 +60,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--finetune-epochs", type=int, help="default 10; quick 1")
     p.add_argument("--population", type=int, help="evolution population (default 24; quick 4)")
     p.add_argument("--generations", type=int, help="evolution generations (default 10; quick 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline-screen-epochs", type=int,
+                   help="epochs each fitting MobileNetV2 trains for its validation score (default 2; quick 1)")
+    p.add_argument("--baseline-fixed-last", action="store_true",
+                   help="also consider MobileNetV2 with the paper's fixed 1280-channel last layer")
+    p.add_argument("--no-equal-compute", action="store_true",
+                   help="skip the equal-compute comparisons (winner from scratch, baseline with the NAS's passes)")
+    p.add_argument("--seed", type=int, default=0, help="training, sampling and search seed")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the generated demo dataset")
     p.add_argument("--no-build", action="store_true", help="skip compiling and running the winner on QEMU")
     args = p.parse_args(argv)
     q = args.quick
     args.resolutions = list(args.resolutions or (QUICK_RESOLUTIONS if q else DEFAULT_RESOLUTIONS))
     defaults = {"space_samples": (40, 200), "supernet_epochs": (1, 15), "finetune_epochs": (1, 10),
-                "population": (4, 24), "generations": (1, 10)}
+                "population": (4, 24), "generations": (1, 10), "baseline_screen_epochs": (1, 2)}
     for name, (quick, full) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if q else full)
@@ -102,20 +120,67 @@ def _fitness(net, calib_x, val, world: int):
     return score
 
 
-def run(args: argparse.Namespace) -> dict:
+def _accuracies(model, data, resolution: int) -> dict[str, float]:
+    """Validation and test accuracy of ``model`` (the only place a test split is evaluated)."""
+    from .train import accuracy
+
+    return {split: round(accuracy(model, data.tensors(split, resolution)), 4) for split in ("val", "test")}
+
+
+def _fresh(config: dict, seed: int):
+    """A newly initialised network of ``config`` (seeded, so every recipe starts from the same weights)."""
     import torch
 
     from ..frontend.netconfig import ProxylessNet
+
+    torch.manual_seed(seed)
+    return ProxylessNet(config)
+
+
+def _export(model, resolution: int, calib, folder: Path) -> None:
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(1, 3, resolution, resolution)
+    with torch.no_grad():
+        torch.export.save(torch.export.export(model.eval(), (example,)), str(folder / "model.pt2"))
+    np.save(folder / "calibration.npy", calib.numpy().astype(np.float32))
+
+
+def _measure(options: BuildOptions, mcu) -> dict:
+    """Compile ``options.model`` and run it on QEMU: measured arena, flash, instructions, bit-exactness."""
+    from ..api import build
+
+    shutil.rmtree(options.out, ignore_errors=True)
+    report = build(options).report
+    run_info = report["qemu"] or {}
+    return {"arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
+            "instructions": run_info.get("instructions"), "bit_exact": run_info.get("bit_exact"),
+            "fits": report["arena_bytes"] <= mcu.budget_sram and report["flash_bytes"] <= mcu.budget_flash}
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
     from ..pipeline import kernel_isa
     from ..targets import get_target
     from . import plots
     from .data import load_dataset
     from .light import predict
     from .mcu import resolve_mcu
-    from .search import best_mobilenetv2, evolve, optimise_space
-    from .space import to_netconfig
+    from .search import evolve, mobilenetv2_grid, optimise_space
+    from .space import WIDTHS, to_netconfig
     from .supernet import Supernet, extract_subnet
-    from .train import accuracy, distributed, exit_worker, finish_distributed, train_network, train_supernet
+    from .train import (
+        SANDWICH,
+        Compute,
+        accuracy,
+        distributed,
+        exit_worker,
+        finish_distributed,
+        train_network,
+        train_supernet,
+    )
 
     t0 = time.monotonic()
     rank, world = distributed()
@@ -127,104 +192,213 @@ def run(args: argparse.Namespace) -> dict:
     if main_rank:
         (out / "result.json").unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(args.data, args.quick, args.seed)
+    data = load_dataset(args.data, args.quick, args.data_seed)
     classes = len(data.classes)
-    torch.manual_seed(args.seed)
+    seed = args.seed
+    torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads() // world))
+    se, fe = args.supernet_epochs, args.finetune_epochs
 
     # 1. search-space optimisation, on the compiler's memory model
-    space, stats = optimise_space(mcu, args.resolutions, classes, args.space_samples, isa, args.seed,
+    space, stats = optimise_space(mcu, args.resolutions, classes, args.space_samples, isa, seed, widths=WIDTHS,
                                   progress=_bar("search spaces", main_rank))
-    # 2. the supernet of the chosen space
+    # 2. the supernet of the chosen space (training split only)
     train = data.tensors("train", space.resolution)
     val = data.tensors("val", space.resolution)
-    net = train_supernet(Supernet(space, classes), train, args.supernet_epochs, seed=args.seed,
-                         progress=_bar("supernet", main_rank))
-    # 3. evolutionary search (BatchNorm re-calibrated on training images)
+    nas_supernet, nas_finetune = Compute(), Compute()
+    net = train_supernet(Supernet(space, classes), train, se, seed=seed, progress=_bar("supernet", main_rank),
+                         compute=nas_supernet)
+    # 3. evolutionary search: fitness on the validation split (BatchNorm re-calibrated on training images)
     calib_x = train[0][: 512]
     winner, log = evolve(space, mcu, classes, isa, _fitness(net, calib_x, val, world), args.population,
-                         args.generations, args.seed, progress=_bar("evolution", main_rank))
+                         args.generations, seed, progress=_bar("evolution", main_rank))
     finish_distributed()  # the rest (fine-tune, baseline, export, build) runs on the main rank only
     if not main_rank:
         exit_worker()
-    # 4. fine-tune the winner; train the MobileNetV2 baseline with the same number of epochs
-    model = train_network(extract_subnet(net, winner.arch).train(), train, args.finetune_epochs, lr=0.01,
-                          seed=args.seed, progress=_bar("fine-tune", True))
-    acc = accuracy(model, val)
-    baseline = best_mobilenetv2(mcu, args.resolutions, classes, isa)
-    base_info = None
-    if baseline is not None:
-        config, pred = baseline
-        btrain = data.tensors("train", config["resolution"])
-        bval = data.tensors("val", config["resolution"])
-        bnet = train_network(ProxylessNet(config), btrain, args.supernet_epochs + args.finetune_epochs,
-                             seed=args.seed, progress=_bar("MobileNetV2 baseline", True))
-        base_info = {"config": config, "width": _mbv2_width(config), "resolution": config["resolution"],
-                     "accuracy": accuracy(bnet, bval), "macs": pred.macs, "params": pred.params,
-                     "arena_bytes": pred.arena_bytes, "flash_bytes": pred.flash_bytes}
-    # 5. export
+    # 4. fine-tune the winner (warm restart at a lower learning rate)
     netconfig = to_netconfig(winner.arch, classes)
-    (out / "arch.json").write_text(json.dumps(netconfig, indent=2) + "\n")
-    example = torch.zeros(1, 3, space.resolution, space.resolution)
-    with torch.no_grad():
-        torch.export.save(torch.export.export(model.eval(), (example,)), str(out / "model.pt2"))
-    np.save(out / "calibration.npy", train[0][:64].numpy().astype(np.float32))
+    model = train_network(extract_subnet(net, winner.arch).train(), train, fe, lr=FINETUNE_LR, seed=seed,
+                          progress=_bar("fine-tune", True), compute=nas_finetune)
+    winner_acc = _accuracies(model, data, space.resolution)
     exact = predict(netconfig, dsp=isa != "plain", mve=isa == "mve")
+
+    # 5. the MobileNetV2 baseline: same widths, resolutions and last-layer scaling, exact planner;
+    #    every fitting candidate screened, the best by validation accuracy trained with the recipe
+    recipe_epochs = se + fe
+    grid = mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=True)
+    if args.baseline_fixed_last:
+        grid += mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=False)
+    screen_epochs = args.baseline_screen_epochs
+    screen_compute = Compute()
+    screened = []
+    for i, cand in enumerate(grid):
+        ctrain = data.tensors("train", cand.resolution)
+        used = Compute()
+        cnet = train_network(_fresh(cand.config, seed), ctrain, screen_epochs, lr=BASE_LR, seed=seed, compute=used,
+                             progress=_bar(f"MobileNetV2 screen {i + 1}/{len(grid)} {cand.label}", True))
+        screen_compute = screen_compute.add(used)
+        screened.append((cand, accuracy(cnet, data.tensors("val", cand.resolution)), cnet, used))
+    baseline_info = equal = None
+    base_model = base = None
+    base_compute, scratch_compute, long_compute = Compute(), Compute(), Compute()
+    if screened:
+        base, _, screened_net, used = pick_baseline(screened)
+        btrain = data.tensors("train", base.resolution)
+        if screen_epochs == recipe_epochs:  # the screen was the recipe
+            base_model, base_compute = screened_net, used
+        else:
+            base_model = train_network(_fresh(base.config, seed), btrain, recipe_epochs, lr=BASE_LR, seed=seed,
+                                       compute=base_compute, progress=_bar("MobileNetV2 baseline", True))
+        baseline_info = {**base.to_json(), "label": base.label, **_prefix(_accuracies(base_model, data,
+                                                                                     base.resolution))}
+        if not args.no_equal_compute:
+            # (a) the winner's architecture from scratch with exactly the baseline's recipe
+            scratch = train_network(_fresh(netconfig, seed), train, recipe_epochs, lr=BASE_LR, seed=seed,
+                                    compute=scratch_compute, progress=_bar("winner from scratch", True))
+            # (b) the baseline with the NAS pipeline's forward/backward passes and schedule shape:
+            #     SANDWICH x the supernet's epochs (one cosine), then the fine-tune's restart
+            long = train_network(_fresh(base.config, seed), btrain, SANDWICH * se, lr=BASE_LR, seed=seed,
+                                 compute=long_compute,
+                                 progress=_bar("MobileNetV2, NAS compute 1/2", True))
+            long = train_network(long.train(), btrain, fe, lr=FINETUNE_LR, seed=seed, compute=long_compute,
+                                 progress=_bar("MobileNetV2, NAS compute 2/2", True))
+            scratch_acc = _accuracies(scratch, data, space.resolution)
+            long_acc = _accuracies(long, data, base.resolution)
+            nas_total = nas_supernet.add(nas_finetune)
+            equal = {
+                "same_recipe": {
+                    "recipe": f"{recipe_epochs} epochs from scratch, SGD lr {BASE_LR} cosine",
+                    "winner_from_scratch": _prefix(scratch_acc), "baseline": _prefix(baseline_info),
+                    "test_gap": round(scratch_acc["test"] - baseline_info["test_accuracy"], 4),
+                    "compute": {"winner_from_scratch": scratch_compute.to_json(),
+                                "baseline": base_compute.to_json()},
+                },
+                "same_passes": {
+                    "recipe": f"{SANDWICH * se} epochs lr {BASE_LR} cosine, then {fe} epochs lr {FINETUNE_LR} "
+                              "cosine (the supernet's passes, then the fine-tune's restart)",
+                    "nas_pipeline": _prefix(winner_acc), "baseline": _prefix(long_acc),
+                    "test_gap": round(winner_acc["test"] - long_acc["test"], 4),
+                    "compute": {"nas_pipeline": nas_total.to_json(), "baseline": long_compute.to_json()},
+                },
+            }
+
+    # 6. export the winner (and the baseline next to it)
+    (out / "arch.json").write_text(json.dumps(netconfig, indent=2) + "\n")
+    _export(model, space.resolution, train[0][:64], out)
     plots.flops_cdf(stats, space, out / "flops_cdf.png")
-    plots.accuracy_vs_sram(log.evaluated, winner, (base_info["arena_bytes"], base_info["accuracy"])
-                           if base_info else None, mcu.budget_sram, out / "accuracy_vs_sram.png")
+    plots.accuracy_vs_sram(log.evaluated, winner, (base.prediction.arena_bytes, baseline_info["val_accuracy"])
+                           if base else None, mcu.budget_sram, out / "accuracy_vs_sram.png")
     build_options = BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target.name, run=True,
                                  calibration=out / "calibration.npy", sram_budget=mcu.budget_sram,
                                  flash_budget=mcu.budget_flash)
+    files = ["arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"]
+    base_options = None
+    if base is not None:
+        bdir = out / "baseline"
+        bdir.mkdir(exist_ok=True)
+        (bdir / "arch.json").write_text(json.dumps(base.config, indent=2) + "\n")
+        _export(base_model, base.resolution, data.tensors("train", base.resolution)[0][:64], bdir)
+        base_options = BuildOptions(model=str(bdir / "model.pt2"), out=bdir / "build", target=target.name,
+                                    run=True, calibration=bdir / "calibration.npy")
+        files += ["baseline/arch.json", "baseline/model.pt2", "baseline/calibration.npy"]
     result = {
         "mcu": {"name": mcu.name, "sram_bytes": mcu.sram_bytes, "flash_bytes": mcu.flash_bytes,
                 "sram_reserve": mcu.sram_reserve, "flash_reserve": mcu.flash_reserve, "target": target.name},
         "dataset": {"name": data.name, "classes": list(data.classes), "train": len(data.train_y),
-                    "val": len(data.val_y), "input_normalization": "x / 127.5 - 1 (RGB, NCHW float)"},
+                    "val": len(data.val_y), "test": len(data.test_y), "seed": args.data_seed,
+                    "splits": "train: weights; val: every search decision (evolution fitness, baseline choice); "
+                              "test: reported accuracies only",
+                    "input_normalization": "x / 127.5 - 1 (RGB, NCHW float)"},
         "search_space": {"width": space.width, "resolution": space.resolution,
                          "candidates": [{"width": s.space.width, "resolution": s.space.resolution,
                                          "fit_ratio": round(s.fit_ratio, 4), "mean_fitting_macs": round(s.score),
                                          "smallest_arena_bytes": s.smallest_arena} for s in stats]},
         "architecture": winner.arch.to_json(),
-        "accuracy": round(acc, 4),
-        "supernet_accuracy": round(winner.accuracy, 4),
-        "baseline_accuracy": round(base_info["accuracy"], 4) if base_info else None,
-        "baseline": base_info and {k: v for k, v in base_info.items() if k != "config"},
+        "accuracy": winner_acc["test"],
+        "val_accuracy": winner_acc["val"],
+        "supernet_val_accuracy": round(winner.accuracy, 4),
+        "baseline_accuracy": baseline_info["test_accuracy"] if baseline_info else None,
+        "baseline_val_accuracy": baseline_info["val_accuracy"] if baseline_info else None,
+        "baseline": baseline_info,
+        "baseline_candidates": [{**c.to_json(), "label": c.label, "screen_val_accuracy": round(a, 4)}
+                                for c, a, _, _ in screened],
+        "equal_compute": equal,
+        "compute": {"supernet": nas_supernet.to_json(), "finetune": nas_finetune.to_json(),
+                    "baseline_screen": screen_compute.to_json(), "baseline": base_compute.to_json(),
+                    "winner_from_scratch": scratch_compute.to_json(),
+                    "baseline_same_passes": long_compute.to_json()},
         "macs": exact.macs,
         "params": exact.params,
         "arena_bytes": exact.arena_bytes,
         "flash_bytes": exact.flash_bytes,
         "evaluated_subnets": len(log.evaluated),
         "settings": {k: getattr(args, k) for k in ("quick", "resolutions", "space_samples", "supernet_epochs",
-                                                   "finetune_epochs", "population", "generations", "seed")},
+                                                   "finetune_epochs", "population", "generations",
+                                                   "baseline_screen_epochs", "baseline_fixed_last", "seed",
+                                                   "data_seed")},
         "world_size": world,
         "build_command": build_options.command_line(),
-        "files": ["arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"],
+        "files": files,
     }
-    # 6. compile and run the winner: its measured arena and flash must fit
+    if args.quick:
+        result["note"] = QUICK_NOTE
+    # 7. compile and run the winner (its measured arena and flash must fit) and the baseline alike
     if not args.no_build:
-        from ..api import build
-
-        shutil.rmtree(out / "build", ignore_errors=True)
-        report = build(build_options).report
-        run_info = report["qemu"] or {}
-        result["measured"] = {"arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
-                              "instructions": run_info.get("instructions"), "bit_exact": run_info.get("bit_exact"),
-                              "fits": report["arena_bytes"] <= mcu.budget_sram
-                              and report["flash_bytes"] <= mcu.budget_flash}
+        result["measured"] = _measure(build_options, mcu)
         if not result["measured"]["fits"]:
             raise BudgetError("the compiled winner does not fit the budget", where=str(out / "build"))
+        if base_options is not None:
+            result["baseline"]["measured"] = _measure(base_options, mcu)
     result["seconds"] = round(time.monotonic() - t0, 1)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _mbv2_width(config: dict) -> float | None:
-    from ..frontend.zoo import make_divisible
-    from .search import MBV2_WIDTHS
+def _prefix(acc: dict) -> dict:
+    """``{"val": a, "test": b}`` as ``{"val_accuracy": a, "test_accuracy": b}`` (other keys dropped)."""
+    if "val_accuracy" in acc:
+        return {k: acc[k] for k in ("val_accuracy", "test_accuracy")}
+    return {"val_accuracy": acc["val"], "test_accuracy": acc["test"]}
 
-    first = config["first_conv"]["out_channels"]
-    return next((w for w in MBV2_WIDTHS if make_divisible(32 * w) == first), None)
+
+def format_summary(result: dict, out: Path) -> str:
+    """The lines ``main`` prints for a finished run."""
+    lines = []
+    if result["settings"]["quick"]:
+        lines.append(f"NOTE          {result['note']}")
+    lines.append(f"search space  width {result['search_space']['width']}, resolution "
+                 f"{result['search_space']['resolution']}")
+    lines.append(f"found model   test accuracy {result['accuracy']:.3f} (val {result['val_accuracy']:.3f}), "
+                 f"{result['macs']:,} MACs, arena {result['arena_bytes']:,} B, flash {result['flash_bytes']:,} B "
+                 "(planned)")
+    b = result["baseline"]
+    if b is None:
+        lines.append("MobileNetV2   none of the grid fits the budget")
+    else:
+        lines.append(f"MobileNetV2   test accuracy {b['test_accuracy']:.3f} (val {b['val_accuracy']:.3f}), "
+                     f"w{b['width']} r{b['resolution']} last {b['last_channels']}, {b['macs']:,} MACs "
+                     f"(best validation accuracy of {len(result['baseline_candidates'])} fitting)")
+    eq = result["equal_compute"]
+    if eq:
+        rec, pas = eq["same_recipe"], eq["same_passes"]
+        lines.append(f"same recipe   winner from scratch test {rec['winner_from_scratch']['test_accuracy']:.3f} vs "
+                     f"MobileNetV2 {rec['baseline']['test_accuracy']:.3f}")
+        lines.append(f"same passes   NAS pipeline test {pas['nas_pipeline']['test_accuracy']:.3f} vs MobileNetV2 "
+                     f"{pas['baseline']['test_accuracy']:.3f} ({pas['compute']['baseline']['forward_backward']:,} "
+                     "forward/backward passes each)")
+    for name, m in (("compiled", result.get("measured")), ("baseline", b and b.get("measured"))):
+        if m:
+            lines.append(f"{name:<14}arena {m['arena_bytes']:,} B, flash {m['flash_bytes']:,} B, "
+                         f"{m['instructions'] or 0:,} instructions, bit-exact {'yes' if m['bit_exact'] else 'NO'}")
+    lines.append(f"build         {result['build_command']}")
+    lines.append(f"written       {out / 'result.json'}")
+    return "\n".join(lines)
+
+
+def pick_baseline(screened: list[tuple]) -> tuple:
+    """The screened MobileNetV2 ``(candidate, validation accuracy, ...)`` with the best validation accuracy
+    (ties: more MACs). Only the validation split decides; the test split is never looked at here."""
+    return max(screened, key=lambda t: (t[1], t[0].prediction.macs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,18 +409,5 @@ def main(argv: list[str] | None = None) -> int:
         print(err.format(), file=sys.stderr)
         return err.exit_code
     if result:
-        base = result["baseline_accuracy"]
-        print(f"search space  width {result['search_space']['width']}, resolution "
-              f"{result['search_space']['resolution']}")
-        print(f"found model   accuracy {result['accuracy']:.3f}, {result['macs']:,} MACs, arena "
-              f"{result['arena_bytes']:,} B, flash {result['flash_bytes']:,} B (planned)")
-        if base is not None:
-            print(f"MobileNetV2   accuracy {base:.3f} (w{result['baseline']['width']}, "
-                  f"r{result['baseline']['resolution']}, {result['baseline']['macs']:,} MACs)")
-        if "measured" in result:
-            m = result["measured"]
-            print(f"compiled      arena {m['arena_bytes']:,} B, flash {m['flash_bytes']:,} B, "
-                  f"bit-exact {'yes' if m['bit_exact'] else 'NO'}")
-        print(f"build         {result['build_command']}")
-        print(f"written       {args.out / 'result.json'}")
+        print(format_summary(result, args.out))
     return 0

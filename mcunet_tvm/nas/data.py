@@ -6,9 +6,14 @@ drawn procedurally with random colours, sizes, positions, clutter and noise,
 deterministic from a seed. Small objects in clutter make resolution and
 capacity matter, as in real vision tasks.
 
-``imagefolder:PATH`` reads ``PATH/<class>/*.png|jpg|jpeg|bmp`` (or
-``PATH/train/<class>/...`` and ``PATH/val/<class>/...``); without explicit
-splits a fixed 20 % of each class (by file name hash) is the validation set.
+Three disjoint splits: *train* (weights), *val* (every search decision:
+the evolution's fitness, the choice of the baseline) and *test* (the reported
+accuracies only; the search never sees it). The demo draws one pool of
+images and cuts it by index. ``imagefolder:PATH`` reads
+``PATH/<class>/*.png|jpg|jpeg|bmp`` and splits every class by file name hash
+(60 / 20 / 20 %); with ``PATH/train/`` and ``PATH/val/`` (ImageNet layout)
+``val/`` is the test split and the validation split is 20 % of ``train/`` by
+hash; ``PATH/train/``, ``PATH/val/`` and ``PATH/test/`` are used as they are.
 
 Images become float tensors ``x / 127.5 - 1`` (NCHW): the compiled model's
 int8 input is that, quantised with the input scale in its report.
@@ -28,11 +33,12 @@ from ..errors import McunetError
 SHAPE_CLASSES = ("disc", "ring", "square", "frame", "triangle", "plus", "cross", "hbars", "vbars", "checker")
 NATIVE = 96  # pixels the demo images are drawn at
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+SPLITS = ("train", "val", "test")
 
 
 @dataclass
 class Dataset:
-    """Train and validation images (uint8 NHWC at native size) and labels."""
+    """Train, validation and test images (uint8 NHWC at native size) and labels."""
 
     name: str
     classes: tuple[str, ...]
@@ -40,10 +46,18 @@ class Dataset:
     train_y: np.ndarray
     val_x: np.ndarray
     val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of ``train``, ``val`` or ``test``."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r} (one of {', '.join(SPLITS)})")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
     def tensors(self, split: str, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """NCHW float images at ``resolution`` (bilinear, antialiased) and int64 labels."""
-        x, y = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
+        """NCHW float images of ``split`` at ``resolution`` (bilinear, antialiased) and int64 labels."""
+        x, y = self.split(split)
         t = torch.from_numpy(x).permute(0, 3, 1, 2).float()
         if t.shape[-1] != resolution or t.shape[-2] != resolution:
             t = torch.nn.functional.interpolate(t, size=(resolution, resolution), mode="bilinear",
@@ -105,10 +119,11 @@ def make_shapes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def demo_dataset(train: int = 3000, val: int = 1000, seed: int = 0) -> Dataset:
-    tx, ty = make_shapes(train, seed)
-    vx, vy = make_shapes(val, seed + 1)
-    return Dataset("mcunet-shapes", SHAPE_CLASSES, tx, ty, vx, vy)
+def demo_dataset(train: int = 3000, val: int = 1000, test: int = 1000, seed: int = 0) -> Dataset:
+    """One pool of ``train + val + test`` generated images, cut by index into the three splits."""
+    x, y = make_shapes(train + val + test, seed)
+    a, b = train, train + val
+    return Dataset("mcunet-shapes", SHAPE_CLASSES, x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:])
 
 
 def _read_folder(root: Path, size: int) -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
@@ -131,35 +146,54 @@ def _read_folder(root: Path, size: int) -> tuple[list[np.ndarray], list[int], li
     return images, labels, classes, names
 
 
+def _hash_bucket(name: str, buckets: int = 5) -> int:
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % buckets
+
+
+def _take(x: list, y: list, keep: list[bool]) -> tuple[list, list]:
+    return ([a for a, k in zip(x, keep, strict=True) if k], [b for b, k in zip(y, keep, strict=True) if k])
+
+
 def image_folder(path: Path, size: int = 160) -> Dataset:
     """An image-folder dataset resized to ``size`` px (the largest resolution the search may use)."""
     if not path.is_dir():
         raise McunetError("the image folder does not exist", where=str(path),
                           hint="use --data imagefolder:PATH with PATH/<class>/<images>")
+
+    def read(sub: Path, classes: list[str] | None) -> tuple[list, list, list[str], list[str]]:
+        x, y, found, names = _read_folder(sub, size)
+        if classes is not None and found != classes:
+            raise McunetError(f"{sub.name}/ and train/ have different class folders", where=str(path))
+        return x, y, found, names
+
     if (path / "train").is_dir() and (path / "val").is_dir():
-        tx, ty, classes, _ = _read_folder(path / "train", size)
-        vx, vy, vclasses, _ = _read_folder(path / "val", size)
-        if vclasses != classes:
-            raise McunetError("train/ and val/ have different class folders", where=str(path))
+        tx, ty, classes, names = read(path / "train", None)
+        if (path / "test").is_dir():
+            vx, vy, _, _ = read(path / "val", classes)
+            sx, sy, _, _ = read(path / "test", classes)
+        else:  # val/ is the reported split; the search's validation split comes out of train/
+            sx, sy, _, _ = read(path / "val", classes)
+            held = [_hash_bucket(n) == 0 for n in names]
+            vx, vy = _take(tx, ty, held)
+            tx, ty = _take(tx, ty, [not h for h in held])
     else:
         x, y, classes, names = _read_folder(path, size)
-        is_val = [int(hashlib.sha1(n.encode()).hexdigest(), 16) % 5 == 0 for n in names]
-        tx = [a for a, v in zip(x, is_val, strict=True) if not v]
-        ty = [b for b, v in zip(y, is_val, strict=True) if not v]
-        vx = [a for a, v in zip(x, is_val, strict=True) if v]
-        vy = [b for b, v in zip(y, is_val, strict=True) if v]
-    if len(classes) < 2 or not tx or not vx:
-        raise McunetError(f"need at least two classes and images in both splits (found {len(classes)} classes, "
-                          f"{len(tx)} train / {len(vx)} val images)", where=str(path),
-                          hint="layout: PATH/<class>/<image files>")
+        bucket = [_hash_bucket(n) for n in names]
+        tx, ty = _take(x, y, [b >= 2 for b in bucket])
+        vx, vy = _take(x, y, [b == 0 for b in bucket])
+        sx, sy = _take(x, y, [b == 1 for b in bucket])
+    if len(classes) < 2 or not tx or not vx or not sx:
+        raise McunetError(f"need at least two classes and images in every split (found {len(classes)} classes, "
+                          f"{len(tx)} train / {len(vx)} validation / {len(sx)} test images)", where=str(path),
+                          hint="layout: PATH/<class>/<image files>, or PATH/train|val[|test]/<class>/...")
     return Dataset(path.name, tuple(classes), np.stack(tx), np.asarray(ty, np.int64), np.stack(vx),
-                   np.asarray(vy, np.int64))
+                   np.asarray(vy, np.int64), np.stack(sx), np.asarray(sy, np.int64))
 
 
 def load_dataset(spec: str, quick: bool = False, seed: int = 0) -> Dataset:
     """``demo`` or ``imagefolder:PATH``."""
     if spec == "demo":
-        return demo_dataset(400, 200, seed) if quick else demo_dataset(seed=seed)
+        return demo_dataset(400, 200, 200, seed) if quick else demo_dataset(seed=seed)
     if spec.startswith("imagefolder:"):
         return image_folder(Path(spec.split(":", 1)[1]))
     raise McunetError(f"unknown dataset '{spec}'", where="--data", hint="use demo or imagefolder:PATH")

@@ -10,9 +10,10 @@
    after BatchNorm re-calibration; infeasible children are rejected by the
    planner before any evaluation.
 
-The baseline is the best scaled MobileNetV2 that fits: the largest
-(width x resolution) MACs among the standard widths and the resolutions
-searched, judged by the same planner.
+The baseline is MobileNetV2 on the same terms: the search's width grid and
+resolution list, its last layer scaled with the width as the search space's
+(``scale_last``; the paper's fixed 1280 channels as a variant), kept when the
+exact planner says it fits; ``cli`` picks among those by validation accuracy.
 """
 
 from __future__ import annotations
@@ -29,7 +30,26 @@ from .light import Prediction, predict
 from .mcu import Mcu
 from .space import WIDTHS, Arch, Space, to_netconfig
 
-MBV2_WIDTHS = (0.35, 0.5, 0.75, 1.0)
+
+@dataclass(frozen=True)
+class MobileNetV2:
+    """One scaled MobileNetV2 of the baseline grid; ``width`` is the multiplier it was built with."""
+
+    width: float
+    resolution: int
+    scale_last: bool
+    config: dict = field(compare=False, repr=False)
+    prediction: Prediction = field(compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"mbv2-w{self.width}-r{self.resolution}" + ("" if self.scale_last else "-last1280")
+
+    def to_json(self) -> dict:
+        p = self.prediction
+        return {"width": self.width, "resolution": self.resolution,
+                "last_channels": self.config["feature_mix_layer"]["out_channels"], "macs": p.macs,
+                "params": p.params, "arena_bytes": p.arena_bytes, "flash_bytes": p.flash_bytes}
 
 
 @dataclass
@@ -179,16 +199,17 @@ def evolve(
     return max(pop, key=lambda c: (c.accuracy, c.prediction.macs)), log
 
 
-def best_mobilenetv2(mcu: Mcu, resolutions: list[int], classes: int, isa: str) -> tuple[dict, Prediction] | None:
-    """The scaled MobileNetV2 with the most MACs that fits, judged by the same (full) planner."""
-    best: tuple[dict, Prediction] | None = None
-    for w in MBV2_WIDTHS:
+def mobilenetv2_grid(mcu: Mcu, widths: tuple[float, ...], resolutions: list[int], classes: int, isa: str,
+                     scale_last: bool = True) -> list[MobileNetV2]:
+    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner."""
+    grid = []
+    for w in widths:
         for r in resolutions:
-            config = mbv2_config(w, r, classes)
-            p = predict(config, dsp=isa != "plain", fast=True, mve=isa == "mve")
-            if fits(p, mcu) and (best is None or p.macs > best[1].macs):
-                best = (config, p)
-    return best
+            config = mbv2_config(w, r, classes, scale_last=scale_last)
+            p = predict(config, dsp=isa != "plain", fast=False, mve=isa == "mve")
+            if fits(p, mcu):
+                grid.append(MobileNetV2(w, r, scale_last, config, p))
+    return grid
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

@@ -15,6 +15,7 @@ import os
 import random
 import sys
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.distributed as dist
@@ -25,6 +26,25 @@ from .space import Arch, Space
 from .supernet import Supernet
 
 Progress = Callable[[int, int, str], None]
+#: subnets trained per supernet step (sandwich rule: largest, smallest, two random)
+SANDWICH = 4
+
+
+@dataclass
+class Compute:
+    """Training work done: optimiser updates, forward/backward passes of one batch through one
+    network (a supernet step makes ``SANDWICH`` of them), and the images they carried."""
+
+    updates: int = 0
+    forward_backward: int = 0
+    images: int = 0
+
+    def add(self, other: Compute) -> Compute:
+        return Compute(self.updates + other.updates, self.forward_backward + other.forward_backward,
+                       self.images + other.images)
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 def distributed() -> tuple[int, int]:
@@ -88,8 +108,12 @@ def train_supernet(
     lr: float = 0.05,
     seed: int = 0,
     progress: Progress | None = None,
+    compute: Compute | None = None,
 ) -> Supernet:
-    """Sandwich-rule training: each step the largest, the smallest and two random subnets."""
+    """Sandwich-rule training: each step the largest, the smallest and two random subnets.
+
+    ``compute`` (if given) counts the work (global batches, as every rank takes a share).
+    """
     rank, world = distributed()
     torch.manual_seed(seed)
     model: nn.Module = net
@@ -107,7 +131,7 @@ def train_supernet(
     for epoch in range(epochs):
         for idx in _batches(len(x), batch, epoch, seed, rank, world):
             rng = random.Random(seed * 7919 + step)  # the same subnets on every rank
-            archs = [space.largest(), space.smallest(), space.sample(rng), space.sample(rng)]
+            archs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(SANDWICH - 2)]
             for g in opt.param_groups:
                 g["lr"] = _lr(step, steps, lr)
             opt.zero_grad()
@@ -119,6 +143,10 @@ def train_supernet(
                 loss += part.item()
             opt.step()
             step += 1
+            if compute is not None:
+                compute.updates += 1
+                compute.forward_backward += len(archs)
+                compute.images += len(archs) * len(idx) * world
             if progress:
                 progress(step, steps, f"loss {loss:.3f}")
     return net
@@ -132,8 +160,10 @@ def train_network(
     lr: float = 0.05,
     seed: int = 0,
     progress: Progress | None = None,
+    compute: Compute | None = None,
 ) -> nn.Module:
-    """Plain supervised training (the fine-tune of the winner, the MobileNetV2 baseline)."""
+    """Plain supervised training (the fine-tune of the winner, the MobileNetV2 baseline): SGD with
+    Nesterov momentum, one cosine decay of the learning rate from ``lr`` over ``epochs``."""
     torch.manual_seed(seed)
     x, y = data
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=4e-5, nesterov=True)
@@ -150,6 +180,10 @@ def train_network(
             loss.backward()
             opt.step()
             step += 1
+            if compute is not None:
+                compute.updates += 1
+                compute.forward_backward += 1
+                compute.images += len(idx)
             if progress:
                 progress(step, steps, f"loss {loss.item():.3f}")
     return net.eval()
