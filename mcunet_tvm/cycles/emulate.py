@@ -106,8 +106,9 @@ def _span(origin: int, length: int) -> tuple[int, int]:
 
 def emulate(elf_path: Path, memory: MemoryMap, core: CoreTiming, files: dict[str, bytes] | None = None,
             flash_wait_states: int = 0, max_instructions: int = 2_000_000_000, start: int | None = None,
-            stop: int | None = None) -> Emulation:
-    """Run the ELF from reset (or from ``start`` to ``stop``, for code snippets) and count.
+            stop: int | None = None, registers: dict[str, int] | None = None) -> Emulation:
+    """Run the ELF from reset (or from ``start`` to ``stop`` with ``registers`` preset, for code
+    snippets: micro-benchmarks) and count.
 
     Raises :class:`DeviceRunError` when the program faults or runs into unmapped memory.
     """
@@ -144,6 +145,8 @@ def emulate(elf_path: Path, memory: MemoryMap, core: CoreTiming, files: dict[str
         pc = start
         top = memory.regions[-1]
         uc.reg_write(arm_const.UC_ARM_REG_SP, top[0] + top[1] - 16)
+        for name, value in (registers or {}).items():
+            uc.reg_write(getattr(arm_const, f"UC_ARM_REG_{name.upper()}"), value)
     try:
         uc.emu_start(pc | 1, stop if stop is not None else 0xFFFFFFFF, count=max_instructions)
     except unicorn.UcError as exc:
@@ -152,7 +155,8 @@ def emulate(elf_path: Path, memory: MemoryMap, core: CoreTiming, files: dict[str
     if state.exit_code is None and stop is None:
         raise DeviceRunError(f"the emulated program did not exit within {max_instructions:,} instructions",
                              where=str(elf_path))
-    state.settle_pending(None)
+    if stop is not None:
+        state.settle_pending(stop)  # the branch into ``stop`` (a snippet's end) is part of the snippet
     return Emulation(exit_code=state.exit_code or 0, instructions=state.instructions,
                      cycles=state.cycles + state.flash_reads * flash_wait_states, stamps=state.stamps,
                      files={k: bytes(v) for k, v in state.written.items()}, console=state.console,
@@ -191,7 +195,9 @@ class _State:
         self.cycles += cost.cycles
         self.pending = cost if cost.branch != "none" or self.wait else None
 
-    def settle_pending(self, address: int | None) -> None:
+    def settle_pending(self, address: int) -> None:
+        if self.pending is not None:
+            self.cycles += self.settler.settle(self.pending, address != self.pending.end)
         self.pending = None
 
     def read_counter(self, _uc, _offset: int, _size: int, _user) -> int:

@@ -111,10 +111,12 @@ def _dual_issue(insns: list[Insn], core: CoreTiming) -> tuple[int, int]:
                 continue  # resolved late; the branch is predicted
             if r in ins.acc_regs and r in ready_acc:
                 at = ready_acc[r]
+            elif r in ready:
+                at = ready[r] + extra
             else:
-                at = ready.get(r, 0) + extra
+                continue  # produced before the block: ready
             need = max(need, at)
-        if slots == 1 and prev is not None and _can_pair(prev, ins) and max(need, free) <= cyc:
+        if slots == 1 and prev is not None and _can_pair(prev, ins) and need <= cyc:
             slots = 2
         else:
             cyc = max(cyc + 1, need, free)
