@@ -196,6 +196,7 @@ class _State:
         self.pending = cost if cost.branch != "none" or self.wait else None
 
     def settle_pending(self, address: int) -> None:
+        """Settle the last block's branch as if execution went on at ``address``."""
         if self.pending is not None:
             self.cycles += self.settler.settle(self.pending, address != self.pending.end)
         self.pending = None
@@ -219,8 +220,7 @@ class _State:
         if here != _BKPT_SEMIHOST:
             back = struct.unpack("<H", bytes(uc.mem_read(pc - 2, 2)))[0]
             if back != _BKPT_SEMIHOST:
-                raise_fault = f"exception {intno} at pc 0x{pc:08x} (fault or undefined instruction)"
-                self.console += f"mcunet: {raise_fault}\n"
+                self.console += f"mcunet: exception {intno} at pc 0x{pc:08x} (fault or undefined instruction)\n"
                 self.exit_code = 3
                 uc.emu_stop()
                 return
