@@ -52,8 +52,12 @@ class BuildOptions:
     guards: bool = False
     #: contiguous concatenations and slices as views (``ZeroCopyViews``); False: every one a copy kernel
     views: bool = True
-    #: implies ``run``: per-operator instructions into ``profile.json``
+    #: implies ``run``: per-operator instructions (and modelled cycles) into ``profile.json``
     profile: bool = False
+    #: with ``run``: a modelled cycle estimate (``mcunet_tvm.cycles``) into ``report.json``; always on with ``profile``
+    cycles: bool = False
+    #: flash wait states the cycle model charges per refill and per data read from flash
+    flash_wait_states: int = 0
     #: "auto", "simd" or "plain"
     kernels: str = "auto"
     optimize: str = "speed"
@@ -76,7 +80,10 @@ class BuildOptions:
                      else f"{self.patch[1][0]}x{self.patch[1][1]}@{self.patch[0]}"]
         args += [flag for flag, on in (("--run", self.run and not self.profile), ("--profile", self.profile),
                                        ("--stream-input", self.stream_input), ("--guards", self.guards),
-                                       ("--no-views", not self.views)) if on]
+                                       ("--no-views", not self.views),
+                                       ("--cycles", self.cycles and not self.profile)) if on]
+        if self.flash_wait_states:
+            args += ["--flash-wait-states", str(self.flash_wait_states)]
         if self.optimize != "speed":
             args += ["--optimize", self.optimize]
         if self.kernels != "auto":
@@ -140,11 +147,13 @@ def check_options(options: BuildOptions) -> None:
     if not (isinstance(overhead, int | float) and math.isfinite(overhead) and overhead >= 0):
         raise McunetError(f"--max-mac-overhead {overhead} is not a fraction >= 0", where="--max-mac-overhead",
                           hint="e.g. 0.05 for at most 5 % extra MACs")
-    for flag, value in (("--tune", options.tune), ("--seed", options.seed)):
+    for flag, value in (("--tune", options.tune), ("--seed", options.seed),
+                        ("--flash-wait-states", options.flash_wait_states)):
         if value < 0:
             raise McunetError(f"{flag} {value} is negative", where=flag, hint=f"{flag} takes a count >= 0")
     _check_patch(options)
     _check_name(options.name)
+    _check_cycles(options)
     if options.inputs and not (options.run or options.profile):
         raise McunetError("--input is given but nothing runs", where="--input",
                           hint="add --run (or --profile) to run the model on that input")
@@ -163,6 +172,22 @@ def _check_name(name: str) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", name) or name in _RESERVED_NAMES or name.endswith("_"):
         raise McunetError(f"--name {name!r} is not a usable C prefix", where="--name",
                           hint="lower-case letters, digits and _ (starting with a letter, at most 31), e.g. kws")
+
+
+def _check_cycles(options: BuildOptions) -> None:
+    from .cycles import CORES, supports
+    from .targets import get_target
+
+    if options.cycles and not (options.run or options.profile):
+        raise McunetError("--cycles is given but nothing runs", where="--cycles",
+                          hint="add --run (the estimate models the run's instructions), or use --profile")
+    target = get_target(options.target)
+    if options.cycles and not (supports(target.mcpu) and target.qemu_machine):
+        raise McunetError(f"the cycle model has no timing table for '{target.name}'", where="--cycles",
+                          hint=f"estimate on an emulated {' or '.join(sorted(CORES))} target, e.g. --target cortex-m4")
+    if options.flash_wait_states and not (options.cycles or options.profile):
+        raise McunetError("--flash-wait-states is given but no cycles are estimated", where="--flash-wait-states",
+                          hint="add --cycles (with --run) or --profile")
 
 
 def _check_patch(options: BuildOptions) -> None:
@@ -286,6 +311,7 @@ def _build(options: BuildOptions) -> BuildResult:
         "model_flash_bytes": toolchain.object_flash_bytes(target, objects),
         "code_bytes": toolchain.code_bytes(target, objects),  # kernels + entry point, no constants
         "stack_bytes": None,
+        "cycles_estimate": None,
         "compile_seconds": round(compile_s, 2),
         "guards": bool(options.guards),
         "files": sorted(compiled.files),
@@ -314,6 +340,7 @@ def _build(options: BuildOptions) -> BuildResult:
     if run:
         report["stack_bytes"], report_key, run_info, profile = _run(options, target, exe, model, compiled)
         report.update({k: v for k, v in run_info.pop("tflm", {}).items()})
+        report["cycles_estimate"] = run_info.pop("cycles_estimate", None)
         report[report_key] = run_info
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return BuildResult(report, compiled, profile)
@@ -414,13 +441,30 @@ def _run(options: BuildOptions, target, exe: Path, model, compiled):
         run_info["bit_exact_tflm"] = result.output == packed(outputs)
         if arena is not None:
             run_info["tflm"] = {"tflm_arena_bytes": arena[0], "tflm_tensor_arena_bytes": arena[1]}
+    estimate = _cycles(options, target, exe, b"".join(data), len([c for c in prog.calls if c.kernel]), result)
+    if estimate is not None:
+        run_info["cycles_estimate"] = estimate.report()
     (out / "profile.json").unlink(missing_ok=True)
     profile = None
     if options.profile:
-        profile = make_profile(prog, result.step_instructions, result.instructions)
+        profile = make_profile(prog, result.step_instructions, result.instructions, estimate)
         (out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
         run_info["instructions_per_mac"] = profile["instructions_per_mac"]
     return result.stack_bytes, "qemu" if target.qemu_machine else "host_run", run_info, profile
+
+
+def _cycles(options: BuildOptions, target, exe: Path, data: bytes, steps: int, result):
+    """The modelled cycles of the same run (``--cycles``, ``--profile`` on a core the model knows), or None."""
+    from .cycles import estimate, supports
+    from .resources import RUNTIME_C
+
+    if not ((options.cycles or options.profile) and supports(target.mcpu) and target.qemu_machine):
+        return None
+    if result.instructions is None:
+        return None  # a board without a counter: no stamps to attribute
+    note(options.progress, f"estimating cycles (emulating the {target.mcpu} run once more)")
+    return estimate(target.mcpu, RUNTIME_C / "boards" / target.board, exe, data, steps,
+                    options.flash_wait_states, qemu_step_instructions=result.step_instructions)
 
 
 def _patch_report(info, live: list[int]) -> dict:

@@ -110,6 +110,19 @@ def add_build_arguments(p: argparse.ArgumentParser, profile: bool = False) -> No
             help="implies --run: measure every operator's instructions on the emulated core, print the table "
             "and write profile.json (also: python -m mcunet_tvm.profile)",
         )
+        p.add_argument(
+            "--cycles",
+            action="store_true",
+            help="with --run on cortex-m4/m7: also estimate the run's cycles with a timing model (an estimate, "
+            "not a measurement: mcunet_tvm/cycles) into report.json cycles_estimate (always on with --profile)",
+        )
+    p.add_argument(
+        "--flash-wait-states",
+        type=_count,
+        default=0,
+        help="flash wait states the cycle model charges per branch refill and per data read from flash "
+        "(default 0: zero-wait-state memory)",
+    )
     p.add_argument(
         "--kernels",
         choices=("auto", "simd", "plain"),
@@ -217,7 +230,8 @@ def options_from_args(args: argparse.Namespace) -> BuildOptions:
         patch=_parse_patch(args.patch), max_mac_overhead=args.max_mac_overhead, stream_input=args.stream_input,
         guards=args.guards, views=not args.no_views, profile=getattr(args, "profile", True), kernels=args.kernels,
         optimize=args.optimize,
-        tune=args.tune, name=args.name,
+        tune=args.tune, name=args.name, cycles=getattr(args, "cycles", False),
+        flash_wait_states=args.flash_wait_states,
         tune_db=args.tune_db, progress=say,
     )
 

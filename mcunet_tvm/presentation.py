@@ -97,6 +97,10 @@ def build_summary(report: dict) -> str:
     if run:
         if run.get("instructions") is not None:
             lines.append(f"  instructions  {run['instructions']:,}")
+        est = report.get("cycles_estimate")
+        if est:
+            lines.append(f"  cycles        {est['total']:,} (estimate: {est['model']}, "
+                         f"{est['assumptions']['flash_wait_states']} flash wait states)")
         lines.append(f"  bit-exact     {'yes' if run['bit_exact'] else 'NO'} (host reference)")
         if report.get("patch"):
             lines.append(f"  bit-exact     {'yes' if run['bit_exact_layer_based'] else 'NO'} (layer-based reference)")
@@ -107,20 +111,31 @@ def build_summary(report: dict) -> str:
 
 def format_profile(profile: dict, limit: int | None = None) -> str:
     """A text table of the steps (most expensive first) and of the operator types."""
-    head = f"{'step':>4}  {'op':<17} {'in -> out':<32} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9} {'share':>6}"
+    cyc = profile.get("total_cycles_estimate") is not None
+
+    def cycles(row: dict) -> str:
+        return f" {row['cycles']:>13,}" if cyc else ""
+
+    extra = f" {'cycles (est.)':>13}" if cyc else ""
+    head = (f"{'step':>4}  {'op':<17} {'in -> out':<32} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9} "
+            f"{'share':>6}{extra}")
     lines = [head, "-" * len(head)]
     for r in profile["steps"][:limit]:
         shapes = f"{'x'.join(map(str, r['in_shape'][1:]))} -> {'x'.join(map(str, r['out_shape'][1:]))}"
         ipm = f"{r['instructions_per_mac']:.2f}" if r["instructions_per_mac"] is not None else "-"
         lines.append(f"{r['step']:>4}  {r['op']:<17} {shapes:<32} {r['macs']:>11,} {r['instructions']:>13,} "
-                     f"{ipm:>9} {r['share']:>6.1%}")
-    lines += ["", f"{'op type':<17} {'count':>5} {'MACs':>12} {'instructions':>13} {'instr/MAC':>9} {'share':>6}"]
+                     f"{ipm:>9} {r['share']:>6.1%}{cycles(r)}")
+    lines += ["", f"{'op type':<17} {'count':>5} {'MACs':>12} {'instructions':>13} {'instr/MAC':>9} {'share':>6}"
+              f"{extra}"]
     for g in profile["by_op_type"]:
         ipm = f"{g['instructions_per_mac']:.2f}" if g["instructions_per_mac"] is not None else "-"
         lines.append(f"{g['op']:<17} {g['count']:>5} {g['macs']:>12,} {g['instructions']:>13,} {ipm:>9} "
-                     f"{g['share']:>6.1%}")
+                     f"{g['share']:>6.1%}{cycles(g)}")
     ipm = profile["instructions_per_mac"]
     lines += ["", f"end to end: {profile['total_instructions']:,} instructions for {profile['macs']:,} MACs "
               f"({ipm:.2f} per MAC); steps sum to {profile['sum_of_steps']:,}, the entry point adds "
               f"{profile['entry_overhead_instructions']:,}"]
+    if cyc:
+        lines.append(f"estimated cycles: {profile['total_cycles_estimate']:,} ({profile['cycles_model']}; "
+                     "a model, not a measurement)")
     return "\n".join(lines)

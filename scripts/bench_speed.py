@@ -10,7 +10,9 @@ build/bench_speed/tuning.json). Every build is checked bit-exact against the
 host reference (and TF Lite Micro). Prints Markdown tables (paste into
 docs/BENCHMARKS.md): per model, per operator type, and the code size of the
 kernels plus the entry point (the ``.text`` sections of the generated objects:
-no weights), and writes build/bench_speed/results.json.
+no weights), and writes build/bench_speed/results.json. On the Cortex-M4 and M7 every
+profile also carries the cycle model's estimate (``mcunet_tvm.cycles``: a model, not a
+measurement), printed beside the instructions as "est. cycles" of the SIMD (or tuned) build.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main() -> int:
             report, profile, code = run(model, args.target, args.out / f"{model}-{variant}", extra)
             row["macs"] = report["macs"]
             row[variant] = {"instructions": profile["total_instructions"],
+                            "cycles_estimate": profile.get("total_cycles_estimate"),
                             "instructions_per_mac": profile["instructions_per_mac"], "code_bytes": code,
                             "arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
                             "kernel_functions": report["kernels"]["kernel_functions"],
@@ -74,17 +77,20 @@ def main() -> int:
     variants = ["plain", "simd", "size"] + (["tuned"] if args.tune else [])
     print(f"\n### Instructions per MAC on {args.target} (QEMU, exact counts)\n")
     head = "| model | MACs | " + " | ".join(f"{v} instructions | {v} instr/MAC" for v in variants)
-    print(head + " | SIMD speed-up | arena B (plain / SIMD) |")
-    print("|" + "---|" * (4 + 2 * len(variants)))
+    print(head + " | SIMD speed-up | arena B (plain / SIMD) | est. cycles (model) | est. cycles/MAC |")
+    print("|" + "---|" * (6 + 2 * len(variants)))
     for r in results:
         cells = " | ".join(f"{r[v]['instructions']:,} | {r[v]['instructions_per_mac']:.2f}" for v in variants)
-        best = r["tuned" if args.tune else "simd"]["instructions"]
+        fastest = r["tuned" if args.tune else "simd"]
+        best = fastest["instructions"]
+        cyc = fastest["cycles_estimate"]
+        est = f"{cyc:,} | {cyc / r['macs']:.2f}" if cyc is not None else "- | -"
         print(f"| {r['model']} | {r['macs']:,} | {cells} | {r['plain']['instructions'] / best:.2f}x | "
-              f"{r['plain']['arena_bytes']:,} / {r['simd']['arena_bytes']:,} |")
+              f"{r['plain']['arena_bytes']:,} / {r['simd']['arena_bytes']:,} | {est} |")
     total = {v: sum(r[v]["instructions"] for r in results) for v in variants}
     macs = sum(r["macs"] for r in results)
     print("| all models | " + f"{macs:,} | " + " | ".join(f"{total[v]:,} | {total[v] / macs:.2f}" for v in variants)
-          + f" | {total['plain'] / total['tuned' if args.tune else 'simd']:.2f}x | |")
+          + f" | {total['plain'] / total['tuned' if args.tune else 'simd']:.2f}x | | | |")
     print("\n### Per operator type, all models together\n")
     print("| op type | " + " | ".join(f"{v} instr/MAC" for v in variants) + " |")
     print("|" + "---|" * (1 + len(variants)))

@@ -15,7 +15,7 @@ def test_profile_is_complete_and_deterministic(build_cli, tmp_path) -> None:
     first = json.loads((out / "profile.json").read_text())
     code, _, out_b = build_cli("--target", "cortex-m7", "--model", "demo-cnn", "--profile", "--quiet", out="b")
     assert code == 0
-    assert json.loads((out_b / "profile.json").read_text()) == first  # instruction counts are exact
+    assert json.loads((out_b / "profile.json").read_text()) == first  # instruction counts (and the model) exact
     steps = first["steps"]
     assert len(steps) == report["kernels"]["layers"]
     assert sorted(r["step"] for r in steps) == list(range(len(steps)))
@@ -27,6 +27,10 @@ def test_profile_is_complete_and_deterministic(build_cli, tmp_path) -> None:
     assert sum(r["macs"] for r in steps) == report["macs"]
     assert abs(sum(g["share"] for g in first["by_op_type"]) - 1) < 1e-3
     assert report["kernels"]["simd_layers"] > 0  # the M7 has DSP: conv/dense run SIMD micro-kernels
+    # the cycle model's estimate, attributed to the same steps (tests/test_cycle_model.py checks the model)
+    assert all(r["cycles"] > 0 for r in steps)
+    assert sum(g["cycles"] for g in first["by_op_type"]) == sum(r["cycles"] for r in steps)
+    assert first["total_cycles_estimate"] == report["cycles_estimate"]["total"] >= sum(r["cycles"] for r in steps)
 
 
 def test_profile_cli_prints_the_table(tmp_path, capsys) -> None:
@@ -34,6 +38,7 @@ def test_profile_cli_prints_the_table(tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert code == 0
     assert "instr/MAC" in text and "depthwise_conv2d" in text and "end to end" in text
+    assert "cycles (est.)" in text and "a model, not a measurement" in text
 
 
 def test_profile_needs_an_emulated_core(build_cli, capsys) -> None:
