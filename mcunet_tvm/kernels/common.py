@@ -41,6 +41,10 @@ class ScalarArgs:
     def __call__(self, name: str, value: int):
         if not self.generic:
             return value
+        return self.runtime(name, value)
+
+    def runtime(self, name: str, value: int):
+        """The int32 parameter ``p1N_name`` passed ``value``, specialised kernel or not."""
         index = FIRST_SCALAR + len(self.values)
         assert index < 20, "at most ten scalar parameters (names p10_ to p19_)"
         self.values.append(int(value))

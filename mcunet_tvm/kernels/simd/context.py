@@ -82,6 +82,9 @@ class SimdContext:
     acc: Buffer
     wreg: Buffer  # a channel pair's widened weights (fused steps)
     cursor: Buffer  # the tile's output offset (a run-time channel count)
+    #: a patch window's byte offset in the input buffer, a run-time scalar (patches that differ only in
+    #: where their window lies share one kernel); None without a window
+    origin: Expr | None = None
 
     @property
     def tp_max(self) -> int:
@@ -98,6 +101,8 @@ class SimdContext:
     def x_index(self, ih: Index, iw: Index) -> Index:
         """Byte offset of pixel (ih, iw) of the op's input in the input buffer."""
         g = self.g
+        if self.origin is not None:
+            return (ih * g.buf_w + iw) * g.c + self.origin
         return ((ih + g.r0) * g.buf_w + iw + g.c0) * g.c
 
     def weight_word(self, o: Index, ki: Index, q: Index) -> Index:
@@ -167,6 +172,7 @@ def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, fast: bool, generic: bool,
     offset = scalars("x_offset", lanes_offset(op.in_zp)) if generic else i32(lanes_offset(op.in_zp))
     act_min = scalars("act_min", op.act_min) if op.act_min > -128 else -128
     act_max = scalars("act_max", op.act_max) if op.act_max < 127 else 127
+    origin = scalars.runtime("x_origin", (g.r0 * g.buf_w + g.c0) * g.c) if op.window(0) else None
     flat = staged_input_bytes(op, cfg) > 0 and flat_window(op)
     kh_s = 1 if flat else g.kh
     seg = g.kh * g.kw * g.c if flat else g.kw * g.c
@@ -201,4 +207,4 @@ def declare(op: OpDesc, g: Geometry, cfg: SimdConfig, fast: bool, generic: bool,
         weight_words=weight_words, rec_words=rec_words, pair_stride=weight_words * 4,
         doubled=staged is not None and doubled_input(op, cfg, fast), zp=zp, offset=offset, act_min=act_min,
         act_max=act_max, x=x, wt=wt, bias=bias, mult=mult, rq=rq, staged=staged, out=out, acc=acc, wreg=wreg,
-        cursor=cursor)
+        cursor=cursor, origin=origin)
