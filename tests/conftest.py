@@ -10,6 +10,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+
+#: mcunet_model.h of the hand-written two-step models the harness tests link (4 bytes in, 4 out)
+TWO_STEP_HEADER = """#include <stdint.h>
+#define MCUNET_INPUT_BYTES 4
+#define MCUNET_OUTPUT_BYTES 4
+#define MCUNET_NUM_STEPS 2
+int8_t *mcunet_input(void);
+int8_t *mcunet_output(void);
+int mcunet_invoke(void);
+"""
 sys.path.insert(0, str(Path(__file__).parent))
 
 

@@ -15,6 +15,8 @@ from mcunet_tvm.cycles.emulate import MemoryMap, emulate
 from mcunet_tvm.resources import RUNTIME_C
 from mcunet_tvm.targets import get_target
 
+from conftest import TWO_STEP_HEADER
+
 pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "arm-none-eabi-gcc"], capture_output=True).returncode != 0,
     reason="needs arm-none-eabi-gcc",
@@ -129,15 +131,6 @@ def test_m7_loop_branch_prediction(tmp_path) -> None:
     assert _snippet(tmp_path, body, CORTEX_M7) == (21, 1 + 10 + 10)
 
 
-HEADER = """#include <stdint.h>
-#define MCUNET_INPUT_BYTES 4
-#define MCUNET_OUTPUT_BYTES 4
-#define MCUNET_NUM_STEPS 2
-int8_t *mcunet_input(void);
-int8_t *mcunet_output(void);
-int mcunet_invoke(void);
-"""
-
 MODEL = """#include "mcunet_model.h"
 void mcunet_step_done(int step);
 static int8_t buf[8];
@@ -162,7 +155,7 @@ def test_same_run_as_qemu(tmp_path, target: str) -> None:
     for nops in (10, 50):
         src = tmp_path / f"n{nops}"
         src.mkdir()
-        (src / "mcunet_model.h").write_text(HEADER)
+        (src / "mcunet_model.h").write_text(TWO_STEP_HEADER)
         (src / "model.c").write_text(MODEL % nops)
         elf = toolchain.link(spec, toolchain.compile_objects(spec, [src / "model.c"], [src], src / "obj"),
                              src / "model.elf")

@@ -9,14 +9,7 @@ import pytest
 from mcunet_tvm import toolchain
 from mcunet_tvm.targets import get_target
 
-HEADER = """#include <stdint.h>
-#define MCUNET_INPUT_BYTES 4
-#define MCUNET_OUTPUT_BYTES 4
-#define MCUNET_NUM_STEPS 2
-int8_t *mcunet_input(void);
-int8_t *mcunet_output(void);
-int mcunet_invoke(void);
-"""
+from conftest import TWO_STEP_HEADER
 
 MODEL = """#include "mcunet_model.h"
 void mcunet_step_done(int step);
@@ -38,7 +31,7 @@ def _count(tmp: Path, target: str, first: int, second: int) -> tuple[int, list[i
     spec = get_target(target)
     src = tmp / f"m{first}_{second}"
     src.mkdir()
-    (src / "mcunet_model.h").write_text(HEADER)
+    (src / "mcunet_model.h").write_text(TWO_STEP_HEADER)
     (src / "model.c").write_text(MODEL % (first, second))
     objects = toolchain.compile_objects(spec, [src / "model.c"], [src], src / "obj")
     elf = toolchain.link(spec, objects, src / "model.elf")
