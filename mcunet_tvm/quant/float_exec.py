@@ -170,7 +170,7 @@ def _call(call: relax.Call, args: list, out_shape: list[int]) -> np.ndarray:
     if name == "relax.nn.relu6":
         return np.clip(args[0], np.float32(0), np.float32(6))
     if name == "relax.mean":
-        axes = tuple(int(a) for a in attrs.axis)
+        axes = None if attrs.axis is None else tuple(int(a) for a in attrs.axis)
         return np.mean(args[0], axis=axes, keepdims=bool(attrs.keepdims), dtype=np.float32)
     if name == "relax.nn.adaptive_avg_pool2d":
         if str(attrs.layout) != "NCHW" or out_shape[2:] != [1, 1]:
