@@ -270,8 +270,22 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
     generated.close(summary=False)  # interleaved with the patch search: no duration of its own
     if cache.requests:  # (a .tflite's kernels were generated at import)
         note(progress, f"kernels: {len(cache.kernels)} distinct generated for {cache.requests} layers and passes")
+    return generate(integer, mcpu, guard_bytes, name, source, progress, layer_program, program_of(imported))
+
+
+def generate(integer: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes: int = 0, name: str = "mcunet",
+             source: ModelSource | None = None, progress: Progress = None, layer_program: Program | None = None,
+             imported: Program | None = None, plan: MemoryPlan | None = None) -> CompiledModel:
+    """The C of an integer module whose kernels and order are final (:func:`optimise`'s result): the
+    arena plan, the kernels, the entry point. :func:`compile_relax` ends here; so does the NAS's latency
+    model, which builds layers with their planned choices and runs no pass.
+
+    ``layer_program`` / ``imported``: the layer-based program before patching and the program as
+    imported (the references), recorded in the result; default: the program itself. ``plan``: the arena
+    plan to use (default: :func:`~mcunet_tvm.planner.plan_memory` with ``guard_bytes``).
+    """
     program = program_of(integer)
-    plan = plan_memory(program.memory_graph(), guard=guard_bytes)
+    plan = plan or plan_memory(program.memory_graph(), guard=guard_bytes)
     # a streamed input's bands come from the application, not from a kernel
     streamed = {c.kernel for c in program.calls if program.stream_input and isinstance(c.op, InputRows)}
     cn = CNames(name)
@@ -289,7 +303,7 @@ def compile_relax(mod: tvm.IRModule, mcpu: str | None = "cortex-m7", guard_bytes
     }
     aliases = {k[len(cn.fn):]: v[len(cn.fn):] for k, v in kernels.aliases.items()}
     return CompiledModel(integer, program, plan, files, layer_program or program,
-                         program.patch, aliases, program_of(imported), cn)
+                         program.patch, aliases, imported or program, cn)
 
 
 def _calling_order(program: Program, param_order: dict[str, list[int]]) -> CallingOrder:

@@ -2,6 +2,8 @@
 
     python -m mcunet_tvm.nas --mcu stm32f746 --data demo --out DIR [--quick]
     python -m mcunet_tvm.nas --sram 320KB --flash 1MB --data imagefolder:PATH --out DIR
+    python -m mcunet_tvm.nas --mcu stm32f746 --max-latency-ms 50 ...   (at the preset's 216 MHz; or --mhz F,
+                                                                        or --max-cycles N)
     torchrun --nproc_per_node 2 -m mcunet_tvm.nas ...      (supernet training with DDP)
 
 Phases: search-space optimisation (planner-checked samples per width x
@@ -14,7 +16,10 @@ with the baseline's recipe; the baseline with the NAS pipeline's
 forward/backward passes and schedule shape); export (net config,
 ``model.pt2``, calibration samples) and the build of the winner and of the
 baseline with ``python -m mcunet_tvm.build`` on QEMU, which measures their
-real arena, flash and instructions. Reported accuracies are on the test split,
+real arena, flash and instructions. With a latency limit every fitting subnet also
+stays within the modelled cycles (:mod:`.latency`, per layer, measured once and cached); the winner's
+predicted latency is checked against its compiled build (QEMU's instructions, the cycle estimate of the
+same ELF) whenever the core has a cycle model. Reported accuracies are on the test split,
 which no decision sees. ``DIR/result.json`` records all of it.
 """
 
@@ -66,6 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also consider MobileNetV2 with the paper's fixed 1280-channel last layer")
     p.add_argument("--no-equal-compute", action="store_true",
                    help="skip the equal-compute comparisons (winner from scratch, baseline with the NAS's passes)")
+    p.add_argument("--max-latency-ms", type=float,
+                   help="latency limit per inference, ms (at --mhz or the preset's clock)")
+    p.add_argument("--mhz", type=float, help="core clock for --max-latency-ms, MHz")
+    p.add_argument("--max-cycles", type=int, help="latency limit per inference in modelled cycles")
+    p.add_argument("--latency-cache", type=Path,
+                   help="per-layer latency cache (default $XDG_CACHE_HOME/mcunet_tvm/layer_latency_<core>.json)")
     p.add_argument("--seed", type=int, default=0, help="training, sampling and search seed")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the generated demo dataset")
     p.add_argument("--no-build", action="store_true", help="skip compiling and running the winner on QEMU")
@@ -148,27 +159,56 @@ def _export(model, resolution: int, calib, folder: Path) -> None:
 
 
 def _measure(options: BuildOptions, mcu) -> dict:
-    """Compile ``options.model`` and run it on QEMU: measured arena, flash, instructions, bit-exactness."""
+    """Compile ``options.model`` and run it on QEMU: measured arena, flash, instructions (and the cycle
+    estimate with ``options.cycles``), bit-exactness."""
     from ..api import build
 
     shutil.rmtree(options.out, ignore_errors=True)
     report = build(options).report
     run_info = report["qemu"] or {}
+    estimate = report.get("cycles_estimate") or {}
     return {"arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
-            "instructions": run_info.get("instructions"), "bit_exact": run_info.get("bit_exact"),
+            "instructions": run_info.get("instructions"), "cycles_estimate": estimate.get("total"),
+            "bit_exact": run_info.get("bit_exact"),
             "fits": report["arena_bytes"] <= mcu.budget_sram and report["flash_bytes"] <= mcu.budget_flash}
+
+
+def _latency_report(predicted, limit, mhz: float | None) -> dict:
+    """``result.json``'s ``latency`` of one network: the prediction, the limit, and (after the build) the check."""
+    from .latency import TOLERANCE
+
+    out = {**predicted.to_json(), "max_cycles": limit.max_cycles if limit else None, "mhz": mhz,
+           "tolerance": TOLERANCE}
+    if mhz:
+        out["milliseconds"] = round(predicted.milliseconds(mhz), 3)
+    return out
+
+
+def _check_latency(latency: dict, measured: dict) -> None:
+    """The prediction against the compiled build: relative errors and whether both are within tolerance."""
+    errors = {}
+    for key, got in (("instructions", measured.get("instructions")), ("cycles", measured.get("cycles_estimate"))):
+        if got:
+            errors[key] = round(latency[key] / got - 1, 4)
+    latency["measured"] = {"instructions": measured.get("instructions"), "cycles": measured.get("cycles_estimate")}
+    latency["error"] = errors
+    latency["within_tolerance"] = bool(errors) and all(abs(e) <= latency["tolerance"] for e in errors.values())
+    if latency["max_cycles"] and measured.get("cycles_estimate"):
+        latency["measured"]["meets_limit"] = measured["cycles_estimate"] <= latency["max_cycles"]
 
 
 def run(args: argparse.Namespace) -> dict:
     import torch
 
+    from ..cycles import supports
     from ..pipeline import kernel_isa
     from ..targets import get_target
     from . import plots
     from .data import load_dataset
+    from .latency import LatencyModel
     from .light import predict
-    from .mcu import resolve_mcu
-    from .search import evolve, mobilenetv2_grid, optimise_space
+    from .mcu import latency_cycles, resolve_mcu
+    from .search import LatencyLimit, evolve, mobilenetv2_grid, optimise_space
     from .space import WIDTHS, to_netconfig
     from .supernet import Supernet, extract_subnet
     from .train import (
@@ -188,6 +228,11 @@ def run(args: argparse.Namespace) -> dict:
     mcu = resolve_mcu(args.mcu, args.sram, args.flash, args.sram_reserve, args.flash_reserve, args.target)
     target = get_target(mcu.target)
     isa = kernel_isa(target.mcpu)
+    max_cycles = latency_cycles(mcu, args.max_latency_ms, args.mhz, args.max_cycles)
+    mhz = args.mhz or mcu.mhz
+    timed = max_cycles is not None or (not args.no_build and supports(target.mcpu))  # predict latency at all
+    costs = LatencyModel(target.name, args.latency_cache) if timed else None
+    limit = LatencyLimit(costs, max_cycles) if max_cycles is not None else None
     out: Path = args.out
     if main_rank:
         (out / "result.json").unlink(missing_ok=True)
@@ -201,7 +246,7 @@ def run(args: argparse.Namespace) -> dict:
 
     # 1. search-space optimisation, on the compiler's memory model
     space, stats = optimise_space(mcu, args.resolutions, classes, args.space_samples, isa, seed, widths=WIDTHS,
-                                  progress=_bar("search spaces", main_rank))
+                                  progress=_bar("search spaces", main_rank), limit=limit)
     # 2. the supernet of the chosen space (training split only)
     train = data.tensors("train", space.resolution)
     val = data.tensors("val", space.resolution)
@@ -211,7 +256,7 @@ def run(args: argparse.Namespace) -> dict:
     # 3. evolutionary search: fitness on the validation split (BatchNorm re-calibrated on training images)
     calib_x = train[0][: 512]
     winner, log = evolve(space, mcu, classes, isa, _fitness(net, calib_x, val, world), args.population,
-                         args.generations, seed, progress=_bar("evolution", main_rank))
+                         args.generations, seed, progress=_bar("evolution", main_rank), limit=limit)
     finish_distributed()  # the rest (fine-tune, baseline, export, build) runs on the main rank only
     if not main_rank:
         exit_worker()
@@ -221,13 +266,14 @@ def run(args: argparse.Namespace) -> dict:
                           progress=_bar("fine-tune", True), compute=nas_finetune)
     winner_acc = _accuracies(model, data, space.resolution)
     exact = predict(netconfig, dsp=isa != "plain", mve=isa == "mve")
+    latency = _latency_report(costs.latency(exact.program), limit, mhz) if costs else None
 
     # 5. the MobileNetV2 baseline: same widths, resolutions and last-layer scaling, exact planner;
     #    every fitting candidate screened, the best by validation accuracy trained with the recipe
     recipe_epochs = se + fe
-    grid = mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=True)
+    grid = mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=True, limit=limit)
     if args.baseline_fixed_last:
-        grid += mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=False)
+        grid += mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=False, limit=limit)
     screen_epochs = args.baseline_screen_epochs
     screen_compute = Compute()
     screened = []
@@ -251,6 +297,8 @@ def run(args: argparse.Namespace) -> dict:
                                        compute=base_compute, progress=_bar("MobileNetV2 baseline", True))
         baseline_info = {**base.to_json(), "label": base.label, **_prefix(_accuracies(base_model, data,
                                                                                      base.resolution))}
+        if costs:
+            baseline_info["latency"] = _latency_report(costs.latency(base.prediction.program), limit, mhz)
         if not args.no_equal_compute:
             # (a) the winner's architecture from scratch with exactly the baseline's recipe
             scratch = train_network(_fresh(netconfig, seed), train, recipe_epochs, lr=BASE_LR, seed=seed,
@@ -288,10 +336,14 @@ def run(args: argparse.Namespace) -> dict:
     plots.flops_cdf(stats, space, out / "flops_cdf.png")
     plots.accuracy_vs_sram(log.evaluated, winner, (base.prediction.arena_bytes, baseline_info["val_accuracy"])
                            if base else None, mcu.budget_sram, out / "accuracy_vs_sram.png")
+    files = ["arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"]
+    if limit is not None:
+        plots.accuracy_vs_latency(log.evaluated, winner, limit.max_cycles, mhz, out / "accuracy_vs_latency.png")
+        files.append("accuracy_vs_latency.png")
+    cycles = costs is not None  # the builds estimate cycles too (the latency check)
     build_options = BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target.name, run=True,
                                  calibration=out / "calibration.npy", sram_budget=mcu.budget_sram,
-                                 flash_budget=mcu.budget_flash)
-    files = ["arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"]
+                                 flash_budget=mcu.budget_flash, cycles=cycles)
     base_options = None
     if base is not None:
         bdir = out / "baseline"
@@ -299,7 +351,7 @@ def run(args: argparse.Namespace) -> dict:
         (bdir / "arch.json").write_text(json.dumps(base.config, indent=2) + "\n")
         _export(base_model, base.resolution, data.tensors("train", base.resolution)[0][:64], bdir)
         base_options = BuildOptions(model=str(bdir / "model.pt2"), out=bdir / "build", target=target.name,
-                                    run=True, calibration=bdir / "calibration.npy")
+                                    run=True, calibration=bdir / "calibration.npy", cycles=cycles)
         files += ["baseline/arch.json", "baseline/model.pt2", "baseline/calibration.npy"]
     result = {
         "mcu": {"name": mcu.name, "sram_bytes": mcu.sram_bytes, "flash_bytes": mcu.flash_bytes,
@@ -331,11 +383,12 @@ def run(args: argparse.Namespace) -> dict:
         "params": exact.params,
         "arena_bytes": exact.arena_bytes,
         "flash_bytes": exact.flash_bytes,
+        "latency": latency,
         "evaluated_subnets": len(log.evaluated),
         "settings": {k: getattr(args, k) for k in ("quick", "resolutions", "space_samples", "supernet_epochs",
                                                    "finetune_epochs", "population", "generations",
                                                    "baseline_screen_epochs", "baseline_fixed_last", "seed",
-                                                   "data_seed")},
+                                                   "data_seed", "max_latency_ms", "mhz", "max_cycles")},
         "world_size": world,
         "build_command": build_options.command_line(),
         "files": files,
@@ -347,8 +400,12 @@ def run(args: argparse.Namespace) -> dict:
         result["measured"] = _measure(build_options, mcu)
         if not result["measured"]["fits"]:
             raise BudgetError("the compiled winner does not fit the budget", where=str(out / "build"))
+        if latency:
+            _check_latency(latency, result["measured"])
         if base_options is not None:
             result["baseline"]["measured"] = _measure(base_options, mcu)
+            if costs:
+                _check_latency(result["baseline"]["latency"], result["baseline"]["measured"])
     result["seconds"] = round(time.monotonic() - t0, 1)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -390,6 +447,16 @@ def format_summary(result: dict, out: Path) -> str:
         if m:
             lines.append(f"{name:<14}arena {m['arena_bytes']:,} B, flash {m['flash_bytes']:,} B, "
                          f"{m['instructions'] or 0:,} instructions, bit-exact {'yes' if m['bit_exact'] else 'NO'}")
+    lat = result.get("latency")
+    if lat:
+        limit = f" (limit {lat['max_cycles']:,})" if lat["max_cycles"] else ""
+        ms = f", {lat['milliseconds']} ms at {lat['mhz']:g} MHz" if lat.get("milliseconds") is not None else ""
+        line = f"latency       {lat['cycles']:,} cycles predicted{limit}{ms}"
+        if lat.get("error"):
+            errs = ", ".join(f"{k} {v:+.1%}" for k, v in lat["error"].items())
+            line += f"; vs the compiled build {errs} ({'within' if lat['within_tolerance'] else 'OUTSIDE'} " \
+                    f"{lat['tolerance']:.0%})"
+        lines.append(line)
     lines.append(f"build         {result['build_command']}")
     lines.append(f"written       {out / 'result.json'}")
     return "\n".join(lines)

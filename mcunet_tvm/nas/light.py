@@ -14,12 +14,12 @@ per-kernel code allowance measured on built models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tvm
 from tvm import relax
 
-from ..ir import emit_call, new_main, program_of
+from ..ir import Program, emit_call, new_main, program_of
 from ..kernels import KernelChoice
 from ..kernels.depthwise.plan import unrolls_small_image
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc
@@ -46,6 +46,8 @@ class Prediction:
     flash_bytes: int
     macs: int
     params: int
+    #: the planned light program (its layers and kernel choices: what the latency model costs)
+    program: Program | None = field(default=None, compare=False, repr=False)
 
 
 def netconfig_module(config: dict, resolution: int | None = None) -> tvm.IRModule:
@@ -154,7 +156,7 @@ def predict_program(mod: tvm.IRModule, dsp: bool = True, fast: bool = False, mve
     calls = [c for c in prog.calls if c.kernel]
     code = sum(_code_bytes(c.op, c.choice) for c in calls) + STEP_CODE * len(calls)
     flash = RUNTIME_FLASH + code + sum(_const_bytes(c.op) for c in calls)
-    return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls))
+    return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls), prog)
 
 
 def predict(

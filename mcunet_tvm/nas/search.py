@@ -10,6 +10,11 @@
    after BatchNorm re-calibration; infeasible children are rejected by the
    planner before any evaluation.
 
+Latency, TinyNAS's second resource, is optional (:class:`LatencyLimit`): a subnet fits when its
+modelled cycles (:mod:`.latency`: every layer measured once on the core and cached) are within the
+limit too. Layers are measured in batches: every space's samples at once, and the space's
+covering set (:meth:`~.space.Space.covering`) before the evolution starts.
+
 The baseline is MobileNetV2 on the same terms: the search's width grid and
 resolution list, its last layer scaled with the width as the search space's
 (``scale_last``; the paper's fixed 1280 channels as a variant), kept when the
@@ -26,6 +31,7 @@ import numpy as np
 
 from ..errors import BudgetError
 from ..frontend.zoo import mbv2_config
+from .latency import Latency, LatencyModel
 from .light import Prediction, predict
 from .mcu import Mcu
 from .space import WIDTHS, Arch, Space, to_netconfig
@@ -76,6 +82,24 @@ class SpaceStats:
         return float(np.mean(fitting)) if fitting else 0.0
 
 
+@dataclass(frozen=True)
+class LatencyLimit:
+    """At most ``max_cycles`` modelled cycles per inference, costed by ``model``."""
+
+    model: LatencyModel
+    max_cycles: int
+
+    def latency(self, p: Prediction) -> Latency:
+        return self.model.latency(p.program)
+
+    def allows(self, p: Prediction) -> bool:
+        return self.latency(p).cycles <= self.max_cycles
+
+    def prepare(self, predictions: list[Prediction]) -> None:
+        """Measure the layers of ``predictions`` the cache lacks, in one go."""
+        self.model.prepare([p.program for p in predictions])
+
+
 @dataclass
 class Candidate:
     """An evaluated subnet."""
@@ -83,6 +107,7 @@ class Candidate:
     arch: Arch
     prediction: Prediction
     accuracy: float = 0.0
+    latency: Latency | None = None
 
 
 @dataclass
@@ -90,8 +115,10 @@ class SearchLog:
     evaluated: list[Candidate] = field(default_factory=list)
 
 
-def fits(p: Prediction, mcu: Mcu) -> bool:
-    return p.arena_bytes <= mcu.budget_sram and p.flash_bytes <= mcu.budget_flash
+def fits(p: Prediction, mcu: Mcu, limit: LatencyLimit | None = None) -> bool:
+    """Whether ``p`` fits the MCU's memories (and, with ``limit``, its latency: memory checked first)."""
+    memory = p.arena_bytes <= mcu.budget_sram and p.flash_bytes <= mcu.budget_flash
+    return memory and (limit is None or limit.allows(p))
 
 
 def arch_prediction(arch: Arch, classes: int, isa: str, fast: bool = True) -> Prediction:
@@ -108,20 +135,23 @@ def optimise_space(
     seed: int = 0,
     widths: tuple[float, ...] = WIDTHS,
     progress: Callable[[int, int, str], None] | None = None,
+    limit: LatencyLimit | None = None,
 ) -> tuple[Space, list[SpaceStats]]:
     """The space whose fitting subnets have the highest mean MACs; raises if none fits anywhere."""
     stats: list[SpaceStats] = []
     spaces = [Space(w, r) for w in widths for r in resolutions]
     done = 0
+    fastest: int | None = None
     for space in spaces:
         rng = random.Random(f"{seed}:{space.width}:{space.resolution}")
-        macs, ok = [], []
         small = arch_prediction(space.smallest(), classes, isa)
-        for _ in range(samples):
-            p = arch_prediction(space.sample(rng), classes, isa)
-            macs.append(p.macs)
-            ok.append(fits(p, mcu))
-        stats.append(SpaceStats(space, macs, ok, small.arena_bytes, small.flash_bytes))
+        preds = [arch_prediction(space.sample(rng), classes, isa) for _ in range(samples)]
+        if limit is not None:
+            limit.prepare([small] + [p for p in preds if fits(p, mcu)])
+            cycles = limit.latency(small).cycles
+            fastest = cycles if fastest is None else min(fastest, cycles)
+        ok = [fits(p, mcu, limit) for p in preds]
+        stats.append(SpaceStats(space, [p.macs for p in preds], ok, small.arena_bytes, small.flash_bytes))
         done += 1
         if progress:
             progress(done, len(spaces), f"w{space.width} r{space.resolution}: {sum(ok)}/{samples} fit")
@@ -129,11 +159,14 @@ def optimise_space(
     if best.score == 0.0:
         arena = min(s.smallest_arena for s in stats)
         flash = min(s.smallest_flash for s in stats)
+        latency = "" if limit is None else (f" within {limit.max_cycles:,} modelled cycles (the fastest smallest "
+                                            f"network takes {fastest:,})")
         raise BudgetError(
             f"no network of the search space fits {mcu.budget_sram:,} B of SRAM and {mcu.budget_flash:,} B of flash "
-            f"(after the reserves); the smallest achievable arena is {arena:,} B and the smallest flash "
+            f"(after the reserves){latency}; the smallest achievable arena is {arena:,} B and the smallest flash "
             f"{flash:,} B (width {min(widths)}, resolution {min(resolutions)})",
-            where=f"--mcu {mcu.name}", hint="choose a larger MCU, smaller reserves or lower resolutions",
+            where=f"--mcu {mcu.name}", hint="choose a larger MCU, smaller reserves, lower resolutions"
+                                            + ("" if limit is None else " or a looser latency limit"),
         )
     return best.space, stats
 
@@ -148,6 +181,7 @@ def evolve(
     generations: int,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    limit: LatencyLimit | None = None,
 ) -> tuple[Candidate, SearchLog]:
     """Evolutionary search for the most accurate fitting subnet (parents: the best quarter).
 
@@ -157,15 +191,17 @@ def evolve(
     rng = random.Random(seed)
     log = SearchLog()
     seen: dict[Arch, Candidate] = {}
+    if limit is not None:  # nearly every layer the evolution will meet, measured in one go
+        limit.prepare([arch_prediction(a, classes, isa) for a in space.covering()])
 
     def feasible(arch: Arch) -> Prediction | None:
         p = arch_prediction(arch, classes, isa)
-        return p if fits(p, mcu) else None
+        return p if fits(p, mcu, limit) else None
 
     def evaluate(batch: list[tuple[Arch, Prediction]]) -> list[Candidate]:
         scores = fitness([a for a, _ in batch])
         for (arch, p), acc in zip(batch, scores, strict=True):
-            seen[arch] = Candidate(arch, p, acc)
+            seen[arch] = Candidate(arch, p, acc, limit.latency(p) if limit else None)
             log.evaluated.append(seen[arch])
         return [seen[a] for a, _ in batch]
 
@@ -200,14 +236,15 @@ def evolve(
 
 
 def mobilenetv2_grid(mcu: Mcu, widths: tuple[float, ...], resolutions: list[int], classes: int, isa: str,
-                     scale_last: bool = True) -> list[MobileNetV2]:
-    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner."""
+                     scale_last: bool = True, limit: LatencyLimit | None = None) -> list[MobileNetV2]:
+    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner
+    (and, with ``limit``, the same latency model as the search)."""
     grid = []
     for w in widths:
         for r in resolutions:
             config = mbv2_config(w, r, classes, scale_last=scale_last)
             p = predict(config, dsp=isa != "plain", fast=False, mve=isa == "mve")
-            if fits(p, mcu):
+            if fits(p, mcu, limit):
                 grid.append(MobileNetV2(w, r, scale_last, config, p))
     return grid
 

@@ -49,6 +49,13 @@ class Space:
         return Arch(self.width, self.resolution, tuple(max(d) for _, _, d in STAGES),
                     (max(KERNELS),) * MAX_BLOCKS, (max(EXPANDS),) * MAX_BLOCKS)
 
+    def covering(self) -> list[Arch]:
+        """Architectures holding every layer shape of the space: all stages at full depth, one per
+        (kernel, expand) pair (layer shapes depend on the stage, the block's place in it, k and e only)."""
+        depths = tuple(max(d) for _, _, d in STAGES)
+        return [Arch(self.width, self.resolution, depths, (k,) * MAX_BLOCKS, (e,) * MAX_BLOCKS)
+                for k in KERNELS for e in EXPANDS]
+
     def smallest(self) -> Arch:
         return Arch(self.width, self.resolution, tuple(min(d) for _, _, d in STAGES),
                     (min(KERNELS),) * MAX_BLOCKS, (min(EXPANDS),) * MAX_BLOCKS)
