@@ -96,7 +96,8 @@ def test_image_folder_dataset(tmp_path) -> None:
 
 def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     out = tmp_path / "nas"
-    assert nas_main(["--mcu", "stm32f746", "--data", "demo", "--out", str(out), "--quick"]) == 0
+    assert nas_main(["--mcu", "stm32f746", "--data", "demo", "--out", str(out), "--quick",
+                     "--latency-cache", str(tmp_path / "latency.json")]) == 0
     result = json.loads((out / "result.json").read_text())
     for name in ("arch.json", "model.pt2", "calibration.npy", "flops_cdf.png", "accuracy_vs_sram.png"):
         assert (out / name).exists(), name
@@ -132,7 +133,13 @@ def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     assert eq["same_recipe"]["compute"]["winner_from_scratch"] == eq["same_recipe"]["compute"]["baseline"]
     nas_passes = compute["supernet"]["forward_backward"] + compute["finetune"]["forward_backward"]
     assert eq["same_passes"]["compute"]["baseline"]["forward_backward"] == nas_passes > 0
+    # the winner's and the baseline's predicted latency, checked against their compiled builds
+    for lat in (result["latency"], base["latency"]):
+        assert lat["within_tolerance"] and lat["measured"]["instructions"] and lat["measured"]["cycles"]
+        assert lat["max_cycles"] is None and lat["milliseconds"] == pytest.approx(lat["cycles"] / 216e3, abs=1e-3)
+    assert result["latency"]["measured"]["instructions"] == measured["instructions"]
     printed = capsys.readouterr().out
+    assert "latency       " in printed and "within 2%" in printed
     assert "found model" in printed and "MobileNetV2   test accuracy" in printed and "smoke test" in printed
 
 

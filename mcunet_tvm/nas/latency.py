@@ -55,7 +55,7 @@ from ..planner import plan_memory
 from ..progress import Progress, note
 
 #: relative error allowed between a network's predicted and its compiled instructions and cycles
-TOLERANCE = 0.05
+TOLERANCE = 0.02
 #: a measurement program's tensors stay below this (the M4/M7 QEMU boards have 4 MB of RAM)
 CHUNK_BYTES = 2_500_000
 #: and it holds at most this many layers (one C file: keeps a gcc run short)
