@@ -239,9 +239,11 @@ class Add(_RescaledSum):
 BINARY_FUNCTIONS = ("add", "sub", "mul", "maximum", "minimum")
 
 
+@element_typed
 @dataclass(frozen=True)
 class Binary(OpDesc):
-    """An element-wise int8 ADD, SUB, MUL, MAXIMUM or MINIMUM with TFLite (numpy) broadcasting.
+    """An element-wise ADD, SUB, MUL, MAXIMUM or MINIMUM with TFLite (numpy) broadcasting, of int8 or (``dtype``
+    int16: a 16x8 model, zero points 0, ADD/SUB with ``left_shift`` 15) of int16 tensors.
 
     ``in_shape`` and ``in2_shape`` are the shapes of operands 0 and 1 as the model has them:
     trailing dimensions align, a dimension of 1 (or a missing leading one) broadcasts to
@@ -250,7 +252,7 @@ class Binary(OpDesc):
 
     ADD/SUB: both operands rescaled to Q(``left_shift``) by ``in{1,2}_multiplier/shift``, summed or
     subtracted, requantised by ``out_multiplier/shift``. MUL: ``(a - zp1) * (b - zp2)`` requantised by
-    ``out_multiplier/shift``. MAXIMUM/MINIMUM: the raw int8 values (TFLM ignores the quantisation).
+    ``out_multiplier/shift``. MAXIMUM/MINIMUM: the raw values (TFLM ignores the quantisation).
     Every result is clamped to ``[act_min, act_max]`` (the fused activation).
     """
 
@@ -271,6 +273,7 @@ class Binary(OpDesc):
     out_shift: int = 0
     act_min: int = -128
     act_max: int = 127
+    dtype: str = "int8"
 
     def __post_init__(self) -> None:
         if self.function not in BINARY_FUNCTIONS:

@@ -20,11 +20,14 @@ from conftest import FIXTURES
 from opcases import run_compiled, single_op_module
 
 OPS = FIXTURES / "ops"
-#: one fixture per int16 kernel (conv int64 and int32 bias, depthwise multiplier 2, dense, add, mean,
-#: softmax, pools, the copies, the float edges)
+#: one fixture per int16 kernel (conv int64 and int32 bias, depthwise multiplier 2, dense, add, the
+#: broadcasting binary operators, mean, softmax, pools, the copies, the float edges)
 COMPILED = ("i16_conv_relu", "i16_conv_int32_bias", "i16_dwconv_m2_s2_relu", "i16_dense_int32_bias", "i16_add_relu",
             "i16_mean_hw", "i16_softmax_wide", "i16_avg_pool", "i16_max_pool", "i16_concat", "i16_pad",
-            "i16_strided_slice", "i16_transpose", "i16_float_edges_dwconv")
+            "i16_strided_slice", "i16_transpose", "i16_float_edges_dwconv",
+            # broadcasting and constant operands (the Binary kernel on int16)
+            "i16_add_bcast", "i16_add_const_relu6", "i16_sub_bcast", "i16_sub_const_first", "i16_mul_bcast",
+            "i16_mul_const", "i16_mul_same", "i16_maximum_bcast", "i16_minimum")
 
 
 @pytest.mark.parametrize("name", COMPILED)
@@ -99,3 +102,13 @@ def test_requantize_kernels_equal_the_reference(name: str, tmp_path) -> None:
     info = np.iinfo(op.to_dtype)
     assert expected.dtype == np.dtype(op.to_dtype) and {info.min, info.max} <= set(expected.ravel().tolist())
     assert output == expected.tobytes(), name
+
+
+@pytest.mark.parametrize("name,target", [("i16_add_const_relu6", "cortex-m4"), ("i16_sub_bcast", "cortex-m7"),
+                                         ("i16_mul_bcast", "cortex-m7")])
+def test_int16_binary_operators_on_qemu(build_cli, name: str, target: str) -> None:
+    """The broadcasting int16 ADD/SUB/MUL kernels on the Cortex-M: bit-exact with TF Lite Micro on the file
+    and with the reference on the graph as imported."""
+    code, report, _ = build_cli("--target", target, "--model", str(OPS / f"{name}.tflite"), "--run")
+    assert code == 0
+    assert report["qemu"]["bit_exact"] and report["qemu"]["bit_exact_tflm"]

@@ -13,6 +13,7 @@ from tvm.script.ir_builder import tirx as T  # noqa: N812 (TVMScript convention)
 from ..ops import Add, Binary, InputRows, Insert, Lut, Pad, Prelu
 from ..quant.fixedpoint import multiply_by_quantized_multiplier
 from .common import OUT, arg, finish, window_arg
+from .int16 import clamp_to_int16
 from .requant import clamp_to_int8, const_requant_is_fast, requantize_const
 
 
@@ -106,9 +107,14 @@ def _halving(op: Add | Binary, mult: int, shift: int) -> bool:
     return mult == 1 << 30 and shift == 0 and op.left_shift >= 1
 
 
+def _span(op: Add | Binary) -> int:
+    """A bound on |x - zp| for the operands' element type (int8: 255, int16: 65535, as TFLM bounds it)."""
+    return 65535 if op.in_dtype == "int16" else 255
+
+
 def _total_bound(op: Add | Binary) -> int:
     """A bound on |rescaled a + rescaled b| (the multipliers are below 1, a left shift scales up)."""
-    shifted_bound = 255 << op.left_shift  # |x - zp| <= 255
+    shifted_bound = _span(op) << op.left_shift
     return sum((shifted_bound << max(s, 0)) + 1 for s in (op.in1_shift, op.in2_shift))
 
 
@@ -132,19 +138,26 @@ def add_rescale_table(op: Add) -> np.ndarray | None:
 
 
 def _rescaled(op: Add | Binary, value, operand: int):
-    """TFLite ADD/SUB's rescaling of an int8 value of operand ``operand`` to Q(left_shift), exact."""
+    """TFLite ADD/SUB's rescaling of an int8 (int16) value of operand ``operand`` to Q(left_shift), exact."""
     zp, mult, shift = ((op.in1_zp, op.in1_multiplier, op.in1_shift) if operand == 0
                        else (op.in2_zp, op.in2_multiplier, op.in2_shift))
     x = value.astype("int32") - _i32(zp)
     if _halving(op, mult, shift):  # the input of the larger scale: one multiply
         return x * _i32(1 << (op.left_shift - 1))
-    return requantize_const(x * _i32(1 << op.left_shift), mult, shift, 255 << op.left_shift)  # |x - zp| <= 255
+    return requantize_const(x * _i32(1 << op.left_shift), mult, shift, _span(op) << op.left_shift)
+
+
+def _clamp(op: Add | Binary, value):
+    """``value`` (int32) clamped to the fused activation's range and narrowed to the output's type."""
+    if op.out_dtype == "int16":
+        return clamp_to_int16(value, op.act_min, op.act_max)
+    return clamp_to_int8(value, op.act_min, op.act_max)
 
 
 def _add_output(op: Add | Binary, total):
-    """The int8 result of ADD/SUB from the sum (difference) of the rescaled operands."""
+    """The int8 (int16) result of ADD/SUB from the sum (difference) of the rescaled operands."""
     value = requantize_const(total, op.out_multiplier, op.out_shift, _total_bound(op), op.out_zp)
-    return clamp_to_int8(value, op.act_min, op.act_max)
+    return _clamp(op, value)
 
 
 def _add_value(op: Add, a_val, b_val):
@@ -154,8 +167,6 @@ def _add_value(op: Add, a_val, b_val):
 
 # ---- broadcasting binary operators (ADD, SUB, MUL, MAXIMUM, MINIMUM) ------------------------------------------
 
-#: |(a - zp_a) * (b - zp_b)| for int8 values and zero points
-_MUL_BOUND = 255 * 255
 
 
 def broadcast_loops(op: Binary | Prelu) -> list[tuple[int, int, int]]:
@@ -187,13 +198,13 @@ def broadcast_loops(op: Binary | Prelu) -> list[tuple[int, int, int]]:
 def _doubled_operand(op: Binary) -> int | None:
     """The MUL operand whose term is doubled, so the product is the ``2 acc`` the fast requantisation takes
     (the operand with fewer elements: its term is computed least often); None without the fast form."""
-    if op.function != "mul" or not const_requant_is_fast(op.out_shift, _MUL_BOUND, op.out_zp):
+    if op.function != "mul" or not const_requant_is_fast(op.out_shift, _span(op) ** 2, op.out_zp):
         return None
     return 0 if math.prod(op.in_shape) < math.prod(op.in2_shape) else 1
 
 
 def _operand_term(op: Binary, value, operand: int):
-    """What the combination of ``op`` needs of one operand's int8 value: its ADD/SUB rescaling, MUL's
+    """What the combination of ``op`` needs of one operand's value: its ADD/SUB rescaling, MUL's
     value minus the zero point (doubled: :func:`_doubled_operand`), or (MAXIMUM/MINIMUM) the value itself."""
     if op.function in ("add", "sub"):
         return _rescaled(op, value, operand)
@@ -206,23 +217,25 @@ def _operand_term(op: Binary, value, operand: int):
 
 
 def _combine(op: Binary, a, b):
-    """The int8 output of ``op`` from the terms of its two operands (TFLM's arithmetic, exact)."""
+    """The output of ``op`` from the terms of its two operands (TFLM's arithmetic, exact)."""
     if op.function in ("add", "sub"):
         return _add_output(op, a + b if op.function == "add" else a - b)
     if op.function == "mul":
         doubled = _doubled_operand(op) is not None
-        value = requantize_const(a * b, op.out_multiplier, op.out_shift, _MUL_BOUND, op.out_zp, doubled=doubled)
-        return clamp_to_int8(value, op.act_min, op.act_max)
+        value = requantize_const(a * b, op.out_multiplier, op.out_shift, _span(op) ** 2, op.out_zp, doubled=doubled)
+        return _clamp(op, value)
     value = tirx.max(a, b) if op.function == "maximum" else tirx.min(a, b)
-    if op.act_min > -128:
-        value = tirx.max(value, tirx.const(op.act_min, "int8"))
-    if op.act_max < 127:
-        value = tirx.min(value, tirx.const(op.act_max, "int8"))
+    info = np.iinfo(op.dtype)
+    if op.act_min > info.min:
+        value = tirx.max(value, tirx.const(op.act_min, op.dtype))
+    if op.act_max < info.max:
+        value = tirx.min(value, tirx.const(op.act_max, op.dtype))
     return value
 
 
 def binary(op: Binary) -> tirx.PrimFunc:
-    """TFLite int8 ADD/SUB/MUL/MAXIMUM/MINIMUM with broadcasting, over the output in NHWC (row-major) order.
+    """TFLite ADD/SUB/MUL/MAXIMUM/MINIMUM (int8, or int16) with broadcasting, over the output in NHWC
+    (row-major) order.
 
     The loops are :func:`broadcast_loops` (indices are compile-time strides, 0 along a broadcast
     dimension), the innermost one four elements per iteration. Each operand's term (its rescaling,
@@ -241,8 +254,8 @@ def binary(op: Binary) -> tirx.PrimFunc:
             order = [i for i in (0, 1) if i != op.const_operand] + [op.const_operand] * (op.num_inputs == 1)
             for index, i in enumerate(order):  # activations, then the constant
                 name = "operand" if i == op.const_operand else "ab"[i]
-                operands[i] = T.arg(f"p{index}_{name}", T.buffer((math.prod(op.operand_shapes[i]),), "int8"))
-            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), "int8"))
+                operands[i] = T.arg(f"p{index}_{name}", T.buffer((math.prod(op.operand_shapes[i]),), op.dtype))
+            out = T.arg(OUT, T.buffer((math.prod(op.out_shape),), op.dtype))
 
             def emit(level: int, out_index, indices, terms) -> None:
                 """Loop ``level`` and below; ``terms``: the operands' terms bound above (None: varies here)."""

@@ -70,7 +70,7 @@ def patchable(op: OpDesc) -> bool:
     if op.windows or len(op.out_shape) != 4:
         return False
     if isinstance(op, Binary):
-        return all(tuple(s) == tuple(op.out_shape) for s in op.input_shapes) and (
+        return op.dtype == "int8" and all(tuple(s) == tuple(op.out_shape) for s in op.input_shapes) and (
             op.const_operand < 0 or _constant_per_channel(op.operand_shapes[op.const_operand]))
     if isinstance(op, Prelu):
         return _constant_per_channel(op.alpha_shape)

@@ -119,11 +119,12 @@ def prepare_add(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: flo
     return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
 
 
-def prepare_sub(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: float, zp_out: int) -> AddParams:
-    """What TFLM computes for int8 SUB (``CalculateOpDataSub``): ADD's scheme, but in float32 arithmetic and
-    every multiplier checked (ValueError where TFLM's Prepare aborts)."""
+def prepare_sub(scale1: float, zp1: int, scale2: float, zp2: int, scale_out: float, zp_out: int,
+                int16: bool = False) -> AddParams:
+    """What TFLM computes for int8 SUB (``CalculateOpDataSub``; ``int16``: int16 SUB, left shift 15): ADD's
+    scheme, but in float32 arithmetic and every multiplier checked (ValueError where TFLM's Prepare aborts)."""
     del zp1, zp2, zp_out
-    left_shift = 20
+    left_shift = 15 if int16 else 20
     twice_max = f32_mul(2.0, max(_f32(scale1), _f32(scale2)))
     reals = (f32_div(scale1, twice_max), f32_div(scale2, twice_max),
              f32_div(twice_max, f32_mul(float(1 << left_shift), scale_out)))

@@ -231,14 +231,17 @@ def broadcast_shape(a: Shape, b: Shape) -> Shape:
 
 
 def binary(function: str, shapes: tuple[Shape, Shape], a: QParams, b: QParams, out: QParams,
-           act: tuple[int, int] = (-128, 127), const_operand: int = -1, constant: np.ndarray | None = None
-           ) -> Lowered:
+           act: tuple[int, int] = (-128, 127), const_operand: int = -1, constant: np.ndarray | None = None,
+           dtype: str = "int8") -> Lowered:
     """ADD, SUB, MUL, MAXIMUM or MINIMUM (``function``, lower case) of operands of ``shapes``, broadcast.
 
     Operand ``const_operand`` (0 or 1; -1: none) is the constant tensor ``constant``, the kernel's
     constant argument. ValueError where TFLM's Prepare refuses the scales or the shapes do not broadcast.
-    The same-shape ADD of two activations is :class:`~mcunet_tvm.ops.Add` (its own fast kernel).
+    The same-shape ADD of two activations is :class:`~mcunet_tvm.ops.Add` (its own fast kernel; int16:
+    :class:`~mcunet_tvm.ops.AddInt16`). ``dtype`` int16: a 16x8 model's operator (ADD/SUB with TFLM's
+    int16 left shift 15).
     """
+    int16 = dtype == "int16"
     if function not in BINARY_FUNCTIONS:
         raise ValueError(f"binary function {function!r}")
     shapes = (tuple(shapes[0]), tuple(shapes[1]))
@@ -246,9 +249,10 @@ def binary(function: str, shapes: tuple[Shape, Shape], a: QParams, b: QParams, o
     params: dict[str, int] = {}
     if function in ("add", "sub"):
         q = (a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point)
-        p = fixedpoint.prepare_add(*q, check=True) if function == "add" else fixedpoint.prepare_sub(*q)
+        p = (fixedpoint.prepare_add(*q, check=True, int16=int16) if function == "add"
+             else fixedpoint.prepare_sub(*q, int16=int16))
         if function == "add" and const_operand < 0 and shapes[0] == shapes[1]:
-            return add(shapes[0], out_shape, a, b, out, act)
+            return add_int16(shapes[0], a, b, out, act) if int16 else add(shapes[0], out_shape, a, b, out, act)
         params = dict(left_shift=p.left_shift, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
                       in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
                       out_multiplier=p.output_multiplier, out_shift=p.output_shift)
@@ -257,12 +261,12 @@ def binary(function: str, shapes: tuple[Shape, Shape], a: QParams, b: QParams, o
         params = dict(out_multiplier=m.output_multiplier, out_shift=m.output_shift)
     op = Binary(shapes[0], out_shape, in_scales=(a.scale, b.scale), out_scale=out.scale, function=function,
                 in2_shape=shapes[1], const_operand=const_operand, in1_zp=a.zero_point, in2_zp=b.zero_point,
-                out_zp=out.zero_point, act_min=act[0], act_max=act[1], **params)
+                out_zp=out.zero_point, act_min=act[0], act_max=act[1], dtype=dtype, **params)
     if const_operand < 0:
         return Lowered(op)
     if constant is None or np.asarray(constant).size != math.prod(shapes[const_operand]):
         raise ValueError(f"constant operand {const_operand} must have {math.prod(shapes[const_operand])} values")
-    return Lowered(op, [np.asarray(constant).astype(np.int8).reshape(shapes[const_operand])])
+    return Lowered(op, [np.asarray(constant).astype(dtype).reshape(shapes[const_operand])])
 
 
 def prelu(shape: Shape, x: QParams, alpha: np.ndarray, a: QParams, out: QParams) -> Lowered:

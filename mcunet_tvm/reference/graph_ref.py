@@ -155,13 +155,13 @@ def _binary(op: Binary, inputs: list[np.ndarray], consts) -> np.ndarray:
         params = AddParams(op.left_shift, op.in1_multiplier, op.in1_shift, op.in2_multiplier, op.in2_shift,
                            op.out_multiplier, op.out_shift)
         fn = intops.add if op.function == "add" else intops.sub
-        out = fn(a, b, params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max)
+        out = fn(a, b, params, op.in1_zp, op.in2_zp, op.out_zp, op.act_min, op.act_max, op.dtype)
     elif op.function == "mul":
         out = intops.mul(a, b, op.in1_zp, op.in2_zp, op.out_zp, op.out_multiplier, op.out_shift, op.act_min,
-                         op.act_max)
+                         op.act_max, op.dtype)
     else:
         out = np.clip((np.maximum if op.function == "maximum" else np.minimum)(a, b), op.act_min, op.act_max)
-    return out.astype(np.int8).reshape(op.out_shape)
+    return out.astype(op.dtype).reshape(op.out_shape)
 
 
 def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:

@@ -17,11 +17,12 @@ from ..quant.fixedpoint import (
     multiply_by_quantized_multiplier_64,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
+    wrap_int32,
 )
 
 
-def _clamp(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    return np.clip(x, lo, hi).astype(np.int8)
+def _clamp(x: np.ndarray, lo: int, hi: int, dtype: str = "int8") -> np.ndarray:
+    return np.clip(x, lo, hi).astype(dtype)
 
 
 def _patches(x: np.ndarray, kh: int, kw: int, strides, padding, dilation, fill: int) -> np.ndarray:
@@ -98,30 +99,31 @@ def batch_matmul(lhs, rhs, op):
     return _clamp(multiply_by_quantized_multiplier(acc, op.multiplier, op.shift) + op.out_zp, -128, 127)
 
 
-def add(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int):
-    """ADD int8: both inputs to a shared Q(left_shift) scale, sum, requantise."""
+def add(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int, dtype: str = "int8"):
+    """ADD int8 (int16): both inputs to a shared Q(left_shift) scale, sum, requantise."""
     sa = multiply_by_quantized_multiplier((a.astype(np.int64) - a_zp) << p.left_shift,
                                           p.input1_multiplier, p.input1_shift)
     sb = multiply_by_quantized_multiplier((b.astype(np.int64) - b_zp) << p.left_shift,
                                           p.input2_multiplier, p.input2_shift)
-    out = multiply_by_quantized_multiplier(sa + sb, p.output_multiplier, p.output_shift) + out_zp
-    return _clamp(out, act_min, act_max)
+    out = multiply_by_quantized_multiplier(wrap_int32(sa + sb), p.output_multiplier, p.output_shift) + out_zp
+    return _clamp(out, act_min, act_max, dtype)
 
 
-def sub(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int):
-    """SUB int8: ADD's scheme with the rescaled second input subtracted (numpy broadcasting)."""
+def sub(a, b, p: AddParams, a_zp: int, b_zp: int, out_zp: int, act_min: int, act_max: int, dtype: str = "int8"):
+    """SUB int8 (int16): ADD's scheme with the rescaled second input subtracted (numpy broadcasting)."""
     sa = multiply_by_quantized_multiplier((a.astype(np.int64) - a_zp) << p.left_shift,
                                           p.input1_multiplier, p.input1_shift)
     sb = multiply_by_quantized_multiplier((b.astype(np.int64) - b_zp) << p.left_shift,
                                           p.input2_multiplier, p.input2_shift)
-    out = multiply_by_quantized_multiplier(sa - sb, p.output_multiplier, p.output_shift) + out_zp
-    return _clamp(out, act_min, act_max)
+    out = multiply_by_quantized_multiplier(wrap_int32(sa - sb), p.output_multiplier, p.output_shift) + out_zp
+    return _clamp(out, act_min, act_max, dtype)
 
 
-def mul(a, b, a_zp: int, b_zp: int, out_zp: int, multiplier: int, shift: int, act_min: int, act_max: int):
-    """MUL int8: the product of the offset inputs requantised once (numpy broadcasting)."""
+def mul(a, b, a_zp: int, b_zp: int, out_zp: int, multiplier: int, shift: int, act_min: int, act_max: int,
+        dtype: str = "int8"):
+    """MUL int8 (int16): the product of the offset inputs requantised once (numpy broadcasting)."""
     product = (a.astype(np.int64) - a_zp) * (b.astype(np.int64) - b_zp)
-    return _clamp(multiply_by_quantized_multiplier(product, multiplier, shift) + out_zp, act_min, act_max)
+    return _clamp(multiply_by_quantized_multiplier(product, multiplier, shift) + out_zp, act_min, act_max, dtype)
 
 
 def prelu(x, alpha, op):

@@ -47,6 +47,7 @@ from ...errors import McunetError, ModelFileError, UnsupportedModelError
 from ...ir import INPUT_QPARAMS, OUTPUT_QPARAMS, emit_call, new_main
 from ...kernels.movement import bilinear_bound
 from ...ops import (
+    INT_RANGE,
     MAX_COPY_RANK,
     MIRROR_MODES,
     ArgMax,
@@ -509,8 +510,8 @@ def _batch_matmul(ctx: _Import, op: Operator) -> None:
 
 
 def _operand(ctx: _Import, op: Operator, j: int) -> tuple[Tensor, QParams, tuple[int, ...]]:
-    """Operand ``j`` of a binary operator: an int8 activation or an int8 constant tensor, its quantisation
-    and shape."""
+    """Operand ``j`` of a binary operator: an activation or a constant tensor of the operator's element type
+    (int8; int16 in a 16x8 model), its quantisation and shape."""
     t = ctx.tensor(op, j)
     if not t.is_const:
         t = ctx.activation(op, j)
@@ -522,8 +523,9 @@ def _operand(ctx: _Import, op: Operator, j: int) -> tuple[Tensor, QParams, tuple
     if not q.per_tensor:
         raise ctx.unsupported(op, f"constant operand '{t.name}' is quantised per channel ({len(q.scales)} scales): "
                                   f"{op.name} takes operands quantised per tensor")
-    if not -128 <= q.zero_points[0] <= 127:
-        raise ctx.error(op, f"int8 tensor '{t.name}' has zero point {q.zero_points[0]}")
+    info = np.iinfo(ctx.dtype)
+    if not info.min <= q.zero_points[0] <= info.max:
+        raise ctx.error(op, f"{ctx.dtype} tensor '{t.name}' has zero point {q.zero_points[0]}")
     return t, QParams(q.scales[0], q.zero_points[0]), tuple(int(d) for d in t.shape)
 
 
@@ -531,6 +533,9 @@ def _binary_op(ctx: _Import, op: Operator, function: str) -> None:
     """A broadcasting binary operator: two activations, or an activation and a constant (either side)."""
     (at, qa, sa), (bt, qb, sb) = (_operand(ctx, op, j) for j in (0, 1))
     out, oq = ctx.output(op)
+    if ctx.dtype == "int16" and function == "mul" and any(q.zero_point for q in (qa, qb, oq)):
+        raise ctx.unsupported(op, "the 16x8 MUL with a non-zero zero point: TF Lite Micro's int16 MUL takes "
+                                  "symmetric (zero point 0) int16 tensors")
     consts = [j for j, t in enumerate((at, bt)) if t.is_const]
     if len(consts) == 2:
         raise ctx.unsupported(op, f"both operands of {op.name} ('{at.name}', '{bt.name}') are constants: a constant "
@@ -539,10 +544,11 @@ def _binary_op(ctx: _Import, op: Operator, function: str) -> None:
         int8_ops.broadcast_shape(sa, sb)
     except ValueError:
         raise ctx.error(op, f"operands of shapes {list(sa)} and {list(sb)} do not broadcast") from None
-    act = _act(ctx, op, oq) if function in ("add", "sub", "mul") else (-128, 127)
+    act = _act(ctx, op, oq) if function in ("add", "sub", "mul") else INT_RANGE[ctx.dtype]
     const = consts[0] if consts else -1
     try:
-        lowered = int8_ops.binary(function, (sa, sb), qa, qb, oq, act, const, (at, bt)[const].data if consts else None)
+        lowered = int8_ops.binary(function, (sa, sb), qa, qb, oq, act, const, (at, bt)[const].data if consts else None,
+                                  dtype=ctx.dtype)
     except ValueError as exc:  # TFLM refuses these scales in its Prepare
         raise ctx.unsupported(op, str(exc)) from None
     ctx.kernel(op, lowered, [t.index for t in (at, bt) if not t.is_const], out)
@@ -1189,17 +1195,6 @@ def _fully_connected_int16(ctx: _Import, op: Operator) -> None:
     _emit_rows(ctx, op, lowered, flat, (*shape[:-1], units), out)
 
 
-def _add_int16(ctx: _Import, op: Operator) -> None:
-    """two int16 activations of one shape, each with its own scale (TF Lite Micro's general int16 path: left
-    shift 15), fused activations (broadcasting and constant operands: refused)."""
-    (at, qa), (bt, qb) = ctx.activation16(op, 0, False), ctx.activation16(op, 1, False)
-    out, oq = ctx.output16(op, False)
-    if ctx.shape(at) != ctx.shape(bt):
-        raise ctx.unsupported(op, f"the 16x8 ADD of shapes {list(ctx.shape(at))} and {list(ctx.shape(bt))}: "
-                                  "broadcasting int16 operands is not supported")
-    ctx.kernel(op, int8_ops.add_int16(ctx.shape(at), qa, qb, oq, _act(ctx, op, oq)), [at.index, bt.index], out)
-
-
 def _mean_int16(ctx: _Import, op: Operator) -> None:
     """int16 over any axes, `keep_dims` either way: one int32 sum per output requantised as TF Lite Micro
     does, clamped to int16."""
@@ -1230,13 +1225,13 @@ INT16_CONVERTERS: dict[str, Converter] = {
     "CONV_2D": _conv2d_int16,
     "DEPTHWISE_CONV_2D": _depthwise_int16,
     "FULLY_CONNECTED": _fully_connected_int16,
-    "ADD": _add_int16,
     "MEAN": _mean_int16,
     "SOFTMAX": _softmax_int16,
 }
 #: operators whose int8 converter and kernel take int16 elements as they are (element-type generic
 #: descriptors: ``ops.element_typed``)
-INT16_GENERIC = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE",
+INT16_GENERIC = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE",
+                 "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE",
                  "CONCATENATION", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "QUANTIZE",
                  "DEQUANTIZE")
 INT16_OPS: tuple[str, ...] = (*INT16_CONVERTERS, *INT16_GENERIC)
@@ -1246,6 +1241,10 @@ _INT16_DOCS = {
     "QUANTIZE": ("float32 to int16 (TF Lite Micro's AffineQuantize clamped to int16); int8 to int16, int16 to int8 "
                  "and int16 to int16 (TF Lite Micro's Requantize, the multiplier of in / out in double)."),
     "DEQUANTIZE": "int16 to float32 (a 16x8 model's float output).",
+    "ADD": ("int16 (TF Lite Micro's general int16 path: left shift 15) with broadcasting, two activations or an "
+            "activation and a constant, fused activations."),
+    "SUB": "int16 as ADD (left shift 15), with broadcasting and constants, fused activations.",
+    "MUL": "int16 with zero points 0 (TF Lite Micro's int16 MUL), with broadcasting and constants, fused activations.",
 }
 
 
