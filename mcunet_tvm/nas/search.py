@@ -14,6 +14,10 @@ The baseline is MobileNetV2 on the same terms: the search's width grid and
 resolution list, its last layer scaled with the width as the search space's
 (``scale_last``; the paper's fixed 1280 channels as a variant), kept when the
 exact planner says it fits; ``cli`` picks among those by validation accuracy.
+Every plan takes the memory forms the compiled network will (``patch``: a
+:class:`~.light.PatchPolicy`, patch-based inference where layer by layer does not
+fit), so the search explores the resolutions patches make fit, and the baseline is
+planned with the same forms.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 
 from ..errors import BudgetError
 from ..frontend.zoo import mbv2_config
-from .light import Prediction, predict
+from .light import PatchPolicy, Prediction, predict
 from .mcu import Mcu
 from .space import WIDTHS, Arch, Space, to_netconfig
 
@@ -49,7 +53,8 @@ class MobileNetV2:
         p = self.prediction
         return {"width": self.width, "resolution": self.resolution,
                 "last_channels": self.config["feature_mix_layer"]["out_channels"], "macs": p.macs,
-                "params": p.params, "arena_bytes": p.arena_bytes, "flash_bytes": p.flash_bytes}
+                "params": p.params, "arena_bytes": p.arena_bytes, "flash_bytes": p.flash_bytes,
+                "patch": p.patch_json()}
 
 
 @dataclass
@@ -94,9 +99,11 @@ def fits(p: Prediction, mcu: Mcu) -> bool:
     return p.arena_bytes <= mcu.budget_sram and p.flash_bytes <= mcu.budget_flash
 
 
-def arch_prediction(arch: Arch, classes: int, isa: str, fast: bool = True) -> Prediction:
-    """The compiled arena/flash of ``arch`` on a core with kernels ``isa`` ("plain", "dsp" or "mve")."""
-    return predict(to_netconfig(arch, classes), dsp=isa != "plain", fast=fast, mve=isa == "mve")
+def arch_prediction(arch: Arch, classes: int, isa: str, fast: bool = True, patch: PatchPolicy | None = None
+                    ) -> Prediction:
+    """The compiled arena/flash of ``arch`` on a core with kernels ``isa`` ("plain", "dsp" or "mve"), with
+    patches where ``patch`` says (:func:`~.light.predict_program`)."""
+    return predict(to_netconfig(arch, classes), dsp=isa != "plain", fast=fast, mve=isa == "mve", patch=patch)
 
 
 def optimise_space(
@@ -108,6 +115,7 @@ def optimise_space(
     seed: int = 0,
     widths: tuple[float, ...] = WIDTHS,
     progress: Callable[[int, int, str], None] | None = None,
+    patch: PatchPolicy | None = None,
 ) -> tuple[Space, list[SpaceStats]]:
     """The space whose fitting subnets have the highest mean MACs; raises if none fits anywhere."""
     stats: list[SpaceStats] = []
@@ -116,9 +124,9 @@ def optimise_space(
     for space in spaces:
         rng = random.Random(f"{seed}:{space.width}:{space.resolution}")
         macs, ok = [], []
-        small = arch_prediction(space.smallest(), classes, isa)
+        small = arch_prediction(space.smallest(), classes, isa, patch=patch)
         for _ in range(samples):
-            p = arch_prediction(space.sample(rng), classes, isa)
+            p = arch_prediction(space.sample(rng), classes, isa, patch=patch)
             macs.append(p.macs)
             ok.append(fits(p, mcu))
         stats.append(SpaceStats(space, macs, ok, small.arena_bytes, small.flash_bytes))
@@ -148,6 +156,7 @@ def evolve(
     generations: int,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    patch: PatchPolicy | None = None,
 ) -> tuple[Candidate, SearchLog]:
     """Evolutionary search for the most accurate fitting subnet (parents: the best quarter).
 
@@ -159,7 +168,7 @@ def evolve(
     seen: dict[Arch, Candidate] = {}
 
     def feasible(arch: Arch) -> Prediction | None:
-        p = arch_prediction(arch, classes, isa)
+        p = arch_prediction(arch, classes, isa, patch=patch)
         return p if fits(p, mcu) else None
 
     def evaluate(batch: list[tuple[Arch, Prediction]]) -> list[Candidate]:
@@ -200,13 +209,14 @@ def evolve(
 
 
 def mobilenetv2_grid(mcu: Mcu, widths: tuple[float, ...], resolutions: list[int], classes: int, isa: str,
-                     scale_last: bool = True) -> list[MobileNetV2]:
-    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner."""
+                     scale_last: bool = True, patch: PatchPolicy | None = None) -> list[MobileNetV2]:
+    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner (with
+    the search's memory forms, ``patch``)."""
     grid = []
     for w in widths:
         for r in resolutions:
             config = mbv2_config(w, r, classes, scale_last=scale_last)
-            p = predict(config, dsp=isa != "plain", fast=False, mve=isa == "mve")
+            p = predict(config, dsp=isa != "plain", fast=False, mve=isa == "mve", patch=patch)
             if fits(p, mcu):
                 grid.append(MobileNetV2(w, r, scale_last, config, p))
     return grid
