@@ -93,6 +93,9 @@ def test_patches_meet_a_budget_layer_by_layer_cannot() -> None:
                                                                                                          "dsp")
     roomy = PatchPolicy(layer.arena_bytes, MAX_MAC_OVERHEAD)
     assert arch_prediction(arch, 10, "dsp", fast=False, patch=roomy) == layer
+    # flash that layer by layer already exceeds: patches (more code) cannot help, so no search
+    no_flash = PatchPolicy(mcu.budget_sram, MAX_MAC_OVERHEAD, flash_budget=layer.flash_bytes - 1)
+    assert arch_prediction(arch, 10, "dsp", patch=no_flash) == arch_prediction(arch, 10, "dsp")
 
 
 def test_nas_patch_options() -> None:
@@ -162,6 +165,9 @@ def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     measured = result["measured"]
     assert measured["bit_exact"] and measured["fits"]
     assert measured["arena_bytes"] == result["arena_bytes"], "planner and compiler disagree on the winner"
+    assert measured["patch"] == result["patch"], "planner and compiler take different memory forms"
+    assert (result["settings"]["patch"], result["settings"]["max_mac_overhead"]) == ("auto", MAX_MAC_OVERHEAD)
+    assert f"--patch auto --max-mac-overhead {MAX_MAC_OVERHEAD}" in result["build_command"]
     assert measured["flash_bytes"] <= result["flash_bytes"], "flash prediction must be an upper bound"
     assert 0 <= result["accuracy"] <= 1 and result["baseline_accuracy"] is not None
     assert result["build_command"].startswith("python -m mcunet_tvm.build --target cortex-m7 --model ")
@@ -182,6 +188,7 @@ def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     btest = data.tensors("test", base["resolution"])
     assert accuracy(bnet, btest, batch=1) == pytest.approx(base["test_accuracy"], abs=1e-4)
     assert base["measured"]["bit_exact"] and base["measured"]["arena_bytes"] == base["arena_bytes"]
+    assert base["measured"]["patch"] == base["patch"]
     # equal compute: the same recipe, and the same number of forward/backward passes
     eq, compute = result["equal_compute"], result["compute"]
     assert eq["same_recipe"]["compute"]["winner_from_scratch"] == eq["same_recipe"]["compute"]["baseline"]

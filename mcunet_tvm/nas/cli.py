@@ -14,8 +14,11 @@ with the baseline's recipe; the baseline with the NAS pipeline's
 forward/backward passes and schedule shape); export (net config,
 ``model.pt2``, calibration samples) and the build of the winner and of the
 baseline with ``python -m mcunet_tvm.build`` on QEMU, which measures their
-real arena, flash and instructions. Reported accuracies are on the test split,
-which no decision sees. ``DIR/result.json`` records all of it.
+real arena, flash and instructions. Every plan and both builds use patch-based
+inference where layer by layer does not fit the SRAM budget (``--patch auto``,
+``--max-mac-overhead``; ``--patch off``: layer by layer only), so the compiled arena
+is the planned one. Reported accuracies are on the test split, which no decision
+sees. ``DIR/result.json`` records all of it.
 """
 
 from __future__ import annotations
@@ -204,7 +207,7 @@ def run(args: argparse.Namespace) -> dict:
     target = get_target(mcu.target)
     isa = kernel_isa(target.mcpu)
     # the memory forms of every plan and of both builds: the planned arena is the compiled one
-    patch = PatchPolicy(mcu.budget_sram, args.max_mac_overhead) if args.patch == "auto" else None
+    patch = PatchPolicy(mcu.budget_sram, args.max_mac_overhead, mcu.budget_flash) if args.patch == "auto" else None
     budget = {"sram_budget": mcu.budget_sram, **(patch.build_options() if patch else {})}
     out: Path = args.out
     if main_rank:

@@ -48,10 +48,13 @@ STEP_CODE = 48
 @dataclass(frozen=True)
 class PatchPolicy:
     """Plan with patch-based inference where layer by layer does not fit: what ``python -m mcunet_tvm.build
-    --patch auto --max-mac-overhead X --sram-budget B`` does (:meth:`build_options`)."""
+    --patch auto --max-mac-overhead X --sram-budget B`` does (:meth:`build_options`). ``flash_budget``: no
+    patch search for a network whose layer-based flash already exceeds it (patches only add code: it
+    cannot fit either way, and the search is most of a prediction's time)."""
 
     sram_budget: int
     max_mac_overhead: float
+    flash_budget: int | None = None
 
     def build_options(self) -> dict:
         """The fields of :class:`~mcunet_tvm.pipeline.PipelineOptions` (and ``api.BuildOptions``) it sets."""
@@ -190,17 +193,21 @@ def predict_program(
     and the plan of the patched module, so without ``fast`` the predicted arena and split are
     the compiled ones; with ``fast`` the search checks the budget with the quick planner (a split
     it takes fits when built; the build may take one of less overhead). When no split fits
-    either, the layer-based prediction (which does not fit) is returned: the build fails alike.
+    either (or the flash does not, ``PatchPolicy.flash_budget``), the layer-based prediction
+    (which does not fit) is returned: the build fails alike.
     """
     isa = "mve" if mve else "dsp" if dsp else "plain"
     layer = program_of(optimise(mod, isa=isa)[0])
     arena = plan_memory(layer.memory_graph(), fast=fast).arena_bytes
+    flat = _prediction(layer, layer, arena)
     if patch is None or arena <= patch.sram_budget:  # (``fast``: a bound) fits: choose_patch keeps layer by layer
-        return _prediction(layer, layer, arena)
+        return flat
+    if patch.flash_budget is not None and flat.flash_bytes > patch.flash_budget:
+        return flat
     try:
         patched = optimise(mod, PipelineOptions(**patch.build_options()), isa=isa, light=True, fast=fast)[0]
     except BudgetError:
-        return _prediction(layer, layer, arena)
+        return flat
     prog = program_of(patched)
     return _prediction(prog, layer, plan_memory(prog.memory_graph(), fast=fast).arena_bytes)
 
