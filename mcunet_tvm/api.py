@@ -78,6 +78,8 @@ class BuildOptions:
         if self.patch is not None:
             args += ["--patch", self.patch if isinstance(self.patch, str)
                      else f"{self.patch[1][0]}x{self.patch[1][1]}@{self.patch[0]}"]
+        if self.patch == "auto":
+            args += ["--max-mac-overhead", str(self.max_mac_overhead)]
         args += [flag for flag, on in (("--run", self.run and not self.profile), ("--profile", self.profile),
                                        ("--stream-input", self.stream_input), ("--guards", self.guards),
                                        ("--no-views", not self.views),

@@ -180,24 +180,28 @@ class PipelineOptions:
 @dataclass(frozen=True)
 class _ArenaAfter:
     """The arena the compiler plans for a light module after ``passes`` (what the patch search checks
-    a budget with)."""
+    a budget with); ``fast``: the planner's quick mode, an upper bound."""
 
     passes: tvm.transform.Pass
+    fast: bool = False
 
     def __call__(self, light_mod: tvm.IRModule) -> int:
-        return plan_memory(program_of(self.passes(light_mod)).memory_graph()).arena_bytes
+        return plan_memory(program_of(self.passes(light_mod)).memory_graph(), fast=self.fast).arena_bytes
 
 
 def optimise(
     mod: tvm.IRModule, options: PipelineOptions | None = None, isa: str | None = None, light: bool = False,
-    progress: Progress = None,
+    progress: Progress = None, fast: bool = False,
 ) -> tuple[tvm.IRModule, Program | None]:
     """The pipeline up to the final integer module: lowering, patches, :func:`optimisation_passes`.
 
     ``isa`` overrides the kernels the options pick; ``light``: plan with stub kernels (no code
     generated: the NAS, benchmarks of the planner). Returns the module and the view of the
     layer-based module before patching (None when no patch split is applied). ``progress``
-    receives progress lines (:mod:`mcunet_tvm.progress`) of the patch search.
+    receives progress lines (:mod:`mcunet_tvm.progress`) of the patch search. ``fast``: the patch
+    search checks the budget with the planner's quick mode, an upper bound of the arena (the NAS
+    scoring many candidates): a split it takes fits when built, though the build (exact) may keep
+    layer by layer or take one of less overhead.
     """
     o = options or PipelineOptions()
     integer = lower_to_integer(mod)
@@ -213,7 +217,7 @@ def optimise(
     passes = optimisation_passes(isa or o.isa(), o.inplace, o.reorder, o.optimize, o.schedule, o.views)
     if patch == "auto":
         choice = choose_patch(integer, o.max_mac_overhead, o.sram_budget, o.stream_input,
-                              arena=_ArenaAfter(passes), progress=progress)
+                              arena=_ArenaAfter(passes, fast), progress=progress)
         patch = (choice.split_step, choice.grid) if choice else None
     if o.stream_input and patch is None:
         raise UnsupportedModelError("a streamed input needs patch-based inference", where="stream_input",

@@ -16,25 +16,31 @@ from mcunet_tvm.errors import McunetError
 from mcunet_tvm.frontend.netconfig import build_from_config
 from mcunet_tvm.frontend.torch_import import import_torch
 from mcunet_tvm.frontend.zoo import CONFIGS
+from mcunet_tvm.nas.cli import MAX_MAC_OVERHEAD, parse_args
 from mcunet_tvm.nas.cli import main as nas_main
 from mcunet_tvm.nas.data import image_folder, load_dataset, make_shapes
-from mcunet_tvm.nas.light import predict
-from mcunet_tvm.nas.mcu import PRESETS, resolve_mcu
+from mcunet_tvm.nas.light import PatchPolicy, predict
+from mcunet_tvm.nas.mcu import PRESETS, Mcu, resolve_mcu
+from mcunet_tvm.nas.search import arch_prediction, fits
 from mcunet_tvm.nas.space import WIDTHS, Space, to_netconfig
 from mcunet_tvm.nas.supernet import Supernet, extract_subnet
 from mcunet_tvm.nas.train import accuracy, recalibrate_bn, train_supernet
-from mcunet_tvm.pipeline import compile_relax, kernel_isa
+from mcunet_tvm.pipeline import CompiledModel, compile_relax, kernel_isa
 from mcunet_tvm.quant.ptq import quantize_model
 
 from conftest import ROOT
 
 
-def _compiled_arena(config: dict, mcpu: str | None) -> int:
+def _compiled(config: dict, mcpu: str | None, **options) -> CompiledModel:
     res = config["resolution"]
     module = build_from_config(config)
     calib = [np.random.default_rng(i).uniform(-1, 1, (1, 3, res, res)).astype(np.float32) for i in range(4)]
     qdq = quantize_model(import_torch(module, (1, 3, res, res)), calib)
-    return compile_relax(qdq, mcpu).plan.arena_bytes
+    return compile_relax(qdq, mcpu, **options)
+
+
+def _compiled_arena(config: dict, mcpu: str | None) -> int:
+    return _compiled(config, mcpu).plan.arena_bytes
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -47,6 +53,58 @@ def test_light_planner_equals_the_compiler_on_random_architectures(seed: int) ->
     isa = kernel_isa(mcpu)
     assert predict(config, dsp=isa != "plain", mve=isa == "mve").arena_bytes == compiled
     assert predict(config, dsp=isa != "plain", mve=isa == "mve", fast=True).arena_bytes >= compiled  # upper bound
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_light_planner_with_patches_equals_the_compiler(seed: int) -> None:
+    rng = random.Random(seed)
+    config = to_netconfig(Space(rng.choice([0.3, 0.4]), 48).sample(rng), classes=rng.choice([2, 10]))
+    mcpu = ["cortex-m7", "cortex-m55"][seed % 2]  # SIMD (DSP) and Helium kernels in the patches
+    isa = kernel_isa(mcpu)
+    kinds = {"dsp": isa != "plain", "mve": isa == "mve"}
+    layer = predict(config, **kinds)
+    policy = PatchPolicy(layer.arena_bytes - 1, max_mac_overhead=0.3)  # only a patch split can meet it
+    planned = predict(config, **kinds, patch=policy)
+    # what `build --patch auto --max-mac-overhead 0.3 --sram-budget B` compiles
+    compiled = _compiled(config, mcpu, **policy.build_options())
+    info = compiled.patch
+    assert planned.patch is not None and planned.arena_bytes <= policy.sram_budget
+    assert planned.arena_bytes == compiled.plan.arena_bytes
+    assert planned.patch == (info.split_step, info.grid)
+    assert planned.overhead_macs == info.macs - info.layer_macs > 0 and planned.macs == info.layer_macs
+    scored = predict(config, **kinds, fast=True, patch=policy)  # the quick planner: a bound that fits
+    assert scored.patch is not None and planned.arena_bytes <= scored.arena_bytes <= policy.sram_budget
+    assert scored.overhead_macs >= planned.overhead_macs
+
+
+def test_patches_meet_a_budget_layer_by_layer_cannot() -> None:
+    arch = Space(0.3, 80).sample(random.Random(0))
+    layer = arch_prediction(arch, 10, "dsp", fast=False)
+    mcu = Mcu("tight", layer.arena_bytes - 1, 1 << 30, "cortex-m7")
+    policy = PatchPolicy(mcu.budget_sram, MAX_MAC_OVERHEAD)
+    patched = arch_prediction(arch, 10, "dsp", patch=policy)
+    assert not fits(layer, mcu) and fits(patched, mcu)
+    form = patched.patch_json()
+    assert form is not None and (form["split_step"], tuple(form["grid"])) == patched.patch
+    assert 0 < form["mac_overhead"] <= MAX_MAC_OVERHEAD and patched.flash_bytes > layer.flash_bytes
+    # off: never a patch, whatever the budget; no MACs to spare: no split; room enough: layer by layer first
+    assert arch_prediction(arch, 10, "dsp").patch is None
+    assert arch_prediction(arch, 10, "dsp", patch=PatchPolicy(mcu.budget_sram, 0.0)) == arch_prediction(arch, 10,
+                                                                                                         "dsp")
+    roomy = PatchPolicy(layer.arena_bytes, MAX_MAC_OVERHEAD)
+    assert arch_prediction(arch, 10, "dsp", fast=False, patch=roomy) == layer
+    # flash that layer by layer already exceeds: patches (more code) cannot help, so no search
+    no_flash = PatchPolicy(mcu.budget_sram, MAX_MAC_OVERHEAD, flash_budget=layer.flash_bytes - 1)
+    assert arch_prediction(arch, 10, "dsp", patch=no_flash) == arch_prediction(arch, 10, "dsp")
+
+
+def test_nas_patch_options() -> None:
+    args = parse_args(["--mcu", "stm32f746", "--out", "x"])
+    assert (args.patch, args.max_mac_overhead) == ("auto", MAX_MAC_OVERHEAD)
+    args = parse_args(["--mcu", "stm32f746", "--out", "x", "--patch", "off", "--max-mac-overhead", "0.1"])
+    assert (args.patch, args.max_mac_overhead) == ("off", 0.1)
+    with pytest.raises(SystemExit):
+        parse_args(["--mcu", "stm32f746", "--out", "x", "--max-mac-overhead", "-0.1"])
 
 
 def test_light_planner_equals_the_compiler_on_a_zoo_network() -> None:
@@ -108,6 +166,9 @@ def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     measured = result["measured"]
     assert measured["bit_exact"] and measured["fits"]
     assert measured["arena_bytes"] == result["arena_bytes"], "planner and compiler disagree on the winner"
+    assert measured["patch"] == result["patch"], "planner and compiler take different memory forms"
+    assert (result["settings"]["patch"], result["settings"]["max_mac_overhead"]) == ("auto", MAX_MAC_OVERHEAD)
+    assert f"--patch auto --max-mac-overhead {MAX_MAC_OVERHEAD}" in result["build_command"]
     assert measured["flash_bytes"] <= result["flash_bytes"], "flash prediction must be an upper bound"
     assert 0 <= result["accuracy"] <= 1 and result["baseline_accuracy"] is not None
     assert result["build_command"].startswith("python -m mcunet_tvm.build --target cortex-m7 --model ")
@@ -128,6 +189,7 @@ def test_nas_quick_end_to_end(tmp_path, capsys) -> None:
     btest = data.tensors("test", base["resolution"])
     assert accuracy(bnet, btest, batch=1) == pytest.approx(base["test_accuracy"], abs=1e-4)
     assert base["measured"]["bit_exact"] and base["measured"]["arena_bytes"] == base["arena_bytes"]
+    assert base["measured"]["patch"] == base["patch"]
     # equal compute: the same recipe, and the same number of forward/backward passes
     eq, compute = result["equal_compute"], result["compute"]
     assert eq["same_recipe"]["compute"]["winner_from_scratch"] == eq["same_recipe"]["compute"]["baseline"]

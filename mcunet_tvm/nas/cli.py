@@ -16,17 +16,21 @@ with the baseline's recipe; the baseline with the NAS pipeline's
 forward/backward passes and schedule shape); export (net config,
 ``model.pt2``, calibration samples) and the build of the winner and of the
 baseline with ``python -m mcunet_tvm.build`` on QEMU, which measures their
-real arena, flash and instructions. With a latency limit every fitting subnet also
-stays within the modelled cycles (:mod:`.latency`, per layer, measured once and cached); the winner's
-predicted latency is checked against its compiled build (QEMU's instructions, the cycle estimate of the
-same ELF) whenever the core has a cycle model. Reported accuracies are on the test split,
-which no decision sees. ``DIR/result.json`` records all of it.
+real arena, flash and instructions. Every plan and both builds use patch-based
+inference where layer by layer does not fit the SRAM budget (``--patch auto``,
+``--max-mac-overhead``; ``--patch off``: layer by layer only), so the compiled arena
+is the planned one. With a latency limit every fitting subnet also stays within the
+modelled cycles (:mod:`.latency`, per layer, measured once and cached); the winner's
+predicted latency is checked against its compiled build (QEMU's instructions, the cycle
+estimate of the same ELF) whenever the core has a cycle model. Reported accuracies are on
+the test split, which no decision sees. ``DIR/result.json`` records all of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -42,6 +46,8 @@ QUICK_RESOLUTIONS = (32, 40)
 #: learning rates: training from scratch (supernet, baseline) and the winner's fine-tune (a warm restart)
 BASE_LR = 0.05
 FINETUNE_LR = 0.01
+#: ``--max-mac-overhead``: MCUNetV2's small cost of the recomputed halos
+MAX_MAC_OVERHEAD = 0.05
 QUICK_NOTE = ("quick mode: a tiny dataset and one epoch per stage, so these accuracies are a smoke test of the "
               "pipeline, not a comparison of the models")
 
@@ -80,7 +86,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="training, sampling and search seed")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the generated demo dataset")
     p.add_argument("--no-build", action="store_true", help="skip compiling and running the winner on QEMU")
+    p.add_argument("--patch", choices=("auto", "off"), default="auto",
+                   help="auto (default): plans and builds use patch-based inference (MCUNetV2) where layer by "
+                        "layer does not fit the SRAM budget, as build --patch auto --sram-budget does; off: layer "
+                        "by layer only")
+    p.add_argument("--max-mac-overhead", type=float, default=MAX_MAC_OVERHEAD,
+                   help=f"--patch auto: most extra MACs the patches may recompute, as a fraction "
+                        f"(default {MAX_MAC_OVERHEAD})")
     args = p.parse_args(argv)
+    if not (math.isfinite(args.max_mac_overhead) and args.max_mac_overhead >= 0):
+        p.error(f"--max-mac-overhead {args.max_mac_overhead} is not a fraction >= 0 (e.g. 0.05)")
     q = args.quick
     args.resolutions = list(args.resolutions or (QUICK_RESOLUTIONS if q else DEFAULT_RESOLUTIONS))
     defaults = {"space_samples": (40, 200), "supernet_epochs": (1, 15), "finetune_epochs": (1, 10),
@@ -159,15 +174,17 @@ def _export(model, resolution: int, calib, folder: Path) -> None:
 
 
 def _measure(options: BuildOptions, mcu) -> dict:
-    """Compile ``options.model`` and run it on QEMU: measured arena, flash, instructions (and the cycle
-    estimate with ``options.cycles``), bit-exactness."""
+    """Compile ``options.model`` and run it on QEMU: measured arena, flash, memory form, instructions (and
+    the cycle estimate with ``options.cycles``), bit-exactness."""
     from ..api import build
 
     shutil.rmtree(options.out, ignore_errors=True)
     report = build(options).report
     run_info = report["qemu"] or {}
     estimate = report.get("cycles_estimate") or {}
+    patch = report["patch"]
     return {"arena_bytes": report["arena_bytes"], "flash_bytes": report["flash_bytes"],
+            "patch": patch and {k: patch[k] for k in ("split_step", "grid", "mac_overhead")},
             "instructions": run_info.get("instructions"), "cycles_estimate": estimate.get("total"),
             "bit_exact": run_info.get("bit_exact"),
             "fits": report["arena_bytes"] <= mcu.budget_sram and report["flash_bytes"] <= mcu.budget_flash}
@@ -206,7 +223,7 @@ def run(args: argparse.Namespace) -> dict:
     from . import plots
     from .data import load_dataset
     from .latency import LatencyModel
-    from .light import predict
+    from .light import PatchPolicy, predict
     from .mcu import latency_cycles, resolve_mcu
     from .search import LatencyLimit, evolve, mobilenetv2_grid, optimise_space
     from .space import WIDTHS, to_netconfig
@@ -233,6 +250,9 @@ def run(args: argparse.Namespace) -> dict:
     timed = max_cycles is not None or (not args.no_build and supports(target.mcpu))  # predict latency at all
     costs = LatencyModel(target.name, args.latency_cache) if timed else None
     limit = LatencyLimit(costs, max_cycles) if max_cycles is not None else None
+    # the memory forms of every plan and of both builds: the planned arena is the compiled one
+    patch = PatchPolicy(mcu.budget_sram, args.max_mac_overhead, mcu.budget_flash) if args.patch == "auto" else None
+    budget = {"sram_budget": mcu.budget_sram, **(patch.build_options() if patch else {})}
     out: Path = args.out
     if main_rank:
         (out / "result.json").unlink(missing_ok=True)
@@ -246,7 +266,7 @@ def run(args: argparse.Namespace) -> dict:
 
     # 1. search-space optimisation, on the compiler's memory model
     space, stats = optimise_space(mcu, args.resolutions, classes, args.space_samples, isa, seed, widths=WIDTHS,
-                                  progress=_bar("search spaces", main_rank), limit=limit)
+                                  progress=_bar("search spaces", main_rank), limit=limit, patch=patch)
     # 2. the supernet of the chosen space (training split only)
     train = data.tensors("train", space.resolution)
     val = data.tensors("val", space.resolution)
@@ -256,7 +276,7 @@ def run(args: argparse.Namespace) -> dict:
     # 3. evolutionary search: fitness on the validation split (BatchNorm re-calibrated on training images)
     calib_x = train[0][: 512]
     winner, log = evolve(space, mcu, classes, isa, _fitness(net, calib_x, val, world), args.population,
-                         args.generations, seed, progress=_bar("evolution", main_rank), limit=limit)
+                         args.generations, seed, progress=_bar("evolution", main_rank), limit=limit, patch=patch)
     finish_distributed()  # the rest (fine-tune, baseline, export, build) runs on the main rank only
     if not main_rank:
         exit_worker()
@@ -265,15 +285,16 @@ def run(args: argparse.Namespace) -> dict:
     model = train_network(extract_subnet(net, winner.arch).train(), train, fe, lr=FINETUNE_LR, seed=seed,
                           progress=_bar("fine-tune", True), compute=nas_finetune)
     winner_acc = _accuracies(model, data, space.resolution)
-    exact = predict(netconfig, dsp=isa != "plain", mve=isa == "mve")
+    exact = predict(netconfig, dsp=isa != "plain", mve=isa == "mve", patch=patch)
     latency = _latency_report(costs.latency(exact.program), limit, mhz) if costs else None
 
     # 5. the MobileNetV2 baseline: same widths, resolutions and last-layer scaling, exact planner;
     #    every fitting candidate screened, the best by validation accuracy trained with the recipe
     recipe_epochs = se + fe
-    grid = mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=True, limit=limit)
+    grid = mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=True, patch=patch, limit=limit)
     if args.baseline_fixed_last:
-        grid += mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=False, limit=limit)
+        grid += mobilenetv2_grid(mcu, WIDTHS, args.resolutions, classes, isa, scale_last=False, patch=patch,
+                                 limit=limit)
     screen_epochs = args.baseline_screen_epochs
     screen_compute = Compute()
     screened = []
@@ -342,8 +363,8 @@ def run(args: argparse.Namespace) -> dict:
         files.append("accuracy_vs_latency.png")
     cycles = costs is not None  # the builds estimate cycles too (the latency check)
     build_options = BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target.name, run=True,
-                                 calibration=out / "calibration.npy", sram_budget=mcu.budget_sram,
-                                 flash_budget=mcu.budget_flash, cycles=cycles)
+                                 calibration=out / "calibration.npy", flash_budget=mcu.budget_flash, cycles=cycles,
+                                 **budget)
     base_options = None
     if base is not None:
         bdir = out / "baseline"
@@ -351,7 +372,7 @@ def run(args: argparse.Namespace) -> dict:
         (bdir / "arch.json").write_text(json.dumps(base.config, indent=2) + "\n")
         _export(base_model, base.resolution, data.tensors("train", base.resolution)[0][:64], bdir)
         base_options = BuildOptions(model=str(bdir / "model.pt2"), out=bdir / "build", target=target.name,
-                                    run=True, calibration=bdir / "calibration.npy", cycles=cycles)
+                                    run=True, calibration=bdir / "calibration.npy", cycles=cycles, **budget)
         files += ["baseline/arch.json", "baseline/model.pt2", "baseline/calibration.npy"]
     result = {
         "mcu": {"name": mcu.name, "sram_bytes": mcu.sram_bytes, "flash_bytes": mcu.flash_bytes,
@@ -383,12 +404,14 @@ def run(args: argparse.Namespace) -> dict:
         "params": exact.params,
         "arena_bytes": exact.arena_bytes,
         "flash_bytes": exact.flash_bytes,
+        "patch": exact.patch_json(),
         "latency": latency,
         "evaluated_subnets": len(log.evaluated),
         "settings": {k: getattr(args, k) for k in ("quick", "resolutions", "space_samples", "supernet_epochs",
                                                    "finetune_epochs", "population", "generations",
                                                    "baseline_screen_epochs", "baseline_fixed_last", "seed",
-                                                   "data_seed", "max_latency_ms", "mhz", "max_cycles")},
+                                                   "data_seed", "patch", "max_mac_overhead", "max_latency_ms",
+                                                   "mhz", "max_cycles")},
         "world_size": world,
         "build_command": build_options.command_line(),
         "files": files,
@@ -427,14 +450,15 @@ def format_summary(result: dict, out: Path) -> str:
                  f"{result['search_space']['resolution']}")
     lines.append(f"found model   test accuracy {result['accuracy']:.3f} (val {result['val_accuracy']:.3f}), "
                  f"{result['macs']:,} MACs, arena {result['arena_bytes']:,} B, flash {result['flash_bytes']:,} B "
-                 "(planned)")
+                 f"(planned), {_form(result['patch'])}")
     b = result["baseline"]
     if b is None:
         lines.append("MobileNetV2   none of the grid fits the budget")
     else:
         lines.append(f"MobileNetV2   test accuracy {b['test_accuracy']:.3f} (val {b['val_accuracy']:.3f}), "
-                     f"w{b['width']} r{b['resolution']} last {b['last_channels']}, {b['macs']:,} MACs "
-                     f"(best validation accuracy of {len(result['baseline_candidates'])} fitting)")
+                     f"w{b['width']} r{b['resolution']} last {b['last_channels']}, {b['macs']:,} MACs, "
+                     f"{_form(b['patch'])} (best validation accuracy of {len(result['baseline_candidates'])} "
+                     "fitting)")
     eq = result["equal_compute"]
     if eq:
         rec, pas = eq["same_recipe"], eq["same_passes"]
@@ -460,6 +484,14 @@ def format_summary(result: dict, out: Path) -> str:
     lines.append(f"build         {result['build_command']}")
     lines.append(f"written       {out / 'result.json'}")
     return "\n".join(lines)
+
+
+def _form(patch: dict | None) -> str:
+    """A planned memory form (``Prediction.patch_json``) in words."""
+    if patch is None:
+        return "layer by layer"
+    rows, cols = patch["grid"]
+    return f"{rows}x{cols} patches up to step {patch['split_step']} (+{patch['mac_overhead']:.1%} MACs)"
 
 
 def pick_baseline(screened: list[tuple]) -> tuple:

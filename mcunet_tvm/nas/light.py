@@ -10,6 +10,12 @@ execution order, the ring widths) and the arena layout, so the predicted
 arena is the compiler's, not a formula (``tests/test_nas.py`` checks they
 are identical). Flash is predicted as the exact constant bytes plus a
 per-kernel code allowance measured on built models.
+
+With a :class:`PatchPolicy` the prediction takes every memory form the compiler
+has, as ``build --patch auto --max-mac-overhead X --sram-budget B`` does: the
+layer-based plan first, and only when it does not fit the budget the compiler's
+own patch search (:func:`~mcunet_tvm.pipeline.optimise` with ``patch="auto"``,
+:func:`~mcunet_tvm.patching.search.choose_patch`) and the plan of the patched module.
 """
 
 from __future__ import annotations
@@ -19,17 +25,18 @@ from dataclasses import dataclass, field
 import tvm
 from tvm import relax
 
+from ..errors import BudgetError
 from ..ir import Program, emit_call, new_main, program_of
 from ..kernels import KernelChoice
 from ..kernels.depthwise.plan import unrolls_small_image
 from ..ops import Add, Conv2D, Dense, Mean, OpDesc
-from ..pipeline import optimise
+from ..pipeline import PipelineOptions, optimise
 from ..planner import plan_memory
 
 #: flash of the runtime around the model (startup, semihosting, harness) on Cortex-M, bytes
 RUNTIME_FLASH = 3_200
 #: code allowance per generated kernel, bytes (measured SIMD conv kernels stay below it)
-KERNEL_CODE = {"conv2d": 2_000, "depthwise": 1_500, "add": 500, "mean": 400, "dense": 800}
+KERNEL_CODE = {"conv2d": 2_000, "depthwise": 1_500, "add": 500, "mean": 400, "dense": 800, "insert": 400}
 #: code allowance per tap of a depthwise image run fully unrolled (``kernels.depthwise.plan.unrolls_small_image``)
 UNROLLED_TAP_CODE = 10
 #: ADD's rescaling table (256 int32, ``kernels.elementwise.add_rescale_table``)
@@ -39,15 +46,47 @@ STEP_CODE = 48
 
 
 @dataclass(frozen=True)
+class PatchPolicy:
+    """Plan with patch-based inference where layer by layer does not fit: what ``python -m mcunet_tvm.build
+    --patch auto --max-mac-overhead X --sram-budget B`` does (:meth:`build_options`). ``flash_budget``: no
+    patch search for a network whose layer-based flash already exceeds it (patches only add code: it
+    cannot fit either way, and the search is most of a prediction's time)."""
+
+    sram_budget: int
+    max_mac_overhead: float
+    flash_budget: int | None = None
+
+    def build_options(self) -> dict:
+        """The fields of :class:`~mcunet_tvm.pipeline.PipelineOptions` (and ``api.BuildOptions``) it sets."""
+        return {"patch": "auto", "max_mac_overhead": self.max_mac_overhead, "sram_budget": self.sram_budget}
+
+
+@dataclass(frozen=True)
 class Prediction:
     """What the compiler will need for a network."""
 
     arena_bytes: int
     flash_bytes: int
+    #: the network's multiply-accumulates (layer by layer)
     macs: int
     params: int
-    #: the planned light program (its layers and kernel choices: what the latency model costs)
+    #: the patch split the compiler takes, ``(split_step, (rows, cols))``; None: layer by layer
+    patch: tuple[int, tuple[int, int]] | None = None
+    #: the MACs the patches recompute (their halos) on top of ``macs``
+    overhead_macs: int = 0
+    #: the planned light program, patched or not (its layers and kernel choices: what the latency model costs)
     program: Program | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def mac_overhead(self) -> float:
+        """Extra MACs of the patches as a fraction of the network's (``PatchInfo.mac_overhead``)."""
+        return self.overhead_macs / max(self.macs, 1)
+
+    def patch_json(self) -> dict | None:
+        """The memory form for ``result.json``: the split, the grid and the MAC overhead; None: layer by layer."""
+        if self.patch is None:
+            return None
+        return {"split_step": self.patch[0], "grid": list(self.patch[1]), "mac_overhead": round(self.mac_overhead, 4)}
 
 
 def netconfig_module(config: dict, resolution: int | None = None) -> tvm.IRModule:
@@ -118,7 +157,7 @@ def _const_bytes(op: OpDesc) -> int:
         return (op.out_shape[1] + 3) * (-(-op.in_shape[1] // 4) * 4 + 16)
     if isinstance(op, Add):
         return ADD_TABLE_BYTES
-    return 0
+    return 0  # (an Insert of patch-based inference has none)
 
 
 def _code_bytes(op: OpDesc, choice: KernelChoice) -> int:
@@ -144,26 +183,59 @@ def _code_kind(op: OpDesc) -> str:
     return op.kind
 
 
-def predict_program(mod: tvm.IRModule, dsp: bool = True, fast: bool = False, mve: bool = False) -> Prediction:
+def predict_program(
+    mod: tvm.IRModule, dsp: bool = True, fast: bool = False, mve: bool = False, patch: PatchPolicy | None = None
+) -> Prediction:
     """Plan the light module ``mod`` as ``compile_relax`` would: its optimisation passes, then the layout.
 
     ``dsp`` / ``mve``: the core has the DSP extension / Helium (which kernels, hence which
     scratch and overlaps, the compiler picks). ``fast``: the planner's quick mode, an upper
-    bound of the compiled arena (for scoring many candidates).
+    bound of the compiled arena (for scoring many candidates). ``patch``: patch-based inference
+    where the layer-based plan does not fit (:class:`PatchPolicy`): the compiler's patch search
+    and the plan of the patched module, so without ``fast`` the predicted arena and split are
+    the compiled ones; with ``fast`` the search checks the budget with the quick planner (a split
+    it takes fits when built; the build may take one of less overhead). When no split fits
+    either (or the flash does not, ``PatchPolicy.flash_budget``), the layer-based prediction
+    (which does not fit) is returned: the build fails alike.
     """
-    prog = program_of(optimise(mod, isa="mve" if mve else "dsp" if dsp else "plain")[0])
-    plan = plan_memory(prog.memory_graph(), fast=fast)
+    isa = "mve" if mve else "dsp" if dsp else "plain"
+    layer = program_of(optimise(mod, isa=isa)[0])
+    arena = plan_memory(layer.memory_graph(), fast=fast).arena_bytes
+    flat = _prediction(layer, layer, arena)
+    if patch is None or arena <= patch.sram_budget:  # (``fast``: a bound) fits: choose_patch keeps layer by layer
+        return flat
+    if patch.flash_budget is not None and flat.flash_bytes > patch.flash_budget:
+        return flat
+    try:
+        patched = optimise(mod, PipelineOptions(**patch.build_options()), isa=isa, light=True, fast=fast)[0]
+    except BudgetError:
+        return flat
+    prog = program_of(patched)
+    return _prediction(prog, layer, plan_memory(prog.memory_graph(), fast=fast).arena_bytes)
+
+
+def _prediction(prog: Program, layer: Program, arena_bytes: int) -> Prediction:
+    """The prediction of the optimised light program ``prog`` (``layer``: its layer-based form, the same
+    when not patched) with its planned arena. Patches of one layer share its constants (identical arrays
+    are stored once), so constants count once per layer; code once per distinct kernel."""
     calls = [c for c in prog.calls if c.kernel]
-    code = sum(_code_bytes(c.op, c.choice) for c in calls) + STEP_CODE * len(calls)
-    flash = RUNTIME_FLASH + code + sum(_const_bytes(c.op) for c in calls)
-    return Prediction(plan.arena_bytes, flash, prog.macs(), sum(_params(c.op) for c in calls), prog)
+    kernels = {c.kernel: c for c in calls}
+    code = sum(_code_bytes(c.op, c.choice) for c in kernels.values()) + STEP_CODE * len(calls)
+    layer_calls = [c for c in layer.calls if c.kernel]
+    flash = RUNTIME_FLASH + code + sum(_const_bytes(c.op) for c in layer_calls)
+    info = prog.patch
+    return Prediction(arena_bytes, flash, layer.macs(), sum(_params(c.op) for c in layer_calls),
+                      None if info is None else (info.split_step, info.grid),
+                      0 if info is None else info.macs - info.layer_macs, prog)
 
 
 def predict(
-    config: dict, resolution: int | None = None, dsp: bool = True, fast: bool = False, mve: bool = False
+    config: dict, resolution: int | None = None, dsp: bool = True, fast: bool = False, mve: bool = False,
+    patch: PatchPolicy | None = None,
 ) -> Prediction:
-    """Arena, flash, MACs and parameters of the network ``config`` describes, as compiled."""
-    return predict_program(netconfig_module(config, resolution), dsp, fast, mve)
+    """Arena, flash, MACs and parameters of the network ``config`` describes, as compiled (``patch``: see
+    :func:`predict_program`)."""
+    return predict_program(netconfig_module(config, resolution), dsp, fast, mve, patch)
 
 
 def macs(config: dict, resolution: int | None = None) -> int:
@@ -171,4 +243,4 @@ def macs(config: dict, resolution: int | None = None) -> int:
     return program_of(netconfig_module(config, resolution)).macs()
 
 
-__all__ = ["Prediction", "macs", "netconfig_module", "predict", "predict_program"]
+__all__ = ["PatchPolicy", "Prediction", "macs", "netconfig_module", "predict", "predict_program"]

@@ -19,6 +19,10 @@ The baseline is MobileNetV2 on the same terms: the search's width grid and
 resolution list, its last layer scaled with the width as the search space's
 (``scale_last``; the paper's fixed 1280 channels as a variant), kept when the
 exact planner says it fits; ``cli`` picks among those by validation accuracy.
+Every plan takes the memory forms the compiled network will (``patch``: a
+:class:`~.light.PatchPolicy`, patch-based inference where layer by layer does not
+fit), so the search explores the resolutions patches make fit, and the baseline is
+planned with the same forms.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numpy as np
 from ..errors import BudgetError
 from ..frontend.zoo import mbv2_config
 from .latency import Latency, LatencyModel
-from .light import Prediction, predict
+from .light import PatchPolicy, Prediction, predict
 from .mcu import Mcu
 from .space import WIDTHS, Arch, Space, to_netconfig
 
@@ -55,7 +59,8 @@ class MobileNetV2:
         p = self.prediction
         return {"width": self.width, "resolution": self.resolution,
                 "last_channels": self.config["feature_mix_layer"]["out_channels"], "macs": p.macs,
-                "params": p.params, "arena_bytes": p.arena_bytes, "flash_bytes": p.flash_bytes}
+                "params": p.params, "arena_bytes": p.arena_bytes, "flash_bytes": p.flash_bytes,
+                "patch": p.patch_json()}
 
 
 @dataclass
@@ -121,9 +126,11 @@ def fits(p: Prediction, mcu: Mcu, limit: LatencyLimit | None = None) -> bool:
     return memory and (limit is None or limit.allows(p))
 
 
-def arch_prediction(arch: Arch, classes: int, isa: str, fast: bool = True) -> Prediction:
-    """The compiled arena/flash of ``arch`` on a core with kernels ``isa`` ("plain", "dsp" or "mve")."""
-    return predict(to_netconfig(arch, classes), dsp=isa != "plain", fast=fast, mve=isa == "mve")
+def arch_prediction(arch: Arch, classes: int, isa: str, fast: bool = True, patch: PatchPolicy | None = None
+                    ) -> Prediction:
+    """The compiled arena/flash of ``arch`` on a core with kernels ``isa`` ("plain", "dsp" or "mve"), with
+    patches where ``patch`` says (:func:`~.light.predict_program`)."""
+    return predict(to_netconfig(arch, classes), dsp=isa != "plain", fast=fast, mve=isa == "mve", patch=patch)
 
 
 def optimise_space(
@@ -136,6 +143,7 @@ def optimise_space(
     widths: tuple[float, ...] = WIDTHS,
     progress: Callable[[int, int, str], None] | None = None,
     limit: LatencyLimit | None = None,
+    patch: PatchPolicy | None = None,
 ) -> tuple[Space, list[SpaceStats]]:
     """The space whose fitting subnets have the highest mean MACs; raises if none fits anywhere."""
     stats: list[SpaceStats] = []
@@ -144,8 +152,8 @@ def optimise_space(
     fastest: int | None = None
     for space in spaces:
         rng = random.Random(f"{seed}:{space.width}:{space.resolution}")
-        small = arch_prediction(space.smallest(), classes, isa)
-        preds = [arch_prediction(space.sample(rng), classes, isa) for _ in range(samples)]
+        small = arch_prediction(space.smallest(), classes, isa, patch=patch)
+        preds = [arch_prediction(space.sample(rng), classes, isa, patch=patch) for _ in range(samples)]
         if limit is not None:
             limit.prepare([small] + [p for p in preds if fits(p, mcu)])
             cycles = limit.latency(small).cycles
@@ -182,6 +190,7 @@ def evolve(
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
     limit: LatencyLimit | None = None,
+    patch: PatchPolicy | None = None,
 ) -> tuple[Candidate, SearchLog]:
     """Evolutionary search for the most accurate fitting subnet (parents: the best quarter).
 
@@ -195,7 +204,7 @@ def evolve(
         limit.prepare([arch_prediction(a, classes, isa) for a in space.covering()])
 
     def feasible(arch: Arch) -> Prediction | None:
-        p = arch_prediction(arch, classes, isa)
+        p = arch_prediction(arch, classes, isa, patch=patch)
         return p if fits(p, mcu, limit) else None
 
     def evaluate(batch: list[tuple[Arch, Prediction]]) -> list[Candidate]:
@@ -236,14 +245,15 @@ def evolve(
 
 
 def mobilenetv2_grid(mcu: Mcu, widths: tuple[float, ...], resolutions: list[int], classes: int, isa: str,
-                     scale_last: bool = True, limit: LatencyLimit | None = None) -> list[MobileNetV2]:
-    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner
-    (and, with ``limit``, the same latency model as the search)."""
+                     scale_last: bool = True, patch: PatchPolicy | None = None,
+                     limit: LatencyLimit | None = None) -> list[MobileNetV2]:
+    """Every scaled MobileNetV2 of ``widths`` x ``resolutions`` that fits, judged by the exact planner (with
+    the search's memory forms, ``patch``, and with ``limit`` the same latency model as the search)."""
     grid = []
     for w in widths:
         for r in resolutions:
             config = mbv2_config(w, r, classes, scale_last=scale_last)
-            p = predict(config, dsp=isa != "plain", fast=False, mve=isa == "mve")
+            p = predict(config, dsp=isa != "plain", fast=False, mve=isa == "mve", patch=patch)
             if fits(p, mcu, limit):
                 grid.append(MobileNetV2(w, r, scale_last, config, p))
     return grid
