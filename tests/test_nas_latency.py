@@ -14,14 +14,15 @@ from mcunet_tvm.frontend.netconfig import ProxylessNet
 from mcunet_tvm.nas import latency as latency_mod
 from mcunet_tvm.nas.cli import main as nas_main
 from mcunet_tvm.nas.latency import TOLERANCE, LatencyModel, layer_calls
-from mcunet_tvm.nas.light import predict
+from mcunet_tvm.nas.light import PatchPolicy, predict
 from mcunet_tvm.nas.mcu import PRESETS, latency_cycles, resolve_mcu
 from mcunet_tvm.nas.search import LatencyLimit, arch_prediction, evolve, optimise_space
 from mcunet_tvm.nas.space import Space, to_netconfig
 
 
-def _compiled(config: dict, target: str, out) -> dict:
-    """The network of ``config`` (random weights) exported, compiled and run on QEMU with the cycle estimate."""
+def _compiled(config: dict, target: str, out, **options) -> dict:
+    """The network of ``config`` (random weights) exported, compiled (build ``options``) and run on QEMU with the
+    cycle estimate."""
     res = config["resolution"]
     torch.manual_seed(0)
     net = ProxylessNet(config).eval()
@@ -29,7 +30,7 @@ def _compiled(config: dict, target: str, out) -> dict:
     torch.export.save(torch.export.export(net, (torch.zeros(1, 3, res, res),)), str(out / "model.pt2"))
     np.save(out / "calib.npy", np.random.default_rng(0).uniform(-1, 1, (8, 3, res, res)).astype(np.float32))
     return build(BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target, run=True, cycles=True,
-                              calibration=out / "calib.npy")).report
+                              calibration=out / "calib.npy", **options)).report
 
 
 @pytest.mark.parametrize("seed,target", [(0, "cortex-m7"), (1, "cortex-m4")])
@@ -45,6 +46,20 @@ def test_latency_model_within_tolerance_of_qemu_on_random_architectures(tmp_path
     assert report["qemu"]["bit_exact"]
     assert abs(predicted.instructions / instructions - 1) <= TOLERANCE, (predicted, instructions)
     assert abs(predicted.cycles / cycles - 1) <= TOLERANCE, (predicted, cycles)
+
+
+def test_latency_model_on_a_patched_network(tmp_path) -> None:
+    """A plan with patch-based inference (the NAS's memory forms): its windowed layers and patch assembly
+    are costed like any layer, within tolerance of the patched build."""
+    config = to_netconfig(Space(0.3, 48).sample(random.Random(4)), classes=4)
+    policy = PatchPolicy(int(predict(config).arena_bytes * 0.8), 0.3)
+    planned = predict(config, patch=policy)
+    assert planned.patch is not None
+    predicted = LatencyModel("cortex-m7", tmp_path / "cache.json").latency(planned.program)
+    report = _compiled(config, "cortex-m7", tmp_path / "net", **policy.build_options())
+    assert report["patch"]["split_step"] == planned.patch[0] and report["qemu"]["bit_exact"]
+    assert abs(predicted.instructions / report["qemu"]["instructions"] - 1) <= TOLERANCE
+    assert abs(predicted.cycles / report["cycles_estimate"]["total"] - 1) <= TOLERANCE
 
 
 def test_layers_are_measured_once_and_cached(tmp_path, monkeypatch) -> None:
