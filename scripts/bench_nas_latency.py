@@ -20,29 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def compiled(config: dict, target: str, out: Path) -> dict:
-    import torch
-
-    from mcunet_tvm.api import BuildOptions, build
-    from mcunet_tvm.frontend.netconfig import ProxylessNet
-
-    res = config["resolution"]
-    torch.manual_seed(0)
-    net = ProxylessNet(config).eval()
-    out.mkdir(parents=True)
-    torch.export.save(torch.export.export(net, (torch.zeros(1, 3, res, res),)), str(out / "model.pt2"))
-    np.save(out / "calib.npy", np.random.default_rng(0).uniform(-1, 1, (8, 3, res, res)).astype(np.float32))
-    return build(BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target, run=True, cycles=True,
-                              calibration=out / "calib.npy")).report
-
-
 def main() -> None:
+    from mcunet_tvm.nas.cli import build_seeded
     from mcunet_tvm.nas.latency import LatencyModel
     from mcunet_tvm.nas.light import predict
     from mcunet_tvm.nas.mcu import PRESETS
@@ -68,7 +51,7 @@ def main() -> None:
                 p = predict(config)
                 lat = model.latency(p.program)
                 seconds = time.monotonic() - t0
-                report = compiled(config, target, Path(tmp) / f"{target}-{seed}")
+                report = build_seeded(config, target, Path(tmp) / f"{target}-{seed}")
                 qi, qc = report["qemu"]["instructions"], report["cycles_estimate"]["total"]
                 print(f"| {target} | w{arch.width} r{arch.resolution} seed {seed} | {p.macs:,} | "
                       f"{lat.instructions:,} | {qi:,} | {lat.instructions / qi - 1:+.3%} | {lat.cycles:,} | {qc:,} | "

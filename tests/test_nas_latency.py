@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
-import torch
 
-from mcunet_tvm.api import BuildOptions, build
 from mcunet_tvm.errors import BudgetError, McunetError
-from mcunet_tvm.frontend.netconfig import ProxylessNet
 from mcunet_tvm.nas import latency as latency_mod
+from mcunet_tvm.nas.cli import build_seeded
 from mcunet_tvm.nas.cli import main as nas_main
 from mcunet_tvm.nas.latency import TOLERANCE, LatencyModel, layer_calls
 from mcunet_tvm.nas.light import PatchPolicy, predict
 from mcunet_tvm.nas.mcu import PRESETS, latency_cycles, resolve_mcu
 from mcunet_tvm.nas.search import LatencyLimit, arch_prediction, evolve, optimise_space
 from mcunet_tvm.nas.space import Space, to_netconfig
-
-
-def _compiled(config: dict, target: str, out, **options) -> dict:
-    """The network of ``config`` (random weights) exported, compiled (build ``options``) and run on QEMU with the
-    cycle estimate."""
-    res = config["resolution"]
-    torch.manual_seed(0)
-    net = ProxylessNet(config).eval()
-    out.mkdir(parents=True)
-    torch.export.save(torch.export.export(net, (torch.zeros(1, 3, res, res),)), str(out / "model.pt2"))
-    np.save(out / "calib.npy", np.random.default_rng(0).uniform(-1, 1, (8, 3, res, res)).astype(np.float32))
-    return build(BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target, run=True, cycles=True,
-                              calibration=out / "calib.npy", **options)).report
 
 
 @pytest.mark.parametrize("seed,target", [(0, "cortex-m7"), (1, "cortex-m4")])
@@ -41,7 +25,7 @@ def test_latency_model_within_tolerance_of_qemu_on_random_architectures(tmp_path
     model = LatencyModel(target, tmp_path / "cache.json")
     predicted = model.latency(predict(config).program)
     assert model.measured > 0
-    report = _compiled(config, target, tmp_path / "net")
+    report = build_seeded(config, target, tmp_path / "net")
     instructions, cycles = report["qemu"]["instructions"], report["cycles_estimate"]["total"]
     assert report["qemu"]["bit_exact"]
     assert abs(predicted.instructions / instructions - 1) <= TOLERANCE, (predicted, instructions)
@@ -56,7 +40,7 @@ def test_latency_model_on_a_patched_network(tmp_path) -> None:
     planned = predict(config, patch=policy)
     assert planned.patch is not None
     predicted = LatencyModel("cortex-m7", tmp_path / "cache.json").latency(planned.program)
-    report = _compiled(config, "cortex-m7", tmp_path / "net", **policy.build_options())
+    report = build_seeded(config, "cortex-m7", tmp_path / "net", **policy.build_options())
     assert report["patch"]["split_step"] == planned.patch[0] and report["qemu"]["bit_exact"]
     assert abs(predicted.instructions / report["qemu"]["instructions"] - 1) <= TOLERANCE
     assert abs(predicted.cycles / report["cycles_estimate"]["total"] - 1) <= TOLERANCE

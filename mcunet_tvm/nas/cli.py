@@ -173,6 +173,21 @@ def _export(model, resolution: int, calib, folder: Path) -> None:
     np.save(folder / "calibration.npy", calib.numpy().astype(np.float32))
 
 
+def build_seeded(config: dict, target: str, out: Path, seed: int = 0, **options) -> dict:
+    """A seeded, untrained network of ``config`` exported to ``out`` (8 uniform calibration samples), compiled
+    with the build ``options`` and run on QEMU with the cycle estimate: its ``report.json`` (what the latency
+    model's checks compare against)."""
+    import torch
+
+    from ..api import build
+
+    res = config["resolution"]
+    calib = np.random.default_rng(seed).uniform(-1, 1, (8, 3, res, res)).astype(np.float32)
+    _export(_fresh(config, seed), res, torch.from_numpy(calib), out)
+    return build(BuildOptions(model=str(out / "model.pt2"), out=out / "build", target=target, run=True, cycles=True,
+                              calibration=out / "calibration.npy", **options)).report
+
+
 def _measure(options: BuildOptions, mcu) -> dict:
     """Compile ``options.model`` and run it on QEMU: measured arena, flash, memory form, instructions (and
     the cycle estimate with ``options.cycles``), bit-exactness."""
